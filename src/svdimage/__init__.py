@@ -1,0 +1,19 @@
+"""svdimage: compress and explore images with truncated SVD.
+
+The public API, re-exported from the modules that define it::
+
+    image = load_image("photo.jpg")            # float32 in [0, 1]
+    svd = decompose(image)                     # one SVD, every rank
+    approx = svd.reconstruct(50)               # rank-50 image
+    svd.relative_error()                       # error for every rank (Eckart-Young)
+    save_image("rank50.png", approx)           # clipped, atomic, no clobber
+"""
+
+from svdimage import metrics
+from svdimage.decomposition import ImageSVD, decompose, randomized_svd
+from svdimage.io import load_image, save_image
+
+__version__ = "0.1.0"
+
+__all__ = ["ImageSVD", "decompose", "load_image", "metrics", "randomized_svd", "save_image",
+           "__version__"]

@@ -1,0 +1,73 @@
+"""Atomic, no-clobber file writing shared by every writer in the package."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+__all__ = ["atomic_path", "check_writable"]
+
+
+def check_writable(path: str | os.PathLike[str], *, force: bool) -> Path:
+    """Fail early when ``path`` exists (and ``force`` is off) or its folder is missing."""
+    path = Path(path)
+    if path.exists() and not force:
+        raise _exists_error(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"output {str(path)!r} is a directory, not a file.")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise FileNotFoundError(
+            f"cannot write {str(path)!r}: folder {str(parent)!r} does not exist."
+        )
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str], *, force: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; move it into place on success.
+
+    The caller writes the whole file to the yielded path. On normal exit the
+    file is renamed onto ``path`` (``os.replace`` with ``force``; a hard link
+    that fails if ``path`` appeared meanwhile, without it), so readers never
+    see a half-written file and an existing file is never clobbered by
+    accident. On error the temporary file is removed and ``path`` is untouched.
+    """
+    target = check_writable(path, force=force)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or "."
+    )
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())
+        if force:
+            os.replace(tmp, target)
+        else:
+            try:
+                os.link(tmp, target)
+            except FileExistsError:
+                raise _exists_error(target) from None
+            except OSError:  # file systems without hard links
+                if target.exists():
+                    raise _exists_error(target) from None
+                os.replace(tmp, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def _exists_error(path: Path) -> FileExistsError:
+    return FileExistsError(
+        f"output {str(path)!r} already exists; pass force=True (--force) to overwrite it."
+    )
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -1,0 +1,344 @@
+"""The ``svdimage`` command: parses arguments, calls the library, prints.
+
+No mathematics lives here. Every error becomes one line on stderr and an exit
+code (see ``EXIT_CODES``); ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, Optional, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from svdimage import __version__
+from svdimage.io import DEFAULT_MAX_PIXELS
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_USAGE = 2
+EXIT_BAD_INPUT = 3
+EXIT_FILES = 4
+EXIT_NETWORK = 5
+
+EXIT_CODES = f"""Exit codes: {EXIT_OK} success; {EXIT_INTERNAL} internal error (a bug: please report it
+with --debug output); {EXIT_USAGE} bad command-line usage; {EXIT_BAD_INPUT} bad input value (not an image,
+corrupt file, rank out of range, over a size cap); {EXIT_FILES} file problem (input missing, output
+exists without --force, folder not writable); {EXIT_NETWORK} network problem (URL unreachable or too slow)."""
+
+app = typer.Typer(
+    name="svdimage",
+    help="Compress and explore images with truncated SVD.\n\n" + EXIT_CODES,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+out_console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+_state = {"debug": False}
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# -- options shared by several commands --------------------------------------
+GrayOption = typer.Option(False, "--gray", help="Convert to gray (BT.709 luma) first.")
+ForceOption = typer.Option(False, "--force", "-f", help="Overwrite existing outputs.")
+MaxPixelsOption = typer.Option(
+    DEFAULT_MAX_PIXELS, "--max-pixels", min=4,
+    help="Refuse images with more pixels than this.")
+TimeoutOption = typer.Option(10.0, "--timeout", min=0.1, help="Seconds to wait for a URL.")
+
+
+def _exit_code(error: BaseException) -> int:
+    if isinstance(error, (TimeoutError, ConnectionError)):
+        return EXIT_NETWORK
+    if isinstance(error, OSError):
+        return EXIT_FILES
+    if isinstance(error, (ValueError, TypeError)):
+        return EXIT_BAD_INPUT
+    return EXIT_INTERNAL
+
+
+def _message(error: BaseException) -> str:
+    if isinstance(error, OSError) and error.strerror and error.filename:
+        return f"{error.strerror}: {error.filename!s}"
+    text = str(error) or type(error).__name__
+    return " ".join(text.split())
+
+
+def _handle_errors(func: F) -> F:
+    """Turn exceptions into one line on stderr and a documented exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            err_console.print("svdimage: interrupted.", soft_wrap=True)
+            raise typer.Exit(130) from None
+        except Exception as error:  # noqa: BLE001 - the one place errors become exit codes
+            if _state["debug"]:
+                raise
+            code = _exit_code(error)
+            prefix = "internal error" if code == EXIT_INTERNAL else "error"
+            err_console.print(f"svdimage: {prefix}: {_message(error)}", soft_wrap=True,
+                              markup=False)
+            raise typer.Exit(code) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def _step(text: str) -> Iterator[None]:
+    """A spinner on stderr while a step runs (shown on terminals only)."""
+    if err_console.is_terminal:
+        with err_console.status(text):
+            yield
+    else:
+        yield
+
+
+def _version(value: bool) -> None:
+    if value:
+        out_console.print(f"svdimage {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks of errors."),
+    version: Optional[bool] = typer.Option(None, "--version", callback=_version,
+                                           is_eager=True, help="Print the version."),
+) -> None:
+    _state["debug"] = debug
+
+
+# -- helpers -------------------------------------------------------------------
+def _load(source: str, *, gray: bool, max_pixels: int, timeout: float) -> Any:
+    from svdimage.io import load_image
+
+    with _step(f"loading {source}"):
+        return load_image(source, mode="gray" if gray else "auto", max_pixels=max_pixels,
+                          timeout=timeout)
+
+
+def _format_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024 or unit == "GiB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1024
+    raise AssertionError  # pragma: no cover
+
+
+def _sweep_outputs(out: Path) -> dict[str, Path]:
+    names = ["grid.png", "error_curve.png", "spectrum.png", "metrics.csv", "metrics.json"]
+    return {name: out / name for name in names}
+
+
+def _run_sweep(image: Any, *, label: str, ranks_spec: Optional[str], out: Path,
+               force: bool, method: str, seed: Optional[int]) -> None:
+    from svdimage._validation import check_ranks, parse_rank_spec
+    from svdimage.decomposition import decompose
+    from svdimage.sweep import DEFAULT_RANKS, measure_ranks, write_metrics_csv, write_metrics_json
+    from svdimage.visualization import plot_error_curve, plot_grid, plot_spectrum, save_figure
+
+    outputs = _sweep_outputs(out)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"--out {str(out)!r} exists and is not a folder.")
+    existing = [str(p) for p in outputs.values() if p.exists()]
+    if existing and not force:
+        raise FileExistsError(
+            f"{existing[0]} already exists; pass --force to overwrite or choose another --out."
+        )
+    full = min(image.shape[:2])
+    if ranks_spec is None:
+        ranks = [k for k in DEFAULT_RANKS if k <= full] or [full]
+    else:
+        ranks = check_ranks(parse_rank_spec(ranks_spec), full, shape=image.shape)
+
+    with _step("computing the SVD"):
+        svd = decompose(image, method=method, rng=seed)  # type: ignore[arg-type]
+    with _step("measuring ranks"):
+        rows = measure_ranks(image, svd, ranks)
+    out.mkdir(parents=True, exist_ok=True)
+    info = {
+        "source": label,
+        "shape": list(image.shape),
+        "mode": "rgb" if image.ndim == 3 else "gray",
+        "method": svd.method,
+        "max_rank": svd.max_rank,
+        "raw_8bit_bytes": int(image.size),
+    }
+    with _step("drawing figures"):
+        save_figure(plot_grid(image, svd, rows), outputs["grid.png"], force=force)
+        save_figure(plot_error_curve(svd, marked_ranks=ranks), outputs["error_curve.png"],
+                    force=force)
+        save_figure(plot_spectrum(svd), outputs["spectrum.png"], force=force)
+    write_metrics_csv(outputs["metrics.csv"], rows, force=force)
+    write_metrics_json(outputs["metrics.json"], rows, info=info, force=force)
+
+    kind = "color" if image.ndim == 3 else "gray"
+    table = Table(title=f"{label}: {image.shape[1]}x{image.shape[0]} {kind}, "
+                        f"{svd.method} SVD")
+    for header in ("rank", "error", "PSNR", "SSIM", "energy%", "values", "f32 bytes",
+                   "vs 8-bit"):
+        table.add_column(header, justify="right")
+    for row in rows:
+        table.add_row(str(row.rank), f"{row.relative_error:.4f}", f"{row.psnr:.2f}",
+                      f"{row.ssim:.4f}", f"{100 * row.energy:.3f}", f"{row.stored_values:,}",
+                      f"{row.factor_bytes_float32:,}", f"{row.compression_ratio_vs_raw8bit:.2f}")
+    out_console.print(table)
+    out_console.print("Wrote:", soft_wrap=True)
+    for path in outputs.values():
+        out_console.print(f"  {path}", soft_wrap=True)
+
+
+# -- commands ------------------------------------------------------------------
+@app.command()
+@_handle_errors
+def demo(
+    out: Path = typer.Option(Path("svdimage-demo"), "--out", "-o",
+                             help="Folder for the figures and tables."),
+    sample: str = typer.Option("camera", "--sample",
+                               help="Bundled scikit-image photo: camera (gray), astronaut, "
+                                    "coffee, chelsea (color)."),
+    force: bool = ForceOption,
+) -> None:
+    """Sweep ranks 3, 10, 20, 50, 100 on a bundled sample photo and write the results."""
+    import skimage.data
+
+    samples = {"camera", "astronaut", "coffee", "chelsea"}
+    if sample not in samples:
+        raise ValueError(f"--sample must be one of {', '.join(sorted(samples))}; got {sample!r}.")
+    from svdimage.io import load_image
+
+    image = load_image(getattr(skimage.data, sample)())
+    _run_sweep(image, label=f"skimage.data.{sample}()", ranks_spec=None, out=out,
+               force=force, method="auto", seed=None)
+    out_console.print(f"Open {out / 'grid.png'} to see the reconstructions.", soft_wrap=True)
+
+
+@app.command()
+@_handle_errors
+def sweep(
+    image: str = typer.Argument(..., help="Image file or http(s) URL."),
+    ranks: Optional[str] = typer.Option(
+        None, "--ranks", "-r",
+        help="Ranks to show, e.g. 3,10,20,50,100 or 1:70,80:500:10 "
+             "(default 3,10,20,50,100 up to the image's rank)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for the outputs."),
+    gray: bool = GrayOption,
+    method: str = typer.Option("auto", "--method", help="SVD method: auto, exact, randomized."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed for the randomized SVD."),
+    force: bool = ForceOption,
+    max_pixels: int = MaxPixelsOption,
+    timeout: float = TimeoutOption,
+) -> None:
+    """Reconstruct IMAGE at several ranks; write grid.png, error_curve.png,
+    spectrum.png, metrics.csv and metrics.json to --out, and print the table."""
+    array = _load(image, gray=gray, max_pixels=max_pixels, timeout=timeout)
+    _run_sweep(array, label=image, ranks_spec=ranks, out=out, force=force, method=method,
+               seed=seed)
+
+
+@app.command()
+@_handle_errors
+def reconstruct(
+    image: str = typer.Argument(..., help="Image file or http(s) URL."),
+    rank: int = typer.Option(..., "--rank", "-k", help="Number of singular values kept."),
+    output: Path = typer.Option(..., "--output", "-o", help="Output image (.png, .jpg, ...)."),
+    gray: bool = GrayOption,
+    force: bool = ForceOption,
+    max_pixels: int = MaxPixelsOption,
+    timeout: float = TimeoutOption,
+) -> None:
+    """Write the rank-K approximation of IMAGE and compare the sizes honestly."""
+    from svdimage import metrics
+    from svdimage._fileutil import check_writable
+    from svdimage._validation import check_rank
+    from svdimage.decomposition import decompose
+    from svdimage.io import save_image
+
+    check_writable(output, force=force)
+    array = _load(image, gray=gray, max_pixels=max_pixels, timeout=timeout)
+    rank = check_rank(rank, min(array.shape[:2]), shape=array.shape)
+    with _step("computing the SVD"):
+        svd = decompose(array, rank=rank)
+    approx = svd.reconstruct(rank)
+    save_image(output, approx, force=force)
+
+    values = svd.stored_values(rank)
+    sizes: list[tuple[str, Optional[int]]] = [
+        ("original file", os.path.getsize(image) if os.path.isfile(image) else None),
+        ("raw 8-bit pixels", int(array.size)),
+        (f"output {output.suffix or 'file'} (a reconstruction)", os.path.getsize(output)),
+        (f"rank-{rank} factors as float32", 4 * values),
+    ]
+    table = Table(title=f"rank {rank} of {array.shape[1]}x{array.shape[0]}: "
+                        f"relative error {svd.relative_error(rank):.4f}, "
+                        f"PSNR {metrics.peak_signal_noise_ratio(array, approx):.2f} dB")
+    table.add_column("what")
+    table.add_column("bytes", justify="right")
+    table.add_column("bits/pixel", justify="right")
+    for name, nbytes in sizes:
+        if nbytes is None:
+            continue
+        table.add_row(name, f"{nbytes:,}", f"{metrics.bits_per_pixel(nbytes, array.shape):.3f}")
+    out_console.print(table)
+    out_console.print(
+        f"Wrote {output}. Note: this file is a picture of the reconstruction, not a compressed "
+        "file: its size says nothing about SVD compression (it can even be larger than the "
+        f"original). The factors need {values:,} numbers.", soft_wrap=True)
+
+
+@app.command()
+@_handle_errors
+def info(
+    image: str = typer.Argument(..., help="Image file or http(s) URL."),
+    gray: bool = GrayOption,
+    max_pixels: int = MaxPixelsOption,
+    timeout: float = TimeoutOption,
+) -> None:
+    """Print the size, mode, numerical rank, largest singular value and the
+    ranks that keep 90, 99 and 99.9 % of the energy."""
+    from svdimage.decomposition import decompose
+    from svdimage.rank_selection import rank_for_energy
+
+    array = _load(image, gray=gray, max_pixels=max_pixels, timeout=timeout)
+    with _step("computing the SVD"):
+        svd = decompose(array)
+    table = Table(title=image, show_header=False)
+    table.add_column("property")
+    table.add_column("value", justify="right")
+    table.add_row("size", f"{array.shape[1]} x {array.shape[0]} pixels")
+    table.add_row("mode", "RGB (one SVD per channel)" if svd.is_color else "gray")
+    table.add_row("largest possible rank", str(svd.full_rank))
+    num = svd.numerical_rank()
+    table.add_row("numerical rank", ", ".join(map(str, num)) if isinstance(num, tuple)
+                  else str(num))
+    s1 = svd.s[..., 0]
+    table.add_row("σ₁ (largest singular value)",
+                  ", ".join(f"{v:.4g}" for v in s1) if svd.is_color else f"{float(s1):.4g}")
+    for fraction in (0.9, 0.99, 0.999):
+        table.add_row(f"rank for {100 * fraction:g} % energy", str(rank_for_energy(svd, fraction)))
+    out_console.print(table)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    """Entry point of the ``svdimage`` script."""
+    app(args=list(argv) if argv is not None else None, prog_name="svdimage")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

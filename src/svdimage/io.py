@@ -1,0 +1,310 @@
+"""Reading and writing images: files, URLs, bytes and arrays, through Pillow.
+
+Every image enters the package as a floating array in [0, 1] of shape
+``(M, N)`` (gray) or ``(M, N, 3)`` (RGB), and leaves it as 8-bit (or, on
+request, 16-bit) pixels, clipped first and written atomically.
+"""
+
+from __future__ import annotations
+
+import io as _io
+import os
+import threading
+import urllib.error
+import urllib.request
+import warnings
+from pathlib import Path
+from typing import BinaryIO, Literal, Union
+
+import numpy as np
+from numpy.typing import ArrayLike
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from svdimage._fileutil import atomic_path
+from svdimage._validation import as_image_array
+
+__all__ = ["load_image", "save_image", "DEFAULT_MAX_PIXELS", "DEFAULT_MAX_BYTES"]
+
+#: Default pixel cap: Pillow's own decompression-bomb limit (about 89.5 MP).
+DEFAULT_MAX_PIXELS = 89_478_485
+#: Default cap on the bytes downloaded from a URL (256 MiB).
+DEFAULT_MAX_BYTES = 256 * 2**20
+
+ImageSource = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO, ArrayLike]
+Mode = Literal["auto", "gray", "rgb"]
+
+_GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16L", "I;16B", "I;16N", "F", "La"}
+_PIL_LIMIT_LOCK = threading.Lock()
+
+
+def load_image(
+    source: ImageSource,
+    *,
+    mode: Mode = "auto",
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    timeout: float = 10.0,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> np.ndarray:
+    """Load an image as a float32 array in [0, 1].
+
+    Parameters
+    ----------
+    source : str, path, bytes, binary file object or array
+        A file path; an ``http://`` or ``https://`` URL; the encoded bytes of
+        an image file; an open binary file; or an ``(M, N[, C])`` array
+        (integers are scaled by their dtype's range, floats are taken as
+        [0, 1]).
+    mode : {'auto', 'gray', 'rgb'}, optional
+        ``'gray'`` returns ``(M, N)``, converting color with the ITU-R BT.709
+        luma weights of :func:`skimage.color.rgb2gray`; ``'rgb'`` returns
+        ``(M, N, 3)``; ``'auto'`` keeps gray files gray and returns color
+        files as RGB, unless all three channels are equal, which gives gray.
+    max_pixels : int or None, optional
+        Refuse images with more pixels than this (default: Pillow's
+        decompression-bomb limit, about 89.5 MP). ``None`` removes the cap.
+    timeout : float, optional
+        Seconds to wait for a URL's server (connect and each read).
+    max_bytes : int, optional
+        Refuse URL downloads larger than this many bytes.
+
+    Returns
+    -------
+    image : (M, N) or (M, N, 3) ndarray of float32
+        Pixel values in [0, 1].
+
+    Raises
+    ------
+    FileNotFoundError
+        If a path does not exist.
+    ValueError
+        If the data is not an image Pillow can read, is truncated, is smaller
+        than 2x2 pixels, exceeds ``max_pixels`` or (URL) ``max_bytes``.
+    TimeoutError, ConnectionError
+        If a URL's server does not answer in time, or cannot be reached.
+
+    Notes
+    -----
+    8- and 16-bit gray, 8-bit RGB, palette and CMYK files are supported; the
+    EXIF orientation tag is applied, so the array looks as a viewer shows the
+    photo. An alpha channel is composited on a white background. Pillow reads
+    16-bit RGB PNG files as 8-bit RGB.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from svdimage import load_image
+    >>> load_image(np.zeros((4, 6), dtype=np.uint8)).dtype
+    dtype('float32')
+    """
+    if mode not in ("auto", "gray", "rgb"):
+        raise ValueError(f"mode must be 'auto', 'gray' or 'rgb'; got {mode!r}.")
+    if max_pixels is not None and max_pixels < 4:
+        raise ValueError(f"max_pixels must be at least 4 or None; got {max_pixels}.")
+
+    if isinstance(source, (str, os.PathLike)):
+        text = os.fspath(source)
+        if isinstance(text, str) and text.lower().startswith(("http://", "https://")):
+            data: bytes | BinaryIO | Path = _download(text, timeout=timeout, max_bytes=max_bytes)
+            label = text
+        else:
+            path = Path(text)
+            if not path.exists():
+                raise FileNotFoundError(f"image file {text!r} does not exist.")
+            if path.is_dir():
+                raise IsADirectoryError(f"{text!r} is a folder, not an image file.")
+            data, label = path, text
+    elif isinstance(source, (bytes, bytearray, memoryview)):
+        data, label = bytes(source), "<bytes>"
+    elif hasattr(source, "read"):
+        data, label = source, "<file object>"  # type: ignore[assignment]
+    else:
+        array = as_image_array(source)
+        _check_pixels(array.shape[0] * array.shape[1], max_pixels, "<array>")
+        return _to_mode(array.astype(np.float32, copy=False), mode)
+
+    array = _decode(data, label, max_pixels=max_pixels)
+    return _to_mode(array, mode)
+
+
+def save_image(
+    path: str | os.PathLike[str],
+    image: ArrayLike,
+    *,
+    force: bool = False,
+    bit_depth: Literal[8, 16] = 8,
+) -> Path:
+    """Write an image in [0, 1] to a file, clipping and rounding first.
+
+    Parameters
+    ----------
+    path : str or path
+        Output file; the format follows the extension (``.png``, ``.jpg``,
+        ``.tif``, ``.webp``, ...).
+    image : (M, N) or (M, N, 3) array_like
+        Float values in [0, 1] (values outside are clipped) or integers
+        (scaled by their dtype's range).
+    force : bool, optional
+        Overwrite an existing file. Without it an existing file is an error.
+    bit_depth : {8, 16}, optional
+        16 keeps 16-bit precision (gray PNG or TIFF only).
+
+    Returns
+    -------
+    path : Path
+        The written file.
+
+    Raises
+    ------
+    FileExistsError
+        If ``path`` exists and ``force`` is off.
+    ValueError
+        If the extension is unknown or ``bit_depth`` does not suit the image.
+
+    Notes
+    -----
+    The file is written to a temporary name in the same folder and renamed
+    into place, so a crash never leaves a half-written image behind.
+    """
+    array = as_image_array(image)
+    path = Path(path)
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt is None or fmt not in Image.SAVE:
+        raise ValueError(
+            f"cannot tell the image format from {str(path)!r}; use an extension "
+            "such as .png, .jpg, .tif or .webp."
+        )
+    clipped = np.clip(array, 0.0, 1.0)
+    if bit_depth == 8:
+        pil = Image.fromarray(np.rint(clipped * 255.0).astype(np.uint8))
+    elif bit_depth == 16:
+        if array.ndim != 2 or fmt not in ("PNG", "TIFF"):
+            raise ValueError(
+                "bit_depth=16 is supported for gray images saved as PNG or TIFF only."
+            )
+        pil = Image.fromarray(np.rint(clipped * 65535.0).astype(np.uint16))
+    else:
+        raise ValueError(f"bit_depth must be 8 or 16; got {bit_depth!r}.")
+    with atomic_path(path, force=force) as tmp:
+        pil.save(tmp, format=fmt)
+    return path
+
+
+def _download(url: str, *, timeout: float, max_bytes: int) -> bytes:
+    """Fetch ``url`` with a timeout and a byte cap."""
+    request = urllib.request.Request(url, headers={"User-Agent": "svdimage"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            length = response.headers.get("Content-Length")
+            if length is not None and length.isdigit() and int(length) > max_bytes:
+                raise ValueError(
+                    f"{url} is {int(length):,} bytes, over the {max_bytes:,}-byte cap; "
+                    "raise max_bytes (--max-bytes) if you trust it."
+                )
+            chunks, total = [], 0
+            while chunk := response.read(1 << 16):
+                total += len(chunk)
+                if total > max_bytes:
+                    raise ValueError(
+                        f"{url} sent more than the {max_bytes:,}-byte cap; raise "
+                        "max_bytes (--max-bytes) if you trust it."
+                    )
+                chunks.append(chunk)
+    except TimeoutError:
+        raise TimeoutError(
+            f"{url} did not answer within {timeout:g} s; check the address or raise "
+            "the timeout (--timeout)."
+        ) from None
+    except urllib.error.HTTPError as err:
+        raise ConnectionError(f"{url} answered HTTP {err.code} {err.reason}.") from None
+    except urllib.error.URLError as err:
+        if isinstance(err.reason, TimeoutError):
+            raise TimeoutError(
+                f"{url} did not answer within {timeout:g} s; check the address or "
+                "raise the timeout (--timeout)."
+            ) from None
+        raise ConnectionError(f"cannot reach {url}: {err.reason}.") from None
+    return b"".join(chunks)
+
+
+def _check_pixels(pixels: int, max_pixels: int | None, label: str) -> None:
+    if max_pixels is not None and pixels > max_pixels:
+        raise ValueError(
+            f"{label} has {pixels:,} pixels, over the {max_pixels:,}-pixel cap; "
+            "raise max_pixels (--max-pixels) if you trust the file."
+        )
+
+
+def _decode(data: bytes | BinaryIO | Path, label: str, *, max_pixels: int | None) -> np.ndarray:
+    """Decode with Pillow, check the size before reading pixels, return float32."""
+    stream = _io.BytesIO(data) if isinstance(data, bytes) else data
+    try:
+        with _PIL_LIMIT_LOCK, warnings.catch_warnings():
+            # We apply our own cap below; Pillow's global one must not interfere.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+            try:
+                pil = Image.open(stream)
+            finally:
+                Image.MAX_IMAGE_PIXELS = saved
+        with pil:
+            width, height = pil.size
+            _check_pixels(width * height, max_pixels, label)
+            if width < 2 or height < 2:
+                raise ValueError(f"{label} is {width}x{height} pixels; need at least 2x2.")
+            pil.load()
+            pil = ImageOps.exif_transpose(pil)
+            return _pil_to_float(pil)
+    except UnidentifiedImageError:
+        raise ValueError(
+            f"{label} is not an image file Pillow can read (PNG, JPEG, TIFF, WebP, BMP, GIF, ...)."
+        ) from None
+    except (OSError, SyntaxError, EOFError) as err:
+        if isinstance(err, (FileNotFoundError, PermissionError)):
+            raise
+        raise ValueError(f"{label} is truncated or corrupt ({err}).") from None
+    except Image.DecompressionBombError as err:  # pragma: no cover - cap lifted above
+        raise ValueError(str(err)) from None
+
+
+def _pil_to_float(pil: Image.Image) -> np.ndarray:
+    mode = pil.mode
+    if mode == "P":
+        pil = pil.convert("RGBA" if "transparency" in pil.info else "RGB")
+    elif mode == "PA":
+        pil = pil.convert("RGBA")
+    elif mode in ("1", "L", "LA", "RGB", "RGBA", "F"):
+        pass
+    elif mode.startswith("I;16") or mode == "I":
+        array = np.asarray(pil, dtype=np.float32)
+        return (array / 65535.0).astype(np.float32)
+    else:  # CMYK, YCbCr, LAB, HSV, RGBX, ...
+        pil = pil.convert("RGB")
+    array = np.asarray(pil)
+    if array.dtype == bool:
+        out = array.astype(np.float32)
+    elif array.dtype == np.uint8:
+        out = array.astype(np.float32) / np.float32(255.0)
+    else:
+        out = array.astype(np.float32)
+    if out.ndim == 3 and out.shape[2] in (2, 4):  # composite alpha on white
+        alpha = out[:, :, -1:]
+        out = out[:, :, :-1] * alpha + (np.float32(1.0) - alpha)
+        if out.shape[2] == 1:
+            out = out[:, :, 0]
+    return out.astype(np.float32, copy=False)
+
+
+def _to_mode(array: np.ndarray, mode: Mode) -> np.ndarray:
+    from skimage.color import rgb2gray
+
+    if array.ndim == 2:
+        if mode == "rgb":
+            return np.repeat(array[:, :, None], 3, axis=2)
+        return array
+    if mode == "gray":
+        return rgb2gray(array).astype(array.dtype, copy=False)
+    if mode == "auto" and np.array_equal(array[:, :, 0], array[:, :, 1]) and np.array_equal(
+        array[:, :, 0], array[:, :, 2]
+    ):
+        return np.ascontiguousarray(array[:, :, 0])
+    return array

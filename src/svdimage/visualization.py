@@ -1,0 +1,148 @@
+"""Figures of a decomposition: reconstruction grid, error curve, spectrum.
+
+matplotlib is imported inside the functions and figures are built with
+:class:`matplotlib.figure.Figure` directly (Agg canvas), so no display and no
+global pyplot state are involved. Each function returns the figure;
+:func:`save_figure` writes it atomically.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from svdimage._fileutil import atomic_path
+from svdimage._validation import as_image_array, check_ranks
+from svdimage.decomposition import ImageSVD
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from svdimage.sweep import RankMetrics
+
+__all__ = ["plot_grid", "plot_error_curve", "plot_spectrum", "save_figure"]
+
+
+def _figure(**kwargs: object) -> Figure:
+    from matplotlib.figure import Figure
+
+    return Figure(layout="constrained", **kwargs)  # type: ignore[arg-type]
+
+
+def _show(ax: object, image: np.ndarray, title: str) -> None:
+    if image.ndim == 2:
+        ax.imshow(image, cmap="gray", vmin=0.0, vmax=1.0, interpolation="antialiased")  # type: ignore[attr-defined]
+    else:
+        ax.imshow(np.clip(image, 0.0, 1.0), interpolation="antialiased")  # type: ignore[attr-defined]
+    ax.set_title(title, fontsize=10)  # type: ignore[attr-defined]
+    ax.set_axis_off()  # type: ignore[attr-defined]
+
+
+def plot_grid(image: ArrayLike, svd: ImageSVD, rows: Sequence[RankMetrics], *,
+              panel_size: float = 3.2) -> Figure:
+    """The original beside each measured rank, titled with rank, error and PSNR.
+
+    Parameters
+    ----------
+    image : (M, N[, C]) array_like
+        The original image.
+    svd : ImageSVD
+        Its decomposition.
+    rows : sequence of RankMetrics
+        From :func:`svdimage.sweep.measure_ranks`; one panel each.
+    panel_size : float, optional
+        Width of a panel in inches.
+    """
+    original = as_image_array(image)
+    n = len(rows) + 1
+    ncols = min(n, 3 if n <= 6 else 4)
+    nrows = math.ceil(n / ncols)
+    aspect = original.shape[0] / original.shape[1]
+    fig = _figure(figsize=(panel_size * ncols, panel_size * aspect * nrows + 0.5 * nrows))
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    _show(axes[0], original, f"original {original.shape[1]}x{original.shape[0]}")
+    by_rank = {row.rank: row for row in rows}
+    for ax, (k, approx) in zip(axes[1:], svd.iter_reconstructions(by_rank)):
+        row = by_rank[k]
+        _show(ax, approx, f"rank {k}\nrel. error {row.relative_error:.4f}, "
+                          f"PSNR {row.psnr:.1f} dB")
+    for ax in axes[n:]:
+        ax.set_axis_off()
+    return fig
+
+
+def plot_error_curve(svd: ImageSVD, *, marked_ranks: Sequence[int] = ()) -> Figure:
+    """Relative error ``||A - A_k||_F / ||A||_F`` against every rank, log axis.
+
+    Parameters
+    ----------
+    svd : ImageSVD
+    marked_ranks : sequence of int, optional
+        Ranks to mark and label on the curve.
+    """
+    errors = np.asarray(svd.relative_error())
+    ranks = np.arange(1, svd.max_rank + 1)
+    fig = _figure(figsize=(6.4, 4.2))
+    ax = fig.subplots()
+    positive = errors > 0
+    ax.semilogy(ranks[positive], errors[positive], color="tab:red", lw=1.5,
+                label=r"$\|A-A_k\|_F\,/\,\|A\|_F$")
+    marks = check_ranks(marked_ranks, svd.max_rank) if len(marked_ranks) else []
+    for i, k in enumerate(marks):
+        if errors[k - 1] > 0:
+            ax.plot(k, errors[k - 1], "o", color="black", ms=5)
+            # Alternate label sides so that close ranks stay readable.
+            ax.annotate(f"k={k}: {errors[k - 1]:.3g}", (k, errors[k - 1]),
+                        textcoords="offset points", xytext=(8, 4 if i % 2 else -12),
+                        fontsize=8)
+    ax.set_xlabel("rank k")
+    ax.set_ylabel("relative error")
+    ax.set_title("Relative error of the rank-k approximation")
+    ax.grid(True, which="both", ls=":", lw=0.6)
+    ax.set_xlim(1, svd.max_rank)
+    ax.legend()
+    return fig
+
+
+def plot_spectrum(svd: ImageSVD) -> Figure:
+    """Singular values on a log axis, with the cumulative energy on a second axis."""
+    fig = _figure(figsize=(6.4, 4.2))
+    ax = fig.subplots()
+    ranks = np.arange(1, svd.max_rank + 1)
+    s = np.atleast_2d(svd.s)
+    labels = ["σ"] if s.shape[0] == 1 else ["σ (R)", "σ (G)", "σ (B)"]
+    colors = ["black"] if s.shape[0] == 1 else ["tab:red", "tab:green", "tab:blue"]
+    for values, label, color in zip(s, labels, colors):
+        keep = values > 0
+        ax.semilogy(ranks[keep], values[keep], color=color, lw=1.2, label=label)
+    ax.set_xlabel("index i")
+    ax.set_ylabel("singular value σᵢ")
+    ax.grid(True, which="both", ls=":", lw=0.6)
+    twin = ax.twinx()
+    energy = 100 * np.asarray(svd.energy())
+    twin.plot(ranks, energy, color="tab:purple", lw=1.5, ls="--", label="cumulative energy")
+    twin.set_ylabel("energy kept (%)")
+    # Photos keep most energy in the first component: zoom on the part that moves.
+    twin.set_ylim(min(5 * np.floor(energy[0] / 5), 99.0), 100.2)
+    handles = ax.get_legend_handles_labels()
+    twin_handles = twin.get_legend_handles_labels()
+    ax.legend(handles[0] + twin_handles[0], handles[1] + twin_handles[1], loc="upper right",
+              bbox_to_anchor=(1.0, 0.9))
+    ax.set_title("Singular value spectrum")
+    ax.set_xlim(1, svd.max_rank)
+    return fig
+
+
+def save_figure(fig: Figure, path: str | os.PathLike[str], *, force: bool = False,
+                dpi: int = 120) -> Path:
+    """Save ``fig`` atomically (format from the extension); refuse to overwrite."""
+    path = Path(path)
+    with atomic_path(path, force=force) as tmp:
+        fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or "png")
+    return path

@@ -1,0 +1,248 @@
+import functools
+import http.server
+import io
+import threading
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from svdimage import load_image, save_image
+
+
+def _png_bytes(array: np.ndarray, mode: str | None = None, **info) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array, mode=mode).save(buffer, format="PNG", **info)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def gradient_rgb() -> np.ndarray:
+    y, x = np.mgrid[0:20, 0:30]
+    return np.stack([x * 8, y * 12, (x + y) * 4], axis=2).astype(np.uint8)
+
+
+def test_load_image_from_path_bytes_file_and_array(tmp_path, gradient_rgb):
+    path = tmp_path / "g.png"
+    path.write_bytes(_png_bytes(gradient_rgb))
+    expected = gradient_rgb.astype(np.float32) / 255
+    for source in (path, str(path), path.read_bytes(), io.BytesIO(path.read_bytes()),
+                   gradient_rgb):
+        image = load_image(source)
+        assert image.dtype == np.float32 and image.shape == (20, 30, 3)
+        np.testing.assert_allclose(image, expected, atol=1e-7)
+
+
+def test_load_image_gray_uses_bt709_like_skimage(gradient_rgb):
+    from skimage.color import rgb2gray
+
+    gray = load_image(gradient_rgb, mode="gray")
+    assert gray.shape == (20, 30) and gray.dtype == np.float32
+    np.testing.assert_allclose(gray, rgb2gray(gradient_rgb.astype(np.float32) / 255), atol=1e-6)
+
+
+def test_load_image_auto_keeps_gray_and_detects_equal_channels(gradient_rgb):
+    gray8 = gradient_rgb[:, :, 0]
+    assert load_image(_png_bytes(gray8)).shape == (20, 30)
+    equal = np.repeat(gray8[:, :, None], 3, axis=2)
+    assert load_image(_png_bytes(equal)).shape == (20, 30)
+    assert load_image(_png_bytes(gray8), mode="rgb").shape == (20, 30, 3)
+
+
+def test_load_image_16bit_keeps_precision():
+    values = np.arange(20 * 30, dtype=np.uint16).reshape(20, 30) * 100
+    image = load_image(_png_bytes(values))
+    np.testing.assert_allclose(image, values / 65535, atol=1e-7)
+    # 8 bits could not tell these neighbours apart.
+    assert len(np.unique(image)) == values.size
+
+
+def test_load_image_palette_and_alpha_composited_on_white(gradient_rgb):
+    palette = Image.fromarray(gradient_rgb).convert("P", palette=Image.Palette.ADAPTIVE)
+    buffer = io.BytesIO()
+    palette.save(buffer, format="PNG")
+    assert load_image(buffer.getvalue()).shape == (20, 30, 3)
+
+    rgba = np.zeros((4, 5, 4), dtype=np.uint8)
+    rgba[..., 0] = 255          # red ...
+    rgba[:2, :, 3] = 0          # ... transparent on top: white
+    rgba[2:, :, 3] = 255        # ... opaque below: red
+    image = load_image(_png_bytes(rgba))
+    np.testing.assert_allclose(image[0, 0], [1, 1, 1])
+    np.testing.assert_allclose(image[3, 0], [1, 0, 0])
+
+
+def test_load_image_applies_exif_orientation():
+    array = np.zeros((10, 20), dtype=np.uint8)
+    array[0, :] = 255  # bright top row
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="JPEG", exif=exif, quality=95)
+    image = load_image(buffer.getvalue())
+    assert image.shape == (20, 10)
+    assert image[:, -1].mean() > 0.8 and image[:, 0].mean() < 0.2  # top row now on the right
+
+
+@pytest.mark.parametrize("data,match", [
+    (b"not an image at all", "not an image file"),
+    (b"", "not an image file"),
+])
+def test_load_image_rejects_non_images(data, match):
+    with pytest.raises(ValueError, match=match):
+        load_image(data)
+
+
+def test_load_image_rejects_truncated_file(gradient_rgb):
+    big = np.random.default_rng(0).integers(0, 255, (200, 200, 3), dtype=np.uint8)
+    data = _png_bytes(big)
+    with pytest.raises(ValueError, match="truncated or corrupt"):
+        load_image(data[: len(data) // 2])
+
+
+def test_load_image_rejects_tiny_and_missing(tmp_path):
+    with pytest.raises(ValueError, match="at least 2x2"):
+        load_image(_png_bytes(np.zeros((1, 1), dtype=np.uint8)))
+    with pytest.raises(ValueError, match="at least 2x2"):
+        load_image(np.zeros((0, 4)))
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_image(tmp_path / "missing.png")
+
+
+def test_load_image_pixel_cap_and_raising_it():
+    data = _png_bytes(np.zeros((100, 100), dtype=np.uint8))
+    with pytest.raises(ValueError, match="10,000 pixels, over the 9,999-pixel cap"):
+        load_image(data, max_pixels=9999)
+    assert load_image(data, max_pixels=10_000).shape == (100, 100)
+    assert load_image(data, max_pixels=None).shape == (100, 100)
+
+
+def test_load_image_cap_above_pillows_own_limit_is_honoured(monkeypatch):
+    # Pillow refuses images above 2x its global limit; our cap must decide instead.
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    data = _png_bytes(np.zeros((100, 100), dtype=np.uint8))
+    assert load_image(data, max_pixels=20_000).shape == (100, 100)
+    assert Image.MAX_IMAGE_PIXELS == 1000  # restored
+
+
+def test_load_image_rejects_bad_mode():
+    with pytest.raises(ValueError, match="mode must be"):
+        load_image(np.zeros((3, 3)), mode="cmyk")
+
+
+# -- URLs, served from 127.0.0.1 only -------------------------------------------
+class _Handler(http.server.BaseHTTPRequestHandler):
+    routes: dict = {}
+
+    def do_GET(self):  # noqa: N802 - http.server API
+        body, delay, status, length = self.routes.get(self.path, (b"", 0, 404, None))
+        time.sleep(delay)
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body) if length is None else length))
+        self.end_headers()
+        try:
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server(gradient_rgb):
+    png = _png_bytes(gradient_rgb)
+    routes = {
+        "/photo.png": (png, 0, 200, None),
+        "/slow.png": (png, 2.0, 200, None),
+        "/big.png": (png, 0, 200, None),
+        "/liar.png": (png * 4, 0, 200, 10),  # header claims 10 bytes
+    }
+    handler = type("Handler", (_Handler,), {"routes": routes})
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", len(png)
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_load_image_from_url(server, gradient_rgb):
+    base, _ = server
+    image = load_image(f"{base}/photo.png")
+    np.testing.assert_allclose(image, gradient_rgb / 255, atol=1e-7)
+
+
+def test_load_image_url_timeout(server):
+    base, _ = server
+    with pytest.raises(TimeoutError, match="did not answer within 0.3 s"):
+        load_image(f"{base}/slow.png", timeout=0.3)
+
+
+def test_load_image_url_byte_cap_from_header_and_from_stream(server):
+    base, size = server
+    cap = size - 1
+    with pytest.raises(ValueError, match=f"is {size:,} bytes, over the {cap:,}-byte cap"):
+        load_image(f"{base}/big.png", max_bytes=cap)
+    with pytest.raises(ValueError, match="more than the 20-byte cap"):
+        load_image(f"{base}/liar.png", max_bytes=20)
+
+
+def test_load_image_url_http_error_and_unreachable(server):
+    base, _ = server
+    with pytest.raises(ConnectionError, match="HTTP 404"):
+        load_image(f"{base}/missing.png")
+    with pytest.raises(ConnectionError, match="cannot reach"):
+        load_image("http://127.0.0.1:9/photo.png", timeout=2)  # discard port: refused
+
+
+# -- saving ---------------------------------------------------------------------
+def test_save_image_clips_then_rounds(tmp_path):
+    image = np.array([[-0.5, 0.0, 0.5], [1.0, 1.7, 0.25]], dtype=np.float32)
+    path = save_image(tmp_path / "out.png", image)
+    written = np.asarray(Image.open(path))
+    np.testing.assert_array_equal(written, [[0, 0, 128], [255, 255, 64]])
+
+
+def test_save_image_round_trip_color_and_16bit(tmp_path, gradient_rgb):
+    rgb = gradient_rgb / 255
+    save_image(tmp_path / "c.png", rgb)
+    np.testing.assert_allclose(load_image(tmp_path / "c.png"), rgb, atol=1e-6)
+    gray = np.linspace(0, 1, 600).reshape(20, 30)
+    save_image(tmp_path / "g16.png", gray, bit_depth=16)
+    np.testing.assert_allclose(load_image(tmp_path / "g16.png"), gray, atol=1 / 65535)
+    with pytest.raises(ValueError, match="bit_depth=16"):
+        save_image(tmp_path / "c16.png", rgb, bit_depth=16)
+
+
+def test_save_image_refuses_to_overwrite_without_force(tmp_path):
+    path = tmp_path / "out.png"
+    save_image(path, np.zeros((4, 4)))
+    before = path.read_bytes()
+    with pytest.raises(FileExistsError, match="already exists.*force"):
+        save_image(path, np.ones((4, 4)))
+    assert path.read_bytes() == before
+    save_image(path, np.ones((4, 4)), force=True)
+    assert path.read_bytes() != before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]  # no temp files left
+
+
+def test_save_image_failure_leaves_nothing_behind(tmp_path, monkeypatch):
+    def broken_save(self, fp, *args, **kwargs):
+        with open(fp, "wb") as handle:
+            handle.write(b"half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Image.Image, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        save_image(tmp_path / "out.png", np.zeros((4, 4)))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_save_image_rejects_unknown_extension_and_missing_folder(tmp_path):
+    with pytest.raises(ValueError, match="cannot tell the image format"):
+        save_image(tmp_path / "out.xyz", np.zeros((4, 4)))
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        save_image(tmp_path / "nope" / "out.png", np.zeros((4, 4)))
