@@ -139,7 +139,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         body, delay, status, length = self.routes.get(self.path, (b"", 0, 404, None))
         time.sleep(delay)
         self.send_response(status)
-        self.send_header("Content-Length", str(len(body) if length is None else length))
+        if length != "omit":
+            self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         try:
             self.wfile.write(body)
@@ -157,7 +158,7 @@ def server(gradient_rgb):
         "/photo.png": (png, 0, 200, None),
         "/slow.png": (png, 2.0, 200, None),
         "/big.png": (png, 0, 200, None),
-        "/liar.png": (png * 4, 0, 200, 10),  # header claims 10 bytes
+        "/stream.png": (png, 0, 200, "omit"),  # no Content-Length: read until close
     }
     handler = type("Handler", (_Handler,), {"routes": routes})
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -187,7 +188,8 @@ def test_load_image_url_byte_cap_from_header_and_from_stream(server):
     with pytest.raises(ValueError, match=f"is {size:,} bytes, over the {cap:,}-byte cap"):
         load_image(f"{base}/big.png", max_bytes=cap)
     with pytest.raises(ValueError, match="more than the 20-byte cap"):
-        load_image(f"{base}/liar.png", max_bytes=20)
+        load_image(f"{base}/stream.png", max_bytes=20)
+    assert load_image(f"{base}/stream.png").shape == (20, 30, 3)
 
 
 def test_load_image_url_http_error_and_unreachable(server):
@@ -202,7 +204,8 @@ def test_load_image_url_http_error_and_unreachable(server):
 def test_save_image_clips_then_rounds(tmp_path):
     image = np.array([[-0.5, 0.0, 0.5], [1.0, 1.7, 0.25]], dtype=np.float32)
     path = save_image(tmp_path / "out.png", image)
-    written = np.asarray(Image.open(path))
+    with Image.open(path) as handle:
+        written = np.asarray(handle)
     np.testing.assert_array_equal(written, [[0, 0, 128], [255, 255, 64]])
 
 

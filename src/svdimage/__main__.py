@@ -1,0 +1,5 @@
+"""``python -m svdimage``: the same as the ``svdimage`` command."""
+
+from svdimage.cli import main
+
+main()

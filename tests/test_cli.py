@@ -1,0 +1,170 @@
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from svdimage import load_image
+from svdimage.cli import EXIT_BAD_INPUT, EXIT_FILES, EXIT_NETWORK, EXIT_USAGE, app
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture
+def photo(tmp_path, camera):
+    """A 128x96 crop of the camera photo saved as PNG."""
+    path = tmp_path / "photo.png"
+    Image.fromarray(np.rint(camera[100:196, 200:328] * 255).astype(np.uint8)).save(path)
+    return path
+
+
+@pytest.fixture
+def color_photo(tmp_path, astronaut):
+    path = tmp_path / "color.jpg"
+    Image.fromarray(np.rint(astronaut[::4, ::4] * 255).astype(np.uint8)).save(path, quality=92)
+    return path
+
+
+def assert_one_line_error(result, code, *fragments):
+    assert result.exit_code == code, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("svdimage: error: "), result.stderr
+    assert "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_help_documents_exit_codes():
+    result = invoke("--help")
+    assert result.exit_code == 0
+    assert "Exit codes" in result.stdout and "without --force" in result.stdout
+    for command in ("demo", "sweep", "reconstruct", "info"):
+        assert command in result.stdout
+
+
+def test_sweep_writes_all_outputs_and_metrics_match_library(tmp_path, photo):
+    out = tmp_path / "out"
+    result = invoke("sweep", photo, "--ranks", "3,10,20", "--out", out)
+    assert result.exit_code == 0, result.output
+    for name in ("grid.png", "error_curve.png", "spectrum.png", "metrics.csv", "metrics.json"):
+        assert (out / name).stat().st_size > 0
+    document = json.loads((out / "metrics.json").read_text())
+    assert document["image"]["shape"] == [96, 128]
+    image = load_image(photo).astype(np.float64)
+    U, s, Vt = np.linalg.svd(image, full_matrices=False)
+    for entry in document["ranks"]:
+        k = entry["rank"]
+        approx = (U[:, :k] * s[:k]) @ Vt[:k]
+        assert entry["relative_error"] == pytest.approx(
+            np.linalg.norm(image - approx) / np.linalg.norm(image), rel=1e-4)
+        assert entry["stored_values"] == k * (96 + 128 + 1)
+    assert "rank" in result.stdout and "20" in result.stdout
+
+
+def test_sweep_refuses_existing_outputs_without_force(tmp_path, photo):
+    out = tmp_path / "out"
+    assert invoke("sweep", photo, "-r", "3", "--out", out).exit_code == 0
+    before = (out / "metrics.json").read_bytes()
+    result = invoke("sweep", photo, "-r", "5", "--out", out)
+    assert_one_line_error(result, EXIT_FILES, "already exists", "--force")
+    assert (out / "metrics.json").read_bytes() == before
+    assert invoke("sweep", photo, "-r", "5", "--out", out, "--force").exit_code == 0
+    assert (out / "metrics.json").read_bytes() != before
+
+
+def test_sweep_color_and_gray_flag(tmp_path, color_photo):
+    result = invoke("sweep", color_photo, "-r", "2,8", "--out", tmp_path / "c")
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "c" / "metrics.json").read_text())["image"]["mode"] == "rgb"
+    result = invoke("sweep", color_photo, "-r", "2,8", "--gray", "--out", tmp_path / "g")
+    assert json.loads((tmp_path / "g" / "metrics.json").read_text())["image"]["mode"] == "gray"
+
+
+@pytest.mark.parametrize("ranks,fragment", [
+    ("0", ">= 1"),
+    ("97", "between 1 and 96"),
+    ("3,x", "not an integer"),
+    ("9:2", "start <= stop"),
+])
+def test_sweep_bad_ranks(tmp_path, photo, ranks, fragment):
+    result = invoke("sweep", photo, "--ranks", ranks, "--out", tmp_path / "o")
+    assert_one_line_error(result, EXIT_BAD_INPUT, fragment)
+    assert not (tmp_path / "o").exists()
+
+
+def test_missing_file_and_not_an_image(tmp_path):
+    result = invoke("info", tmp_path / "nope.png")
+    assert_one_line_error(result, EXIT_FILES, "does not exist")
+    fake = tmp_path / "fake.png"
+    fake.write_text("hello")
+    result = invoke("info", fake)
+    assert_one_line_error(result, EXIT_BAD_INPUT, "not an image file")
+
+
+def test_unreachable_url_is_a_network_error():
+    result = invoke("info", "http://127.0.0.1:9/x.png", "--timeout", "2")
+    assert_one_line_error(result, EXIT_NETWORK, "cannot reach")
+
+
+def test_reconstruct_writes_image_and_reports_bytes(tmp_path, photo):
+    out = tmp_path / "r.png"
+    result = invoke("reconstruct", photo, "--rank", "10", "-o", out)
+    assert result.exit_code == 0, result.output
+    written = load_image(out)
+    assert written.shape == (96, 128)
+    text = " ".join(result.stdout.split())
+    assert f"{photo.stat().st_size:,}" in text
+    assert f"{out.stat().st_size:,}" in text
+    assert f"{4 * 10 * (96 + 128 + 1):,}" in text
+    assert "not a compressed file" in text
+
+
+@pytest.mark.parametrize("rank,code,fragment", [
+    ("0", EXIT_BAD_INPUT, "between 1 and 96"),
+    ("97", EXIT_BAD_INPUT, "got 97"),
+])
+def test_reconstruct_bad_rank(tmp_path, photo, rank, code, fragment):
+    result = invoke("reconstruct", photo, "--rank", rank, "-o", tmp_path / "r.png")
+    assert_one_line_error(result, code, fragment)
+    assert not (tmp_path / "r.png").exists()
+
+
+def test_reconstruct_never_overwrites_input_or_output_without_force(tmp_path, photo):
+    before = photo.read_bytes()
+    result = invoke("reconstruct", photo, "--rank", "5", "-o", photo)
+    assert_one_line_error(result, EXIT_FILES, "already exists")
+    assert photo.read_bytes() == before
+
+
+def test_reconstruct_usage_error_without_rank(tmp_path, photo):
+    result = invoke("reconstruct", photo, "-o", tmp_path / "r.png")
+    assert result.exit_code == EXIT_USAGE
+
+
+def test_info_reports_rank_and_energy(photo):
+    result = invoke("info", photo)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.stdout.split())
+    image = load_image(photo)
+    assert f"numerical rank │ {np.linalg.matrix_rank(image)}" in text
+    assert "99.9 % energy" in text and "128 x 96" in text
+
+
+def test_demo_runs_on_bundled_photo(tmp_path):
+    result = invoke("demo", "--out", tmp_path / "demo")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "demo" / "grid.png").exists()
+    assert "grid.png" in result.stdout
+    result = invoke("demo", "--out", tmp_path / "demo2", "--sample", "nope")
+    assert_one_line_error(result, EXIT_BAD_INPUT, "--sample must be one of")
+
+
+def test_debug_shows_traceback(tmp_path):
+    result = invoke("--debug", "info", tmp_path / "nope.png")
+    assert result.exit_code != 0
+    assert isinstance(result.exception, FileNotFoundError)

@@ -1,0 +1,51 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from svdimage import decompose
+from svdimage.sweep import measure_ranks
+from svdimage.visualization import plot_error_curve, plot_grid, plot_spectrum, save_figure
+
+
+@pytest.fixture(scope="module")
+def small(camera):
+    return camera[::4, ::4].copy()
+
+
+def test_plot_grid_has_one_panel_per_rank_plus_original(small):
+    svd = decompose(small)
+    rows = measure_ranks(small, svd, [2, 8, 32])
+    fig = plot_grid(small, svd, rows)
+    titled = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titled[0].startswith("original 128x128")
+    assert [t.split("\n")[0] for t in titled[1:]] == ["rank 2", "rank 8", "rank 32"]
+    assert f"{rows[1].relative_error:.4f}" in titled[2]
+    shown = fig.axes[2].get_images()[0].get_array()
+    np.testing.assert_allclose(shown, svd.reconstruct(8), atol=1e-6)
+
+
+def test_plot_error_curve_plots_sigma_derived_errors_on_log_axis(small):
+    svd = decompose(small)
+    fig = plot_error_curve(svd, marked_ranks=[5, 20])
+    ax = fig.axes[0]
+    assert ax.get_yscale() == "log"
+    x, y = ax.get_lines()[0].get_data()
+    positive = np.asarray(svd.relative_error()) > 0
+    np.testing.assert_allclose(y, np.asarray(svd.relative_error())[positive])
+    assert len(ax.texts) == 2
+
+
+def test_plot_spectrum_color_has_three_curves_and_energy(astronaut):
+    svd = decompose(astronaut[::4, ::4])
+    fig = plot_spectrum(svd)
+    assert [line.get_label() for line in fig.axes[0].get_lines()] == ["σ (R)", "σ (G)", "σ (B)"]
+    np.testing.assert_allclose(fig.axes[1].get_lines()[0].get_ydata(), 100 * svd.energy())
+
+
+def test_save_figure_writes_png_and_refuses_overwrite(tmp_path, small):
+    fig = plot_spectrum(decompose(small))
+    path = save_figure(fig, tmp_path / "s.png")
+    with Image.open(path) as written:
+        assert written.format == "PNG"
+    with pytest.raises(FileExistsError):
+        save_figure(fig, path)
