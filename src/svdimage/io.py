@@ -30,7 +30,7 @@ DEFAULT_MAX_PIXELS = 89_478_485
 #: Default cap on the bytes downloaded from a URL (256 MiB).
 DEFAULT_MAX_BYTES = 256 * 2**20
 
-ImageSource = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO, ArrayLike]
+ImageSource = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, BinaryIO, ArrayLike]
 Mode = Literal["auto", "gray", "rgb"]
 
 _GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16L", "I;16B", "I;16N", "F", "La"}
@@ -252,8 +252,7 @@ def _decode(data: bytes | BinaryIO | Path, label: str, *, max_pixels: int | None
             if width < 2 or height < 2:
                 raise ValueError(f"{label} is {width}x{height} pixels; need at least 2x2.")
             pil.load()
-            pil = ImageOps.exif_transpose(pil)
-            return _pil_to_float(pil)
+            return _pil_to_float(ImageOps.exif_transpose(pil))
     except UnidentifiedImageError:
         raise ValueError(
             f"{label} is not an image file Pillow can read (PNG, JPEG, TIFF, WebP, BMP, GIF, ...)."
