@@ -1,0 +1,43 @@
+"""The benchmark scripts run with --quick so that they cannot rot (no timing is asserted)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def run(script: str, *args: str) -> str:
+    result = subprocess.run([sys.executable, str(BENCHMARKS / script), "--quick", *args],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_bench_svd_quick_prints_every_method_and_ratios():
+    out = run("bench_svd.py")
+    for name in ("svdimage (ours)", "sklearn randomized_svd", "scipy svds propack",
+                 "scipy.linalg.svd gesdd (full)", "peak memory"):
+        assert name in out
+    rows = [line for line in out.splitlines() if "| svdimage (ours) |" in line]
+    assert len(rows) == 4  # 2 sizes x 2 ranks
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[4] == "1.00"  # ours is the baseline of every ratio
+        assert 0.999 <= float(cells[5]) <= 1.05  # error / optimal, computed directly
+
+
+def test_bench_sweep_quick_agrees_with_seed_errors():
+    out = run("bench_sweep.py")
+    assert "seed loop" in out and "error curve" in out
+    worst = float(out.rsplit(":", 1)[1])
+    assert worst < 1e-3  # same errors as the seed's direct norms
+
+
+@pytest.mark.parametrize("script", ["bench_svd.py", "bench_sweep.py"])
+def test_benchmarks_document_themselves(script):
+    result = subprocess.run([sys.executable, str(BENCHMARKS / script), "--help"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and "--quick" in result.stdout
