@@ -36,7 +36,13 @@ def test_bench_sweep_quick_agrees_with_seed_errors():
     assert worst < 1e-3  # same errors as the seed's direct norms
 
 
-@pytest.mark.parametrize("script", ["bench_svd.py", "bench_sweep.py"])
+def test_bench_animate_quick_times_both_methods():
+    out = run("bench_animate.py")
+    assert "seed: FuncAnimation" in out and "animate (ours)" in out
+    assert "13 frames of 500x800" in out
+
+
+@pytest.mark.parametrize("script", ["bench_svd.py", "bench_sweep.py", "bench_animate.py"])
 def test_benchmarks_document_themselves(script):
     result = subprocess.run([sys.executable, str(BENCHMARKS / script), "--help"],
                             capture_output=True, text=True, timeout=120)

@@ -168,3 +168,41 @@ def test_debug_shows_traceback(tmp_path):
     result = invoke("--debug", "info", tmp_path / "nope.png")
     assert result.exit_code != 0
     assert isinstance(result.exception, FileNotFoundError)
+
+
+def test_animate_command_writes_gif_and_mp4(tmp_path, photo):
+    import imageio.v3 as iio
+
+    result = invoke("animate", photo, "-o", tmp_path / "a.gif", "--ranks", "1:5,10:90:40",
+                    "--size", "300x480", "--caption", "hello")
+    assert result.exit_code == 0, result.output
+    assert "8 frames" in result.stdout
+    assert iio.imread(tmp_path / "a.gif", index=None).shape[:3] == (8, 480, 300)
+    result = invoke("animate", photo, "-o", tmp_path / "a.mp4", "--layout", "side", "--fps", "4")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "a.mp4").stat().st_size > 0
+
+
+@pytest.mark.parametrize("args,code,fragment", [
+    (["--ranks", "1:x"], EXIT_BAD_INPUT, "not an integer"),
+    (["--ranks", "5:2"], EXIT_BAD_INPUT, "start <= stop"),
+    (["--ranks", "1,500"], EXIT_BAD_INPUT, "between 1 and 96"),
+    (["--size", "big"], EXIT_BAD_INPUT, "--size must look like"),
+    (["--layout", "grid"], EXIT_BAD_INPUT, "--layout"),
+])
+def test_animate_command_bad_options(tmp_path, photo, args, code, fragment):
+    result = invoke("animate", photo, "-o", tmp_path / "a.mp4", *args)
+    assert_one_line_error(result, code, fragment)
+    assert not (tmp_path / "a.mp4").exists()
+
+
+def test_animate_command_bad_outputs(tmp_path, photo):
+    result = invoke("animate", photo, "-o", tmp_path / "a.avi")
+    assert_one_line_error(result, EXIT_BAD_INPUT, ".mp4 or .gif")
+    result = invoke("animate", photo, "-o", tmp_path / "nowhere" / "a.mp4")
+    assert_one_line_error(result, EXIT_FILES, "does not exist")
+    existing = tmp_path / "old.gif"
+    existing.write_bytes(b"keep me")
+    result = invoke("animate", photo, "-o", existing, "--ranks", "1")
+    assert_one_line_error(result, EXIT_FILES, "already exists")
+    assert existing.read_bytes() == b"keep me"

@@ -37,8 +37,9 @@ def atomic_path(path: str | os.PathLike[str], *, force: bool = False) -> Iterato
     accident. On error the temporary file is removed and ``path`` is untouched.
     """
     target = check_writable(path, force=force)
+    # Keep the target's extension last: writers such as ffmpeg pick the format from it.
     fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or "."
+        prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent or "."
     )
     os.close(fd)
     tmp = Path(tmp_name)
