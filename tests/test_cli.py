@@ -88,7 +88,8 @@ def test_sweep_color_and_gray_flag(tmp_path, color_photo):
 @pytest.mark.parametrize("ranks,fragment", [
     ("0", ">= 1"),
     ("97", "between 1 and 96"),
-    ("3,x", "not an integer"),
+    ("3,x", "unknown rank criterion"),
+    ("3,4x", "not an integer"),
     ("9:2", "start <= stop"),
 ])
 def test_sweep_bad_ranks(tmp_path, photo, ranks, fragment):
@@ -206,3 +207,72 @@ def test_animate_command_bad_outputs(tmp_path, photo):
     result = invoke("animate", photo, "-o", existing, "--ranks", "1")
     assert_one_line_error(result, EXIT_FILES, "already exists")
     assert existing.read_bytes() == b"keep me"
+
+
+def test_choose_with_criterion_explains_rank_and_neighbour(photo):
+    from svdimage import decompose
+    from svdimage.rank_selection import rank_for_psnr
+
+    svd = decompose(load_image(photo))
+    k = rank_for_psnr(svd, 30)
+    result = invoke("choose", photo, "--psnr", "30")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.strip().splitlines()
+    assert lines[0].startswith(f"rank {k}: PSNR") and "(target 30)" in lines[0]
+    assert lines[1].startswith(f"rank {k - 1}: PSNR") and "falls short" in lines[1]
+
+
+def test_choose_storage_budget_and_knee(photo):
+    per_rank = 4 * (96 + 128 + 1)
+    result = invoke("choose", photo, "--bytes", str(7 * per_rank + 5))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("rank 7:") and "rank 8:" in result.stdout
+    assert "does not fit" in result.stdout
+    assert invoke("choose", photo, "--knee").exit_code == 0
+
+
+def test_choose_without_criterion_prints_recommendations(photo):
+    result = invoke("choose", photo)
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    for label in ("knee", "energy 99%", "PSNR 35 dB", "SSIM 0.95"):
+        assert label in text
+    assert "Visually lossless bar: SSIM >= 0.95" in text
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["--psnr", "30", "--knee"], "one criterion at a time"),
+    (["--psnr", "200"], "no rank up to 96 reaches"),
+    (["--bytes", "10"], "even rank 1"),
+])
+def test_choose_bad_criteria(photo, args, fragment):
+    assert_one_line_error(invoke("choose", photo, *args), EXIT_BAD_INPUT, fragment)
+
+
+def test_denoise_with_added_noise_reports_psnr_gain(tmp_path, photo):
+    result = invoke("denoise", photo, "-o", tmp_path / "d.png", "--add-noise", "0.1",
+                    "--seed", "3", "--noisy-output", tmp_path / "n.png")
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.stdout.split())
+    gain = float(text.split("dB (")[1].split(" dB)")[0])
+    assert gain > 0
+    assert load_image(tmp_path / "d.png").shape == (96, 128)
+    assert (tmp_path / "n.png").exists()
+    result = invoke("denoise", photo, "-o", tmp_path / "d.png")
+    assert_one_line_error(result, EXIT_FILES, "already exists")
+
+
+def test_sweep_and_reconstruct_accept_criteria(tmp_path, photo):
+    from svdimage import decompose
+    from svdimage.rank_selection import rank_for_energy
+
+    k = rank_for_energy(decompose(load_image(photo)), 0.99)
+    result = invoke("sweep", photo, "--ranks", "3,energy=0.99", "--out", tmp_path / "s")
+    assert result.exit_code == 0, result.output
+    ranks = [r["rank"] for r in json.loads((tmp_path / "s" / "metrics.json").read_text())["ranks"]]
+    assert ranks == sorted({3, k})
+    result = invoke("reconstruct", photo, "--rank", "energy=0.99", "-o", tmp_path / "r.png")
+    assert result.exit_code == 0, result.output
+    assert f"chose rank {k}" in result.stdout
+    result = invoke("reconstruct", photo, "--rank", "speed=3", "-o", tmp_path / "x.png")
+    assert_one_line_error(result, EXIT_BAD_INPUT, "unknown rank criterion")

@@ -140,6 +140,20 @@ def _format_bytes(n: float) -> str:
     raise AssertionError  # pragma: no cover
 
 
+def _split_rank_spec(spec: Optional[str]) -> tuple[str, list[Any]]:
+    """Split '3,10,psnr=35,knee' into the numeric part and parsed criteria."""
+    from svdimage.rank_selection import parse_criterion
+
+    if spec is None:
+        return "", []
+    items = [item.strip() for item in spec.split(",")]
+    criteria = [parse_criterion(i) for i in items if i[:1].isalpha()]
+    numbers = ",".join(i for i in items if not i[:1].isalpha())
+    if not numbers and not criteria:
+        raise ValueError(f"ranks {spec!r} names no rank.")
+    return numbers, criteria
+
+
 def _sweep_outputs(out: Path) -> dict[str, Path]:
     names = ["grid.png", "error_curve.png", "spectrum.png", "metrics.csv", "metrics.json"]
     return {name: out / name for name in names}
@@ -161,13 +175,19 @@ def _run_sweep(image: Any, *, label: str, ranks_spec: Optional[str], out: Path,
             f"{existing[0]} already exists; pass --force to overwrite or choose another --out."
         )
     full = min(image.shape[:2])
+    numbers, criteria = _split_rank_spec(ranks_spec)
     if ranks_spec is None:
         ranks = [k for k in DEFAULT_RANKS if k <= full] or [full]
     else:
-        ranks = check_ranks(parse_rank_spec(ranks_spec), full, shape=image.shape)
+        ranks = check_ranks(parse_rank_spec(numbers), full, shape=image.shape) if numbers else []
 
     with _step("computing the SVD"):
         svd = decompose(image, method=method, rng=seed)  # type: ignore[arg-type]
+    if criteria:
+        from svdimage.rank_selection import resolve_criterion
+
+        with _step("resolving rank criteria"):
+            ranks = sorted(set(ranks) | {resolve_criterion(svd, c, image=image) for c in criteria})
     with _step("measuring ranks"):
         rows = measure_ranks(image, svd, ranks)
     out.mkdir(parents=True, exist_ok=True)
@@ -234,8 +254,9 @@ def sweep(
     image: str = typer.Argument(..., help="Image file or http(s) URL."),
     ranks: Optional[str] = typer.Option(
         None, "--ranks", "-r",
-        help="Ranks to show, e.g. 3,10,20,50,100 or 1:70,80:500:10 "
-             "(default 3,10,20,50,100 up to the image's rank)."),
+        help="Ranks to show, e.g. 3,10,20,50,100 or 1:70,80:500:10, and/or criteria "
+             "such as psnr=35, ssim=0.95, energy=0.99, error=0.05, ratio=4, bytes=N, bpp=B, "
+             "percent=P, knee, denoise (default 3,10,20,50,100 up to the image's rank)."),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for the outputs."),
     gray: bool = GrayOption,
     method: str = typer.Option("auto", "--method", help="SVD method: auto, exact, randomized."),
@@ -255,7 +276,9 @@ def sweep(
 @_handle_errors
 def reconstruct(
     image: str = typer.Argument(..., help="Image file or http(s) URL."),
-    rank: int = typer.Option(..., "--rank", "-k", help="Number of singular values kept."),
+    rank: str = typer.Option(..., "--rank", "-k",
+                             help="Number of singular values kept, or a criterion such as "
+                                  "psnr=35, ssim=0.95, energy=0.99, knee (see 'choose')."),
     output: Path = typer.Option(..., "--output", "-o", help="Output image (.png, .jpg, ...)."),
     gray: bool = GrayOption,
     force: bool = ForceOption,
@@ -271,21 +294,30 @@ def reconstruct(
 
     check_writable(output, force=force)
     array = _load(image, gray=gray, max_pixels=max_pixels, timeout=timeout)
-    rank = check_rank(rank, min(array.shape[:2]), shape=array.shape)
-    with _step("computing the SVD"):
-        svd = decompose(array, rank=rank)
-    approx = svd.reconstruct(rank)
+    if rank.strip().lstrip("+-").isdigit():
+        k = check_rank(int(rank), min(array.shape[:2]), shape=array.shape)
+        with _step("computing the SVD"):
+            svd = decompose(array, rank=k)
+    else:
+        from svdimage.rank_selection import parse_criterion, resolve_criterion
+
+        criterion = parse_criterion(rank)
+        with _step("computing the SVD"):
+            svd = decompose(array)
+        k = resolve_criterion(svd, criterion, image=array)
+        out_console.print(f"{rank} chose rank {k}.", soft_wrap=True)
+    approx = svd.reconstruct(k)
     save_image(output, approx, force=force)
 
-    values = svd.stored_values(rank)
+    values = svd.stored_values(k)
     sizes: list[tuple[str, Optional[int]]] = [
         ("original file", os.path.getsize(image) if os.path.isfile(image) else None),
         ("raw 8-bit pixels", int(array.size)),
         (f"output {output.suffix or 'file'} (a reconstruction)", os.path.getsize(output)),
-        (f"rank-{rank} factors as float32", 4 * values),
+        (f"rank-{k} factors as float32", 4 * values),
     ]
-    table = Table(title=f"rank {rank} of {array.shape[1]}x{array.shape[0]}: "
-                        f"relative error {svd.relative_error(rank):.4f}, "
+    table = Table(title=f"rank {k} of {array.shape[1]}x{array.shape[0]}: "
+                        f"relative error {svd.relative_error(k):.4f}, "
                         f"PSNR {metrics.peak_signal_noise_ratio(array, approx):.2f} dB")
     table.add_column("what")
     table.add_column("bytes", justify="right")
@@ -332,6 +364,154 @@ def info(
     for fraction in (0.9, 0.99, 0.999):
         table.add_row(f"rank for {100 * fraction:g} % energy", str(rank_for_energy(svd, fraction)))
     out_console.print(table)
+
+
+_CHOOSE_UNITS = {"error": "relative error", "energy": "energy kept", "psnr": "PSNR (dB)",
+                 "ssim": "SSIM", "ratio": "ratio to raw 8-bit (float32 factors)",
+                 "bytes": "float32 factor bytes", "bpp": "bits per pixel (float32 factors)",
+                 "percent": "% of the short side", "knee": "relative error",
+                 "denoise": "smallest kept singular value"}
+
+
+@app.command()
+@_handle_errors
+def choose(
+    image: str = typer.Argument(..., help="Image file or http(s) URL."),
+    max_error: Optional[float] = typer.Option(None, "--max-error",
+                                              help="Smallest rank with relative error <= E."),
+    energy: Optional[float] = typer.Option(None, "--energy",
+                                           help="Smallest rank keeping this fraction of energy."),
+    psnr: Optional[float] = typer.Option(None, "--psnr", help="Smallest rank with PSNR >= DB."),
+    ssim: Optional[float] = typer.Option(None, "--ssim", help="Smallest rank with SSIM >= V."),
+    ratio: Optional[float] = typer.Option(None, "--ratio",
+                                          help="Largest rank whose float32 factors are R "
+                                               "times smaller than the raw 8-bit image."),
+    nbytes: Optional[int] = typer.Option(None, "--bytes",
+                                         help="Largest rank whose float32 factors fit N bytes."),
+    bpp: Optional[float] = typer.Option(None, "--bpp",
+                                        help="Largest rank whose float32 factors fit B bits "
+                                             "per pixel."),
+    percent: Optional[float] = typer.Option(None, "--percent",
+                                            help="Rank as P % of the short side."),
+    knee: bool = typer.Option(False, "--knee", help="The knee of the error curve (Kneedle)."),
+    denoise: bool = typer.Option(False, "--denoise",
+                                 help="Gavish-Donoho optimal hard threshold (noise estimated)."),
+    gray: bool = GrayOption,
+    max_pixels: int = MaxPixelsOption,
+    timeout: float = TimeoutOption,
+) -> None:
+    """Answer "which rank?": the rank a criterion picks and why, or, with no
+    criterion, a table of the ranks common targets pick with their quality and storage."""
+    from svdimage.decomposition import decompose
+    from svdimage.rank_selection import (
+        VISUALLY_LOSSLESS_SSIM,
+        Criterion,
+        criterion_value,
+        recommend,
+        resolve_criterion,
+    )
+
+    given = [Criterion(name, value) for name, value in (
+        ("error", max_error), ("energy", energy), ("psnr", psnr), ("ssim", ssim),
+        ("ratio", ratio), ("bytes", nbytes), ("bpp", bpp), ("percent", percent))
+        if value is not None]
+    given += [Criterion(name) for name, flag in (("knee", knee), ("denoise", denoise)) if flag]
+    if len(given) > 1:
+        raise ValueError("give one criterion at a time (or none for the recommendation table).")
+    array = _load(image, gray=gray, max_pixels=max_pixels, timeout=timeout)
+    with _step("computing the SVD"):
+        svd = decompose(array)
+    if given:
+        criterion = given[0]
+        k = resolve_criterion(svd, criterion, image=array)
+        budget = criterion.name in ("ratio", "bytes", "bpp")
+        other = k + 1 if budget else k - 1
+        unit = _CHOOSE_UNITS[criterion.name]
+        target = "" if criterion.value is None else f" (target {criterion.value:g})"
+        lines = [f"rank {k}: {unit} {criterion_value(svd, criterion, k, image=array):.6g}"
+                 f"{target}"]
+        if 1 <= other <= svd.max_rank:
+            why = "does not fit" if budget else "falls short"
+            if criterion.name in ("knee", "percent", "denoise"):
+                why = "for comparison"
+            lines.append(f"rank {other}: {unit} "
+                         f"{criterion_value(svd, criterion, other, image=array):.6g} ({why})")
+        if criterion.name == "denoise":
+            from svdimage.rank_selection import optimal_hard_threshold_rank
+
+            lines.append(f"ranks per channel: {optimal_hard_threshold_rank(svd)}")
+        out_console.print("\n".join(lines), soft_wrap=True)
+        return
+    with _step("measuring candidate ranks"):
+        rows = recommend(svd, image=array)
+    lossless = [row for row in rows if row.ssim >= VISUALLY_LOSSLESS_SSIM]
+    best = min(lossless, key=lambda row: row.rank) if lossless else None
+    table = Table(title=f"{image}: which rank? ({array.shape[1]}x{array.shape[0]}, "
+                        f"{'color' if svd.is_color else 'gray'})")
+    for header in ("target", "rank", "error", "PSNR", "SSIM", "f32 bytes", "bpp", "visually"):
+        table.add_column(header, justify="left" if header == "target" else "right")
+    for row in rows:
+        mark = "◀ lossless" if row is best else ""
+        table.add_row(row.criterion, str(row.rank), f"{row.relative_error:.4f}",
+                      f"{row.psnr:.2f}", f"{row.ssim:.4f}", f"{row.factor_bytes_float32:,}",
+                      f"{row.bits_per_pixel:.2f}", mark)
+    out_console.print(table)
+    raw = int(array.size)
+    out_console.print(
+        f"Visually lossless bar: SSIM >= {VISUALLY_LOSSLESS_SSIM} (Flynn et al., HCI "
+        "International 2013: most observers stop telling compressed from original there). "
+        f"The raw 8-bit image is {raw:,} bytes ({8 * raw / (array.shape[0] * array.shape[1]):g}"
+        " bpp); float32 factors count 4 bytes per value.", soft_wrap=True)
+
+
+@app.command("denoise")
+@_handle_errors
+def denoise_command(
+    image: str = typer.Argument(..., help="Image file or http(s) URL."),
+    output: Path = typer.Option(..., "--output", "-o", help="Denoised image (.png, ...)."),
+    sigma: Optional[float] = typer.Option(None, "--sigma", min=0.0,
+                                          help="Known noise level in [0, 1] units "
+                                               "(default: estimated from the median σ)."),
+    add_noise: Optional[float] = typer.Option(
+        None, "--add-noise", min=0.0,
+        help="Treat IMAGE as clean: add Gaussian noise of this level first, then report "
+             "PSNR before and after against the clean image."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the added noise."),
+    noisy_output: Optional[Path] = typer.Option(None, "--noisy-output",
+                                                help="Also save the noisy image here."),
+    gray: bool = GrayOption,
+    force: bool = ForceOption,
+    max_pixels: int = MaxPixelsOption,
+    timeout: float = TimeoutOption,
+) -> None:
+    """Remove Gaussian noise by keeping the singular values above the Gavish-Donoho
+    optimal hard threshold."""
+    from svdimage import metrics
+    from svdimage._fileutil import check_writable
+    from svdimage.io import save_image
+    from svdimage.rank_selection import add_noise as make_noisy
+    from svdimage.rank_selection import denoise as run_denoise
+
+    check_writable(output, force=force)
+    if noisy_output is not None:
+        if add_noise is None:
+            raise ValueError("--noisy-output needs --add-noise.")
+        check_writable(noisy_output, force=force)
+    clean = _load(image, gray=gray, max_pixels=max_pixels, timeout=timeout)
+    noisy = clean if add_noise is None else make_noisy(clean, add_noise, rng=seed)
+    with _step("computing the SVD"):
+        result = run_denoise(noisy, sigma=sigma)
+    save_image(output, result.image, force=force)
+    if noisy_output is not None:
+        save_image(noisy_output, noisy, force=force)
+    how = f"known σ = {sigma:g}" if sigma is not None else "σ estimated from the median singular value"
+    out_console.print(f"Kept rank {result.rank} of {result.svd.full_rank} ({how}); wrote {output}.",
+                      soft_wrap=True)
+    if add_noise is not None:
+        before = metrics.peak_signal_noise_ratio(clean, noisy.clip(0, 1))
+        after = metrics.peak_signal_noise_ratio(clean, result.image)
+        out_console.print(f"PSNR against the clean image: noisy {before:.2f} dB, "
+                          f"denoised {after:.2f} dB ({after - before:+.2f} dB).", soft_wrap=True)
 
 
 def _parse_size(text: Optional[str]) -> Optional[tuple[int, int]]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import numbers
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -122,13 +122,15 @@ class ImageSVD:
                 f"method={self.method!r}, dtype={self.dtype})")
 
     # -- reconstruction -----------------------------------------------------
-    def reconstruct(self, rank: int | None = None, *, clip: bool = True) -> np.ndarray:
+    def reconstruct(self, rank: int | Sequence[int] | None = None, *,
+                    clip: bool = True) -> np.ndarray:
         """Return the rank-``rank`` approximation ``U_k diag(s_k) Vt_k``.
 
         Parameters
         ----------
-        rank : int, optional
-            Number of components, 1 to ``max_rank`` (default: all).
+        rank : int or sequence of int, optional
+            Number of components, 1 to ``max_rank`` (default: all); for color
+            images also one rank per channel.
         clip : bool, optional
             Clip to [0, 1] for display (default). Use ``clip=False`` for error
             computations: the best low-rank approximation leaves that range.
@@ -138,6 +140,14 @@ class ImageSVD:
         image : (M, N) or (M, N, C) ndarray
             Same dtype as the factors.
         """
+        if isinstance(rank, (Sequence, np.ndarray)):
+            if len(rank) != self.n_channels:
+                raise ValueError(f"rank needs one value per channel ({self.n_channels}); "
+                                 f"got {len(rank)}.")
+            ks = [self._check(r) for r in rank]
+            planes = np.stack([(self._U[c, :, :k] * self._s[c, :k]) @ self._Vt[c, :k, :]
+                               for c, k in enumerate(ks)])
+            return self._finish(planes, clip=clip)
         k = self.max_rank if rank is None else self._check(rank)
         planes = np.matmul(self._U[:, :, :k] * self._s[:, None, :k], self._Vt[:, :k, :])
         return self._finish(planes, clip=clip)
