@@ -10,12 +10,13 @@ The public API, re-exported from the modules that define it::
 """
 
 from svdimage import metrics
+from svdimage.codec import FormatError
 from svdimage.decomposition import ImageSVD, decompose, randomized_svd
 from svdimage.io import load_image, save_image
 from svdimage.rank_selection import add_noise
 
 __version__ = "0.1.0"
 
-__all__ = ["ImageSVD", "add_noise", "decompose", "load_image", "metrics", "randomized_svd",
+__all__ = ["FormatError", "ImageSVD", "add_noise", "decompose", "load_image", "metrics", "randomized_svd",
            "save_image",
            "__version__"]

@@ -514,6 +514,129 @@ def denoise_command(
                           f"denoised {after:.2f} dB ({after - before:+.2f} dB).", soft_wrap=True)
 
 
+@app.command()
+@_handle_errors
+def compress(
+    image: str = typer.Argument(..., help="Image file or http(s) URL."),
+    output: Path = typer.Option(..., "--output", "-o", help="Output .svdz file."),
+    quality: Optional[float] = typer.Option(None, "--quality", "-q", min=1, max=100,
+                                            help="1-100, monotone (default 75)."),
+    rank: Optional[str] = typer.Option(
+        None, "--rank", "-k",
+        help="Global rank K (implies --global), or a criterion resolved on the global SVD: "
+             "energy=0.99, error=0.05, ssim=0.95, knee, ..."),
+    psnr: Optional[float] = typer.Option(None, "--psnr", help="Smallest file reaching DB."),
+    size: Optional[int] = typer.Option(None, "--size", min=1, help="Best file of at most N bytes."),
+    bpp: Optional[float] = typer.Option(None, "--bpp", help="Best file of at most B bits/pixel."),
+    tiles: int = typer.Option(8, "--tiles", min=4, max=256, help="Tile side in pixels."),
+    global_svd: bool = typer.Option(False, "--global", help="One SVD per plane, no tiles."),
+    color: str = typer.Option("ycbcr", "--color", help="ycbcr (4:2:0) or rgb."),
+    gray: bool = GrayOption,
+    force: bool = ForceOption,
+    max_pixels: int = MaxPixelsOption,
+    timeout: float = TimeoutOption,
+) -> None:
+    """Compress IMAGE to a real .svdz file and compare it honestly with JPEG at equal size."""
+    from svdimage import codec, metrics
+    from svdimage._fileutil import atomic_path, check_writable
+
+    if color not in ("ycbcr", "rgb"):
+        raise ValueError(f"--color must be 'ycbcr' or 'rgb'; got {color!r}.")
+    check_writable(output, force=force)
+    array = _load(image, gray=gray, max_pixels=max_pixels, timeout=timeout)
+    cap: Optional[int] = None
+    tile: Optional[int] = None if global_svd else tiles
+    if rank is not None:
+        tile = None
+        if rank.strip().isdigit():
+            cap = int(rank)
+        else:
+            from svdimage.decomposition import decompose
+            from svdimage.rank_selection import parse_criterion, resolve_criterion
+
+            with _step("computing the SVD"):
+                cap = resolve_criterion(decompose(array), parse_criterion(rank), image=array)
+            out_console.print(f"{rank} chose rank {cap}.", soft_wrap=True)
+    with _step("compressing"):
+        data = codec.encode(array, quality=quality, rank=cap, psnr=psnr, size=size, bpp=bpp,
+                            tile=tile, color=color)  # type: ignore[arg-type]
+        decoded = codec.decode(data, max_pixels=None)
+    with atomic_path(output, force=force) as tmp:
+        tmp.write_bytes(data)
+    original = os.path.getsize(image) if os.path.isfile(image) else None
+    table = Table(title=f"{image} -> {output}")
+    for header in ("", "bytes", "bpp", "ratio", "PSNR dB", "SSIM"):
+        table.add_column(header, justify="left" if not header else "right")
+    shape = array.shape
+
+    def row(name: str, nbytes: int, approx: Any = None) -> None:
+        ratio = f"{original / nbytes:.2f}" if original else ""
+        quality_cells = (["", ""] if approx is None else
+                         [f"{metrics.peak_signal_noise_ratio(array, approx):.2f}",
+                          f"{metrics.structural_similarity(array, approx):.4f}"])
+        table.add_row(name, f"{nbytes:,}", f"{metrics.bits_per_pixel(nbytes, shape):.3f}",
+                      ratio, *quality_cells)
+
+    if original:
+        row("original file", original)
+    row("raw 8-bit pixels", int(array.size))
+    row(".svdz (this file)", len(data), decoded)
+    jpeg = codec.jpeg_at_size(array, len(data))
+    if jpeg is not None:
+        row(f"JPEG quality {jpeg[0]} at most the same bytes", len(jpeg[1]), jpeg[2])
+    out_console.print(table)
+    if jpeg is None:
+        out_console.print("No JPEG is this small (even quality 1 is larger).", soft_wrap=True)
+
+
+@app.command()
+@_handle_errors
+def decompress(
+    source: Path = typer.Argument(..., help="An .svdz file."),
+    output: Path = typer.Option(..., "--output", "-o", help="Output image (.png, ...)."),
+    max_bytes: Optional[int] = typer.Option(
+        None, "--max-bytes", min=1,
+        help="Decode only the first N bytes (progressive: a lower-rank image)."),
+    force: bool = ForceOption,
+    max_pixels: int = MaxPixelsOption,
+) -> None:
+    """Decode an .svdz file to an image."""
+    from svdimage import codec
+    from svdimage._fileutil import check_writable
+    from svdimage.io import save_image
+
+    check_writable(output, force=force)
+    if not source.is_file():
+        raise FileNotFoundError(f"file {str(source)!r} does not exist.")
+    image = codec.load(source, max_bytes=max_bytes, max_pixels=max_pixels)
+    save_image(output, image, force=force)
+    used = os.path.getsize(source) if max_bytes is None else min(max_bytes, os.path.getsize(source))
+    out_console.print(f"Wrote {output} ({image.shape[1]}x{image.shape[0]}) from {used:,} bytes.",
+                      soft_wrap=True)
+
+
+@app.command("inspect")
+@_handle_errors
+def inspect_command(
+    source: Path = typer.Argument(..., help="An .svdz file."),
+    max_pixels: int = MaxPixelsOption,
+) -> None:
+    """Print an .svdz file's header, sizes and ranks (and check its checksums)."""
+    import json
+
+    from svdimage import codec
+
+    if not source.is_file():
+        raise FileNotFoundError(f"file {str(source)!r} does not exist.")
+    info = codec.inspect(source.read_bytes(), max_pixels=max_pixels)
+    out_console.print(f"{source}: .svdz version {info.version[0]}.{info.version[1]}, "
+                      f"{info.file_bytes:,} bytes ({info.payload_bytes:,} payload)", soft_wrap=True)
+    out_console.print(json.dumps(info.header, indent=2), soft_wrap=True, markup=False)
+    for index, stats in enumerate(info.tile_ranks):
+        out_console.print(f"plane {index}: {stats['tiles']} tiles, mean rank "
+                          f"{stats['mean_rank']:.2f}, max rank {stats['max_rank']}", soft_wrap=True)
+
+
 def _parse_size(text: Optional[str]) -> Optional[tuple[int, int]]:
     if text is None:
         return None

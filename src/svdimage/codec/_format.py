@@ -1,0 +1,174 @@
+"""The ``.svdz`` container: layout, header validation, checksums.
+
+Layout (all integers little-endian)::
+
+    offset  size  field
+    0       5     magic b"\\x93SVDZ" (first byte non-ASCII, as numpy's .npy)
+    5       1     major version (1)
+    6       1     minor version (0)
+    7       4     header length H (uint32, at most 65536)
+    11      H     header: UTF-8 JSON object with exactly the keys below
+    11+H    4     CRC-32 of bytes [0, 11+H)
+    15+H    8     payload length P (uint64)
+    23+H    P     payload: the entropy-coded symbols (see the codec's docstring)
+    23+H+P  4     CRC-32 of the payload
+
+Header keys (no others): ``shape`` ([M, N] or [M, N, 3]); ``color``
+("gray", "ycbcr" or "rgb"); ``chroma`` ("444" or "420"); ``tile`` (tile side
+in pixels, 4-256, or null for one tile per plane: the global SVD); ``planes``
+(one object per plane with exactly ``shape`` [h, w], ``step`` and ``dc_step``
+(positive finite floats: the quantizer steps of the factors and of the tile
+means) and ``max_rank`` (an int, at most the tile's short side)); ``coder``
+("lzma-varint": zigzag LEB128 integers compressed by raw LZMA2); ``order``
+("rank-major").
+
+Readers accept every version with major 1; a larger major version is refused.
+Nothing is ever unpickled or evaluated; every size is checked against the
+header and the file before anything proportional to it is allocated.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+import zlib
+from typing import Any
+
+__all__ = ["FormatError", "MAGIC", "VERSION", "pack", "unpack", "validate_header"]
+
+MAGIC = b"\x93SVDZ"
+VERSION = (1, 0)
+MAX_HEADER = 65536
+MAX_SIDE = 65535
+_PREFIX = struct.Struct("<5sBBI")
+
+
+class FormatError(ValueError):
+    """An ``.svdz`` file is malformed, truncated, tampered with or unsupported."""
+
+
+def pack(header: dict[str, Any], payload: bytes) -> bytes:
+    """Assemble a file from a validated header and a payload."""
+    validate_header(header)
+    text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    if len(text) > MAX_HEADER:
+        raise FormatError(f"header is {len(text)} bytes, over the {MAX_HEADER}-byte limit.")
+    head = _PREFIX.pack(MAGIC, *VERSION, len(text)) + text
+    return b"".join([head, struct.pack("<I", zlib.crc32(head)), struct.pack("<Q", len(payload)),
+                     payload, struct.pack("<I", zlib.crc32(payload))])
+
+
+def unpack(data: bytes, *, max_pixels: int | None = None,
+           partial: bool = False) -> tuple[dict[str, Any], bytes, tuple[int, int]]:
+    """Split a file into ``(header, payload, version)``, checking everything.
+
+    With ``partial=True`` the payload may be cut short (a prefix of the file,
+    for progressive decoding); its checksum is then not checked.
+    """
+    view = memoryview(data)
+    _need(view, _PREFIX.size, "the fixed prefix")
+    magic, major, minor, length = _PREFIX.unpack_from(view)
+    if magic != MAGIC:
+        raise FormatError(f"not an .svdz file: bad magic bytes {bytes(magic)!r}.")
+    if major != VERSION[0]:
+        raise FormatError(f"unsupported .svdz version {major}.{minor}; this reader knows "
+                          f"{VERSION[0]}.x. Upgrade svdimage to read it.")
+    if length > MAX_HEADER:
+        raise FormatError(f"header length {length} is over the {MAX_HEADER}-byte limit.")
+    end = _PREFIX.size + length
+    _need(view, end + 4 + 8, "the header")
+    (crc,) = struct.unpack_from("<I", view, end)
+    if crc != zlib.crc32(view[:end]):
+        raise FormatError("header checksum mismatch: the file is corrupt or was modified.")
+    try:
+        header = json.loads(bytes(view[_PREFIX.size:end]).decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise FormatError(f"header is not valid JSON: {err}.") from None
+    validate_header(header, max_pixels=max_pixels)
+    (size,) = struct.unpack_from("<Q", view, end + 4)
+    start = end + 12
+    available = len(view) - start
+    if partial:
+        return header, bytes(view[start:start + min(size, max(available, 0))]), (major, minor)
+    if available < size + 4:
+        raise FormatError(f"truncated file: the payload needs {size + 4} bytes after offset "
+                          f"{start}, got {max(available, 0)}.")
+    if available > size + 4:
+        raise FormatError(f"{available - size - 4} unexpected bytes after the payload.")
+    payload = bytes(view[start:start + size])
+    (crc,) = struct.unpack_from("<I", view, start + size)
+    if crc != zlib.crc32(payload):
+        raise FormatError("payload checksum mismatch: the file is corrupt or was modified.")
+    return header, payload, (major, minor)
+
+
+def _need(view: memoryview, size: int, what: str) -> None:
+    if len(view) < size:
+        raise FormatError(f"truncated file: expected at least {size} bytes for {what}, "
+                          f"got {len(view)}.")
+
+
+_KEYS = {"shape", "color", "chroma", "tile", "planes", "coder", "order"}
+_PLANE_KEYS = {"shape", "step", "dc_step", "max_rank"}
+
+
+def validate_header(header: Any, *, max_pixels: int | None = None) -> None:
+    """Check keys, types and ranges; raise :class:`FormatError` naming the problem."""
+    if not isinstance(header, dict):
+        raise FormatError("header must be a JSON object.")
+    keys = set(header)
+    if keys != _KEYS:
+        missing, extra = sorted(_KEYS - keys), sorted(keys - _KEYS)
+        raise FormatError(f"header keys are wrong: missing {missing}, unexpected {extra}.")
+    shape = header["shape"]
+    if (not isinstance(shape, list) or len(shape) not in (2, 3)
+            or not all(_is_int(n) for n in shape)):
+        raise FormatError(f"header 'shape' must be [M, N] or [M, N, 3]; got {shape!r}.")
+    M, N = shape[0], shape[1]
+    if not (2 <= M <= MAX_SIDE and 2 <= N <= MAX_SIDE) or (len(shape) == 3 and shape[2] != 3):
+        raise FormatError(f"header 'shape' {shape} is out of range (2..{MAX_SIDE}, 3 channels).")
+    if max_pixels is not None and M * N > max_pixels:
+        raise FormatError(f"image of {M * N:,} pixels is over the {max_pixels:,}-pixel cap; "
+                          "raise max_pixels if you trust the file.")
+    color, chroma = header["color"], header["chroma"]
+    if color not in ("gray", "ycbcr", "rgb") or chroma not in ("444", "420"):
+        raise FormatError(f"header 'color'/'chroma' unknown: {color!r}, {chroma!r}.")
+    if (color == "gray") != (len(shape) == 2) or (chroma == "420" and color != "ycbcr"):
+        raise FormatError(f"header 'color' {color!r} / 'chroma' {chroma!r} do not fit shape {shape}.")
+    tile = header["tile"]
+    if tile is not None and not (_is_int(tile) and 4 <= tile <= 256):
+        raise FormatError(f"header 'tile' must be null or an int in 4..256; got {tile!r}.")
+    if header["coder"] != "lzma-varint" or header["order"] != "rank-major":
+        raise FormatError(f"unknown coder/order: {header['coder']!r}, {header['order']!r}.")
+    planes = header["planes"]
+    expected = _plane_shapes(M, N, color, chroma)
+    if not isinstance(planes, list) or len(planes) != len(expected):
+        raise FormatError(f"header 'planes' must list {len(expected)} planes.")
+    for plane, shape_expected in zip(planes, expected):
+        if not isinstance(plane, dict) or set(plane) != _PLANE_KEYS:
+            raise FormatError(f"each plane must have exactly the keys {sorted(_PLANE_KEYS)}.")
+        if plane["shape"] != list(shape_expected):
+            raise FormatError(f"plane shape {plane['shape']!r} should be {list(shape_expected)}.")
+        for key in ("step", "dc_step"):
+            value = plane[key]
+            if (not isinstance(value, (int, float)) or isinstance(value, bool)
+                    or not math.isfinite(value) or not 1e-9 < value < 1e9):
+                raise FormatError(f"plane '{key}' must be a positive finite number; got {value!r}.")
+        tile_h, tile_w = (tile, tile) if tile is not None else shape_expected
+        if not _is_int(plane["max_rank"]) or not 0 <= plane["max_rank"] <= min(tile_h, tile_w):
+            raise FormatError(f"plane 'max_rank' must be in 0..{min(tile_h, tile_w)}; "
+                              f"got {plane['max_rank']!r}.")
+
+
+def _plane_shapes(M: int, N: int, color: str, chroma: str) -> list[tuple[int, int]]:
+    if color == "gray":
+        return [(M, N)]
+    if chroma == "420":
+        half = ((M + 1) // 2, (N + 1) // 2)
+        return [(M, N), half, half]
+    return [(M, N)] * 3
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
