@@ -276,3 +276,58 @@ def test_sweep_and_reconstruct_accept_criteria(tmp_path, photo):
     assert f"chose rank {k}" in result.stdout
     result = invoke("reconstruct", photo, "--rank", "speed=3", "-o", tmp_path / "x.png")
     assert_one_line_error(result, EXIT_BAD_INPUT, "unknown rank criterion")
+
+
+def test_compress_reports_honest_sizes_and_jpeg(tmp_path, photo):
+    out = tmp_path / "p.svdz"
+    result = invoke("compress", photo, "-o", out, "--quality", "60")
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.stdout.split())
+    assert f"{out.stat().st_size:,}" in text and f"{photo.stat().st_size:,}" in text
+    assert "JPEG quality" in text and "PSNR" in text
+    result = invoke("decompress", out, "-o", tmp_path / "p.png")
+    assert result.exit_code == 0, result.output
+    assert load_image(tmp_path / "p.png").shape == (96, 128)
+    result = invoke("inspect", out)
+    assert result.exit_code == 0 and '"tile": 8' in result.stdout and "mean rank" in result.stdout
+
+
+def test_compress_targets_and_rank_criteria(tmp_path, photo):
+    from svdimage.codec import inspect
+
+    result = invoke("compress", photo, "-o", tmp_path / "s.svdz", "--size", "3000")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "s.svdz").stat().st_size <= 3000
+    result = invoke("compress", photo, "-o", tmp_path / "k.svdz", "--rank", "energy=0.99")
+    assert result.exit_code == 0, result.output
+    info = inspect((tmp_path / "k.svdz").read_bytes())
+    assert info.header["tile"] is None and "chose rank" in result.stdout
+    result = invoke("compress", photo, "-o", tmp_path / "g.svdz", "--global", "--rank", "12")
+    assert inspect((tmp_path / "g.svdz").read_bytes()).tile_ranks[0]["max_rank"] <= 12
+
+
+def test_decompress_progressive_and_tampered(tmp_path, photo):
+    out = tmp_path / "p.svdz"
+    assert invoke("compress", photo, "-o", out, "--global").exit_code == 0
+    result = invoke("decompress", out, "-o", tmp_path / "half.png", "--max-bytes",
+                    str(out.stat().st_size // 2))
+    assert result.exit_code == 0, result.output
+    data = bytearray(out.read_bytes())
+    data[-6] ^= 0xFF
+    bad = tmp_path / "bad.svdz"
+    bad.write_bytes(bytes(data))
+    result = invoke("decompress", bad, "-o", tmp_path / "bad.png")
+    assert_one_line_error(result, EXIT_BAD_INPUT, "checksum mismatch")
+    assert not (tmp_path / "bad.png").exists()
+    bad.write_bytes(b"\x93SVDZ")
+    assert_one_line_error(invoke("inspect", bad), EXIT_BAD_INPUT, "truncated file")
+    assert_one_line_error(invoke("inspect", tmp_path / "none.svdz"), EXIT_FILES, "does not exist")
+
+
+def test_compress_refuses_existing_output(tmp_path, photo):
+    out = tmp_path / "p.svdz"
+    out.write_bytes(b"keep")
+    assert_one_line_error(invoke("compress", photo, "-o", out), EXIT_FILES, "already exists")
+    assert out.read_bytes() == b"keep"
+    assert_one_line_error(invoke("compress", photo, "-o", tmp_path / "x.svdz", "--color", "hsv"),
+                          EXIT_BAD_INPUT, "--color")

@@ -54,8 +54,10 @@ RANK_RULE = 8.0
 CHROMA_STEP_FACTOR = 1.5
 #: Tile means are quantized with step ``q / DC_STEP_DIVISOR``.
 DC_STEP_DIVISOR = 4.0
+# Raw LZMA2, preset 9e with an 8 MiB dictionary (the decoder allocates it: a fixed
+# cost, not one a file can inflate) and no literal context (the bytes are varints).
 _FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME,
-             "lc": 0, "lp": 0, "pb": 0}]
+             "dict_size": 1 << 23, "lc": 0, "lp": 0, "pb": 0}]
 
 
 def quality_to_step(quality: float) -> float:

@@ -19,7 +19,8 @@ in pixels, 4-256, or null for one tile per plane: the global SVD); ``planes``
 (one object per plane with exactly ``shape`` [h, w], ``step`` and ``dc_step``
 (positive finite floats: the quantizer steps of the factors and of the tile
 means) and ``max_rank`` (an int, at most the tile's short side)); ``coder``
-("lzma-varint": zigzag LEB128 integers compressed by raw LZMA2); ``order``
+("lzma-varint": zigzag LEB128 integers compressed by raw LZMA2, preset 9e,
+8 MiB dictionary, lc=lp=pb=0); ``order``
 ("rank-major").
 
 Readers accept every version with major 1; a larger major version is refused.

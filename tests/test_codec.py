@@ -1,0 +1,291 @@
+import io
+import json
+import struct
+import tracemalloc
+import zlib
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from svdimage import FormatError, decompose
+from svdimage.codec import decode, encode, inspect, jpeg_at_size, load, quality_to_step, save
+from svdimage.codec._format import MAGIC, unpack
+from svdimage.metrics import peak_signal_noise_ratio
+
+
+def rebuild(header: dict, payload: bytes, *, version=(1, 0)) -> bytes:
+    """A file with any header (valid or not) and correct checksums."""
+    text = json.dumps(header).encode()
+    head = MAGIC + bytes(version) + struct.pack("<I", len(text)) + text
+    return (head + struct.pack("<I", zlib.crc32(head)) + struct.pack("<Q", len(payload))
+            + payload + struct.pack("<I", zlib.crc32(payload)))
+
+
+@pytest.fixture(scope="module")
+def small_gray(camera):
+    return np.ascontiguousarray(camera[100:164, 200:280])
+
+
+@pytest.fixture(scope="module")
+def small_file(small_gray):
+    return encode(small_gray, quality=80)
+
+
+# -- round trips --------------------------------------------------------------------
+@settings(max_examples=25, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    image=st.one_of(
+        arrays(np.float32, st.tuples(st.integers(2, 40), st.integers(2, 40)),
+               elements=st.floats(0, 1, width=32)),
+        arrays(np.float32, st.tuples(st.integers(2, 30), st.integers(2, 30), st.just(3)),
+               elements=st.floats(0, 1, width=32)),
+    ),
+    tile=st.sampled_from([None, 4, 8, 16]),
+    color=st.sampled_from(["ycbcr", "rgb"]),
+    quality=st.integers(1, 100),
+)
+def test_round_trip_any_shape_mode_and_quality(image, tile, color, quality):
+    data = encode(image, quality=quality, tile=tile, color=color)
+    decoded = decode(data)
+    assert decoded.shape == image.shape and decoded.dtype == np.float32
+    assert decoded.min() >= 0 and decoded.max() <= 1
+    assert decode(data).tobytes() == decoded.tobytes()  # deterministic
+
+
+@pytest.mark.parametrize("tile", [None, 8])
+def test_high_quality_is_nearly_lossless(small_gray, astronaut, tile):
+    assert peak_signal_noise_ratio(small_gray, decode(encode(small_gray, quality=100, tile=tile))) > 45
+    rgb = astronaut[::8, ::8]
+    assert peak_signal_noise_ratio(rgb, decode(encode(rgb, quality=100, tile=tile, color="rgb"))) > 45
+
+
+def test_quality_is_monotone_in_size_and_psnr(camera):
+    sizes, scores = [], []
+    for quality in (10, 30, 50, 70, 90):
+        data = encode(camera, quality=quality)
+        sizes.append(len(data))
+        scores.append(peak_signal_noise_ratio(camera, decode(data)))
+    assert sizes == sorted(sizes) and scores == sorted(scores)
+    steps = [quality_to_step(q) for q in range(1, 101)]
+    assert all(a >= b for a, b in zip(steps, steps[1:]))
+
+
+def test_rate_targets(camera):
+    data = encode(camera, psnr=33.0)
+    assert peak_signal_noise_ratio(camera, decode(data)) >= 33.0
+    assert len(encode(camera, size=20_000)) <= 20_000
+    assert len(encode(camera, bpp=0.5)) <= 0.5 * 512 * 512 / 8
+    with pytest.raises(ValueError, match="even quality 1 does not fit"):
+        encode(camera, size=50)
+    with pytest.raises(ValueError, match="one of quality, psnr"):
+        encode(camera, quality=50, psnr=30)
+
+
+def test_global_rank_cap_and_real_compression(camera):
+    data = encode(camera, rank=40, tile=None, quality=90)
+    info = inspect(data)
+    assert info.header["tile"] is None and info.tile_ranks[0]["max_rank"] <= 40
+    # Honest storage: far smaller than float32 factors of the same rank and than the pixels.
+    assert len(data) < 4 * decompose(camera, rank=40).stored_values(40) / 3
+    assert len(data) < camera.size
+
+
+def test_color_ycbcr_420_beats_rgb_at_equal_quality_on_size(astronaut):
+    ycbcr, rgb = encode(astronaut, quality=60), encode(astronaut, quality=60, color="rgb")
+    assert len(ycbcr) < len(rgb)
+    assert inspect(ycbcr).header["planes"][1]["shape"] == [256, 256]
+
+
+def test_progressive_prefixes_decode_to_lower_ranks(camera):
+    data = encode(camera, quality=85, tile=None)
+    scores = [peak_signal_noise_ratio(camera, decode(data, max_bytes=int(len(data) * f)))
+              for f in (0.2, 0.4, 0.7, 1.0)]
+    assert scores == sorted(scores) and scores[-1] - scores[0] > 3
+    assert scores[-1] == pytest.approx(peak_signal_noise_ratio(camera, decode(data)))
+
+
+def test_jpeg_at_size_respects_the_budget(camera):
+    quality, data, decoded = jpeg_at_size(camera, 30_000)
+    assert len(data) <= 30_000 and 1 <= quality <= 95 and decoded.shape == camera.shape
+    assert jpeg_at_size(camera, 100) is None
+
+
+# -- files -----------------------------------------------------------------------------
+def test_save_and_load_never_overwrite_without_force(tmp_path, small_gray):
+    path = save(tmp_path / "a.svdz", small_gray, quality=50)
+    before = path.read_bytes()
+    with pytest.raises(FileExistsError):
+        save(path, small_gray, quality=90)
+    assert path.read_bytes() == before
+    save(path, small_gray, quality=90, force=True)
+    assert load(path).shape == small_gray.shape
+    assert [p.name for p in tmp_path.iterdir()] == ["a.svdz"]
+
+
+# -- malformed files: one FormatError naming the problem -------------------------------------
+@pytest.mark.parametrize("cut", [0, 3, 7, 11, 20, -30, -5, -1])
+def test_truncated_anywhere(small_file, cut):
+    with pytest.raises(FormatError, match="truncated|checksum"):
+        decode(small_file[:cut])
+
+
+def test_every_truncation_is_a_format_error(small_file):
+    for end in range(len(small_file)):
+        with pytest.raises(FormatError):
+            decode(small_file[:end])
+
+
+def test_bad_magic_future_version_and_checksums(small_file):
+    with pytest.raises(FormatError, match="bad magic"):
+        decode(b"\x89PNG\r\n\x1a\n" + small_file[8:])
+    future = bytearray(small_file)
+    future[5] = 2
+    with pytest.raises(FormatError, match="unsupported .svdz version 2.0"):
+        decode(bytes(future))
+    newer_minor = bytearray(small_file)
+    newer_minor[6] = 7  # same major: accepted once the header checksum matches
+    head_end = 11 + struct.unpack_from("<I", small_file, 7)[0]
+    newer_minor[head_end:head_end + 4] = struct.pack("<I", zlib.crc32(bytes(newer_minor[:head_end])))
+    assert decode(bytes(newer_minor)).shape == (64, 80)
+    flipped = bytearray(small_file)
+    flipped[-10] ^= 0x40
+    with pytest.raises(FormatError, match="payload checksum"):
+        decode(bytes(flipped))
+    flipped = bytearray(small_file)
+    flipped[15] ^= 0x01
+    with pytest.raises(FormatError, match="header checksum"):
+        decode(bytes(flipped))
+    with pytest.raises(FormatError, match="unexpected bytes"):
+        decode(small_file + b"\x00")
+
+
+def _parts(data):
+    header, payload, _ = unpack(data)
+    return header, payload
+
+
+@pytest.mark.parametrize("mutate,match", [
+    (lambda h: h.pop("tile"), "missing \\['tile'\\]"),
+    (lambda h: h.update(extra=1), "unexpected \\['extra'\\]"),
+    (lambda h: h.update(shape="64x80"), "'shape' must be"),
+    (lambda h: h.update(shape=[64, 80, 4]), "out of range"),
+    (lambda h: h.update(shape=[1, 80]), "out of range"),
+    (lambda h: h.update(color="cmyk"), "unknown"),
+    (lambda h: h.update(color="ycbcr"), "do not fit"),
+    (lambda h: h.update(tile=3), "'tile' must be"),
+    (lambda h: h.update(tile=True), "'tile' must be"),
+    (lambda h: h.update(coder="pickle"), "unknown coder"),
+    (lambda h: h["planes"][0].update(step=-1.0), "'step' must be"),
+    (lambda h: h["planes"][0].update(step=float("nan")), "'step' must be"),
+    (lambda h: h["planes"][0].update(max_rank=9), "'max_rank' must be in 0..8"),
+    (lambda h: h["planes"][0].update(shape=[64, 81]), "plane shape"),
+    (lambda h: h["planes"][0].pop("dc_step"), "exactly the keys"),
+    (lambda h: h.update(planes=[]), "must list 1 planes"),
+])
+def test_header_with_wrong_keys_types_or_ranges(small_file, mutate, match):
+    header, payload = _parts(small_file)
+    mutate(header)
+    with pytest.raises(FormatError, match=match):
+        decode(rebuild(header, payload))
+
+
+def test_header_that_is_not_json_or_too_long(small_file):
+    _, payload = _parts(small_file)
+    text = b"{not json"
+    head = MAGIC + bytes((1, 0)) + struct.pack("<I", len(text)) + text
+    data = head + struct.pack("<I", zlib.crc32(head)) + struct.pack("<Q", 0) + struct.pack("<I", 0)
+    with pytest.raises(FormatError, match="not valid JSON"):
+        decode(data)
+    huge = MAGIC + bytes((1, 0)) + struct.pack("<I", 10**9)
+    with pytest.raises(FormatError, match="over the 65536-byte limit"):
+        decode(huge + b"\x00" * 100)
+
+
+def test_absurd_sizes_are_refused_before_allocating(small_file):
+    header, payload = _parts(small_file)
+    header["shape"] = [60000, 60000]
+    header["planes"][0]["shape"] = [60000, 60000]
+    with pytest.raises(FormatError, match="over the 89,478,485-pixel cap"):
+        decode(rebuild(header, payload))
+    tracemalloc.start()
+    with pytest.raises(FormatError, match="too short"):
+        decode(rebuild(header, payload), max_pixels=None)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 20 * 2**20  # nothing proportional to 3.6 gigapixels
+
+
+def test_payload_length_beyond_the_file(small_file):
+    header, payload = _parts(small_file)
+    data = bytearray(rebuild(header, payload))
+    offset = 11 + struct.unpack_from("<I", data, 7)[0] + 4
+    data[offset:offset + 8] = struct.pack("<Q", 2**40)
+    with pytest.raises(FormatError, match="truncated file: the payload needs"):
+        decode(bytes(data))
+
+
+def test_payload_inconsistent_with_header(small_file):
+    header, payload = _parts(small_file)
+    with pytest.raises(FormatError, match="not valid LZMA|too short|truncated"):
+        decode(rebuild(header, payload[: len(payload) // 2]))
+    with pytest.raises(FormatError):
+        decode(rebuild(header, b"\x00" * 40))
+    header["planes"][0]["max_rank"] = 0  # the ranks in the payload now exceed it
+    with pytest.raises(FormatError, match="tile rank is outside 0..0|more data than the header"):
+        decode(rebuild(header, payload))
+
+
+# -- fuzzing ---------------------------------------------------------------------------------
+def _mutations(data: bytes, draw_ops):
+    buffer = bytearray(data)
+    for kind, position, value in draw_ops:
+        position %= max(len(buffer), 1)
+        if kind == 0:
+            buffer[position] ^= 1 << (value % 8)
+        elif kind == 1:
+            del buffer[position:position + 1 + value % 16]
+        else:
+            buffer[position:position] = bytes([value % 256]) * (1 + value % 4)
+    return bytes(buffer)
+
+
+def _fuzz_one(small_file, ops, fix_checksums):
+    mutated = _mutations(small_file, ops)
+    if fix_checksums:
+        try:
+            header, payload, _ = unpack(mutated, partial=True)
+        except FormatError:
+            header = None
+        if header is not None:
+            mutated = rebuild(header, _mutations(payload, ops))
+    try:
+        image = decode(mutated)
+    except FormatError as err:
+        assert str(err)
+        return
+    assert image.dtype == np.float32 and image.ndim in (2, 3)
+
+
+OPS = st.lists(st.tuples(st.integers(0, 2), st.integers(0, 10**6), st.integers(0, 10**6)),
+               min_size=1, max_size=4)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=OPS, fix=st.booleans())
+def test_fuzz_mutated_files_raise_only_format_errors(small_file, ops, fix):
+    _fuzz_one(small_file, ops, fix)
+
+
+@pytest.mark.slow
+@settings(max_examples=10_000, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=OPS, fix=st.booleans())
+def test_fuzz_many_mutated_files(small_file, ops, fix):
+    _fuzz_one(small_file, ops, fix)
+
+
+def test_decode_rejects_non_bytes():
+    with pytest.raises(TypeError):
+        decode(io.BytesIO(b""))
