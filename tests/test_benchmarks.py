@@ -42,7 +42,16 @@ def test_bench_animate_quick_times_both_methods():
     assert "13 frames of 500x800" in out
 
 
-@pytest.mark.parametrize("script", ["bench_svd.py", "bench_sweep.py", "bench_animate.py"])
+def test_bench_rd_quick_compares_every_method():
+    out = run("bench_rd.py", "--no-write")
+    for method in (".svdz tiled", ".svdz global", "JPEG", "WebP", "float32 factors",
+                   "PNG of reconstruction"):
+        assert f"| {method} |" in out
+    assert "BD-PSNR" in out and " dB |" in out
+
+
+@pytest.mark.parametrize("script", ["bench_svd.py", "bench_sweep.py", "bench_animate.py",
+                                    "bench_rd.py"])
 def test_benchmarks_document_themselves(script):
     result = subprocess.run([sys.executable, str(BENCHMARKS / script), "--help"],
                             capture_output=True, text=True, timeout=120)

@@ -50,8 +50,10 @@ __all__ = ["encode", "decode", "save", "load", "inspect", "FormatError", "FileIn
 
 #: Component threshold factor (see the module docstring), measured on camera at 8x8.
 RANK_RULE = 8.0
-#: Chroma planes are quantized this much more coarsely than luma.
-CHROMA_STEP_FACTOR = 1.5
+#: Chroma step relative to luma. Measured (BD-PSNR against JPEG on astronaut and coffee):
+#: 0.4: -2.5/-1.9 dB, 0.6: -1.5/-0.8, 0.8: -1.5/-0.8, 1.0: -1.9/-1.2, 1.5: -3.4/-2.5.
+#: Finer than luma: the chroma planes have a quarter of the tiles, so their bits are cheap.
+CHROMA_STEP_FACTOR = 0.7
 #: Tile means are quantized with step ``q / DC_STEP_DIVISOR``.
 DC_STEP_DIVISOR = 4.0
 # Raw LZMA2, preset 9e with an 8 MiB dictionary (the decoder allocates it: a fixed
