@@ -238,3 +238,23 @@ def test_recommend_rows_agree_with_the_criteria(small_color):
     assert by_label["PSNR 35 dB"].psnr >= 35
     row = by_label["SSIM 0.90"]
     assert row.factor_bytes_float32 == 4 * 3 * row.rank * (128 + 128 + 1)
+    assert 0 < row.svdz_bytes < row.factor_bytes_float32
+
+
+def test_rank_for_storage_counts_real_svdz_bytes(camera):
+    from svdimage import codec
+    from svdimage.rank_selection import svdz_bytes
+
+    svd = decompose(camera[::2, ::2].copy())
+    sizes = [svdz_bytes(svd, k) for k in (5, 20, 60, 120)]
+    assert sizes == sorted(sizes)  # grows with the rank
+    k = rank_for_storage(svd, bytes=sizes[2], storage="svdz")
+    assert svdz_bytes(svd, k) <= sizes[2] < svdz_bytes(svd, k + 1)
+    # A real file: it decodes, holds at most k components, and is far below float32 factors.
+    data = codec._encode_at(camera[::2, ::2].copy(), quality=100, max_rank=k, tile=None,
+                            color="ycbcr", chroma="420",
+                            step=None)
+    assert codec.inspect(data).tile_ranks[0]["max_rank"] <= k
+    assert svdz_bytes(svd, k) < 4 * svd.stored_values(k) / 4
+    with pytest.raises(ValueError, match="storage must be"):
+        rank_for_storage(svd, bytes=10**6, storage="png")

@@ -393,6 +393,9 @@ def choose(
                                              "per pixel."),
     percent: Optional[float] = typer.Option(None, "--percent",
                                             help="Rank as P % of the short side."),
+    storage: str = typer.Option("values", "--storage",
+                                help="How --ratio/--bytes/--bpp count: 'values' (float32 "
+                                     "factors) or 'svdz' (a real global .svdz file)."),
     knee: bool = typer.Option(False, "--knee", help="The knee of the error curve (Kneedle)."),
     denoise: bool = typer.Option(False, "--denoise",
                                  help="Gavish-Donoho optimal hard threshold (noise estimated)."),
@@ -418,24 +421,30 @@ def choose(
     given += [Criterion(name) for name, flag in (("knee", knee), ("denoise", denoise)) if flag]
     if len(given) > 1:
         raise ValueError("give one criterion at a time (or none for the recommendation table).")
+    if storage not in ("values", "svdz"):
+        raise ValueError(f"--storage must be 'values' or 'svdz'; got {storage!r}.")
     array = _load(image, gray=gray, max_pixels=max_pixels, timeout=timeout)
     with _step("computing the SVD"):
         svd = decompose(array)
     if given:
         criterion = given[0]
-        k = resolve_criterion(svd, criterion, image=array)
+        k = resolve_criterion(svd, criterion, image=array, storage=storage)  # type: ignore[arg-type]
         budget = criterion.name in ("ratio", "bytes", "bpp")
         other = k + 1 if budget else k - 1
         unit = _CHOOSE_UNITS[criterion.name]
+        if budget and storage == "svdz":
+            unit = unit.replace("float32 factor", ".svdz").replace("float32 factors", ".svdz")
         target = "" if criterion.value is None else f" (target {criterion.value:g})"
-        lines = [f"rank {k}: {unit} {criterion_value(svd, criterion, k, image=array):.6g}"
-                 f"{target}"]
+        def value(rank: int) -> float:
+            return criterion_value(svd, criterion, rank, image=array,
+                                   storage=storage)  # type: ignore[arg-type]
+
+        lines = [f"rank {k}: {unit} {value(k):.6g}{target}"]
         if 1 <= other <= svd.max_rank:
             why = "does not fit" if budget else "falls short"
             if criterion.name in ("knee", "percent", "denoise"):
                 why = "for comparison"
-            lines.append(f"rank {other}: {unit} "
-                         f"{criterion_value(svd, criterion, other, image=array):.6g} ({why})")
+            lines.append(f"rank {other}: {unit} {value(other):.6g} ({why})")
         if criterion.name == "denoise":
             from svdimage.rank_selection import optimal_hard_threshold_rank
 
@@ -448,20 +457,22 @@ def choose(
     best = min(lossless, key=lambda row: row.rank) if lossless else None
     table = Table(title=f"{image}: which rank? ({array.shape[1]}x{array.shape[0]}, "
                         f"{'color' if svd.is_color else 'gray'})")
-    for header in ("target", "rank", "error", "PSNR", "SSIM", "f32 bytes", "bpp", "visually"):
-        table.add_column(header, justify="left" if header == "target" else "right")
+    for header in ("target", "rank", "PSNR", "SSIM", "float32 B", ".svdz B", ".svdz bpp"):
+        table.add_column(header, justify="left" if header == "target" else "right",
+                         no_wrap=True)
     for row in rows:
-        mark = "◀ lossless" if row is best else ""
-        table.add_row(row.criterion, str(row.rank), f"{row.relative_error:.4f}",
-                      f"{row.psnr:.2f}", f"{row.ssim:.4f}", f"{row.factor_bytes_float32:,}",
-                      f"{row.bits_per_pixel:.2f}", mark)
+        mark = " *" if row is best else ""
+        table.add_row(row.criterion + mark, str(row.rank), f"{row.psnr:.2f}", f"{row.ssim:.4f}",
+                      f"{row.factor_bytes_float32:,}", f"{row.svdz_bytes:,}",
+                      f"{row.svdz_bits_per_pixel:.2f}")
     out_console.print(table)
     raw = int(array.size)
     out_console.print(
-        f"Visually lossless bar: SSIM >= {VISUALLY_LOSSLESS_SSIM} (Flynn et al., HCI "
+        f"* smallest visually lossless rank. Bar: SSIM >= {VISUALLY_LOSSLESS_SSIM} (Flynn et al., HCI "
         "International 2013: most observers stop telling compressed from original there). "
         f"The raw 8-bit image is {raw:,} bytes ({8 * raw / (array.shape[0] * array.shape[1]):g}"
-        " bpp); float32 factors count 4 bytes per value.", soft_wrap=True)
+        " bpp); float32 factors count 4 bytes per value; .svdz is a real file of the global "
+        "rank-k SVD.", soft_wrap=True)
 
 
 @app.command("denoise")

@@ -16,6 +16,7 @@ import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -44,6 +45,7 @@ __all__ = [
     "criterion_value",
     "Recommendation",
     "recommend",
+    "svdz_bytes",
 ]
 
 #: SSIM at or above which most observers no longer tell a compressed gray image
@@ -104,11 +106,10 @@ def rank_for_fraction(svd: ImageSVD, percent: float) -> int:
 
 
 def rank_for_storage(svd: ImageSVD, *, ratio: float | None = None, bytes: int | None = None,
-                     bpp: float | None = None, bytes_per_value: int = 4) -> int:
+                     bpp: float | None = None, bytes_per_value: int = 4,
+                     storage: Literal["values", "svdz"] = "values",
+                     image: ArrayLike | None = None) -> int:
     """Largest rank whose factors fit a storage budget (exactly one of the three).
-
-    The factors of rank ``k`` take ``C * k * (M + N + 1) * bytes_per_value``
-    bytes (float32 by default).
 
     Parameters
     ----------
@@ -120,7 +121,14 @@ def rank_for_storage(svd: ImageSVD, *, ratio: float | None = None, bytes: int | 
     bpp : float, optional
         Maximum bits per pixel (``8 * bytes / (M * N)``).
     bytes_per_value : int, optional
-        4 for float32 factors, 8 for float64, 1 for 8-bit quantized values.
+        With ``storage='values'``: 4 for float32 factors, 8 for float64.
+    storage : {'values', 'svdz'}, optional
+        ``'values'``: the factors take ``C * k * (M + N + 1) * bytes_per_value``
+        bytes. ``'svdz'``: the size of a real ``.svdz`` file of the global
+        rank-``k`` SVD (:func:`svdz_bytes`), found by bisection over the rank
+        (monotone in practice; the rank above is checked not to fit).
+    image : array_like, optional
+        The original, for ``'svdz'`` with a truncated SVD.
     """
     given = [name for name, v in (("ratio", ratio), ("bytes", bytes), ("bpp", bpp))
              if v is not None]
@@ -141,10 +149,50 @@ def rank_for_storage(svd: ImageSVD, *, ratio: float | None = None, bytes: int | 
         if not bpp > 0:
             raise ValueError(f"bpp must be positive; got {bpp}.")
         budget, target = bpp * M * N / 8, f"{bpp:g} bits per pixel"
+    if storage == "svdz":
+        reference = _reference(svd, image)
+        fits = functools.lru_cache(maxsize=None)(
+            lambda k: svdz_bytes(svd, k, image=reference) <= budget)
+        if not fits(1):
+            raise ValueError(f"even rank 1 ({svdz_bytes(svd, 1, image=reference):,} bytes as "
+                             f".svdz) does not fit {target}.")
+        low, high = 1, svd.max_rank  # invariant: fits(low)
+        while low < high:
+            middle = (low + high + 1) // 2
+            if fits(middle):
+                low = middle
+            else:
+                high = middle - 1
+        return low
+    if storage != "values":
+        raise ValueError(f"storage must be 'values' or 'svdz'; got {storage!r}.")
     k = min(int(budget // per_rank), svd.max_rank)
     if k < 1:
         raise ValueError(f"even rank 1 ({per_rank:,} bytes) does not fit {target}.")
     return k
+
+
+def svdz_bytes(svd: ImageSVD, rank: int, *, image: ArrayLike | None = None) -> int:
+    """Bytes of a real ``.svdz`` file of the global rank-``rank`` SVD of the image.
+
+    The honest storage of a rank, where float32 factors overstate it. The file
+    keeps ``rank`` components (``tile=None``, ``rank=rank``) with the coarsest
+    quantizer step that still keeps the ``rank``-th: the codec keeps
+    ``s_i > 8 q^2 (M + N) / 12``, so ``q = sqrt(12 s_k / (8 (M + N)))`` with
+    ``s_k`` the ``rank``-th singular value (averaged over color channels).
+    Sizes therefore grow with the rank.
+    """
+    from svdimage import codec
+
+    reference = _reference(svd, image)
+    k = svd._check(rank)
+    sigma = float(np.atleast_2d(svd.s)[:, k - 1].mean())
+    M, N = svd.shape[:2]
+    # Just below the threshold of the k-th value; floor keeps tiny values codable.
+    step = max(math.sqrt(12 * sigma / (codec.RANK_RULE * (M + N))) * 0.999, 1e-4)
+    data = codec._encode_at(reference, quality=100, max_rank=k, tile=None, color="ycbcr",
+                            chroma="420", step=step)
+    return len(data)
 
 
 def knee_rank(svd: ImageSVD) -> int:
@@ -432,9 +480,13 @@ def parse_criterion(text: str) -> Criterion:
         raise ValueError(f"criterion {text!r} needs a number after '='.") from None
 
 
-def resolve_criterion(svd: ImageSVD, criterion: Criterion, *,
-                      image: ArrayLike | None = None) -> int:
-    """The rank a criterion picks (for color denoising: the largest channel rank)."""
+def resolve_criterion(svd: ImageSVD, criterion: Criterion, *, image: ArrayLike | None = None,
+                      storage: Literal["values", "svdz"] = "values") -> int:
+    """The rank a criterion picks (for color denoising: the largest channel rank).
+
+    ``storage`` says how ``ratio``, ``bytes`` and ``bpp`` count bytes (see
+    :func:`rank_for_storage`).
+    """
     name, value = criterion.name, criterion.value
     if name == "knee":
         return knee_rank(svd)
@@ -453,19 +505,21 @@ def resolve_criterion(svd: ImageSVD, criterion: Criterion, *,
     if name == "percent":
         return rank_for_fraction(svd, value)
     if name == "bytes":
-        return rank_for_storage(svd, bytes=int(value))
+        return rank_for_storage(svd, bytes=int(value), storage=storage, image=image)
     if name == "ratio":
-        return rank_for_storage(svd, ratio=value)
-    return rank_for_storage(svd, bpp=value)
+        return rank_for_storage(svd, ratio=value, storage=storage, image=image)
+    return rank_for_storage(svd, bpp=value, storage=storage, image=image)
 
 
 def criterion_value(svd: ImageSVD, criterion: Criterion, rank: int, *,
-                    image: ArrayLike | None = None) -> float:
+                    image: ArrayLike | None = None,
+                    storage: Literal["values", "svdz"] = "values") -> float:
     """What ``criterion`` measures at ``rank``: the number that explains a choice.
 
     error: relative error; energy: fraction kept; psnr, ssim: of the displayed
-    image; ratio, bytes, bpp: of the float32 factors; percent: of the short
-    side; knee: relative error; denoise: the smallest singular value kept.
+    image; ratio, bytes, bpp: of the float32 factors (or, with
+    ``storage='svdz'``, of the ``.svdz`` file); percent: of the short side;
+    knee: relative error; denoise: the smallest singular value kept.
     """
     name = criterion.name
     if name in ("error", "knee"):
@@ -481,7 +535,8 @@ def criterion_value(svd: ImageSVD, criterion: Criterion, rank: int, *,
         return 100.0 * rank / svd.full_rank
     if name == "denoise":
         return float(np.atleast_2d(svd.s)[:, rank - 1].max())
-    nbytes = 4 * svd.stored_values(rank)
+    nbytes = (svdz_bytes(svd, rank, image=image) if storage == "svdz"
+              else 4 * svd.stored_values(rank))
     if name == "bytes":
         return float(nbytes)
     if name == "bpp":
@@ -500,10 +555,15 @@ class Recommendation:
     ssim: float
     factor_bytes_float32: int
     bits_per_pixel: float
+    svdz_bytes: int
+    svdz_bits_per_pixel: float
 
 
 def recommend(svd: ImageSVD, *, image: ArrayLike | None = None) -> list[Recommendation]:
-    """The ranks that common targets pick, with quality and float32 storage for each.
+    """The ranks that common targets pick, with quality and storage for each.
+
+    Storage is given twice: as float32 factors and as a real global ``.svdz``
+    file of that rank (:func:`svdz_bytes`).
 
     Targets: the knee; 90, 99 and 99.9 % of the energy; PSNR 30, 35 and 40 dB;
     SSIM 0.90 and ``VISUALLY_LOSSLESS_SSIM`` (0.95). Targets no held rank
@@ -522,9 +582,11 @@ def recommend(svd: ImageSVD, *, image: ArrayLike | None = None) -> list[Recommen
             continue
         nbytes = 4 * svd.stored_values(k)
         approx = svd.reconstruct(k)
+        real = svdz_bytes(svd, k, image=reference)
         rows.append(Recommendation(
             criterion=label, rank=k, relative_error=float(svd.relative_error(k)),
             psnr=metrics.peak_signal_noise_ratio(reference, approx),
             ssim=metrics.structural_similarity(reference, approx),
-            factor_bytes_float32=nbytes, bits_per_pixel=metrics.bits_per_pixel(nbytes, svd.shape)))
+            factor_bytes_float32=nbytes, bits_per_pixel=metrics.bits_per_pixel(nbytes, svd.shape),
+            svdz_bytes=real, svdz_bits_per_pixel=metrics.bits_per_pixel(real, svd.shape)))
     return rows

@@ -225,8 +225,9 @@ def _serialize(coded: list[_CodedPlane]) -> np.ndarray:
 
 
 def _encode_at(image: np.ndarray, *, quality: float, max_rank: int | None, tile: int | None,
-               color: str, chroma: str) -> bytes:
-    step = quality_to_step(quality)
+               color: str, chroma: str, step: float | None = None) -> bytes:
+    """Encode at a quality, or at an explicit luma quantizer ``step``."""
+    step = quality_to_step(quality) if step is None else step
     planes = _to_planes(image, color, chroma)
     coded, described = [], []
     for index, plane in enumerate(planes):
