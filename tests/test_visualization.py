@@ -182,3 +182,14 @@ def test_blitted_frames_match_full_redraws_in_the_error_panel(small_svd):
         assert stale.sum() <= 30, (rank, stale.sum())
         title = fast.title_band
         assert np.abs(blitted[title] - full[title]).mean() < 1, rank
+
+
+def test_grid_panels_of_big_images_are_block_means():
+    from svdimage.visualization import _for_display
+
+    image = np.random.default_rng(0).random((2100, 3000, 3)).astype(np.float32)
+    shown = _for_display(image)
+    assert shown.shape == (700, 1000, 3) and shown.dtype == np.float32
+    np.testing.assert_allclose(shown[0, 0], image[:3, :3].mean(axis=(0, 1)), rtol=1e-5)
+    small = np.zeros((100, 80))
+    assert _for_display(small) is small

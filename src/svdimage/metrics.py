@@ -1,7 +1,8 @@
 """Quality and storage measures: relative error, PSNR, SSIM, bits per pixel.
 
 Images are floats in [0, 1], so PSNR and SSIM use ``data_range=1.0``;
-PSNR and SSIM come from scikit-image.
+PSNR and SSIM come from scikit-image and run in float32 when both images are
+float32 (float64 otherwise).
 """
 
 from __future__ import annotations
@@ -21,13 +22,19 @@ __all__ = [
 
 
 def _pair(original: ArrayLike, approx: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """Validate two images; return them in their common float dtype.
+
+    float32 pairs stay float32 (scikit-image then computes PSNR and SSIM in
+    float32, half the memory and time on 12 MP photos); anything else is float64.
+    """
     a = as_image_array(original, name="original")
     b = as_image_array(approx, name="approx")
     if a.shape != b.shape:
         raise ValueError(
             f"images must have the same shape; got {a.shape} and {b.shape}."
         )
-    return a, b
+    dtype = np.result_type(a.dtype, b.dtype)
+    return a.astype(dtype, copy=False), b.astype(dtype, copy=False)
 
 
 def relative_error(original: ArrayLike, approx: ArrayLike) -> float:
@@ -72,7 +79,7 @@ def peak_signal_noise_ratio(original: ArrayLike, approx: ArrayLike) -> float:
     a, b = _pair(original, approx)
     if np.array_equal(a, b):
         return float("inf")
-    return float(psnr(a.astype(np.float64), b.astype(np.float64), data_range=1.0))
+    return float(psnr(a, b, data_range=1.0))
 
 
 def structural_similarity(original: ArrayLike, approx: ArrayLike) -> float:
@@ -96,8 +103,7 @@ def structural_similarity(original: ArrayLike, approx: ArrayLike) -> float:
             f"SSIM needs images of at least 7x7 pixels; got {a.shape[1]}x{a.shape[0]}."
         )
     channel_axis = -1 if a.ndim == 3 else None
-    return float(ssim(a.astype(np.float64), b.astype(np.float64), data_range=1.0,
-                      channel_axis=channel_axis))
+    return float(ssim(a, b, data_range=1.0, channel_axis=channel_axis))
 
 
 def bits_per_pixel(nbytes: int, shape: tuple[int, ...]) -> float:

@@ -36,7 +36,20 @@ def _figure(**kwargs: object) -> Figure:
     return Figure(layout="constrained", **kwargs)  # type: ignore[arg-type]
 
 
+def _for_display(image: np.ndarray, max_side: int = 1024) -> np.ndarray:
+    """Shrink by block means to at most ``max_side`` pixels a side: a panel shows no more,
+    and matplotlib resampling a 12 MP image costs seconds."""
+    factor = -(-max(image.shape[:2]) // max_side)
+    if factor <= 1:
+        return image
+    from skimage.transform import downscale_local_mean
+
+    blocks = (factor, factor) + (1,) * (image.ndim - 2)
+    return downscale_local_mean(image, blocks).astype(image.dtype, copy=False)
+
+
 def _show(ax: object, image: np.ndarray, title: str) -> None:
+    image = _for_display(image)
     if image.ndim == 2:
         ax.imshow(image, cmap="gray", vmin=0.0, vmax=1.0, interpolation="antialiased")  # type: ignore[attr-defined]
     else:
