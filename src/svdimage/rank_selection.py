@@ -22,6 +22,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from svdimage import metrics
+from svdimage._search import largest_true, smallest_true
 from svdimage._validation import as_image_array
 from svdimage.decomposition import ImageSVD
 
@@ -156,14 +157,7 @@ def rank_for_storage(svd: ImageSVD, *, ratio: float | None = None, bytes: int | 
         if not fits(1):
             raise ValueError(f"even rank 1 ({svdz_bytes(svd, 1, image=reference):,} bytes as "
                              f".svdz) does not fit {target}.")
-        low, high = 1, svd.max_rank  # invariant: fits(low)
-        while low < high:
-            middle = (low + high + 1) // 2
-            if fits(middle):
-                low = middle
-            else:
-                high = middle - 1
-        return low
+        return largest_true(fits, 1, svd.max_rank)
     if storage != "values":
         raise ValueError(f"storage must be 'values' or 'svdz'; got {storage!r}.")
     k = min(int(budget // per_rank), svd.max_rank)
@@ -279,13 +273,7 @@ def _bisect(meets: Callable[[int], bool], upper: int, target: str, svd: ImageSVD
         upper = svd.max_rank
         if not test(upper):
             raise ValueError(f"no rank up to {svd.max_rank} reaches {target}.")
-    low, high = 0, upper  # invariant: test(high) holds; low fails or is 0
-    while high - low > 1:
-        middle = (low + high) // 2
-        if test(middle):
-            high = middle
-        else:
-            low = middle
+    high = smallest_true(test, 1, upper)
     while high > 1 and test(high - 1):  # verify the neighbour; walk down if not monotone
         high -= 1
     return high

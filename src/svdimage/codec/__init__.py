@@ -41,6 +41,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from svdimage._fileutil import atomic_path
+from svdimage._search import largest_true, smallest_true
 from svdimage._validation import as_image_array
 from svdimage.codec._format import FormatError, pack, unpack
 from svdimage.io import DEFAULT_MAX_PIXELS
@@ -314,26 +315,13 @@ def encode(image: ArrayLike, *, quality: float | None = None, rank: int | None =
 
 def _search(accept: Any, *, prefer: str, target: str) -> int:
     """Bisect the integer quality 1..100 (monotone in rate and distortion)."""
-    low, high = 1, 100
     if prefer == "low":  # smallest quality that meets a quality target
-        if not accept(high):
+        if not accept(100):
             raise ValueError(f"even quality 100 does not reach {target}.")
-        while low < high:
-            middle = (low + high) // 2
-            if accept(middle):
-                high = middle
-            else:
-                low = middle + 1
-        return low
-    if not accept(low):  # largest quality that fits a budget
+        return smallest_true(accept, 1, 100)
+    if not accept(1):  # largest quality that fits a budget
         raise ValueError(f"even quality 1 does not fit {target}.")
-    while low < high:
-        middle = (low + high + 1) // 2
-        if accept(middle):
-            low = middle
-        else:
-            high = middle - 1
-    return low
+    return largest_true(accept, 1, 100)
 
 
 # -- decoding -----------------------------------------------------------------------------
