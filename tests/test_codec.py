@@ -289,3 +289,14 @@ def test_fuzz_many_mutated_files(small_file, ops, fix):
 def test_decode_rejects_non_bytes():
     with pytest.raises(TypeError):
         decode(io.BytesIO(b""))
+
+
+def test_chroma_upsampling_matches_skimage_bilinear():
+    from skimage.transform import resize
+
+    from svdimage.codec import _double
+
+    plane = np.random.default_rng(1).random((7, 9))
+    ours = _double(_double(plane, axis=0), axis=1)
+    reference = resize(plane, (14, 18), order=1, mode="edge", anti_aliasing=False)
+    np.testing.assert_allclose(ours, reference, atol=1e-12)

@@ -141,16 +141,27 @@ def _from_planes(planes: list[np.ndarray], shape: tuple[int, ...], color: str) -
         return planes[0]
     if color == "rgb":
         return np.stack(planes, axis=-1)
-    from skimage.transform import resize
-
     M, N = shape[:2]
     y, cb, cr = planes
     if cb.shape != (M, N):
-        size = (2 * cb.shape[0], 2 * cb.shape[1])
-        cb, cr = (resize(c, size, order=1, mode="edge", anti_aliasing=False)[:M, :N]
-                  for c in (cb, cr))
+        cb, cr = (_double(_double(c, axis=0), axis=1)[:M, :N] for c in (cb, cr))
     cb, cr = cb - 0.5, cr - 0.5
     return np.stack([y + 1.402 * cr, y - 0.344136 * cb - 0.714136 * cr, y + 1.772 * cb], axis=-1)
+
+
+def _double(plane: np.ndarray, *, axis: int) -> np.ndarray:
+    """Linear 2x upsampling along ``axis`` with weights 3/4, 1/4 (edges repeated).
+
+    The inverse geometry of :func:`_halve`: each coarse sample sits between two
+    fine ones (libjpeg's "fancy upsampling").
+    """
+    x = np.moveaxis(plane, axis, 0)
+    before = np.concatenate([x[:1], x[:-1]])
+    after = np.concatenate([x[1:], x[-1:]])
+    out = np.empty((2 * x.shape[0],) + x.shape[1:], dtype=x.dtype)
+    out[0::2] = 0.75 * x + 0.25 * before
+    out[1::2] = 0.75 * x + 0.25 * after
+    return np.moveaxis(out, 0, axis)
 
 
 def _tiles(plane: np.ndarray, tile: int | None) -> tuple[np.ndarray, tuple[int, int, int, int]]:
