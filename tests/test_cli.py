@@ -334,3 +334,28 @@ def test_compress_refuses_existing_output(tmp_path, photo):
     assert out.read_bytes() == b"keep"
     assert_one_line_error(invoke("compress", photo, "-o", tmp_path / "x.svdz", "--color", "hsv"),
                           EXIT_BAD_INPUT, "--color")
+
+
+def test_compress_a_folder_writes_one_file_per_image_and_reports_failures(tmp_path, photo,
+                                                                           color_photo):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(photo.read_bytes())
+    (folder / "b.jpg").write_bytes(color_photo.read_bytes())
+    (folder / "notes.txt").write_text("not an image, not picked up")
+    out = tmp_path / "out"
+    result = invoke("compress", folder, "-o", out, "--quality", "50")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["a.svdz", "b.svdz"]
+    assert "2 of 2 images compressed" in result.stdout
+    (folder / "c.png").write_text("corrupt")
+    result = invoke("compress", folder, "-o", out, "--quality", "50")
+    assert result.exit_code in (EXIT_FILES, EXIT_BAD_INPUT)
+    assert "a.svdz' already exists" in result.stderr and "c.png" in result.stderr
+    assert "Traceback" not in result.output
+    result = invoke("compress", folder / "a.png", folder / "b.jpg", "-o", tmp_path / "two")
+    assert result.exit_code == 0, result.output
+    assert len(list((tmp_path / "two").iterdir())) == 2
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert_one_line_error(invoke("compress", empty, "-o", out), EXIT_FILES, "no image files")

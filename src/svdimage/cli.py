@@ -160,7 +160,7 @@ def _sweep_outputs(out: Path) -> dict[str, Path]:
 
 
 def _run_sweep(image: Any, *, label: str, ranks_spec: Optional[str], out: Path,
-               force: bool, method: str, seed: Optional[int]) -> None:
+               force: bool) -> None:
     from svdimage._validation import check_ranks, parse_rank_spec
     from svdimage.decomposition import decompose
     from svdimage.sweep import DEFAULT_RANKS, measure_ranks, write_metrics_csv, write_metrics_json
@@ -182,7 +182,8 @@ def _run_sweep(image: Any, *, label: str, ranks_spec: Optional[str], out: Path,
         ranks = check_ranks(parse_rank_spec(numbers), full, shape=image.shape) if numbers else []
 
     with _step("computing the SVD"):
-        svd = decompose(image, method=method, rng=seed)  # type: ignore[arg-type]
+        # The error curve and spectrum cover every rank: this needs the complete (exact) SVD.
+        svd = decompose(image)
     if criteria:
         from svdimage.rank_selection import resolve_criterion
 
@@ -244,7 +245,7 @@ def demo(
 
     image = load_image(getattr(skimage.data, sample)())
     _run_sweep(image, label=f"skimage.data.{sample}()", ranks_spec=None, out=out,
-               force=force, method="auto", seed=None)
+               force=force)
     out_console.print(f"Open {out / 'grid.png'} to see the reconstructions.", soft_wrap=True)
 
 
@@ -259,8 +260,6 @@ def sweep(
              "percent=P, knee, denoise (default 3,10,20,50,100 up to the image's rank)."),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for the outputs."),
     gray: bool = GrayOption,
-    method: str = typer.Option("auto", "--method", help="SVD method: auto, exact, randomized."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Seed for the randomized SVD."),
     force: bool = ForceOption,
     max_pixels: int = MaxPixelsOption,
     timeout: float = TimeoutOption,
@@ -268,8 +267,7 @@ def sweep(
     """Reconstruct IMAGE at several ranks; write grid.png, error_curve.png,
     spectrum.png, metrics.csv and metrics.json to --out, and print the table."""
     array = _load(image, gray=gray, max_pixels=max_pixels, timeout=timeout)
-    _run_sweep(array, label=image, ranks_spec=ranks, out=out, force=force, method=method,
-               seed=seed)
+    _run_sweep(array, label=image, ranks_spec=ranks, out=out, force=force)
 
 
 @app.command()
@@ -525,11 +523,35 @@ def denoise_command(
                           f"denoised {after:.2f} dB ({after - before:+.2f} dB).", soft_wrap=True)
 
 
+def _image_sources(items: Sequence[str]) -> tuple[list[str], bool]:
+    """Expand folders into the image files they hold (sorted, not recursive).
+
+    Returns the sources and whether this is a batch (several inputs or a folder).
+    """
+    from PIL import Image
+
+    known = set(Image.registered_extensions())
+    sources: list[str] = []
+    batch = len(items) > 1
+    for item in items:
+        if os.path.isdir(item):
+            batch = True
+            found = sorted(str(p) for p in Path(item).iterdir()
+                           if p.is_file() and p.suffix.lower() in known)
+            if not found:
+                raise FileNotFoundError(f"folder {item!r} holds no image files.")
+            sources += found
+        else:
+            sources.append(item)
+    return sources, batch
+
+
 @app.command()
 @_handle_errors
 def compress(
-    image: str = typer.Argument(..., help="Image file or http(s) URL."),
-    output: Path = typer.Option(..., "--output", "-o", help="Output .svdz file."),
+    images: list[str] = typer.Argument(..., help="Image files, folders of images, or URLs."),
+    output: Path = typer.Option(..., "--output", "-o",
+                                help="Output .svdz file; a folder for several images."),
     quality: Optional[float] = typer.Option(None, "--quality", "-q", min=1, max=100,
                                             help="1-100, monotone (default 75)."),
     rank: Optional[str] = typer.Option(
@@ -547,16 +569,55 @@ def compress(
     max_pixels: int = MaxPixelsOption,
     timeout: float = TimeoutOption,
 ) -> None:
-    """Compress IMAGE to a real .svdz file and compare it honestly with JPEG at equal size."""
+    """Compress images to real .svdz files and compare them honestly with JPEG at equal size.
+
+    One image: OUTPUT is the file, and a table compares it with the original and with the
+    best JPEG of at most the same bytes. Several images or a folder: OUTPUT is a folder
+    (created if needed) that receives NAME.svdz for each, with one line per image; a failing
+    image is reported and skipped, and the exit code is that of the last failure."""
+    if color not in ("ycbcr", "rgb"):
+        raise ValueError(f"--color must be 'ycbcr' or 'rgb'; got {color!r}.")
+    sources, batch = _image_sources(images)
+    options: dict[str, Any] = dict(quality=quality, rank=rank, psnr=psnr, size=size, bpp=bpp,
+                                   tile=None if global_svd else tiles, color=color, gray=gray,
+                                   max_pixels=max_pixels, timeout=timeout)
+    if not batch:
+        _compress_one(sources[0], output, force=force, report=True, **options)
+        return
+    if output.exists() and not output.is_dir():
+        raise NotADirectoryError(f"--output {str(output)!r} must be a folder for several images.")
+    stems = [Path(source).stem for source in sources]
+    if len(set(stems)) != len(stems):
+        raise ValueError("two inputs share a file name; compress them into separate folders.")
+    output.mkdir(parents=True, exist_ok=True)
+    failures = 0
+    code = EXIT_OK
+    for source, stem in zip(sources, stems):
+        try:
+            _compress_one(source, output / f"{stem}.svdz", force=force, report=False, **options)
+        except Exception as error:  # noqa: BLE001 - report, skip, go on with the others
+            if _state["debug"]:
+                raise
+            failures += 1
+            code = _exit_code(error)
+            err_console.print(f"svdimage: error: {source}: {_message(error)}", soft_wrap=True,
+                              markup=False)
+    out_console.print(f"{len(sources) - failures} of {len(sources)} images compressed into "
+                      f"{output}.", soft_wrap=True)
+    if failures:
+        raise typer.Exit(code)
+
+
+def _compress_one(image: str, output: Path, *, force: bool, report: bool,
+                  quality: Optional[float], rank: Optional[str], psnr: Optional[float],
+                  size: Optional[int], bpp: Optional[float], tile: Optional[int], color: str,
+                  gray: bool, max_pixels: int, timeout: float) -> None:
     from svdimage import codec, metrics
     from svdimage._fileutil import atomic_path, check_writable
 
-    if color not in ("ycbcr", "rgb"):
-        raise ValueError(f"--color must be 'ycbcr' or 'rgb'; got {color!r}.")
     check_writable(output, force=force)
     array = _load(image, gray=gray, max_pixels=max_pixels, timeout=timeout)
     cap: Optional[int] = None
-    tile: Optional[int] = None if global_svd else tiles
     if rank is not None:
         tile = None
         if rank.strip().isdigit():
@@ -567,18 +628,25 @@ def compress(
 
             with _step("computing the SVD"):
                 cap = resolve_criterion(decompose(array), parse_criterion(rank), image=array)
-            out_console.print(f"{rank} chose rank {cap}.", soft_wrap=True)
-    with _step("compressing"):
+            out_console.print(f"{image}: {rank} chose rank {cap}.", soft_wrap=True)
+    with _step(f"compressing {image}"):
         data = codec.encode(array, quality=quality, rank=cap, psnr=psnr, size=size, bpp=bpp,
                             tile=tile, color=color)  # type: ignore[arg-type]
         decoded = codec.decode(data, max_pixels=None)
     with atomic_path(output, force=force) as tmp:
         tmp.write_bytes(data)
     original = os.path.getsize(image) if os.path.isfile(image) else None
+    shape = array.shape
+    if not report:
+        before = f"{original:,} -> " if original else ""
+        out_console.print(
+            f"{image} -> {output}: {before}{len(data):,} bytes, "
+            f"{metrics.bits_per_pixel(len(data), shape):.3f} bpp, "
+            f"PSNR {metrics.peak_signal_noise_ratio(array, decoded):.2f} dB", soft_wrap=True)
+        return
     table = Table(title=f"{image} -> {output}")
     for header in ("", "bytes", "bpp", "ratio", "PSNR dB", "SSIM"):
         table.add_column(header, justify="left" if not header else "right")
-    shape = array.shape
 
     def row(name: str, nbytes: int, approx: Any = None) -> None:
         ratio = f"{original / nbytes:.2f}" if original else ""
