@@ -359,3 +359,17 @@ def test_compress_a_folder_writes_one_file_per_image_and_reports_failures(tmp_pa
     empty = tmp_path / "empty"
     empty.mkdir()
     assert_one_line_error(invoke("compress", empty, "-o", out), EXIT_FILES, "no image files")
+
+
+def test_choose_denoise_shows_threshold_and_neighbouring_sigmas(photo):
+    from svdimage import decompose
+    from svdimage.rank_selection import optimal_hard_threshold, optimal_hard_threshold_rank
+
+    svd = decompose(load_image(photo))
+    k = optimal_hard_threshold_rank(svd)
+    tau = optimal_hard_threshold(svd)[0]
+    result = invoke("choose", photo, "--denoise")
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.stdout.split())
+    assert text.startswith(f"rank {k}:") and f"τ = {tau:.4g}" in text
+    assert svd.s[k - 1] > tau >= svd.s[k]

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Optional, TypeVar
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -438,15 +439,27 @@ def choose(
                                    storage=storage)  # type: ignore[arg-type]
 
         lines = [f"rank {k}: {unit} {value(k):.6g}{target}"]
-        if 1 <= other <= svd.max_rank:
+        if criterion.name == "denoise":
+            from svdimage.rank_selection import (
+                optimal_hard_threshold,
+                optimal_hard_threshold_rank,
+            )
+
+            ranks = optimal_hard_threshold_rank(svd)
+            per_channel = ranks if isinstance(ranks, tuple) else (ranks,)
+            s_all = np.atleast_2d(svd.s)
+            lines = [f"rank {k}: the singular values above the Gavish-Donoho threshold "
+                     "(noise estimated from the median singular value)"]
+            for c, (r, tau) in enumerate(zip(per_channel, optimal_hard_threshold(svd))):
+                name = f"channel {c}: " if svd.is_color else ""
+                below = f", σ{r + 1} = {s_all[c, r]:.4g}" if r < svd.max_rank else ""
+                lines.append(f"{name}threshold τ = {tau:.4g}; σ{r} = {s_all[c, r - 1]:.4g}"
+                             f"{below} (rank {r})")
+        elif 1 <= other <= svd.max_rank:
             why = "does not fit" if budget else "falls short"
-            if criterion.name in ("knee", "percent", "denoise"):
+            if criterion.name in ("knee", "percent"):
                 why = "for comparison"
             lines.append(f"rank {other}: {unit} {value(other):.6g} ({why})")
-        if criterion.name == "denoise":
-            from svdimage.rank_selection import optimal_hard_threshold_rank
-
-            lines.append(f"ranks per channel: {optimal_hard_threshold_rank(svd)}")
         out_console.print("\n".join(lines), soft_wrap=True)
         return
     with _step("measuring candidate ranks"):

@@ -35,6 +35,7 @@ __all__ = [
     "rank_for_fraction",
     "knee_rank",
     "optimal_hard_threshold_rank",
+    "optimal_hard_threshold",
     "marchenko_pastur_median",
     "optimal_threshold_coefficient",
     "add_noise",
@@ -327,6 +328,24 @@ def marchenko_pastur_median(beta: float) -> float:
     return float(brentq(mass_below, lower, upper, xtol=1e-14, rtol=1e-14))
 
 
+def optimal_hard_threshold(svd: ImageSVD, *, sigma: float | None = None) -> list[float]:
+    """Gavish-Donoho threshold ``tau`` on the singular values, one per channel.
+
+    See :func:`optimal_hard_threshold_rank` for the rule.
+    """
+    m, n = sorted(svd.shape[:2])
+    beta = m / n
+    if sigma is None:
+        if not svd.is_complete:
+            raise ValueError("unknown noise needs the complete SVD (the median of all "
+                             "singular values): decompose with rank=None, or pass sigma.")
+        omega = optimal_threshold_coefficient(beta) / math.sqrt(marchenko_pastur_median(beta))
+        return [omega * float(np.median(s)) for s in np.atleast_2d(svd.s)]
+    if not sigma > 0:
+        raise ValueError(f"sigma must be positive; got {sigma}.")
+    return [optimal_threshold_coefficient(beta) * math.sqrt(n) * sigma] * svd.n_channels
+
+
 def optimal_hard_threshold_rank(svd: ImageSVD, *, sigma: float | None = None) -> int | tuple[int, ...]:
     """Gavish-Donoho optimal hard-threshold rank for denoising.
 
@@ -361,18 +380,7 @@ def optimal_hard_threshold_rank(svd: ImageSVD, *, sigma: float | None = None) ->
            singular values is 4/sqrt(3)", IEEE Trans. Inf. Theory 60(8),
            5040-5053 (2014). :arxiv:`1305.5870`
     """
-    m, n = sorted(svd.shape[:2])
-    beta = m / n
-    if sigma is None:
-        if not svd.is_complete:
-            raise ValueError("unknown noise needs the complete SVD (the median of all "
-                             "singular values): decompose with rank=None, or pass sigma.")
-        omega = optimal_threshold_coefficient(beta) / math.sqrt(marchenko_pastur_median(beta))
-        thresholds = [omega * float(np.median(s)) for s in np.atleast_2d(svd.s)]
-    else:
-        if not sigma > 0:
-            raise ValueError(f"sigma must be positive; got {sigma}.")
-        thresholds = [optimal_threshold_coefficient(beta) * math.sqrt(n) * sigma] * svd.n_channels
+    thresholds = optimal_hard_threshold(svd, sigma=sigma)
     ranks = []
     for s, tau in zip(np.atleast_2d(svd.s), thresholds):
         k = int(np.count_nonzero(s > tau))
