@@ -300,3 +300,15 @@ def test_chroma_upsampling_matches_skimage_bilinear():
     ours = _double(_double(plane, axis=0), axis=1)
     reference = resize(plane, (14, 18), order=1, mode="edge", anti_aliasing=False)
     np.testing.assert_allclose(ours, reference, atol=1e-12)
+
+
+def test_deblocking_smooths_small_tile_steps_only():
+    from svdimage.codec import _deblock
+
+    plane = np.zeros((16, 16))
+    plane[:, 8:] = 0.05  # a small step at the tile edge: smoothed
+    out = _deblock(plane, 8, threshold=0.1)
+    np.testing.assert_allclose(out[0, 6:10], [0.05 / 8, 0.05 / 4, 0.05 - 0.05 / 4, 0.05 - 0.05 / 8])
+    edge = np.zeros((16, 16))
+    edge[:, 8:] = 0.5  # a real edge: kept
+    np.testing.assert_array_equal(_deblock(edge, 8, threshold=0.1), edge)

