@@ -373,3 +373,14 @@ def test_choose_denoise_shows_threshold_and_neighbouring_sigmas(photo):
     text = " ".join(result.stdout.split())
     assert text.startswith(f"rank {k}:") and f"τ = {tau:.4g}" in text
     assert svd.s[k - 1] > tau >= svd.s[k]
+
+
+def test_tiny_images_work_without_ssim(tmp_path):
+    tiny = tmp_path / "tiny.png"
+    Image.fromarray(np.arange(9, dtype=np.uint8).reshape(3, 3) * 20).save(tiny)
+    result = invoke("sweep", tiny, "--ranks", "1,3", "--out", tmp_path / "s")
+    assert result.exit_code == 0, result.output
+    rows = json.loads((tmp_path / "s" / "metrics.json").read_text())["ranks"]
+    assert rows[0]["ssim"] is None and rows[1]["relative_error"] < 1e-6
+    result = invoke("compress", tiny, "-o", tmp_path / "t.svdz")
+    assert result.exit_code == 0, result.output

@@ -663,9 +663,10 @@ def _compress_one(image: str, output: Path, *, force: bool, report: bool,
 
     def row(name: str, nbytes: int, approx: Any = None) -> None:
         ratio = f"{original / nbytes:.2f}" if original else ""
+        ssim = (f"{metrics.structural_similarity(array, approx):.4f}"
+                if approx is not None and min(shape[:2]) >= 7 else "")
         quality_cells = (["", ""] if approx is None else
-                         [f"{metrics.peak_signal_noise_ratio(array, approx):.2f}",
-                          f"{metrics.structural_similarity(array, approx):.4f}"])
+                         [f"{metrics.peak_signal_noise_ratio(array, approx):.2f}", ssim])
         table.add_row(name, f"{nbytes:,}", f"{metrics.bits_per_pixel(nbytes, shape):.3f}",
                       ratio, *quality_cells)
 

@@ -44,7 +44,8 @@ class RankMetrics:
     psnr : float
         PSNR in dB of the displayed (clipped to [0, 1]) approximation.
     ssim : float
-        Mean SSIM of the displayed approximation (scikit-image defaults).
+        Mean SSIM of the displayed approximation (scikit-image defaults); NaN
+        for images smaller than SSIM's 7x7 window.
     energy : float
         Fraction of ``||A||_F^2`` kept, ``1 - relative_error**2``.
     stored_values : int
@@ -97,7 +98,8 @@ def measure_ranks(image: ArrayLike, svd: ImageSVD, ranks: Iterable[int]) -> list
             rank=k,
             relative_error=float(svd.relative_error(k)),
             psnr=metrics.peak_signal_noise_ratio(reference, approx),
-            ssim=metrics.structural_similarity(reference, approx),
+            ssim=(metrics.structural_similarity(reference, approx)
+                  if min(svd.shape[:2]) >= 7 else float("nan")),
             energy=float(svd.energy(k)),
             stored_values=values,
             factor_bytes_float32=4 * values,
