@@ -1,4 +1,3 @@
-import functools
 import http.server
 import io
 import threading

@@ -425,7 +425,7 @@ def decode(data: bytes, *, max_bytes: int | None = None,
         states.append((dc, ranks.copy(), []))
     top = max((p["max_rank"] for p in planes), default=0)
     for i in range(top):
-        for (dc, ranks, components), grid in zip(states, grids):
+        for (_, ranks, components), grid in zip(states, grids):
             chosen = np.flatnonzero(ranks > i)
             if chosen.size == 0:
                 continue
