@@ -306,3 +306,18 @@ def test_randomized_rank_equal_to_short_side_falls_back_to_exact(rng):
     image = rng.random((30, 50))
     svd = decompose(image, rank=30, method="randomized")
     assert svd.method == "exact" and svd.is_complete
+
+
+def test_spectrum_only_decomposition_matches_full_and_refuses_vectors(astronaut):
+    image = astronaut[::4, ::4].copy()
+    full = decompose(image)
+    values = decompose(image, compute_vectors=False)
+    assert not values.has_vectors and full.has_vectors
+    np.testing.assert_allclose(values.s, full.s, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(values.relative_error(), full.relative_error(), atol=1e-6)
+    assert values.numerical_rank() == full.numerical_rank()
+    for call in (lambda: values.reconstruct(3), lambda: list(values.iter_reconstructions([2]))):
+        with pytest.raises(ValueError, match="singular values only"):
+            call()
+    with pytest.raises(ValueError, match="leave rank=None"):
+        decompose(image, rank=5, compute_vectors=False)

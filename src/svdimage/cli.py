@@ -346,8 +346,8 @@ def info(
     from svdimage.rank_selection import rank_for_energy
 
     array = _load(image, gray=gray, max_pixels=max_pixels, timeout=timeout)
-    with _step("computing the SVD"):
-        svd = decompose(array)
+    with _step("computing the singular values"):
+        svd = decompose(array, compute_vectors=False)
     table = Table(title=image, show_header=False)
     table.add_column("property")
     table.add_column("value", justify="right")

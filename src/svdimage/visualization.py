@@ -285,7 +285,8 @@ class _AnimationFigure:
         top = max(self.ranks)
         panel_h = self.rows.stop - self.rows.start
         panel_w = self.cols.stop - self.cols.start
-        U, s, V = self.svd._U, self.svd._s, np.swapaxes(self.svd._Vt, 1, 2)  # stacked by channel
+        U, s, Vt = self.svd._vectors()  # stacked by channel
+        V = np.swapaxes(Vt, 1, 2)
         left, right = [], []
         def along_rows(factor: np.ndarray, size: int) -> np.ndarray:
             # Shrinking: linear interpolation after a Gaussian pre-filter; enlarging: nearest
