@@ -44,10 +44,10 @@ def test_bench_animate_quick_times_both_methods():
 
 def test_bench_rd_quick_compares_every_method():
     out = run("bench_rd.py", "--no-write")
-    for method in (".svdz tiled", ".svdz global", "JPEG", "WebP", "float32 factors",
-                   "PNG of reconstruction"):
+    for method in (".svdz tiled", ".svdz global", "JPEG", "WebP", "8-bit per-vector factors",
+                   "float32 factors", "PNG of reconstruction"):
         assert f"| {method} |" in out
-    assert "BD-PSNR" in out and " dB |" in out
+    assert "BD-PSNR" in out and " dB |" in out and "vs 8-bit per-vector" in out
 
 
 @pytest.mark.parametrize("script", ["bench_svd.py", "bench_sweep.py", "bench_animate.py",
