@@ -1,0 +1,58 @@
+import os
+
+import pytest
+
+from svdimage._fileutil import atomic_path, check_writable
+
+
+def test_atomic_path_moves_a_complete_file_into_place(tmp_path):
+    target = tmp_path / "out.mp4"
+    with atomic_path(target) as tmp:
+        assert tmp.parent == tmp_path and tmp.name.endswith(".mp4")  # writers pick formats by suffix
+        assert not target.exists()  # nothing visible until done
+        tmp.write_bytes(b"data")
+    assert target.read_bytes() == b"data"
+    assert os.listdir(tmp_path) == ["out.mp4"]
+    assert oct(target.stat().st_mode & 0o777) == oct(0o666 & ~_umask())
+
+
+def test_atomic_path_removes_the_temporary_file_on_error(tmp_path):
+    with pytest.raises(RuntimeError):
+        with atomic_path(tmp_path / "out.png") as tmp:
+            tmp.write_bytes(b"half")
+            raise RuntimeError("writer crashed")
+    assert os.listdir(tmp_path) == []
+
+
+def test_atomic_path_never_clobbers_a_file_that_appears_meanwhile(tmp_path):
+    target = tmp_path / "out.png"
+    with pytest.raises(FileExistsError, match="already exists"):
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(b"new")
+            target.write_bytes(b"someone else's")  # a race with another writer
+    assert target.read_bytes() == b"someone else's"
+    assert os.listdir(tmp_path) == ["out.png"]
+
+
+def test_atomic_path_with_force_replaces(tmp_path):
+    target = tmp_path / "out.png"
+    target.write_bytes(b"old")
+    with atomic_path(target, force=True) as tmp:
+        tmp.write_bytes(b"new")
+    assert target.read_bytes() == b"new"
+
+
+def test_check_writable_errors(tmp_path):
+    (tmp_path / "exists.png").write_bytes(b"")
+    with pytest.raises(FileExistsError, match="--force"):
+        check_writable(tmp_path / "exists.png", force=False)
+    with pytest.raises(IsADirectoryError):
+        check_writable(tmp_path, force=True)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        check_writable(tmp_path / "missing" / "x.png", force=False)
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
