@@ -32,12 +32,16 @@ AUTO_EXACT_RANK_FRACTION = 0.25
 
 
 def AUTO_OVERSAMPLES(k: int) -> int:  # noqa: N802 - a documented rule, named as a constant
-    """``n_oversamples='auto'``: ``max(20, k // 4)`` (measured, see benchmarks/README.md)."""
-    return max(20, k // 4)
+    """``n_oversamples='auto'``: ``max(20, k // 4)``, and ``k // 2`` from k = 100 (measured,
+    see benchmarks/README.md)."""
+    return k // 2 if k >= 100 else max(20, k // 4)
 
 
 def AUTO_N_ITER(k: int) -> int:  # noqa: N802
-    """``n_iter='auto'``: 1 for k <= 10, 2 for k <= 25, else 3 (measured)."""
+    """``n_iter='auto'``: 1 for k <= 10, 2 for k <= 25, 3 below 100, and 2 from 100, where
+    the larger oversampling does the work of one power iteration for less (measured)."""
+    if k >= 100:
+        return 2
     return 1 if k <= 10 else 2 if k <= 25 else 3
 
 
@@ -566,10 +570,10 @@ def randomized_svd(
         Number of singular triplets returned.
     n_oversamples : int or 'auto', optional
         Extra sketch columns, ``l = rank + n_oversamples``. ``'auto'`` is
-        ``max(20, rank // 4)``.
+        ``max(20, rank // 4)`` below rank 100 and ``rank // 2`` from 100.
     n_iter : int or 'auto', optional
         Power iterations ``q``. ``'auto'`` is 1 for ``rank <= 10``, 2 for
-        ``rank <= 25``, else 3.
+        ``rank <= 25``, 3 below 100 and 2 from 100.
     rng : int or numpy.random.Generator, optional
         Seed of the Gaussian sketch.
     lapack_threads : int or None, optional
