@@ -133,14 +133,6 @@ def _load(source: str, *, gray: bool, max_pixels: int, timeout: float) -> Any:
                           timeout=timeout)
 
 
-def _format_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(n) < 1024 or unit == "GiB":
-            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
-        n /= 1024
-    raise AssertionError  # pragma: no cover
-
-
 def _split_rank_spec(spec: Optional[str]) -> tuple[str, list[Any]]:
     """Split '3,10,psnr=35,knee' into the numeric part and parsed criteria."""
     from svdimage.rank_selection import parse_criterion

@@ -32,7 +32,6 @@ Rate control picks the quantizer step (and so the ranks), never the target:
 
 from __future__ import annotations
 
-import dataclasses
 import lzma
 import os
 from dataclasses import dataclass
@@ -210,6 +209,12 @@ def _untile(tiles: np.ndarray, grid: tuple[int, int, int, int], shape: list[int]
     rows, cols, th, tw = grid
     full = tiles.reshape(rows, cols, th, tw).transpose(0, 2, 1, 3).reshape(rows * th, cols * tw)
     return full[: shape[0], : shape[1]]
+
+
+def _tile_counts(header: dict[str, Any]) -> list[int]:
+    """Number of tiles of each plane a (validated) header describes."""
+    grids = (_grid(p["shape"], header["tile"]) for p in header["planes"])
+    return [rows * cols for rows, cols, _, _ in grids]
 
 
 def _grid(shape: list[int], tile: int | None) -> tuple[int, int, int, int]:
@@ -397,7 +402,7 @@ def decode(data: bytes, *, max_bytes: int | None = None,
     tile = header["tile"]
     planes = header["planes"]
     grids = [_grid(p["shape"], tile) for p in planes]
-    counts = [g[0] * g[1] for g in grids]
+    counts = _tile_counts(header)
     # Upper bound of the symbols the header allows, before decompressing anything.
     bound = sum(n * (2 + p["max_rank"] * (g[2] + g[3])) for n, p, g in zip(counts, planes, grids))
     try:
@@ -490,22 +495,16 @@ class FileInfo:
     payload_bytes: int
     tile_ranks: list[dict[str, float]]
 
-    def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
 
 def inspect(data: bytes, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> FileInfo:
     """Header, sizes and per-plane rank statistics of ``.svdz`` bytes (fully checked)."""
     header, payload, version = unpack(bytes(data), max_pixels=max_pixels)
+    counts = _tile_counts(header)
     raw = lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=_FILTERS).decompress(
-        payload, max_length=10 * sum(2 * _grid(p["shape"], header["tile"])[0]
-                                     * _grid(p["shape"], header["tile"])[1]
-                                     for p in header["planes"]))
+        payload, max_length=10 * 2 * sum(counts))  # only the means and ranks are needed
     values = _from_varints(raw)
     stats, position = [], 0
-    for plane in header["planes"]:
-        rows, cols, _, _ = _grid(plane["shape"], header["tile"])
-        n = rows * cols
+    for n in counts:
         ranks = values[position + n:position + 2 * n]
         position += 2 * n
         stats.append({"tiles": n, "mean_rank": float(ranks.mean()) if ranks.size else 0.0,
