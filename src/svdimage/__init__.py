@@ -9,13 +9,18 @@ The public API, re-exported from the modules that define it::
     save_image("rank50.png", approx)           # clipped, atomic, no clobber
 """
 
+from importlib import metadata as _metadata
+
 from svdimage import metrics
 from svdimage.codec import FormatError
 from svdimage.decomposition import ImageSVD, decompose, randomized_svd
 from svdimage.io import load_image, save_image
 from svdimage.rank_selection import add_noise
 
-__version__ = "0.1.0"
+try:  # the version lives in pyproject.toml only
+    __version__ = _metadata.version("svdimage")
+except _metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0+unknown"
 
 __all__ = ["FormatError", "ImageSVD", "add_noise", "decompose", "load_image", "metrics", "randomized_svd",
            "save_image",
