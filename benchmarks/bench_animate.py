@@ -1,4 +1,4 @@
-"""The seed notebook's animation method against ``svdimage.visualization.animate``.
+"""The seed notebook's animation method against ``svdimage.animation.animate``.
 
 The seed (``shared/seeds/000_*``) builds a matplotlib ``FuncAnimation`` whose
 update function rebuilds ``U[:, :k] @ diag(s[:k]) @ V[:k]`` from scratch,
@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, print_table  # noqa: E402
 
 from svdimage import decompose, load_image  # noqa: E402
-from svdimage.visualization import animate, default_animation_ranks  # noqa: E402
+from svdimage.animation import animate, default_animation_ranks  # noqa: E402
 
 
 def seed_animation(image: np.ndarray, U: np.ndarray, S: np.ndarray, V: np.ndarray,
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> None:
     print_table(["method", "time s", "time / ours", "ms per frame", "file bytes"], [
         ["seed: FuncAnimation + ffmpeg writer, full rebuild per frame", f"{seed_time:.2f}",
          f"{seed_time / our_time:.1f}", f"{1e3 * seed_time / len(ranks):.1f}", f"{seed_bytes:,}"],
-        ["svdimage.visualization.animate (ours)", f"{our_time:.2f}", "1.0",
+        ["svdimage.animation.animate (ours)", f"{our_time:.2f}", "1.0",
          f"{1e3 * our_time / len(ranks):.1f}", f"{our_bytes:,}"],
     ])
 

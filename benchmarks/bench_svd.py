@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import frobenius_error, gemm_rate, machine, median_time, photo, print_table  # noqa: E402
 
 from svdimage import decompose, randomized_svd  # noqa: E402
-from svdimage.decomposition import _auto_sketch  # noqa: E402
+from svdimage.randomized import auto_sketch  # noqa: E402
 
 
 def _methods(k: int) -> dict:
@@ -55,7 +55,7 @@ def _methods(k: int) -> dict:
     try:
         import torch
 
-        p, _ = _auto_sketch(k, "auto", "auto")
+        p, _ = auto_sketch(k, "auto", "auto")
 
         def torch_lowrank(A: np.ndarray) -> tuple:
             U, s, V = torch.svd_lowrank(torch.from_numpy(A), q=k + p, niter=4)
@@ -73,7 +73,7 @@ def _factors(svd: object) -> tuple:
 
 def _our_flops(shape: tuple[int, int], k: int) -> float:
     M, N = shape
-    p, q = _auto_sketch(k, "auto", "auto")
+    p, q = auto_sketch(k, "auto", "auto")
     width = min(k + p, min(shape))
     passes = 2 * q + 2
     return passes * 2.0 * M * N * width
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
             results["scipy.linalg.svd gesdd (full)"] = (
                 full_time, frobenius_error(A, U[:, :k], s[:k], Vt[:k]) / optimum)
             ours = results["svdimage (ours)"][0]
-            rate = gemm_rate(A, min(k + _auto_sketch(k, "auto", "auto")[0], min(A.shape)),
+            rate = gemm_rate(A, min(k + auto_sketch(k, "auto", "auto")[0], min(A.shape)),
                              repeats=repeats)
             share = _our_flops(A.shape, k) / ours / rate
             for name, (seconds, ratio) in results.items():

@@ -200,8 +200,9 @@ def test_animate_command_bad_options(tmp_path, photo, args, code, fragment):
 def test_animate_command_bad_outputs(tmp_path, photo):
     result = invoke("animate", photo, "-o", tmp_path / "a.avi")
     assert_one_line_error(result, EXIT_BAD_INPUT, ".mp4 or .gif")
-    result = invoke("animate", photo, "-o", tmp_path / "nowhere" / "a.mp4")
-    assert_one_line_error(result, EXIT_FILES, "does not exist")
+    (tmp_path / "plain").write_bytes(b"")
+    result = invoke("animate", photo, "-o", tmp_path / "plain" / "a.mp4")
+    assert_one_line_error(result, EXIT_FILES, "is a file, not a folder")
     existing = tmp_path / "old.gif"
     existing.write_bytes(b"keep me")
     result = invoke("animate", photo, "-o", existing, "--ranks", "1")
@@ -243,13 +244,14 @@ def test_choose_without_criterion_prints_recommendations(photo):
     assert re.search(r"(dB|%|0\.9\d|knee) \*\s", text)  # one row marked visually lossless
 
 
-@pytest.mark.parametrize("args,fragment", [
-    (["--psnr", "30", "--knee"], "one criterion at a time"),
-    (["--psnr", "200"], "no rank up to 96 reaches"),
-    (["--bytes", "10"], "even rank 1"),
+@pytest.mark.parametrize("args,code,fragment", [
+    (["--psnr", "30", "--knee"], EXIT_USAGE, "--psnr and --knee do not go together"),
+    (["--psnr", "200"], EXIT_BAD_INPUT, "no rank up to 96 reaches"),
+    (["--bytes", "10"], EXIT_BAD_INPUT, "even rank 1"),
+    (["--bytes", "10", "--storage", "png"], EXIT_BAD_INPUT, "--storage must be"),
 ])
-def test_choose_bad_criteria(photo, args, fragment):
-    assert_one_line_error(invoke("choose", photo, *args), EXIT_BAD_INPUT, fragment)
+def test_choose_bad_criteria(photo, args, code, fragment):
+    assert_one_line_error(invoke("choose", photo, *args), code, fragment)
 
 
 def test_denoise_with_added_noise_reports_psnr_gain(tmp_path, photo):
@@ -292,7 +294,10 @@ def test_compress_reports_honest_sizes_and_jpeg(tmp_path, photo):
     assert result.exit_code == 0, result.output
     assert load_image(tmp_path / "p.png").shape == (96, 128)
     result = invoke("inspect", out)
-    assert result.exit_code == 0 and '"tile": 8' in result.stdout and "mean rank" in result.stdout
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.stdout.split())
+    assert "version 1.1, checksums OK" in text and "128 x 96 gray, 8x8 tiles" in text
+    assert f"{out.stat().st_size:,} in all" in text and "192 tiles, mean rank" in text
 
 
 def test_compress_targets_and_rank_criteria(tmp_path, photo):
@@ -363,7 +368,7 @@ def test_compress_a_folder_writes_one_file_per_image_and_reports_failures(tmp_pa
 
 def test_choose_denoise_shows_threshold_and_neighbouring_sigmas(photo):
     from svdimage import decompose
-    from svdimage.rank_selection import optimal_hard_threshold, optimal_hard_threshold_rank
+    from svdimage.denoising import optimal_hard_threshold, optimal_hard_threshold_rank
 
     svd = decompose(load_image(photo))
     k = optimal_hard_threshold_rank(svd)

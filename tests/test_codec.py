@@ -1,8 +1,10 @@
+import hashlib
 import io
 import json
 import struct
 import tracemalloc
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,11 +14,11 @@ from hypothesis.extra.numpy import arrays
 
 from svdimage import FormatError, decompose
 from svdimage.codec import decode, encode, inspect, jpeg_at_size, load, quality_to_step, save
-from svdimage.codec._format import MAGIC, unpack
+from svdimage.codec._format import MAGIC, VERSION, unpack
 from svdimage.metrics import peak_signal_noise_ratio
 
 
-def rebuild(header: dict, payload: bytes, *, version=(1, 0)) -> bytes:
+def rebuild(header: dict, payload: bytes, *, version=VERSION) -> bytes:
     """A file with any header (valid or not) and correct checksums."""
     text = json.dumps(header).encode()
     head = MAGIC + bytes(version) + struct.pack("<I", len(text)) + text
@@ -80,7 +82,7 @@ def test_rate_targets(camera):
     assert len(encode(camera, bpp=0.5)) <= 0.5 * 512 * 512 / 8
     with pytest.raises(ValueError, match="even quality 1 does not fit"):
         encode(camera, size=50)
-    with pytest.raises(ValueError, match="one of quality, psnr"):
+    with pytest.raises(ValueError, match="one of quality, step, psnr, size or bpp"):
         encode(camera, quality=50, psnr=30)
 
 
@@ -143,13 +145,14 @@ def test_bad_magic_future_version_and_checksums(small_file):
         decode(b"\x89PNG\r\n\x1a\n" + small_file[8:])
     future = bytearray(small_file)
     future[5] = 2
-    with pytest.raises(FormatError, match="unsupported .svdz version 2.0"):
+    with pytest.raises(FormatError, match=r"unsupported .svdz version 2\.1.*Upgrade"):
         decode(bytes(future))
     newer_minor = bytearray(small_file)
-    newer_minor[6] = 7  # same major: accepted once the header checksum matches
+    newer_minor[6] = 7  # same major, newer minor: refused even with a matching checksum
     head_end = 11 + struct.unpack_from("<I", small_file, 7)[0]
     newer_minor[head_end:head_end + 4] = struct.pack("<I", zlib.crc32(bytes(newer_minor[:head_end])))
-    assert decode(bytes(newer_minor)).shape == (64, 80)
+    with pytest.raises(FormatError, match="unsupported .svdz version 1.7"):
+        decode(bytes(newer_minor))
     flipped = bytearray(small_file)
     flipped[-10] ^= 0x40
     with pytest.raises(FormatError, match="payload checksum"):
@@ -294,7 +297,7 @@ def test_decode_rejects_non_bytes():
 def test_chroma_upsampling_matches_skimage_bilinear():
     from skimage.transform import resize
 
-    from svdimage.codec import _double
+    from svdimage.codec._planes import double as _double
 
     plane = np.random.default_rng(1).random((7, 9))
     ours = _double(_double(plane, axis=0), axis=1)
@@ -303,7 +306,7 @@ def test_chroma_upsampling_matches_skimage_bilinear():
 
 
 def test_deblocking_smooths_small_tile_steps_only():
-    from svdimage.codec import _deblock
+    from svdimage.codec._planes import deblock as _deblock
 
     plane = np.zeros((16, 16))
     plane[:, 8:] = 0.05  # a small step at the tile edge: smoothed
@@ -312,3 +315,54 @@ def test_deblocking_smooths_small_tile_steps_only():
     edge = np.zeros((16, 16))
     edge[:, 8:] = 0.5  # a real edge: kept
     np.testing.assert_array_equal(_deblock(edge, 8, threshold=0.1), edge)
+
+
+# -- the format is a promise: golden files and versions ----------------------------------
+GOLDEN = Path(__file__).parent / "data" / "svdz"
+MANIFEST = json.loads((GOLDEN / "manifest.json").read_text())["files"]
+
+
+@pytest.mark.parametrize("name", sorted(MANIFEST))
+def test_golden_files_decode_to_their_recorded_pixels(name):
+    data = (GOLDEN / name).read_bytes()
+    expected = MANIFEST[name]
+    assert f"{data[5]}.{data[6]}" == expected["version"]
+    pixels = np.rint(decode(data) * 255).astype(np.uint8)
+    assert list(pixels.shape) == expected["shape"]
+    assert hashlib.sha256(pixels.tobytes()).hexdigest() == expected["sha256_uint8"]
+    assert inspect(data).version == tuple(int(v) for v in expected["version"].split("."))
+
+
+def test_version_1_0_tiled_files_are_not_deblocked_and_1_1_files_are():
+    old = (GOLDEN / "gray-tiled-v1.0.svdz").read_bytes()
+    header, payload, _ = unpack(old)
+    as_new = rebuild(header, payload, version=(1, 1))
+    assert not np.array_equal(decode(old), decode(as_new))  # deblocking changes pixels
+    # Global files have no tile edges: the version does not change them.
+    glob = (GOLDEN / "gray-global-v1.0.svdz").read_bytes()
+    header, payload, _ = unpack(glob)
+    np.testing.assert_array_equal(decode(glob), decode(rebuild(header, payload, version=(1, 1))))
+
+
+def test_new_files_carry_the_current_version():
+    data = encode(np.random.default_rng(0).random((20, 24)))
+    assert (data[5], data[6]) == VERSION == (1, 1)
+
+
+def test_newer_minor_version_is_refused_with_upgrade_message(small_file):
+    header, payload, _ = unpack(small_file)
+    newer = rebuild(header, payload, version=(VERSION[0], VERSION[1] + 1))
+    with pytest.raises(FormatError, match=r"unsupported .svdz version 1\.2.*Upgrade"):
+        decode(newer)
+    with pytest.raises(FormatError, match="Upgrade"):
+        inspect(newer)
+
+
+def test_extension_keys_are_ignored_other_unknown_keys_refused(small_file):
+    header, payload, _ = unpack(small_file)
+    extended = rebuild({**header, "x-comment": "made by a test", "x-tool": {"v": [1, 2]}},
+                       payload)
+    np.testing.assert_array_equal(decode(extended), decode(small_file))
+    assert inspect(extended).header["x-comment"] == "made by a test"
+    with pytest.raises(FormatError, match=r"unexpected \['comment'\]"):
+        decode(rebuild({**header, "comment": "no prefix"}, payload))

@@ -48,8 +48,17 @@ def test_check_writable_errors(tmp_path):
         check_writable(tmp_path / "exists.png", force=False)
     with pytest.raises(IsADirectoryError):
         check_writable(tmp_path, force=True)
-    with pytest.raises(FileNotFoundError, match="does not exist"):
-        check_writable(tmp_path / "missing" / "x.png", force=False)
+    # Missing folders are created when the file is written (the package's one rule) ...
+    assert check_writable(tmp_path / "missing" / "deep" / "x.png", force=False)
+    with atomic_path(tmp_path / "missing" / "deep" / "x.png") as tmp:
+        tmp.write_bytes(b"made")
+    assert (tmp_path / "missing" / "deep" / "x.png").read_bytes() == b"made"
+    # ... but a file on the way is refused before any work.
+    (tmp_path / "plain").write_bytes(b"")
+    with pytest.raises(NotADirectoryError, match="is a file, not a folder"):
+        check_writable(tmp_path / "plain" / "sub" / "x.png", force=False)
+    with pytest.raises(IsADirectoryError, match="is a folder, not a file"):
+        check_writable(tmp_path, force=False)
 
 
 def _umask():

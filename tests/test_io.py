@@ -243,8 +243,8 @@ def test_save_image_failure_leaves_nothing_behind(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_save_image_rejects_unknown_extension_and_missing_folder(tmp_path):
+def test_save_image_rejects_unknown_extension_and_creates_missing_folders(tmp_path):
     with pytest.raises(ValueError, match="cannot tell the image format"):
         save_image(tmp_path / "out.xyz", np.zeros((4, 4)))
-    with pytest.raises(FileNotFoundError, match="does not exist"):
-        save_image(tmp_path / "nope" / "out.png", np.zeros((4, 4)))
+    save_image(tmp_path / "new" / "out.png", np.zeros((4, 4)))
+    assert load_image(tmp_path / "new" / "out.png").shape == (4, 4)

@@ -7,21 +7,37 @@ The public API, re-exported from the modules that define it::
     approx = svd.reconstruct(50)               # rank-50 image
     svd.relative_error()                       # error for every rank (Eckart-Young)
     save_image("rank50.png", approx)           # clipped, atomic, no clobber
+
+Modules, one concept each: :mod:`~svdimage.io`, :mod:`~svdimage.decomposition`,
+:mod:`~svdimage.randomized`, :mod:`~svdimage.metrics`, :mod:`~svdimage.sweep`,
+:mod:`~svdimage.rank_selection`, :mod:`~svdimage.criteria`,
+:mod:`~svdimage.denoising`, :mod:`~svdimage.codec`, :mod:`~svdimage.visualization`
+and :mod:`~svdimage.animation`.
 """
 
 from importlib import metadata as _metadata
 
 from svdimage import metrics
 from svdimage.codec import FormatError
-from svdimage.decomposition import ImageSVD, decompose, randomized_svd
+from svdimage.decomposition import ImageSVD, decompose
+from svdimage.denoising import add_noise, denoise
 from svdimage.io import load_image, save_image
-from svdimage.rank_selection import add_noise
+from svdimage.randomized import randomized_svd
 
 try:  # the version lives in pyproject.toml only
     __version__ = _metadata.version("svdimage")
 except _metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
-__all__ = ["FormatError", "ImageSVD", "add_noise", "decompose", "load_image", "metrics", "randomized_svd",
-           "save_image",
-           "__version__"]
+__all__ = [
+    "FormatError",
+    "ImageSVD",
+    "__version__",
+    "add_noise",
+    "decompose",
+    "denoise",
+    "load_image",
+    "metrics",
+    "randomized_svd",
+    "save_image",
+]

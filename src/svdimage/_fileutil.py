@@ -1,4 +1,10 @@
-"""Atomic, no-clobber file writing shared by every writer in the package."""
+"""Atomic, no-clobber file writing shared by every writer in the package.
+
+One rule for every output: a missing folder on the way to an output is created
+(with its parents, as ``mkdir -p``) when the output is written; an existing
+file is never replaced without ``force``; a path that is a folder, or a folder
+on the way that is a file, is refused before any work is done.
+"""
 
 from __future__ import annotations
 
@@ -12,16 +18,19 @@ __all__ = ["atomic_path", "check_writable"]
 
 
 def check_writable(path: str | os.PathLike[str], *, force: bool) -> Path:
-    """Fail early when ``path`` exists (and ``force`` is off) or its folder is missing."""
+    """Fail early when ``path`` cannot be written: it is a folder, it exists and
+    ``force`` is off, or something on the way to it is a file."""
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"output {str(path)!r} is a folder, not a file.")
     if path.exists() and not force:
         raise _exists_error(path)
-    if path.is_dir():
-        raise IsADirectoryError(f"output {str(path)!r} is a directory, not a file.")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise FileNotFoundError(
-            f"cannot write {str(path)!r}: folder {str(parent)!r} does not exist."
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if ancestor.exists() and not ancestor.is_dir():
+        raise NotADirectoryError(
+            f"cannot write {str(path)!r}: {str(ancestor)!r} is a file, not a folder."
         )
     return path
 
@@ -37,6 +46,7 @@ def atomic_path(path: str | os.PathLike[str], *, force: bool = False) -> Iterato
     accident. On error the temporary file is removed and ``path`` is untouched.
     """
     target = check_writable(path, force=force)
+    target.parent.mkdir(parents=True, exist_ok=True)
     # Keep the target's extension last: writers such as ffmpeg pick the format from it.
     fd, tmp_name = tempfile.mkstemp(
         prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent or "."

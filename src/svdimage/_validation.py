@@ -18,7 +18,23 @@ __all__ = [
     "check_ranks",
     "parse_rank_spec",
     "float_dtype_for",
+    "composite_on_white",
+    "DEFAULT_MAX_PIXELS",
 ]
+
+#: Default pixel cap, shared by image reading and .svdz decoding: Pillow's own
+#: decompression-bomb limit (about 89.5 MP).
+DEFAULT_MAX_PIXELS = 89_478_485
+
+
+def composite_on_white(image: np.ndarray) -> np.ndarray:
+    """Composite ``(M, N, C)`` whose last channel is alpha in [0, 1] on white.
+
+    Returns the ``C - 1`` colour channels, ``colour * alpha + (1 - alpha)``,
+    in the image's dtype.
+    """
+    alpha = image[:, :, -1:]
+    return image[:, :, :-1] * alpha + (1 - alpha)
 
 
 def float_dtype_for(dtype: np.dtype) -> np.dtype:
@@ -76,8 +92,7 @@ def as_image_array(image: object, *, name: str = "image") -> np.ndarray:
         if not np.all(np.isfinite(array)):
             raise ValueError(f"{name} contains NaN or infinite values.")
     if array.ndim == 3 and array.shape[2] == 4:
-        alpha = array[:, :, 3:]
-        array = array[:, :, :3] * alpha + (1 - alpha)
+        array = composite_on_white(array)
     return array
 
 

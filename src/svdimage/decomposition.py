@@ -9,19 +9,19 @@ question about every rank.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import numbers
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, Literal
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Literal
 
 import numpy as np
 import scipy.linalg
 from numpy.typing import ArrayLike
 
+from svdimage._linalg import RankAccumulator, squared_norm, svd_flip
 from svdimage._validation import as_image_array, check_rank, check_ranks
+from svdimage.randomized import auto_sketch, check_sketch_options, randomized_svd
 
-__all__ = ["ImageSVD", "decompose", "randomized_svd", "svd_flip"]
+__all__ = ["ImageSVD", "decompose"]
 
 Method = Literal["auto", "exact", "randomized"]
 
@@ -29,20 +29,6 @@ Method = Literal["auto", "exact", "randomized"]
 AUTO_EXACT_MAX_SIDE = 512
 #: ... or when the requested rank is at least this fraction of the short side.
 AUTO_EXACT_RANK_FRACTION = 0.25
-
-
-def AUTO_OVERSAMPLES(k: int) -> int:  # noqa: N802 - a documented rule, named as a constant
-    """``n_oversamples='auto'``: ``max(20, k // 4)``, and ``k // 2`` from k = 100 (measured,
-    see benchmarks/README.md)."""
-    return k // 2 if k >= 100 else max(20, k // 4)
-
-
-def AUTO_N_ITER(k: int) -> int:  # noqa: N802
-    """``n_iter='auto'``: 1 for k <= 10, 2 for k <= 25, 3 below 100, and 2 from 100, where
-    the larger oversampling does the work of one power iteration for less (measured)."""
-    if k >= 100:
-        return 2
-    return 1 if k <= 10 else 2 if k <= 25 else 3
 
 
 class ImageSVD:
@@ -108,7 +94,15 @@ class ImageSVD:
         """False for a spectrum-only decomposition (``compute_vectors=False``)."""
         return self._U.shape[2] == self.max_rank
 
-    def _vectors(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def stacked_factors(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(U, s, Vt)`` stacked by channel even for gray images: ``(C, M, K)``,
+        ``(C, K)``, ``(C, K, N)``, read-only.
+
+        Raises
+        ------
+        ValueError
+            For a spectrum-only decomposition (``compute_vectors=False``).
+        """
         if not self.has_vectors:
             raise ValueError("this decomposition holds singular values only "
                              "(compute_vectors=False); decompose with vectors to reconstruct.")
@@ -155,7 +149,7 @@ class ImageSVD:
         image : (M, N) or (M, N, C) ndarray
             Same dtype as the factors.
         """
-        U, s, Vt = self._vectors()
+        U, s, Vt = self.stacked_factors()
         if isinstance(rank, (Sequence, np.ndarray)):
             if len(rank) != self.n_channels:
                 raise ValueError(f"rank needs one value per channel ({self.n_channels}); "
@@ -188,23 +182,13 @@ class ImageSVD:
             ``clip=False`` the image is a read-only view of the running sum,
             valid until the next step: the fastest way to stream frames.
         """
-        from scipy.linalg.blas import get_blas_funcs
-
-        U, s, Vt = self._vectors()
+        U, s, Vt = self.stacked_factors()
         ordered = check_ranks(ranks, self.max_rank, shape=self.shape)
         top = ordered[-1]
-        M, N = self.shape[:2]
-        # Fortran order lets gemm update the running sum in place.
-        left = [np.asfortranarray(U[c, :, :top] * s[c, :top]) for c in range(self.n_channels)]
-        right = [np.asfortranarray(Vt[c, :top]) for c in range(self.n_channels)]
-        acc = [np.zeros((M, N), dtype=self.dtype, order="F") for _ in range(self.n_channels)]
-        gemm = get_blas_funcs("gemm", (acc[0],))
-        previous = 0
+        sums = RankAccumulator([U[c, :, :top] * s[c, :top] for c in range(self.n_channels)],
+                               [Vt[c, :top] for c in range(self.n_channels)])
         for k in ordered:
-            for c in range(self.n_channels):
-                acc[c] = gemm(1.0, left[c][:, previous:k], right[c][previous:k], beta=1.0,
-                              c=acc[c], overwrite_c=True)
-            previous = k
+            acc = sums.advance(k)
             image = np.stack(acc, axis=-1) if self.is_color else acc[0]
             if clip:
                 image = np.clip(image, 0.0, 1.0)
@@ -354,7 +338,7 @@ class ImageSVD:
             )
         k = self.numerical_rank() if rank is None else self._check(rank)
         assert isinstance(k, int)
-        U, s, Vt = (factor[0] for factor in self._vectors())
+        U, s, Vt = (factor[0] for factor in self.stacked_factors())
         U, s, Vt = U[:, :k], s[:k], Vt[:k, :]
         coeffs = U.T @ b
         coeffs = coeffs / (s[:, None] if b.ndim == 2 else s)
@@ -438,7 +422,7 @@ def decompose(
     True
     """
     array = as_image_array(image)
-    _check_sketch_options(n_oversamples, n_iter, lapack_threads)
+    check_sketch_options(n_oversamples, n_iter, lapack_threads)
     if method not in ("auto", "exact", "randomized"):
         raise ValueError(
             f"method must be 'auto', 'exact' or 'randomized'; got {method!r}."
@@ -462,13 +446,13 @@ def decompose(
     Us, ss, Vts, norms = [], [], [], []
     for plane in planes:
         plane = np.ascontiguousarray(plane)
-        norms.append(_squared_norm(plane))
+        norms.append(squared_norm(plane))
         if backend == "torch":
             U, s, Vt = _torch_svd(plane, k, chosen, n_oversamples, n_iter, generator)
         elif chosen == "exact":
             U, s, Vt = _exact_svd(plane, k)
         else:
-            U, s, Vt = _randomized_svd(plane, k, n_oversamples=n_oversamples,
+            U, s, Vt = randomized_svd(plane, k, n_oversamples=n_oversamples,
                                        n_iter=n_iter, rng=generator,
                                        lapack_threads=lapack_threads)
         Us.append(U)
@@ -486,23 +470,8 @@ def _spectrum_only(array: np.ndarray) -> ImageSVD:
     C = len(planes)
     return ImageSVD(np.zeros((C, M, 0), array.dtype), np.stack(values),
                     np.zeros((C, 0, N), array.dtype), shape=array.shape,
-                    norm_sq=np.array([_squared_norm(np.ascontiguousarray(p)) for p in planes]),
+                    norm_sq=np.array([squared_norm(np.ascontiguousarray(p)) for p in planes]),
                     method="exact")
-
-
-def _squared_norm(plane: np.ndarray, *, block_rows: int = 64) -> float:
-    """``||plane||_F^2`` accumulated in float64, a block of rows at a time.
-
-    float32 sums lose digits on 12 MP images; converting the whole image to
-    float64 would double its memory. Small blocks keep both small and stay in
-    cache for BLAS's float64 dot product (12 ms at 12 MP, against 20 ms for
-    einsum on 256-row blocks).
-    """
-    total = 0.0
-    for start in range(0, plane.shape[0], block_rows):
-        block = plane[start:start + block_rows].astype(np.float64).ravel()
-        total += float(block @ block)
-    return total
 
 
 def _choose_method(method: str, shape: tuple[int, int], rank: int | None) -> str:
@@ -524,7 +493,7 @@ def _torch_svd(plane: np.ndarray, k: int, method: str, n_oversamples: int | str,
     if method == "exact":
         U, s, Vt = _torch.exact_svd(plane, k)
     else:
-        p, q = _auto_sketch(k, n_oversamples, n_iter)
+        p, q = auto_sketch(k, n_oversamples, n_iter)
         U, s, Vt = _torch.randomized_svd(plane, k, width=min(k + p, min(plane.shape)),
                                          n_iter=q, rng=rng)
     U, Vt = svd_flip(U, Vt)
@@ -536,168 +505,3 @@ def _exact_svd(A: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarra
                                 check_finite=False)
     U, Vt = svd_flip(U[:, :k], Vt[:k])
     return U, s[:k].copy(), Vt
-
-
-def svd_flip(U: np.ndarray, Vt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Fix singular-vector signs: the largest-magnitude entry of each ``U`` column > 0.
-
-    ``U[:, j]`` and ``Vt[j]`` are both negated where needed, so ``U diag(s) Vt``
-    is unchanged. As ``sklearn.utils.extmath.svd_flip`` with ``u_based_decision``.
-    """
-    rows = np.argmax(np.abs(U), axis=0)
-    signs = np.sign(U[rows, np.arange(U.shape[1])])
-    signs[signs == 0] = 1
-    return U * signs, Vt * signs[:, None]
-
-
-def randomized_svd(
-    A: ArrayLike,
-    rank: int,
-    *,
-    n_oversamples: int | Literal["auto"] = "auto",
-    n_iter: int | Literal["auto"] = "auto",
-    rng: int | np.random.Generator | None = None,
-    lapack_threads: int | None = 1,
-    normalizer: Literal["lu", "qr"] = "lu",
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Randomized truncated SVD of one matrix (Halko, Martinsson & Tropp).
-
-    Parameters
-    ----------
-    A : (M, N) array_like
-        The matrix; float32 stays float32.
-    rank : int
-        Number of singular triplets returned.
-    n_oversamples : int or 'auto', optional
-        Extra sketch columns, ``l = rank + n_oversamples``. ``'auto'`` is
-        ``max(20, rank // 4)`` below rank 100 and ``rank // 2`` from 100.
-    n_iter : int or 'auto', optional
-        Power iterations ``q``. ``'auto'`` is 1 for ``rank <= 10``, 2 for
-        ``rank <= 25``, 3 below 100 and 2 from 100.
-    rng : int or numpy.random.Generator, optional
-        Seed of the Gaussian sketch.
-    lapack_threads : int or None, optional
-        BLAS threads for the small factorizations (LU, QR, SVD of the
-        sketch); the products with ``A`` use all threads. ``None`` leaves the
-        thread count alone. 1 (default) was 1.5-4x faster for the
-        tall-skinny factorizations on the 2-core machine we measured.
-    normalizer : {'lu', 'qr'}, optional
-        How the sketch is re-normalized between power iterations. LU (as
-        scikit-learn) is several times cheaper than QR and as accurate here.
-
-    Returns
-    -------
-    U : (M, rank) ndarray
-    s : (rank,) ndarray
-    Vt : (rank, N) ndarray
-
-    Notes
-    -----
-    The sketch ``Y = (A A^T)^q A Omega`` is re-normalized by an LU
-    factorization between passes (cheaper than QR, and as stable for this
-    purpose), orthonormalized once by QR to ``Q``, and the small matrix
-    ``Q^T A`` is factored exactly. The matrix is handled as tall (``M >= N``)
-    through a transposed view, never a copy; extra memory is a few
-    ``(M, l)`` blocks. The cost is ``2 q + 2`` passes of ``2 M N l`` flops.
-
-    The ``'auto'`` rules keep the relative Frobenius error within 0.2 % of
-    the optimum (the full SVD's) for ranks 10-200 on four 12 MP photos,
-    with fewer passes than scikit-learn's default (``q = 7`` below
-    ``0.1 * min(M, N)``); ``benchmarks/bench_svd.py`` measures both.
-
-    References
-    ----------
-    .. [1] N. Halko, P.-G. Martinsson and J. A. Tropp, "Finding structure with
-           randomness: probabilistic algorithms for constructing approximate
-           matrix decompositions", SIAM Review 53(2), 217-288 (2011).
-           :arxiv:`0909.4061`
-    """
-    matrix = np.asarray(A)
-    if matrix.ndim != 2:
-        raise ValueError(f"A must be a 2-D matrix; got shape {matrix.shape}.")
-    if not np.issubdtype(matrix.dtype, np.floating):
-        matrix = matrix.astype(np.float64)
-    k = check_rank(rank, min(matrix.shape))
-    _check_sketch_options(n_oversamples, n_iter, lapack_threads)
-    if normalizer not in _NORMALIZERS:
-        raise ValueError(f"normalizer must be 'lu' or 'qr'; got {normalizer!r}.")
-    return _randomized_svd(matrix, k, n_oversamples=n_oversamples, n_iter=n_iter,
-                           rng=np.random.default_rng(rng), lapack_threads=lapack_threads,
-                           normalizer=normalizer)
-
-
-def _check_sketch_options(n_oversamples: object, n_iter: object,
-                          lapack_threads: object) -> None:
-    for name, value in (("n_oversamples", n_oversamples), ("n_iter", n_iter)):
-        if value != "auto" and (isinstance(value, bool) or not isinstance(value, numbers.Integral)
-                                or value < 0):
-            raise ValueError(f"{name} must be 'auto' or an integer >= 0; got {value!r}.")
-    if lapack_threads is not None and (not isinstance(lapack_threads, numbers.Integral)
-                                       or isinstance(lapack_threads, bool)
-                                       or lapack_threads < 1):
-        raise ValueError(f"lapack_threads must be None or an integer >= 1; got {lapack_threads!r}.")
-
-
-def _randomized_svd(A: np.ndarray, k: int, *, n_oversamples: int | str,
-                    n_iter: int | str, rng: np.random.Generator,
-                    lapack_threads: int | None = 1, normalizer: str = "lu",
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Worker of :func:`randomized_svd`; trusts its arguments."""
-    transpose = A.shape[0] < A.shape[1]
-    if transpose:
-        A = A.T  # a view: the matrix is handled as tall, never copied
-    short = A.shape[1]
-    p, q = _auto_sketch(k, n_oversamples, n_iter)
-    width = min(k + p, short)
-    normalize = _NORMALIZERS[normalizer]
-    # GEMMs (the flops) run on all BLAS threads; the small factorizations of
-    # the (M, width) sketch run on `lapack_threads`, which was faster here.
-    Q = A @ rng.standard_normal((short, width), dtype=A.dtype)
-    for _ in range(q):
-        with _blas_threads(lapack_threads):
-            L = normalize(Q)
-        Q = A.T @ L
-        with _blas_threads(lapack_threads):
-            L = normalize(Q)
-        Q = A @ L
-    with _blas_threads(lapack_threads):
-        Q = scipy.linalg.qr(Q, mode="economic", overwrite_a=True, check_finite=False)[0]
-    B = Q.T @ A
-    with _blas_threads(lapack_threads):
-        Uh, s, Vt = scipy.linalg.svd(B, full_matrices=False, overwrite_a=True,
-                                     lapack_driver="gesdd", check_finite=False)
-    U = Q @ Uh[:, :k]
-    s, Vt = s[:k].copy(), Vt[:k]
-    if transpose:
-        U, Vt = Vt.T, U.T
-    U, Vt = svd_flip(U, Vt)
-    return np.ascontiguousarray(U), s, np.ascontiguousarray(Vt)
-
-
-_NORMALIZERS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "lu": lambda Y: scipy.linalg.lu(Y, permute_l=True, overwrite_a=True, check_finite=False)[0],
-    "qr": lambda Y: scipy.linalg.qr(Y, mode="economic", overwrite_a=True, check_finite=False)[0],
-}
-
-
-def _auto_sketch(k: int, n_oversamples: int | str, n_iter: int | str) -> tuple[int, int]:
-    """Resolve ``'auto'`` oversampling and power iterations (rules in randomized_svd)."""
-    p = AUTO_OVERSAMPLES(k) if n_oversamples == "auto" else int(n_oversamples)
-    q = AUTO_N_ITER(k) if n_iter == "auto" else int(n_iter)
-    return p, q
-
-
-@functools.lru_cache(maxsize=1)
-def _blas_controller() -> Any:
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController()
-
-
-@contextlib.contextmanager
-def _blas_threads(threads: int | None) -> Iterator[None]:
-    if threads is None:
-        yield
-    else:
-        with _blas_controller().limit(limits=threads, user_api="blas"):
-            yield

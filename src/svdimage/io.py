@@ -21,12 +21,10 @@ from numpy.typing import ArrayLike
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from svdimage._fileutil import atomic_path
-from svdimage._validation import as_image_array
+from svdimage._validation import DEFAULT_MAX_PIXELS, as_image_array, composite_on_white
 
 __all__ = ["load_image", "save_image", "DEFAULT_MAX_PIXELS", "DEFAULT_MAX_BYTES"]
 
-#: Default pixel cap: Pillow's own decompression-bomb limit (about 89.5 MP).
-DEFAULT_MAX_PIXELS = 89_478_485
 #: Default cap on the bytes downloaded from a URL (256 MiB).
 DEFAULT_MAX_BYTES = 256 * 2**20
 
@@ -285,9 +283,8 @@ def _pil_to_float(pil: Image.Image) -> np.ndarray:
         out = array.astype(np.float32) / np.float32(255.0)
     else:
         out = array.astype(np.float32)
-    if out.ndim == 3 and out.shape[2] in (2, 4):  # composite alpha on white
-        alpha = out[:, :, -1:]
-        out = out[:, :, :-1] * alpha + (np.float32(1.0) - alpha)
+    if out.ndim == 3 and out.shape[2] in (2, 4):
+        out = composite_on_white(out)
         if out.shape[2] == 1:
             out = out[:, :, 0]
     return out.astype(np.float32, copy=False)

@@ -7,6 +7,8 @@ float32 (float64 otherwise).
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 from numpy.typing import ArrayLike
 
@@ -18,6 +20,7 @@ __all__ = [
     "structural_similarity",
     "bits_per_pixel",
     "compression_ratio",
+    "SSIM_WINDOW",
 ]
 
 
@@ -82,11 +85,24 @@ def peak_signal_noise_ratio(original: ArrayLike, approx: ArrayLike) -> float:
     return float(psnr(a, b, data_range=1.0))
 
 
-def structural_similarity(original: ArrayLike, approx: ArrayLike) -> float:
+#: Side of SSIM's window (scikit-image's default): smaller images have no SSIM.
+SSIM_WINDOW = 7
+
+
+def structural_similarity(original: ArrayLike, approx: ArrayLike, *,
+                          too_small: Literal["raise", "nan"] = "raise") -> float:
     """Mean SSIM for images in [0, 1] (``data_range=1.0``), via scikit-image.
 
     Uses scikit-image's defaults (7x7 uniform window); color images are
     averaged over channels (``channel_axis=-1``).
+
+    Parameters
+    ----------
+    original, approx : (M, N[, C]) array_like
+    too_small : {'raise', 'nan'}, optional
+        What to do for images smaller than the ``SSIM_WINDOW`` x
+        ``SSIM_WINDOW`` window: raise ``ValueError`` (default) or return NaN
+        (for tables that cover every image size).
 
     References
     ----------
@@ -98,7 +114,9 @@ def structural_similarity(original: ArrayLike, approx: ArrayLike) -> float:
     from skimage.metrics import structural_similarity as ssim
 
     a, b = _pair(original, approx)
-    if min(a.shape[:2]) < 7:
+    if min(a.shape[:2]) < SSIM_WINDOW:
+        if too_small == "nan":
+            return float("nan")
         raise ValueError(
             f"SSIM needs images of at least 7x7 pixels; got {a.shape[1]}x{a.shape[0]}."
         )

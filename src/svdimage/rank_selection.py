@@ -1,4 +1,4 @@
-"""Choosing a rank from a target: error, energy, PSNR, SSIM, storage, noise.
+"""Choosing a rank from a target: error, energy, PSNR, SSIM, storage, the knee.
 
 Each ``rank_for_*`` function takes an :class:`~svdimage.decomposition.ImageSVD`
 and returns the smallest rank whose approximation meets the target (for
@@ -6,8 +6,8 @@ storage budgets: the largest rank that fits), or raises ``ValueError`` saying
 why no held rank does. PSNR and SSIM are those of the *displayed*
 approximation (clipped to [0, 1]), the numbers ``svdimage sweep`` reports.
 
-:func:`optimal_hard_threshold_rank` is Gavish and Donoho's optimal singular
-value threshold for denoising, and :func:`knee_rank` a documented elbow rule.
+Denoising thresholds live in :mod:`svdimage.denoising`; criteria written as
+text (``psnr=35``) and the recommendation table in :mod:`svdimage.criteria`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -34,28 +33,9 @@ __all__ = [
     "rank_for_storage",
     "rank_for_fraction",
     "knee_rank",
-    "optimal_hard_threshold_rank",
-    "optimal_hard_threshold",
-    "marchenko_pastur_median",
-    "optimal_threshold_coefficient",
-    "add_noise",
-    "denoise",
-    "Criterion",
-    "parse_criterion",
-    "resolve_criterion",
-    "VISUALLY_LOSSLESS_SSIM",
-    "criterion_value",
-    "Recommendation",
-    "recommend",
     "svdz_bytes",
+    "reference_image",
 ]
-
-#: SSIM at or above which most observers no longer tell a compressed gray image
-#: from its original: about 0.95 (0.92-0.96 over six images) in the just-noticeable-
-#: difference experiment of Flynn, Ward, Abich and Poole, "Image quality assessment
-#: using the SSIM and the just noticeable difference paradigm", HCI International 2013,
-#: LNCS 8019, pp. 23-30.
-VISUALLY_LOSSLESS_SSIM = 0.95
 
 
 # -- from the singular values alone -------------------------------------------------
@@ -152,7 +132,7 @@ def rank_for_storage(svd: ImageSVD, *, ratio: float | None = None, bytes: int | 
             raise ValueError(f"bpp must be positive; got {bpp}.")
         budget, target = bpp * M * N / 8, f"{bpp:g} bits per pixel"
     if storage == "svdz":
-        reference = _reference(svd, image)
+        reference = reference_image(svd, image)
         fits = functools.lru_cache(maxsize=None)(
             lambda k: svdz_bytes(svd, k, image=reference) <= budget)
         if not fits(1):
@@ -179,14 +159,13 @@ def svdz_bytes(svd: ImageSVD, rank: int, *, image: ArrayLike | None = None) -> i
     """
     from svdimage import codec
 
-    reference = _reference(svd, image)
+    reference = reference_image(svd, image)
     k = svd._check(rank)
     sigma = float(np.atleast_2d(svd.s)[:, k - 1].mean())
     M, N = svd.shape[:2]
     # Just below the threshold of the k-th value; floor keeps tiny values codable.
     step = max(math.sqrt(12 * sigma / (codec.RANK_RULE * (M + N))) * 0.999, 1e-4)
-    data = codec._encode_at(reference, quality=100, max_rank=k, tile=None, color="ycbcr",
-                            chroma="420", step=step)
+    data = codec.encode(reference, step=step, rank=k, tile=None, color="ycbcr", chroma="420")
     return len(data)
 
 
@@ -228,7 +207,7 @@ def rank_for_psnr(svd: ImageSVD, db: float, *, image: ArrayLike | None = None) -
         The original; needed only when the SVD is truncated (a complete SVD
         rebuilds it).
     """
-    reference = _reference(svd, image)
+    reference = reference_image(svd, image)
     total = float(np.sum(reference.astype(np.float64) ** 2))
     mse = (np.asarray(svd.relative_error()) ** 2) * total / reference.size
     with np.errstate(divide="ignore"):
@@ -248,12 +227,14 @@ def rank_for_ssim(svd: ImageSVD, value: float, *, image: ArrayLike | None = None
     """
     if not -1 < value <= 1:
         raise ValueError(f"SSIM target must be in (-1, 1]; got {value}.")
-    reference = _reference(svd, image)
+    reference = reference_image(svd, image)
     return _bisect(lambda k: metrics.structural_similarity(reference, svd.reconstruct(k)) >= value,
                    svd.max_rank, f"an SSIM of {value:g}", svd)
 
 
-def _reference(svd: ImageSVD, image: ArrayLike | None) -> np.ndarray:
+def reference_image(svd: ImageSVD, image: ArrayLike | None) -> np.ndarray:
+    """The original image: ``image`` checked against ``svd``'s shape, or, for a complete
+    SVD, its exact reconstruction (unclipped)."""
     if image is not None:
         reference = as_image_array(image)
         if reference.shape != svd.shape:
@@ -288,301 +269,3 @@ def _first(mask: np.ndarray, target: str, svd: ImageSVD, *, strict: bool = True)
         more = "" if svd.is_complete else " (the SVD is truncated: decompose with a larger rank)"
         raise ValueError(f"no rank up to {svd.max_rank} reaches {target}{more}.")
     return int(hits[0]) + 1
-
-
-# -- denoising: Gavish and Donoho's optimal hard threshold ------------------------------
-def optimal_threshold_coefficient(beta: float) -> float:
-    """``lambda*(beta)``: the threshold on ``s / (sqrt(n) sigma)`` for known noise.
-
-    ``lambda*(beta) = sqrt(2 (beta + 1) + 8 beta / ((beta + 1) + sqrt(beta^2 + 14 beta + 1)))``
-    for the aspect ratio ``beta = m / n <= 1``; ``4 / sqrt(3)`` when square.
-    """
-    if not 0 < beta <= 1:
-        raise ValueError(f"beta must be in (0, 1]; got {beta}.")
-    return math.sqrt(2 * (beta + 1) + 8 * beta / ((beta + 1) + math.sqrt(beta**2 + 14 * beta + 1)))
-
-
-@functools.lru_cache(maxsize=256)
-def marchenko_pastur_median(beta: float) -> float:
-    """Median of the Marchenko-Pastur distribution with ratio ``beta`` in (0, 1].
-
-    The distribution of the eigenvalues of ``X X^T / n`` for an ``m x n``
-    matrix of unit-variance noise, ``beta = m / n``; its density is
-    ``sqrt((b - t)(t - a)) / (2 pi beta t)`` on ``[a, b]``,
-    ``a, b = (1 -+ sqrt(beta))^2``. Solved numerically (quadrature and Brent's
-    method), not by the cubic approximation.
-    """
-    from scipy.integrate import quad
-    from scipy.optimize import brentq
-
-    if not 0 < beta <= 1:
-        raise ValueError(f"beta must be in (0, 1]; got {beta}.")
-    lower, upper = (1 - math.sqrt(beta)) ** 2, (1 + math.sqrt(beta)) ** 2
-
-    def density(t: float) -> float:
-        return math.sqrt(max((upper - t) * (t - lower), 0.0)) / (2 * math.pi * beta * t)
-
-    def mass_below(x: float) -> float:
-        return quad(density, lower, x, limit=200, epsabs=1e-13, epsrel=1e-12)[0] - 0.5
-
-    return float(brentq(mass_below, lower, upper, xtol=1e-14, rtol=1e-14))
-
-
-def optimal_hard_threshold(svd: ImageSVD, *, sigma: float | None = None) -> list[float]:
-    """Gavish-Donoho threshold ``tau`` on the singular values, one per channel.
-
-    See :func:`optimal_hard_threshold_rank` for the rule.
-    """
-    m, n = sorted(svd.shape[:2])
-    beta = m / n
-    if sigma is None:
-        if not svd.is_complete:
-            raise ValueError("unknown noise needs the complete SVD (the median of all "
-                             "singular values): decompose with rank=None, or pass sigma.")
-        omega = optimal_threshold_coefficient(beta) / math.sqrt(marchenko_pastur_median(beta))
-        return [omega * float(np.median(s)) for s in np.atleast_2d(svd.s)]
-    if not sigma > 0:
-        raise ValueError(f"sigma must be positive; got {sigma}.")
-    return [optimal_threshold_coefficient(beta) * math.sqrt(n) * sigma] * svd.n_channels
-
-
-def optimal_hard_threshold_rank(svd: ImageSVD, *, sigma: float | None = None) -> int | tuple[int, ...]:
-    """Gavish-Donoho optimal hard-threshold rank for denoising.
-
-    For ``Y = X + sigma Z`` (``X`` low rank, ``Z`` i.i.d. standard normal),
-    keeping the singular values above ``tau`` minimizes the asymptotic mean
-    squared error among hard thresholds. With ``m <= n`` the image's sides and
-    ``beta = m / n``:
-
-    * known ``sigma``: ``tau = lambda*(beta) sqrt(n) sigma``
-      (:func:`optimal_threshold_coefficient`; ``4 / sqrt(3) sqrt(n) sigma``
-      when square);
-    * unknown ``sigma``: ``tau = omega(beta) median(s)``, with
-      ``omega(beta) = lambda*(beta) / sqrt(mu_beta)`` and ``mu_beta`` the
-      Marchenko-Pastur median (:func:`marchenko_pastur_median`), computed
-      exactly; ``0.56 beta^3 - 0.95 beta^2 + 1.82 beta + 1.43`` approximates it.
-
-    Parameters
-    ----------
-    svd : ImageSVD
-        A complete SVD when ``sigma`` is unknown (the median needs all
-        singular values).
-    sigma : float, optional
-        Noise standard deviation per pixel, in the image's units ([0, 1]).
-
-    Returns
-    -------
-    rank : int, or one per channel for color images (at least 1 each)
-
-    References
-    ----------
-    .. [1] M. Gavish and D. L. Donoho, "The optimal hard threshold for
-           singular values is 4/sqrt(3)", IEEE Trans. Inf. Theory 60(8),
-           5040-5053 (2014). :arxiv:`1305.5870`
-    """
-    thresholds = optimal_hard_threshold(svd, sigma=sigma)
-    ranks = []
-    for s, tau in zip(np.atleast_2d(svd.s), thresholds):
-        k = int(np.count_nonzero(s > tau))
-        if k == svd.max_rank and not svd.is_complete:
-            raise ValueError(f"all {svd.max_rank} held singular values are above the threshold "
-                             f"{tau:.4g}; decompose with a larger rank.")
-        ranks.append(max(k, 1))
-    return tuple(ranks) if svd.is_color else ranks[0]
-
-
-def add_noise(image: ArrayLike, sigma: float, *,
-              rng: int | np.random.Generator | None = None, clip: bool = False) -> np.ndarray:
-    """``image + sigma * N(0, 1)``, i.i.d. per pixel and channel, same float dtype.
-
-    Not clipped by default: clipping to [0, 1] would break the Gaussian model
-    that :func:`optimal_hard_threshold_rank` assumes.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> noisy = add_noise(np.zeros((200, 200), np.float32), 0.1, rng=0)
-    >>> noisy.dtype, round(float(noisy.std()), 2)
-    (dtype('float32'), 0.1)
-    """
-    array = as_image_array(image)
-    if not sigma >= 0:
-        raise ValueError(f"sigma must be >= 0; got {sigma}.")
-    generator = np.random.default_rng(rng)
-    noisy = array + (sigma * generator.standard_normal(array.shape)).astype(array.dtype)
-    return np.clip(noisy, 0.0, 1.0) if clip else noisy
-
-
-@dataclass(frozen=True)
-class Denoised:
-    """Result of :func:`denoise`: the image, the rank(s) kept, the estimated threshold."""
-
-    image: np.ndarray
-    rank: int | tuple[int, ...]
-    svd: ImageSVD
-
-
-def denoise(image: ArrayLike, *, sigma: float | None = None) -> Denoised:
-    """Denoise by keeping the singular values above Gavish and Donoho's threshold.
-
-    Parameters
-    ----------
-    image : (M, N[, C]) array_like
-        The noisy image.
-    sigma : float, optional
-        Known noise level; estimated from the median singular value if not given.
-
-    Returns
-    -------
-    Denoised
-        ``image`` (clipped to [0, 1]), ``rank`` (per channel for color) and ``svd``.
-    """
-    from svdimage.decomposition import decompose
-
-    svd = decompose(image)
-    rank = optimal_hard_threshold_rank(svd, sigma=sigma)
-    return Denoised(image=svd.reconstruct(rank), rank=rank, svd=svd)
-
-
-# -- criteria as text, shared by the CLI ------------------------------------------------
-@dataclass(frozen=True)
-class Criterion:
-    """A target such as ``psnr=35``: its name and value (``None`` for knee/denoise)."""
-
-    name: str
-    value: float | None = None
-
-
-_CRITERIA = {"error", "energy", "psnr", "ssim", "ratio", "bytes", "bpp", "percent", "knee",
-             "denoise"}
-
-
-def parse_criterion(text: str) -> Criterion:
-    """Parse ``name=value`` (``error``, ``energy``, ``psnr``, ``ssim``, ``ratio``,
-    ``bytes``, ``bpp``, ``percent``) or a bare ``knee`` / ``denoise``."""
-    name, _, value = text.strip().partition("=")
-    name = name.strip().lower()
-    if name not in _CRITERIA:
-        raise ValueError(f"unknown rank criterion {text!r}; use one of "
-                         "error=E, energy=F, psnr=DB, ssim=V, ratio=R, bytes=N, bpp=B, "
-                         "percent=P, knee, denoise.")
-    if name in ("knee", "denoise"):
-        if value:
-            raise ValueError(f"criterion {name!r} takes no value; got {text!r}.")
-        return Criterion(name)
-    try:
-        return Criterion(name, float(value))
-    except ValueError:
-        raise ValueError(f"criterion {text!r} needs a number after '='.") from None
-
-
-def resolve_criterion(svd: ImageSVD, criterion: Criterion, *, image: ArrayLike | None = None,
-                      storage: Literal["values", "svdz"] = "values") -> int:
-    """The rank a criterion picks (for color denoising: the largest channel rank).
-
-    ``storage`` says how ``ratio``, ``bytes`` and ``bpp`` count bytes (see
-    :func:`rank_for_storage`).
-    """
-    name, value = criterion.name, criterion.value
-    if name == "knee":
-        return knee_rank(svd)
-    if name == "denoise":
-        rank = optimal_hard_threshold_rank(svd)
-        return max(rank) if isinstance(rank, tuple) else rank
-    assert value is not None
-    if name == "error":
-        return rank_for_error(svd, value)
-    if name == "energy":
-        return rank_for_energy(svd, value)
-    if name == "psnr":
-        return rank_for_psnr(svd, value, image=image)
-    if name == "ssim":
-        return rank_for_ssim(svd, value, image=image)
-    if name == "percent":
-        return rank_for_fraction(svd, value)
-    if name == "bytes":
-        return rank_for_storage(svd, bytes=int(value), storage=storage, image=image)
-    if name == "ratio":
-        return rank_for_storage(svd, ratio=value, storage=storage, image=image)
-    return rank_for_storage(svd, bpp=value, storage=storage, image=image)
-
-
-def criterion_value(svd: ImageSVD, criterion: Criterion, rank: int, *,
-                    image: ArrayLike | None = None,
-                    storage: Literal["values", "svdz"] = "values") -> float:
-    """What ``criterion`` measures at ``rank``: the number that explains a choice.
-
-    error: relative error; energy: fraction kept; psnr, ssim: of the displayed
-    image; ratio, bytes, bpp: of the float32 factors (or, with
-    ``storage='svdz'``, of the ``.svdz`` file); percent: of the short side;
-    knee: relative error; denoise: the smallest singular value kept.
-    """
-    name = criterion.name
-    if name in ("error", "knee"):
-        return float(svd.relative_error(rank))
-    if name == "energy":
-        return float(svd.energy(rank))
-    if name in ("psnr", "ssim"):
-        reference = _reference(svd, image)
-        measure = (metrics.peak_signal_noise_ratio if name == "psnr"
-                   else metrics.structural_similarity)
-        return measure(reference, svd.reconstruct(rank))
-    if name == "percent":
-        return 100.0 * rank / svd.full_rank
-    if name == "denoise":
-        return float(np.atleast_2d(svd.s)[:, rank - 1].max())
-    nbytes = (svdz_bytes(svd, rank, image=image) if storage == "svdz"
-              else 4 * svd.stored_values(rank))
-    if name == "bytes":
-        return float(nbytes)
-    if name == "bpp":
-        return metrics.bits_per_pixel(nbytes, svd.shape)
-    return metrics.compression_ratio(int(np.prod(svd.shape)), nbytes)
-
-
-@dataclass(frozen=True)
-class Recommendation:
-    """One row of :func:`recommend`: a criterion, its rank and what that rank gives."""
-
-    criterion: str
-    rank: int
-    relative_error: float
-    psnr: float
-    ssim: float
-    factor_bytes_float32: int
-    bits_per_pixel: float
-    svdz_bytes: int
-    svdz_bits_per_pixel: float
-
-
-def recommend(svd: ImageSVD, *, image: ArrayLike | None = None) -> list[Recommendation]:
-    """The ranks that common targets pick, with quality and storage for each.
-
-    Storage is given twice: as float32 factors and as a real global ``.svdz``
-    file of that rank (:func:`svdz_bytes`).
-
-    Targets: the knee; 90, 99 and 99.9 % of the energy; PSNR 30, 35 and 40 dB;
-    SSIM 0.90 and ``VISUALLY_LOSSLESS_SSIM`` (0.95). Targets no held rank
-    reaches are left out.
-    """
-    reference = _reference(svd, image)
-    targets = [("knee", Criterion("knee"))]
-    targets += [(f"energy {100 * f:g}%", Criterion("energy", f)) for f in (0.9, 0.99, 0.999)]
-    targets += [(f"PSNR {db:g} dB", Criterion("psnr", db)) for db in (30.0, 35.0, 40.0)]
-    targets += [(f"SSIM {v:.2f}", Criterion("ssim", v)) for v in (0.90, VISUALLY_LOSSLESS_SSIM)]
-    rows = []
-    for label, criterion in targets:
-        try:
-            k = resolve_criterion(svd, criterion, image=reference)
-        except ValueError:
-            continue
-        nbytes = 4 * svd.stored_values(k)
-        approx = svd.reconstruct(k)
-        real = svdz_bytes(svd, k, image=reference)
-        rows.append(Recommendation(
-            criterion=label, rank=k, relative_error=float(svd.relative_error(k)),
-            psnr=metrics.peak_signal_noise_ratio(reference, approx),
-            ssim=metrics.structural_similarity(reference, approx),
-            factor_bytes_float32=nbytes, bits_per_pixel=metrics.bits_per_pixel(nbytes, svd.shape),
-            svdz_bytes=real, svdz_bits_per_pixel=metrics.bits_per_pixel(real, svd.shape)))
-    return rows

@@ -1,17 +1,21 @@
-"""Measure one decomposition at a set of ranks: quality and storage, as a table.
+"""A rank sweep: one decomposition measured at a set of ranks, with its figures and tables.
 
-This is what ``svdimage sweep`` prints and writes to ``metrics.csv`` and
-``metrics.json``.
+:func:`run` is ``svdimage sweep`` as a function: it checks the outputs, computes
+the SVD, resolves rank criteria, measures every rank and writes ``grid.png``,
+``error_curve.png``, ``spectrum.png``, ``metrics.csv`` and ``metrics.json``.
+:func:`measure_ranks` and the writers are its parts.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import json
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,8 +28,8 @@ from svdimage._fileutil import atomic_path
 from svdimage._validation import as_image_array
 from svdimage.decomposition import ImageSVD
 
-__all__ = ["RankMetrics", "measure_ranks", "write_metrics_csv", "write_metrics_json",
-           "DEFAULT_RANKS"]
+__all__ = ["RankMetrics", "SweepResult", "run", "measure_ranks", "write_metrics_csv",
+           "write_metrics_json", "DEFAULT_RANKS", "OUTPUT_NAMES"]
 
 #: The homework seed's ranks.
 DEFAULT_RANKS = (3, 10, 20, 50, 100)
@@ -38,6 +42,9 @@ class RankMetrics:
     Attributes
     ----------
     rank : int
+    criterion : str
+        The criteria that picked this rank, as written (``'psnr=35'``; several
+        joined by ``'; '``), or ``''`` for a rank asked for by number.
     relative_error : float
         ``||A - A_k||_F / ||A||_F`` of the unclipped approximation (from the
         singular values, Eckart--Young).
@@ -58,6 +65,7 @@ class RankMetrics:
     """
 
     rank: int
+    criterion: str
     relative_error: float
     psnr: float
     ssim: float
@@ -67,7 +75,8 @@ class RankMetrics:
     compression_ratio_vs_raw8bit: float
 
 
-def measure_ranks(image: ArrayLike, svd: ImageSVD, ranks: Iterable[int]) -> list[RankMetrics]:
+def measure_ranks(image: ArrayLike, svd: ImageSVD, ranks: Iterable[int], *,
+                  criteria: Mapping[int, str] | None = None) -> list[RankMetrics]:
     """Measure ``svd``'s approximations of ``image`` at each of ``ranks``.
 
     Reconstructions are built incrementally (one pass over the ranks).
@@ -80,6 +89,9 @@ def measure_ranks(image: ArrayLike, svd: ImageSVD, ranks: Iterable[int]) -> list
         Its decomposition.
     ranks : iterable of int
         Ranks from 1 to ``svd.max_rank``.
+    criteria : mapping of int to str, optional
+        For ranks that criteria picked, the criteria's labels (the
+        ``criterion`` column).
 
     Returns
     -------
@@ -96,10 +108,10 @@ def measure_ranks(image: ArrayLike, svd: ImageSVD, ranks: Iterable[int]) -> list
         values = svd.stored_values(k)
         rows.append(RankMetrics(
             rank=k,
+            criterion=(criteria or {}).get(k, ""),
             relative_error=float(svd.relative_error(k)),
             psnr=metrics.peak_signal_noise_ratio(reference, approx),
-            ssim=(metrics.structural_similarity(reference, approx)
-                  if min(svd.shape[:2]) >= 7 else float("nan")),
+            ssim=metrics.structural_similarity(reference, approx, too_small="nan"),
             energy=float(svd.energy(k)),
             stored_values=values,
             factor_bytes_float32=4 * values,
@@ -141,3 +153,106 @@ def _json_number(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+#: The files :func:`run` writes into its output folder.
+OUTPUT_NAMES = ("grid.png", "error_curve.png", "spectrum.png", "metrics.csv", "metrics.json")
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """What :func:`run` computed and wrote.
+
+    Attributes
+    ----------
+    rows : list of RankMetrics
+        One per rank, increasing.
+    svd : ImageSVD
+    info : dict
+        The image's description written to ``metrics.json``.
+    paths : dict of str to Path
+        Each written file by name (:data:`OUTPUT_NAMES`).
+    """
+
+    rows: list[RankMetrics]
+    svd: ImageSVD
+    info: dict[str, Any]
+    paths: dict[str, Path]
+
+
+def run(image: ArrayLike, out: str | os.PathLike[str], *,
+        ranks: str | Sequence[int] | None = None, label: str = "image", force: bool = False,
+        step: Callable[[str], AbstractContextManager[Any]] | None = None) -> SweepResult:
+    """Sweep ranks of ``image``: measure them and write figures and tables to ``out``.
+
+    Parameters
+    ----------
+    image : (M, N[, C]) array_like
+    out : str or path
+        Output folder, created (with its parents) if missing. Existing
+        outputs are refused unless ``force``, before any work is done.
+    ranks : str or sequence of int, optional
+        Ranks, or text mixing ranks, ranges and criteria such as
+        ``'3,10,1:5,psnr=35,knee'`` (:mod:`svdimage.criteria`). Default
+        :data:`DEFAULT_RANKS` up to the image's rank.
+    label : str, optional
+        How the image is named in ``metrics.json`` (its path or URL).
+    force : bool, optional
+        Overwrite existing outputs.
+    step : callable, optional
+        ``step(name)`` returns a context manager wrapped around each stage
+        (the CLI shows a spinner with it).
+
+    Returns
+    -------
+    SweepResult
+    """
+    from svdimage._validation import check_ranks, parse_rank_spec
+    from svdimage.criteria import criterion_label, parse_rank_items, resolve_criterion
+    from svdimage.decomposition import decompose
+    from svdimage.visualization import plot_error_curve, plot_grid, plot_spectrum, save_figure
+
+    def stage(name: str) -> AbstractContextManager[Any]:
+        return contextlib.nullcontext() if step is None else step(name)
+
+    reference = as_image_array(image)
+    folder = Path(out)
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"output folder {str(folder)!r} exists and is not a folder.")
+    paths = {name: folder / name for name in OUTPUT_NAMES}
+    existing = [str(p) for p in paths.values() if p.exists()]
+    if existing and not force:
+        raise FileExistsError(f"output {existing[0]!r} already exists; pass force=True "
+                              "(--force) to overwrite it, or choose another folder.")
+    full = min(reference.shape[:2])
+    if ranks is None:
+        numbers, criteria = [k for k in DEFAULT_RANKS if k <= full] or [full], []
+    elif isinstance(ranks, str):
+        text, criteria = parse_rank_items(ranks)
+        numbers = check_ranks(parse_rank_spec(text), full, shape=reference.shape) if text else []
+    else:
+        numbers, criteria = check_ranks(ranks, full, shape=reference.shape), []
+    with stage("computing the SVD"):
+        # The error curve and spectrum cover every rank: this needs the complete SVD.
+        svd = decompose(reference)
+    picked: dict[int, list[str]] = {}
+    with stage("resolving rank criteria"):
+        for criterion in criteria:
+            k = resolve_criterion(svd, criterion, image=reference)
+            picked.setdefault(k, []).append(criterion_label(criterion))
+    chosen = sorted(set(numbers) | set(picked))
+    with stage("measuring ranks"):
+        rows = measure_ranks(reference, svd, chosen,
+                             criteria={k: "; ".join(v) for k, v in picked.items()})
+    folder.mkdir(parents=True, exist_ok=True)
+    info = {"source": label, "shape": list(reference.shape),
+            "mode": "rgb" if reference.ndim == 3 else "gray", "method": svd.method,
+            "max_rank": svd.max_rank, "raw_8bit_bytes": int(reference.size)}
+    with stage("drawing figures"):
+        save_figure(plot_grid(reference, svd, rows), paths["grid.png"], force=force)
+        save_figure(plot_error_curve(svd, marked_ranks=chosen), paths["error_curve.png"],
+                    force=force)
+        save_figure(plot_spectrum(svd), paths["spectrum.png"], force=force)
+    write_metrics_csv(paths["metrics.csv"], rows, force=force)
+    write_metrics_json(paths["metrics.json"], rows, info=info, force=force)
+    return SweepResult(rows=rows, svd=svd, info=info, paths=paths)

@@ -5,7 +5,7 @@ Layout (all integers little-endian)::
     offset  size  field
     0       5     magic b"\\x93SVDZ" (first byte non-ASCII, as numpy's .npy)
     5       1     major version (1)
-    6       1     minor version (0)
+    6       1     minor version (1; 0 is still read)
     7       4     header length H (uint32, at most 65536)
     11      H     header: UTF-8 JSON object with exactly the keys below
     11+H    4     CRC-32 of bytes [0, 11+H)
@@ -23,7 +23,20 @@ means) and ``max_rank`` (an int, at most the tile's short side)); ``coder``
 8 MiB dictionary, lc=lp=pb=0); ``order``
 ("rank-major").
 
-Readers accept every version with major 1; a larger major version is refused.
+Header keys starting with ``x-`` are extensions: metadata (a comment, the
+encoder's name) that never changes the decoded image. Writers may add them;
+readers ignore them, in every version. Any other unknown key is an error.
+
+Versions. A *minor* version changes what a file decodes to or adds keys that
+matter, within the same container; a *major* version changes the container.
+A reader decodes every version up to its own exactly as that version is
+specified, and refuses a newer one (major or minor) with a message asking to
+upgrade, never guessing. Versions so far:
+
+* 1.0: tiles are decoded without post-filtering.
+* 1.1: in tiled mode each plane is deblocked after the tiles are put together
+  (:func:`svdimage.codec._planes.deblock`). Same keys as 1.0.
+
 Nothing is ever unpickled or evaluated; every size is checked against the
 header and the file before anything proportional to it is allocated.
 """
@@ -36,10 +49,13 @@ import struct
 import zlib
 from typing import Any
 
-__all__ = ["FormatError", "MAGIC", "VERSION", "pack", "unpack", "validate_header"]
+__all__ = ["FormatError", "MAGIC", "VERSION", "EXTENSION_PREFIX", "pack", "unpack", "validate_header"]
 
 MAGIC = b"\x93SVDZ"
-VERSION = (1, 0)
+#: The version this package writes; every version from (1, 0) up to it is read.
+VERSION = (1, 1)
+#: Prefix of extension keys that readers ignore.
+EXTENSION_PREFIX = "x-"
 MAX_HEADER = 65536
 MAX_SIDE = 65535
 _PREFIX = struct.Struct("<5sBBI")
@@ -49,13 +65,20 @@ class FormatError(ValueError):
     """An ``.svdz`` file is malformed, truncated, tampered with or unsupported."""
 
 
-def pack(header: dict[str, Any], payload: bytes) -> bytes:
-    """Assemble a file from a validated header and a payload."""
+def pack(header: dict[str, Any], payload: bytes, *,
+         version: tuple[int, int] = VERSION) -> bytes:
+    """Assemble a file from a validated header and a payload.
+
+    ``version`` is for tests that need files of an older version.
+    """
+    if not (1, 0) <= version <= VERSION:
+        raise ValueError(f"version must be between 1.0 and {VERSION[0]}.{VERSION[1]}; "
+                         f"got {version}.")
     validate_header(header)
     text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
     if len(text) > MAX_HEADER:
         raise FormatError(f"header is {len(text)} bytes, over the {MAX_HEADER}-byte limit.")
-    head = _PREFIX.pack(MAGIC, *VERSION, len(text)) + text
+    head = _PREFIX.pack(MAGIC, *version, len(text)) + text
     return b"".join([head, struct.pack("<I", zlib.crc32(head)), struct.pack("<Q", len(payload)),
                      payload, struct.pack("<I", zlib.crc32(payload))])
 
@@ -72,9 +95,9 @@ def unpack(data: bytes, *, max_pixels: int | None = None,
     magic, major, minor, length = _PREFIX.unpack_from(view)
     if magic != MAGIC:
         raise FormatError(f"not an .svdz file: bad magic bytes {bytes(magic)!r}.")
-    if major != VERSION[0]:
+    if (major, minor) > VERSION or major < 1:
         raise FormatError(f"unsupported .svdz version {major}.{minor}; this reader knows "
-                          f"{VERSION[0]}.x. Upgrade svdimage to read it.")
+                          f"1.0 to {VERSION[0]}.{VERSION[1]}. Upgrade svdimage to read it.")
     if length > MAX_HEADER:
         raise FormatError(f"header length {length} is over the {MAX_HEADER}-byte limit.")
     end = _PREFIX.size + length
@@ -118,7 +141,7 @@ def validate_header(header: Any, *, max_pixels: int | None = None) -> None:
     """Check keys, types and ranges; raise :class:`FormatError` naming the problem."""
     if not isinstance(header, dict):
         raise FormatError("header must be a JSON object.")
-    keys = set(header)
+    keys = {key for key in header if not key.startswith(EXTENSION_PREFIX)}
     if keys != _KEYS:
         missing, extra = sorted(_KEYS - keys), sorted(keys - _KEYS)
         raise FormatError(f"header keys are wrong: missing {missing}, unexpected {extra}.")

@@ -1,0 +1,250 @@
+"""The shell shared by every command: the Typer app, errors, options, output, formats.
+
+Every error becomes one line on stderr and a documented exit code
+(:data:`EXIT_CODES`); ``--debug`` shows the traceback instead. Numbers are
+formatted here, one way for each quantity.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import math
+from collections.abc import Callable, Iterator
+from typing import Any, Optional, TypeVar
+
+import typer
+import typer.core
+from rich.console import Console
+
+from svdimage import __version__
+from svdimage._validation import DEFAULT_MAX_PIXELS
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_USAGE = 2
+EXIT_BAD_INPUT = 3
+EXIT_FILES = 4
+EXIT_NETWORK = 5
+
+EXIT_CODES = f"""Exit codes: {EXIT_OK} success; {EXIT_INTERNAL} internal error (a bug: please report it
+with --debug output); {EXIT_USAGE} bad command-line usage (unknown or conflicting options);
+{EXIT_BAD_INPUT} bad input value (not an image, corrupt file, rank out of range, over a size cap);
+{EXIT_FILES} file problem (input missing, output exists without --force, folder not writable);
+{EXIT_NETWORK} network problem (URL unreachable or too slow). Missing output folders are created."""
+
+app = typer.Typer(
+    name="svdimage",
+    help="Compress and explore images with truncated SVD.\n\n" + EXIT_CODES,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+class _Argument(typer.core.TyperArgument):
+    """Arguments shown as Unix help shows them: ``IMAGE`` and ``IMAGE...``, not
+    ``{IMAGE}`` with a ``<str>`` or ``<list[str]>`` type tag."""
+
+    def _usage_display_name(self) -> str:
+        name = self.display_name_raw
+        return name if self.required else f"[{name}]"
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        return None
+
+
+class Command(typer.core.TyperCommand):
+    """Every ``svdimage`` command: readable argument names in ``--help``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            if type(param) is typer.core.TyperArgument:
+                param.__class__ = _Argument
+
+
+def command(name: str | None = None) -> Callable[[F], F]:
+    """``@command()``: register a function as an ``svdimage`` command."""
+    return app.command(name, cls=Command)
+
+
+out_console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+_state = {"debug": False}
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class UsageError(ValueError):
+    """Options that do not go together: exit code 2, like Typer's own usage errors."""
+
+
+# -- options shared by several commands --------------------------------------
+ImageArgument = typer.Argument(..., metavar="IMAGE", help="Image file or http(s) URL.")
+GrayOption = typer.Option(False, "--gray", help="Convert to gray (BT.709 luma) first.")
+ForceOption = typer.Option(False, "--force", "-f", help="Overwrite existing outputs.")
+JsonOption = typer.Option(False, "--json", help="Print one JSON document on stdout, nothing else.")
+MaxPixelsOption = typer.Option(
+    DEFAULT_MAX_PIXELS, "--max-pixels", min=4, metavar="N",
+    help="Refuse images with more pixels than this.")
+TimeoutOption = typer.Option(10.0, "--timeout", min=0.1, metavar="SECONDS",
+                             help="Seconds to wait for a URL.")
+
+
+# -- errors ------------------------------------------------------------------
+def exit_code(error: BaseException) -> int:
+    """The documented exit code of an exception."""
+    if isinstance(error, UsageError):
+        return EXIT_USAGE
+    if isinstance(error, (TimeoutError, ConnectionError)):
+        return EXIT_NETWORK
+    if isinstance(error, OSError):
+        return EXIT_FILES
+    if isinstance(error, (ValueError, TypeError)):
+        return EXIT_BAD_INPUT
+    return EXIT_INTERNAL
+
+
+def message(error: BaseException) -> str:
+    """An exception as one line of text."""
+    if isinstance(error, OSError) and error.strerror and error.filename:
+        return f"{error.strerror}: {error.filename!s}"
+    text = str(error) or type(error).__name__
+    text = text.replace("pass force=True (--force)", "pass --force")
+    return " ".join(text.split())
+
+
+def report_error(error: BaseException, *, source: str | None = None) -> int:
+    """Print ``error`` as one line on stderr (or re-raise it with ``--debug``); return its code."""
+    if _state["debug"]:
+        raise error
+    code = exit_code(error)
+    prefix = "internal error" if code == EXIT_INTERNAL else "error"
+    where = f"{source}: " if source else ""
+    err_console.print(f"svdimage: {prefix}: {where}{message(error)}", soft_wrap=True,
+                      markup=False)
+    return code
+
+
+def handle_errors(func: F) -> F:
+    """Turn exceptions into one line on stderr and a documented exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            err_console.print("svdimage: interrupted.", soft_wrap=True)
+            raise typer.Exit(130) from None
+        except Exception as error:  # noqa: BLE001 - the one place errors become exit codes
+            raise typer.Exit(report_error(error)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def one_of(**options: Any) -> None:
+    """Refuse (exit 2) when more than one of ``options`` is given."""
+    given = [f"--{name.replace('_', '-')}" for name, value in options.items()
+             if value not in (None, False)]
+    if len(given) > 1:
+        raise UsageError(f"{' and '.join(given)} do not go together; give one of them.")
+
+
+@contextlib.contextmanager
+def step(text: str) -> Iterator[None]:
+    """A spinner on stderr while a step runs (shown on terminals only)."""
+    if err_console.is_terminal:
+        with err_console.status(text):
+            yield
+    else:
+        yield
+
+
+def print_json(document: Any) -> None:
+    """``document`` as JSON on stdout (non-finite numbers as null)."""
+    out_console.print_json(json.dumps(_finite(document)), highlight=False)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+# -- numbers, one format per quantity ------------------------------------------
+def fmt_count(n: int) -> str:
+    """Counts and bytes: thousands separators."""
+    return f"{n:,}"
+
+
+def fmt_psnr(db: float | None) -> str:
+    """PSNR in dB: 2 decimals (identical images: inf)."""
+    if db is None:
+        return ""
+    return "inf" if math.isinf(db) else f"{db:.2f}"
+
+
+def fmt_ssim(value: float | None) -> str:
+    """SSIM: 4 decimals; n/a below SSIM's 7x7 window."""
+    if value is None:
+        return ""
+    return "n/a" if math.isnan(value) else f"{value:.4f}"
+
+
+def fmt_error(value: float) -> str:
+    """Relative error: 4 decimals."""
+    return f"{value:.4f}"
+
+
+def fmt_sigma(value: float) -> str:
+    """Singular values: 4 significant digits."""
+    return f"{value:.4g}"
+
+
+def fmt_bpp(value: float) -> str:
+    """Bits per pixel: 3 decimals."""
+    return f"{value:.3f}"
+
+
+def fmt_ratio(value: float) -> str:
+    """Ratios: 2 decimals."""
+    return f"{value:.2f}"
+
+
+def fmt_percent(fraction: float) -> str:
+    """A fraction as a percentage: 3 decimals."""
+    return f"{100 * fraction:.3f}"
+
+
+# -- loading -------------------------------------------------------------------
+def load(source: str, *, gray: bool, max_pixels: int, timeout: float) -> Any:
+    """Load an image for a command, with a spinner."""
+    from svdimage.io import load_image
+
+    with step(f"loading {source}"):
+        return load_image(source, mode="gray" if gray else "auto", max_pixels=max_pixels,
+                          timeout=timeout)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out_console.print(f"svdimage {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks of errors."),
+    version: Optional[bool] = typer.Option(None, "--version", callback=_version,
+                                           is_eager=True, help="Print the version."),
+) -> None:
+    _state["debug"] = debug

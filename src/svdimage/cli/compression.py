@@ -1,0 +1,255 @@
+"""Commands for real compression: compress, decompress, inspect."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.table import Table
+
+from svdimage.cli._app import (
+    EXIT_OK,
+    ForceOption,
+    GrayOption,
+    JsonOption,
+    MaxPixelsOption,
+    TimeoutOption,
+    command,
+    fmt_bpp,
+    fmt_count,
+    fmt_psnr,
+    fmt_ratio,
+    fmt_ssim,
+    handle_errors,
+    load,
+    one_of,
+    out_console,
+    print_json,
+    report_error,
+    step,
+)
+
+
+def _image_sources(items: Sequence[str]) -> tuple[list[str], bool]:
+    """Expand folders into the image files they hold (sorted, not recursive).
+
+    Returns the sources and whether this is a batch (several inputs or a folder).
+    """
+    from PIL import Image
+
+    known = set(Image.registered_extensions())
+    sources: list[str] = []
+    batch = len(items) > 1
+    for item in items:
+        if os.path.isdir(item):
+            batch = True
+            found = sorted(str(p) for p in Path(item).iterdir()
+                           if p.is_file() and p.suffix.lower() in known)
+            if not found:
+                raise FileNotFoundError(f"folder {item!r} holds no image files.")
+            sources += found
+        else:
+            sources.append(item)
+    return sources, batch
+
+
+@command()
+@handle_errors
+def compress(
+    images: list[str] = typer.Argument(..., metavar="IMAGE...",
+                                       help="Image files, folders of images, or URLs."),
+    output: Path = typer.Option(..., "--output", "-o", metavar="PATH",
+                                help="Output .svdz file; a folder for several images."),
+    quality: Optional[float] = typer.Option(None, "--quality", "-q", min=1, max=100,
+                                            metavar="Q", help="1-100, monotone (default 75)."),
+    rank: Optional[str] = typer.Option(
+        None, "--rank", "-k", metavar="K",
+        help="Global rank K (implies --global), or a criterion resolved on the global SVD: "
+             "energy=0.99, error=0.05, ssim=0.95, knee, ..."),
+    psnr: Optional[float] = typer.Option(None, "--psnr", metavar="DB",
+                                         help="Smallest file reaching DB."),
+    size: Optional[int] = typer.Option(None, "--size", min=1, metavar="N",
+                                       help="Best file of at most N bytes."),
+    bpp: Optional[float] = typer.Option(None, "--bpp", metavar="B",
+                                        help="Best file of at most B bits/pixel."),
+    tiles: int = typer.Option(8, "--tiles", min=4, max=256, metavar="SIDE",
+                              help="Tile side in pixels."),
+    global_svd: bool = typer.Option(False, "--global", help="One SVD per plane, no tiles."),
+    color: str = typer.Option("ycbcr", "--color", metavar="SPACE",
+                              help="ycbcr (4:2:0) or rgb."),
+    gray: bool = GrayOption,
+    force: bool = ForceOption,
+    json_output: bool = JsonOption,
+    max_pixels: int = MaxPixelsOption,
+    timeout: float = TimeoutOption,
+) -> None:
+    """Compress images to real .svdz files and compare them honestly with JPEG at equal size.
+
+    One image: OUTPUT is the file, and a table compares it with the original and with the
+    best JPEG of at most the same bytes. Several images or a folder: OUTPUT is a folder
+    (created if needed) that receives NAME.svdz for each, with one line per image; a failing
+    image is reported and skipped, and the exit code is that of the last failure."""
+    from svdimage.criteria import parse_rank_item
+
+    one_of(quality=quality, psnr=psnr, size=size, bpp=bpp)
+    if color not in ("ycbcr", "rgb"):
+        raise ValueError(f"--color must be 'ycbcr' or 'rgb'; got {color!r}.")
+    cap = None if rank is None else parse_rank_item(rank)
+    sources, batch = _image_sources(images)
+    options: dict[str, Any] = dict(quality=quality, rank=cap, psnr=psnr, size=size, bpp=bpp,
+                                   tile=None if global_svd or rank is not None else tiles,
+                                   color=color)
+    loading: dict[str, Any] = dict(gray=gray, max_pixels=max_pixels, timeout=timeout)
+    if not batch:
+        report = _compress_one(sources[0], output, force=force, compare=True, loading=loading,
+                               options=options)
+        if json_output:
+            print_json(_report_json(sources[0], report))
+        else:
+            _print_report(sources[0], report)
+        return
+    if output.exists() and not output.is_dir():
+        raise NotADirectoryError(f"--output {str(output)!r} must be a folder for several images.")
+    stems = [Path(source).stem for source in sources]
+    if len(set(stems)) != len(stems):
+        raise ValueError("two inputs share a file name; compress them into separate folders.")
+    failures, code, documents = 0, EXIT_OK, []
+    for source, stem in zip(sources, stems):
+        try:
+            report = _compress_one(source, output / f"{stem}.svdz", force=force, compare=False,
+                                   loading=loading, options=options)
+        except Exception as error:  # noqa: BLE001 - report, skip, go on with the others
+            failures += 1
+            code = report_error(error, source=source)
+            documents.append({"source": source, "error": str(error)})
+            continue
+        if json_output:
+            documents.append(_report_json(source, report))
+        else:
+            svdz = report.svdz
+            before = (f"{fmt_count(report.rows[0].nbytes)} -> "
+                      if report.rows[0].name == "original file" else "")
+            out_console.print(f"{source} -> {report.path}: {before}{fmt_count(svdz.nbytes)} "
+                              f"bytes, {fmt_bpp(svdz.bits_per_pixel)} bpp, "
+                              f"PSNR {fmt_psnr(svdz.psnr)} dB", soft_wrap=True)
+    if json_output:
+        print_json(documents)
+    else:
+        out_console.print(f"{len(sources) - failures} of {len(sources)} images compressed into "
+                          f"{output}.", soft_wrap=True)
+    if failures:
+        raise typer.Exit(code)
+
+
+def _compress_one(image: str, output: Path, *, force: bool, compare: bool,
+                  loading: dict[str, Any], options: dict[str, Any]) -> Any:
+    from svdimage import codec
+    from svdimage._fileutil import check_writable
+
+    check_writable(output, force=force)
+    array = load(image, **loading)
+    original = os.path.getsize(image) if os.path.isfile(image) else None
+    with step(f"compressing {image}"):
+        return codec.compress(array, output, force=force, original_bytes=original,
+                              compare_jpeg=compare, **options)
+
+
+def _report_json(source: str, report: Any) -> dict[str, Any]:
+    return {"source": source, "output": str(report.path), "shape": list(report.shape),
+            "rank": report.rank, "jpeg_quality": report.jpeg_quality,
+            "rows": [vars(row) for row in report.rows]}
+
+
+def _print_report(source: str, report: Any) -> None:
+    if report.rank is not None:
+        out_console.print(f"{source}: the criterion chose rank {report.rank}.", soft_wrap=True)
+    table = Table(title=f"{source} -> {report.path}")
+    for header in ("", "bytes", "bpp", "ratio", "PSNR dB", "SSIM"):
+        table.add_column(header, justify="left" if not header else "right")
+    original = report.rows[0].nbytes if report.rows[0].name == "original file" else None
+    names = {".svdz": ".svdz (this file)",
+             "JPEG": f"JPEG quality {report.jpeg_quality} at most the same bytes"}
+    for row in report.rows:
+        ratio = fmt_ratio(original / row.nbytes) if original else ""
+        table.add_row(names.get(row.name, row.name), fmt_count(row.nbytes),
+                      fmt_bpp(row.bits_per_pixel), ratio, fmt_psnr(row.psnr), fmt_ssim(row.ssim))
+    out_console.print(table)
+    if report.jpeg_quality is None:
+        out_console.print("No JPEG is this small (even quality 1 is larger).", soft_wrap=True)
+
+
+@command()
+@handle_errors
+def decompress(
+    source: Path = typer.Argument(..., metavar="FILE", help="An .svdz file."),
+    output: Path = typer.Option(..., "--output", "-o", metavar="FILE",
+                                help="Output image (.png, ...)."),
+    max_bytes: Optional[int] = typer.Option(
+        None, "--max-bytes", min=1, metavar="N",
+        help="Decode only the first N bytes (progressive: a lower-rank image)."),
+    force: bool = ForceOption,
+    max_pixels: int = MaxPixelsOption,
+) -> None:
+    """Decode an .svdz file to an image."""
+    from svdimage import codec
+    from svdimage._fileutil import check_writable
+    from svdimage.io import save_image
+
+    check_writable(output, force=force)
+    if not source.is_file():
+        raise FileNotFoundError(f"file {str(source)!r} does not exist.")
+    image = codec.load(source, max_bytes=max_bytes, max_pixels=max_pixels)
+    save_image(output, image, force=force)
+    used = os.path.getsize(source) if max_bytes is None else min(max_bytes, os.path.getsize(source))
+    out_console.print(f"Wrote {output} ({image.shape[1]}x{image.shape[0]}) from "
+                      f"{fmt_count(used)} bytes.", soft_wrap=True)
+
+
+@command("inspect")
+@handle_errors
+def inspect_command(
+    source: Path = typer.Argument(..., metavar="FILE", help="An .svdz file."),
+    json_output: bool = JsonOption,
+    max_pixels: int = MaxPixelsOption,
+) -> None:
+    """Summarize an .svdz file (version, size, planes, ranks, bytes) after checking all of it."""
+    from svdimage import codec
+    from svdimage.metrics import bits_per_pixel
+
+    if not source.is_file():
+        raise FileNotFoundError(f"file {str(source)!r} does not exist.")
+    info = codec.inspect(source.read_bytes(), max_pixels=max_pixels)
+    header = info.header
+    shape = tuple(header["shape"])
+    bpp = bits_per_pixel(info.file_bytes, shape)
+    if json_output:
+        print_json({"file": str(source), "version": f"{info.version[0]}.{info.version[1]}",
+                    "file_bytes": info.file_bytes, "header_bytes": info.header_bytes,
+                    "payload_bytes": info.payload_bytes, "bits_per_pixel": bpp,
+                    "checksums": "ok", "header": header, "planes": info.tile_ranks})
+        return
+    mode = {"gray": "gray", "rgb": "RGB", "ycbcr": f"YCbCr {header['chroma'][0]}:"
+            f"{header['chroma'][1]}:{header['chroma'][2]}"}[header["color"]]
+    layout = ("global SVD (one tile per plane)" if header["tile"] is None
+              else f"{header['tile']}x{header['tile']} tiles")
+    overhead = info.file_bytes - info.header_bytes - info.payload_bytes
+    lines = [
+        f"{source}: .svdz version {info.version[0]}.{info.version[1]}, checksums OK, "
+        "payload fully checked",
+        f"image: {fmt_count(shape[1])} x {fmt_count(shape[0])} {mode}, {layout}",
+        f"bytes: {fmt_count(info.file_bytes)} in all = {fmt_count(info.header_bytes)} header + "
+        f"{fmt_count(info.payload_bytes)} payload + {fmt_count(overhead)} framing; "
+        f"{fmt_bpp(bpp)} bits per pixel",
+    ]
+    names = ["gray"] if header["color"] == "gray" else (
+        ["R", "G", "B"] if header["color"] == "rgb" else ["Y", "Cb", "Cr"])
+    for name, plane, stats in zip(names, header["planes"], info.tile_ranks):
+        h, w = plane["shape"]
+        lines.append(f"plane {name} ({fmt_count(w)} x {fmt_count(h)}): "
+                     f"{fmt_count(int(stats['tiles']))} tiles, mean rank "
+                     f"{stats['mean_rank']:.2f}, max rank {int(stats['max_rank'])}, "
+                     f"step {plane['step']:.4g}")
+    out_console.print("\n".join(lines), soft_wrap=True)

@@ -1,0 +1,274 @@
+"""Commands that explore one image: demo, sweep, reconstruct, info, animate."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from svdimage.cli._app import (
+    ForceOption,
+    GrayOption,
+    ImageArgument,
+    JsonOption,
+    MaxPixelsOption,
+    TimeoutOption,
+    command,
+    err_console,
+    fmt_bpp,
+    fmt_count,
+    fmt_error,
+    fmt_percent,
+    fmt_psnr,
+    fmt_ratio,
+    fmt_sigma,
+    fmt_ssim,
+    handle_errors,
+    load,
+    out_console,
+    print_json,
+    step,
+)
+
+RANKS_HELP = ("Ranks to show, e.g. 3,10,20,50,100 or 1:70,80:500:10, and/or criteria such as "
+              "psnr=35, ssim=0.95, energy=0.99, error=0.05, ratio=4, bytes=N, bpp=B, "
+              "percent=P, knee, denoise (default 3,10,20,50,100 up to the image's rank).")
+
+
+def _print_sweep(result: object, *, label: str) -> None:
+    from svdimage.sweep import SweepResult
+
+    assert isinstance(result, SweepResult)
+    shape = result.svd.shape
+    kind = "color" if result.svd.is_color else "gray"
+    table = Table(title=f"{label}: {shape[1]}x{shape[0]} {kind}, {result.svd.method} SVD")
+    for header in ("rank", "criterion", "error", "PSNR", "SSIM", "energy %", "values",
+                   "f32 bytes", "vs 8-bit"):
+        table.add_column(header, justify="left" if header == "criterion" else "right")
+    for row in result.rows:
+        table.add_row(str(row.rank), row.criterion, fmt_error(row.relative_error),
+                      fmt_psnr(row.psnr), fmt_ssim(row.ssim), fmt_percent(row.energy),
+                      fmt_count(row.stored_values), fmt_count(row.factor_bytes_float32),
+                      fmt_ratio(row.compression_ratio_vs_raw8bit))
+    out_console.print(table)
+    out_console.print("Wrote:", soft_wrap=True)
+    for path in result.paths.values():
+        out_console.print(f"  {path}", soft_wrap=True)
+
+
+@command()
+@handle_errors
+def demo(
+    out: Path = typer.Option(Path("svdimage-demo"), "--out", "-o", metavar="DIR",
+                             help="Folder for the figures and tables."),
+    sample: str = typer.Option("camera", "--sample", metavar="NAME",
+                               help="Bundled scikit-image photo: camera (gray), astronaut, "
+                                    "coffee, chelsea (color)."),
+    force: bool = ForceOption,
+) -> None:
+    """Sweep ranks 3, 10, 20, 50, 100 on a bundled sample photo and write the results."""
+    import skimage.data
+
+    from svdimage import sweep
+    from svdimage.io import load_image
+
+    samples = {"camera", "astronaut", "coffee", "chelsea"}
+    if sample not in samples:
+        raise ValueError(f"--sample must be one of {', '.join(sorted(samples))}; got {sample!r}.")
+    label = f"skimage.data.{sample}()"
+    image = load_image(getattr(skimage.data, sample)())
+    _print_sweep(sweep.run(image, out, label=label, force=force, step=step), label=label)
+    out_console.print(f"Open {out / 'grid.png'} to see the reconstructions.", soft_wrap=True)
+
+
+@command("sweep")
+@handle_errors
+def sweep_command(
+    image: str = ImageArgument,
+    ranks: Optional[str] = typer.Option(None, "--ranks", "-r", metavar="LIST", help=RANKS_HELP),
+    out: Path = typer.Option(..., "--out", "-o", metavar="DIR", help="Folder for the outputs."),
+    gray: bool = GrayOption,
+    force: bool = ForceOption,
+    max_pixels: int = MaxPixelsOption,
+    timeout: float = TimeoutOption,
+) -> None:
+    """Reconstruct IMAGE at several ranks; write grid.png, error_curve.png,
+    spectrum.png, metrics.csv and metrics.json to --out, and print the table."""
+    from svdimage import sweep
+
+    array = load(image, gray=gray, max_pixels=max_pixels, timeout=timeout)
+    _print_sweep(sweep.run(array, out, ranks=ranks, label=image, force=force, step=step),
+                 label=image)
+
+
+@command()
+@handle_errors
+def reconstruct(
+    image: str = ImageArgument,
+    rank: str = typer.Option(..., "--rank", "-k", metavar="K",
+                             help="Number of singular values kept, or a criterion such as "
+                                  "psnr=35, ssim=0.95, energy=0.99, knee (see 'choose')."),
+    output: Path = typer.Option(..., "--output", "-o", metavar="FILE",
+                                help="Output image (.png, .jpg, ...)."),
+    gray: bool = GrayOption,
+    force: bool = ForceOption,
+    max_pixels: int = MaxPixelsOption,
+    timeout: float = TimeoutOption,
+) -> None:
+    """Write the rank-K approximation of IMAGE and compare the sizes honestly."""
+    from svdimage import metrics
+    from svdimage._fileutil import check_writable
+    from svdimage._validation import check_rank
+    from svdimage.criteria import Criterion, parse_rank_item, resolve_criterion
+    from svdimage.decomposition import decompose
+    from svdimage.io import save_image
+
+    item = parse_rank_item(rank)
+    check_writable(output, force=force)
+    array = load(image, gray=gray, max_pixels=max_pixels, timeout=timeout)
+    if isinstance(item, Criterion):
+        with step("computing the SVD"):
+            svd = decompose(array)
+        k = resolve_criterion(svd, item, image=array)
+        out_console.print(f"{rank} chose rank {k}.", soft_wrap=True)
+    else:
+        k = check_rank(item, min(array.shape[:2]), shape=array.shape)
+        with step("computing the SVD"):
+            svd = decompose(array, rank=k)
+    approx = svd.reconstruct(k)
+    save_image(output, approx, force=force)
+
+    values = svd.stored_values(k)
+    sizes: list[tuple[str, Optional[int]]] = [
+        ("original file", os.path.getsize(image) if os.path.isfile(image) else None),
+        ("raw 8-bit pixels", int(array.size)),
+        (f"output {output.suffix or 'file'} (a reconstruction)", os.path.getsize(output)),
+        (f"rank-{k} factors as float32", 4 * values),
+    ]
+    psnr = metrics.peak_signal_noise_ratio(array, approx)
+    table = Table(title=f"rank {k} of {array.shape[1]}x{array.shape[0]}: relative error "
+                        f"{fmt_error(svd.relative_error(k))}, PSNR {fmt_psnr(psnr)} dB")
+    table.add_column("what")
+    table.add_column("bytes", justify="right")
+    table.add_column("bits/pixel", justify="right")
+    for name, nbytes in sizes:
+        if nbytes is not None:
+            table.add_row(name, fmt_count(nbytes),
+                          fmt_bpp(metrics.bits_per_pixel(nbytes, array.shape)))
+    out_console.print(table)
+    out_console.print(
+        f"Wrote {output}. Note: this file is a picture of the reconstruction, not a compressed "
+        "file: its size says nothing about SVD compression (it can even be larger than the "
+        f"original). The factors need {fmt_count(values)} numbers.", soft_wrap=True)
+
+
+@command()
+@handle_errors
+def info(
+    image: str = ImageArgument,
+    gray: bool = GrayOption,
+    json_output: bool = JsonOption,
+    max_pixels: int = MaxPixelsOption,
+    timeout: float = TimeoutOption,
+) -> None:
+    """Print the size, mode, numerical rank, largest singular value and the
+    ranks that keep 90, 99 and 99.9 % of the energy."""
+    from svdimage.decomposition import decompose
+    from svdimage.rank_selection import rank_for_energy
+
+    array = load(image, gray=gray, max_pixels=max_pixels, timeout=timeout)
+    with step("computing the singular values"):
+        svd = decompose(array, compute_vectors=False)
+    numerical = svd.numerical_rank()
+    sigma1 = [float(v) for v in svd.s[..., 0].ravel()]
+    energy = {f"{100 * f:g}": rank_for_energy(svd, f) for f in (0.9, 0.99, 0.999)}
+    if json_output:
+        print_json({"source": image, "width": array.shape[1], "height": array.shape[0],
+                    "mode": "rgb" if svd.is_color else "gray", "full_rank": svd.full_rank,
+                    "numerical_rank": list(numerical) if isinstance(numerical, tuple)
+                    else numerical, "sigma1": sigma1 if svd.is_color else sigma1[0],
+                    "rank_for_energy": energy})
+        return
+    table = Table(title=image, show_header=False)
+    table.add_column("property")
+    table.add_column("value", justify="right")
+    table.add_row("size", f"{fmt_count(array.shape[1])} x {fmt_count(array.shape[0])} pixels")
+    table.add_row("mode", "RGB (one SVD per channel)" if svd.is_color else "gray")
+    table.add_row("largest possible rank", fmt_count(svd.full_rank))
+    table.add_row("numerical rank", ", ".join(fmt_count(n) for n in numerical)
+                  if isinstance(numerical, tuple) else fmt_count(numerical))
+    table.add_row("σ₁ (largest singular value)", ", ".join(fmt_sigma(v) for v in sigma1))
+    for percent, k in energy.items():
+        table.add_row(f"rank for {percent} % energy", fmt_count(k))
+    out_console.print(table)
+
+
+def _parse_size(text: Optional[str]) -> Optional[tuple[int, int]]:
+    if text is None:
+        return None
+    parts = text.lower().split("x")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        raise ValueError(f"--size must look like 640x960 (width x height in pixels); got {text!r}.")
+    return int(parts[0]), int(parts[1])
+
+
+@command()
+@handle_errors
+def animate(
+    image: str = ImageArgument,
+    output: Path = typer.Option(..., "--output", "-o", metavar="FILE",
+                                help="Output .mp4 or .gif."),
+    ranks: Optional[str] = typer.Option(
+        None, "--ranks", "-r", metavar="LIST",
+        help="Frames' ranks, e.g. 1:70,80:500:10 (default: 1..70, every 10th, the maximum)."),
+    fps: float = typer.Option(8.0, "--fps", min=0.1, max=120, metavar="FPS",
+                              help="Frames per second."),
+    size: Optional[str] = typer.Option(None, "--size", metavar="WxH",
+                                       help="Frame size in pixels (default 500x800 "
+                                            "stacked, 1000x500 side)."),
+    layout: str = typer.Option("stacked", "--layout", metavar="LAYOUT",
+                               help="stacked or side."),
+    caption: Optional[str] = typer.Option(None, "--caption", metavar="TEXT",
+                                          help="Small text under the panels."),
+    gray: bool = GrayOption,
+    force: bool = ForceOption,
+    max_pixels: int = MaxPixelsOption,
+    timeout: float = TimeoutOption,
+) -> None:
+    """Write an MP4 or GIF of IMAGE sharpening as the rank grows, beside its error curve."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from svdimage._fileutil import check_writable
+    from svdimage._validation import check_ranks, parse_rank_spec
+    from svdimage.animation import animate as write_animation
+    from svdimage.animation import default_animation_ranks
+    from svdimage.decomposition import decompose
+
+    if output.suffix.lower() not in (".mp4", ".gif"):
+        raise ValueError(f"--output must end in .mp4 or .gif; got {str(output)!r}.")
+    if layout not in ("stacked", "side"):
+        raise ValueError(f"--layout must be 'stacked' or 'side'; got {layout!r}.")
+    frame_size = _parse_size(size)
+    wanted = None if ranks is None else parse_rank_spec(ranks)
+    check_writable(output, force=force)
+    array = load(image, gray=gray, max_pixels=max_pixels, timeout=timeout)
+    full = min(array.shape[:2])
+    if wanted is not None:
+        wanted = check_ranks(wanted, full, shape=array.shape)
+    top = None if wanted is None or max(wanted) >= full else max(wanted)
+    with step("computing the SVD"):
+        svd = decompose(array, rank=top)
+    frame_ranks = wanted or default_animation_ranks(svd.max_rank)
+    with Progress("[progress.description]{task.description}", BarColumn(),
+                  MofNCompleteColumn(), TimeRemainingColumn(), console=err_console,
+                  transient=True, disable=not err_console.is_terminal) as bar:
+        task = bar.add_task("frames", total=len(frame_ranks))
+        write_animation(svd, output, ranks=frame_ranks, fps=fps, size=frame_size, layout=layout,
+                        caption=caption, force=force,
+                        progress=lambda done, total: bar.update(task, completed=done,
+                                                                total=total))
+    out_console.print(f"Wrote {output} ({fmt_count(len(frame_ranks))} frames at {fps:g} fps, "
+                      f"{fmt_count(os.path.getsize(output))} bytes).", soft_wrap=True)

@@ -1,0 +1,164 @@
+"""Compression as a user asks for it: write the file, measure it, compare with JPEG.
+
+Package-internal; :func:`compress` and :func:`jpeg_at_size` are re-exported by
+:mod:`svdimage.codec`. Every size is a real file's bytes; every quality number
+is measured on the decoded 8-bit-range image, beside the best Pillow JPEG of at
+most the same bytes.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from svdimage._fileutil import atomic_path, check_writable
+from svdimage._validation import as_image_array
+from svdimage.codec._decode import decode
+from svdimage.codec._encode import encode
+from svdimage.codec._rate import search_quality
+
+if TYPE_CHECKING:
+    from svdimage.criteria import Criterion
+
+__all__ = ["compress", "CompressionReport", "Measured", "jpeg_at_size"]
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One row of a comparison: a file's bytes and, when it is an image, its quality.
+
+    ``psnr`` and ``ssim`` are ``None`` for rows that are not decoded images
+    (the original file, the raw pixels); ``ssim`` is NaN below 7x7 pixels.
+    """
+
+    name: str
+    nbytes: int
+    bits_per_pixel: float
+    psnr: float | None = None
+    ssim: float | None = None
+
+
+@dataclass(frozen=True)
+class CompressionReport:
+    """What :func:`compress` wrote and measured.
+
+    Attributes
+    ----------
+    path : Path
+    shape : tuple of int
+    rank : int or None
+        The global rank a rank criterion chose (``None`` without one).
+    rows : list of Measured
+        The original file (when its size is known), the raw 8-bit pixels, the
+        ``.svdz`` file and, when asked, the best JPEG of at most its bytes.
+    jpeg_quality : int or None
+        That JPEG's quality; ``None`` when not compared or no JPEG is as small.
+    """
+
+    path: Path
+    shape: tuple[int, ...]
+    rank: int | None
+    rows: list[Measured]
+    jpeg_quality: int | None
+
+    @property
+    def svdz(self) -> Measured:
+        """The ``.svdz`` row."""
+        return next(row for row in self.rows if row.name == ".svdz")
+
+
+def compress(image: ArrayLike, path: str | os.PathLike[str], *, force: bool = False,
+             rank: int | Criterion | None = None, original_bytes: int | None = None,
+             compare_jpeg: bool = True, **options: Any) -> CompressionReport:
+    """Encode ``image`` to an ``.svdz`` file at ``path`` and measure it honestly.
+
+    Parameters
+    ----------
+    image : (M, N[, 3]) array_like
+    path : str or path
+        Written atomically; an existing file only with ``force``. Checked
+        before any work is done.
+    force : bool, optional
+    rank : int or Criterion, optional
+        A rank cap (as :func:`encode`), or a criterion such as ``ssim=0.95``
+        resolved on the image's global SVD (needs ``tile=None``).
+    original_bytes : int, optional
+        Size of the file the image came from, for the table's first row.
+    compare_jpeg : bool, optional
+        Also encode the best Pillow JPEG (``optimize=True``) of at most the
+        same bytes and measure it.
+    **options
+        Passed to :func:`encode` (``quality``, ``psnr``, ``size``, ``bpp``,
+        ``tile``, ``color``, ``chroma``).
+
+    Returns
+    -------
+    CompressionReport
+    """
+    from svdimage import metrics
+    from svdimage.criteria import Criterion
+
+    check_writable(path, force=force)
+    array = as_image_array(image)
+    chosen = None
+    if isinstance(rank, Criterion):
+        if options.get("tile", 8) is not None:
+            raise ValueError("a rank criterion needs the global SVD: pass tile=None (--global).")
+        from svdimage.criteria import resolve_criterion
+        from svdimage.decomposition import decompose
+
+        chosen = rank = resolve_criterion(decompose(array), rank, image=array)
+    data = encode(array, rank=rank, **options)
+    decoded = decode(data, max_pixels=None)
+    with atomic_path(path, force=force) as tmp:
+        tmp.write_bytes(data)
+    shape = array.shape
+
+    def row(name: str, nbytes: int, approx: np.ndarray | None = None) -> Measured:
+        bpp = metrics.bits_per_pixel(nbytes, shape)
+        if approx is None:
+            return Measured(name, nbytes, bpp)
+        return Measured(name, nbytes, bpp, metrics.peak_signal_noise_ratio(array, approx),
+                        metrics.structural_similarity(array, approx, too_small="nan"))
+
+    rows = [] if original_bytes is None else [row("original file", original_bytes)]
+    rows += [row("raw 8-bit pixels", int(array.size)), row(".svdz", len(data), decoded)]
+    jpeg = jpeg_at_size(array, len(data)) if compare_jpeg else None
+    if jpeg is not None:
+        rows.append(row("JPEG", len(jpeg[1]), jpeg[2]))
+    return CompressionReport(path=Path(path), shape=shape, rank=chosen, rows=rows,
+                             jpeg_quality=None if jpeg is None else jpeg[0])
+
+
+def jpeg_at_size(image: ArrayLike, nbytes: int) -> tuple[int, bytes, np.ndarray] | None:
+    """The best Pillow JPEG (``optimize=True``) of at most ``nbytes`` bytes.
+
+    Returns ``(quality, data, decoded float32 image)``, or ``None`` when even
+    quality 1 is larger. For honest side-by-side comparisons.
+    """
+    import io
+
+    from PIL import Image
+
+    array = as_image_array(image)
+    pixels = Image.fromarray(np.rint(np.clip(array, 0, 1) * 255).astype(np.uint8))
+
+    def encode_jpeg(quality: int) -> bytes:
+        buffer = io.BytesIO()
+        pixels.save(buffer, format="JPEG", quality=quality, optimize=True)
+        return buffer.getvalue()
+
+    try:
+        quality = search_quality(lambda q: len(encode_jpeg(min(q, 95))) <= nbytes,
+                                 prefer="high", target="")
+    except ValueError:
+        return None
+    quality = min(quality, 95)
+    data = encode_jpeg(quality)
+    with Image.open(io.BytesIO(data)) as decoded:
+        return quality, data, np.asarray(decoded, dtype=np.float32) / 255.0

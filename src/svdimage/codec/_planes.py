@@ -1,0 +1,117 @@
+"""Planes, colour and tiles: how an image becomes the matrices the codec factors.
+
+Package-internal. Colour is YCbCr (ITU-R BT.601 full range, as JPEG) with
+optional 4:2:0 chroma (2x2 means down, libjpeg's 3/4-1/4 "fancy" filter up),
+or plain RGB. Planes are cut into square tiles (padded by repeating the last
+row and column); :func:`grid` is the one place that tile-grid arithmetic lives.
+The deblocking filter of format 1.1 smooths small steps across tile edges.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["to_planes", "from_planes", "halve", "double", "grid", "tiles", "untile",
+           "deblock", "DEBLOCK_STRENGTH"]
+
+
+def to_planes(image: np.ndarray, color: str, chroma: str) -> list[np.ndarray]:
+    if image.ndim == 2:
+        return [image]
+    if color == "rgb":
+        return [image[:, :, c] for c in range(3)]
+    r, g, b = (image[:, :, c] for c in range(3))
+    y = 0.299 * r + 0.587 * g + 0.114 * b
+    cb = 0.5 - 0.168736 * r - 0.331264 * g + 0.5 * b
+    cr = 0.5 + 0.5 * r - 0.418688 * g - 0.081312 * b
+    if chroma == "420":
+        cb, cr = halve(cb), halve(cr)
+    return [y, cb, cr]
+
+
+def halve(plane: np.ndarray) -> np.ndarray:
+    h, w = plane.shape
+    padded = np.pad(plane, ((0, h % 2), (0, w % 2)), mode="edge")
+    return padded.reshape(padded.shape[0] // 2, 2, padded.shape[1] // 2, 2).mean(axis=(1, 3))
+
+
+def from_planes(planes: list[np.ndarray], shape: tuple[int, ...], color: str) -> np.ndarray:
+    if len(shape) == 2:
+        return planes[0]
+    if color == "rgb":
+        return np.stack(planes, axis=-1)
+    M, N = shape[:2]
+    y, cb, cr = planes
+    if cb.shape != (M, N):
+        cb, cr = (double(double(c, axis=0), axis=1)[:M, :N] for c in (cb, cr))
+    cb, cr = cb - 0.5, cr - 0.5
+    return np.stack([y + 1.402 * cr, y - 0.344136 * cb - 0.714136 * cr, y + 1.772 * cb], axis=-1)
+
+
+def double(plane: np.ndarray, *, axis: int) -> np.ndarray:
+    """Linear 2x upsampling along ``axis`` with weights 3/4, 1/4 (edges repeated).
+
+    The inverse geometry of :func:`halve`: each coarse sample sits between two
+    fine ones (libjpeg's "fancy upsampling").
+    """
+    x = np.moveaxis(plane, axis, 0)
+    before = np.concatenate([x[:1], x[:-1]])
+    after = np.concatenate([x[1:], x[-1:]])
+    out = np.empty((2 * x.shape[0],) + x.shape[1:], dtype=x.dtype)
+    out[0::2] = 0.75 * x + 0.25 * before
+    out[1::2] = 0.75 * x + 0.25 * after
+    return np.moveaxis(out, 0, axis)
+
+
+#: Deblocking: tile edges whose step is below ``DEBLOCK_STRENGTH * q`` are smoothed.
+#: Measured BD-PSNR gain against no filter (camera, astronaut, coffee, chelsea):
+#: 0.5: +0.14/+0.25/+0.21/+0.36 dB, 1.0: +0.08/+0.38/+0.26/+0.51, 1.5: -0.09/+0.36/+0.20/+0.48;
+#: SSIM at 1 bpp rises by 0.003-0.016.
+DEBLOCK_STRENGTH = 1.0
+
+
+def deblock(plane: np.ndarray, tile: int, threshold: float) -> np.ndarray:
+    """Smooth small steps across tile boundaries (rows, then columns).
+
+    For the pixels ``p1 p0 | q0 q1`` across each boundary with ``d = q0 - p0``
+    and ``|d| < threshold``: ``p0 += d/4``, ``q0 -= d/4``, ``p1 += d/8``,
+    ``q1 -= d/8``. Larger steps are taken for real edges and kept.
+    """
+    out = plane.copy()
+    for axis in (0, 1):
+        x = np.moveaxis(out, axis, 0)  # a view: edits land in ``out``
+        for edge in range(tile, x.shape[0], tile):
+            d = x[edge] - x[edge - 1]
+            d = np.where(np.abs(d) < threshold, d, 0.0)
+            x[edge - 1] += d / 4
+            x[edge] -= d / 4
+            if edge >= 2:
+                x[edge - 2] += d / 8
+            if edge + 1 < x.shape[0]:
+                x[edge + 1] -= d / 8
+    return out
+
+
+def grid(shape: list[int] | tuple[int, int], tile: int | None) -> tuple[int, int, int, int]:
+    """``(rows, cols, tile_h, tile_w)`` of a plane cut into ``tile``-sided tiles
+    (``None``: one tile, the whole plane). The one place this arithmetic lives."""
+    h, w = shape
+    th, tw = (h, w) if tile is None else (tile, tile)
+    return -(-h // th), -(-w // tw), th, tw
+
+
+def tiles(plane: np.ndarray, tile: int | None) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """Cut a plane into a ``(rows * cols, th, tw)`` stack (raster order, edges repeated)."""
+    rows, cols, th, tw = layout = grid(plane.shape, tile)
+    h, w = plane.shape
+    padded = np.pad(plane, ((0, rows * th - h), (0, cols * tw - w)), mode="edge")
+    stacked = padded.reshape(rows, th, cols, tw).transpose(0, 2, 1, 3).reshape(-1, th, tw)
+    return stacked, layout
+
+
+def untile(stack: np.ndarray, layout: tuple[int, int, int, int],
+           shape: list[int]) -> np.ndarray:
+    """Inverse of :func:`tiles`: put the tiles together and crop to ``shape``."""
+    rows, cols, th, tw = layout
+    full = stack.reshape(rows, cols, th, tw).transpose(0, 2, 1, 3).reshape(rows * th, cols * tw)
+    return full[: shape[0], : shape[1]]

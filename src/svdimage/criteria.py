@@ -1,0 +1,348 @@
+"""Rank criteria written as text (``psnr=35``, ``knee``), what they pick, and why.
+
+The language shared by ``svdimage sweep --ranks``, ``reconstruct --rank``,
+``compress --rank`` and ``choose``: a *rank item* is either a whole number (a
+rank) or a criterion ``name=value`` (``error``, ``energy``, ``psnr``, ``ssim``,
+``ratio``, ``bytes``, ``bpp``, ``percent``) or a bare ``knee`` / ``denoise``.
+:func:`is_criterion` is the one rule that tells the two apart: an item that
+starts with a letter is a criterion.
+
+:func:`explain` gives the rank a criterion picks with the numbers that justify
+it (what ``choose`` prints); :func:`recommend` the table of common targets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from svdimage import metrics
+from svdimage.decomposition import ImageSVD
+from svdimage.denoising import optimal_hard_threshold, optimal_hard_threshold_rank
+from svdimage.rank_selection import (
+    knee_rank,
+    rank_for_energy,
+    rank_for_error,
+    rank_for_fraction,
+    rank_for_psnr,
+    rank_for_ssim,
+    rank_for_storage,
+    reference_image,
+    svdz_bytes,
+)
+
+__all__ = [
+    "Criterion",
+    "parse_criterion",
+    "is_criterion",
+    "parse_rank_items",
+    "parse_rank_item",
+    "resolve_criterion",
+    "criterion_value",
+    "criterion_unit",
+    "criterion_label",
+    "Choice",
+    "ChannelThreshold",
+    "explain",
+    "Recommendation",
+    "recommend",
+    "VISUALLY_LOSSLESS_SSIM",
+]
+
+Storage = Literal["values", "svdz"]
+
+#: SSIM at or above which most observers no longer tell a compressed gray image
+#: from its original: about 0.95 (0.92-0.96 over six images) in the just-noticeable-
+#: difference experiment of Flynn, Ward, Abich and Poole, "Image quality assessment
+#: using the SSIM and the just noticeable difference paradigm", HCI International 2013,
+#: LNCS 8019, pp. 23-30.
+VISUALLY_LOSSLESS_SSIM = 0.95
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """A target such as ``psnr=35``: its name and value (``None`` for knee/denoise)."""
+
+    name: str
+    value: float | None = None
+
+
+_CRITERIA = ("error", "energy", "psnr", "ssim", "ratio", "bytes", "bpp", "percent", "knee",
+             "denoise")
+_BUDGETS = ("ratio", "bytes", "bpp")
+
+
+def is_criterion(item: str) -> bool:
+    """True when a rank item is a criterion (starts with a letter), False for a number."""
+    return item.strip()[:1].isalpha()
+
+
+def parse_criterion(text: str) -> Criterion:
+    """Parse ``name=value`` (``error``, ``energy``, ``psnr``, ``ssim``, ``ratio``,
+    ``bytes``, ``bpp``, ``percent``) or a bare ``knee`` / ``denoise``."""
+    name, _, value = text.strip().partition("=")
+    name = name.strip().lower()
+    if name not in _CRITERIA:
+        raise ValueError(f"unknown rank criterion {text!r}; use one of "
+                         "error=E, energy=F, psnr=DB, ssim=V, ratio=R, bytes=N, bpp=B, "
+                         "percent=P, knee, denoise.")
+    if name in ("knee", "denoise"):
+        if value:
+            raise ValueError(f"criterion {name!r} takes no value; got {text!r}.")
+        return Criterion(name)
+    try:
+        return Criterion(name, float(value))
+    except ValueError:
+        raise ValueError(f"criterion {text!r} needs a number after '='.") from None
+
+
+def parse_rank_items(spec: str) -> tuple[str, list[Criterion]]:
+    """Split ``'3,10,psnr=35,knee'`` into its numeric part (``'3,10'``) and criteria.
+
+    The numeric part is left as text for :func:`svdimage._validation.parse_rank_spec`
+    (it may hold ranges such as ``1:70``).
+
+    Examples
+    --------
+    >>> parse_rank_items("3, 10, psnr=35, knee")
+    ('3,10', [Criterion(name='psnr', value=35.0), Criterion(name='knee', value=None)])
+    """
+    items = [item.strip() for item in spec.split(",")]
+    criteria = [parse_criterion(item) for item in items if is_criterion(item)]
+    numbers = ",".join(item for item in items if not is_criterion(item))
+    if not numbers and not criteria:
+        raise ValueError(f"ranks {spec!r} names no rank.")
+    return numbers, criteria
+
+
+def parse_rank_item(text: str) -> int | Criterion:
+    """One rank item: a whole number (returned as int, not yet range-checked) or a criterion.
+
+    Examples
+    --------
+    >>> parse_rank_item("50"), parse_rank_item("ssim=0.95")
+    (50, Criterion(name='ssim', value=0.95))
+    """
+    if is_criterion(text):
+        return parse_criterion(text)
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise ValueError(f"rank {text!r} is neither a whole number nor a criterion such as "
+                         "psnr=35 or knee.") from None
+
+
+def criterion_label(criterion: Criterion) -> str:
+    """``'psnr=35'``, ``'knee'``: the criterion as the user writes it."""
+    if criterion.value is None:
+        return criterion.name
+    return f"{criterion.name}={criterion.value:g}"
+
+
+def resolve_criterion(svd: ImageSVD, criterion: Criterion, *, image: ArrayLike | None = None,
+                      storage: Storage = "values") -> int:
+    """The rank a criterion picks (for color denoising: the largest channel rank).
+
+    ``storage`` says how ``ratio``, ``bytes`` and ``bpp`` count bytes (see
+    :func:`rank_for_storage`).
+    """
+    name, value = criterion.name, criterion.value
+    if name == "knee":
+        return knee_rank(svd)
+    if name == "denoise":
+        rank = optimal_hard_threshold_rank(svd)
+        return max(rank) if isinstance(rank, tuple) else rank
+    assert value is not None
+    if name == "error":
+        return rank_for_error(svd, value)
+    if name == "energy":
+        return rank_for_energy(svd, value)
+    if name == "psnr":
+        return rank_for_psnr(svd, value, image=image)
+    if name == "ssim":
+        return rank_for_ssim(svd, value, image=image)
+    if name == "percent":
+        return rank_for_fraction(svd, value)
+    if name == "bytes":
+        return rank_for_storage(svd, bytes=int(value), storage=storage, image=image)
+    if name == "ratio":
+        return rank_for_storage(svd, ratio=value, storage=storage, image=image)
+    return rank_for_storage(svd, bpp=value, storage=storage, image=image)
+
+
+def criterion_value(svd: ImageSVD, criterion: Criterion, rank: int, *,
+                    image: ArrayLike | None = None,
+                    storage: Storage = "values") -> float:
+    """What ``criterion`` measures at ``rank``: the number that explains a choice.
+
+    error: relative error; energy: fraction kept; psnr, ssim: of the displayed
+    image; ratio, bytes, bpp: of the float32 factors (or, with
+    ``storage='svdz'``, of the ``.svdz`` file); percent: of the short side;
+    knee: relative error; denoise: the smallest singular value kept.
+    """
+    name = criterion.name
+    if name in ("error", "knee"):
+        return float(svd.relative_error(rank))
+    if name == "energy":
+        return float(svd.energy(rank))
+    if name in ("psnr", "ssim"):
+        reference = reference_image(svd, image)
+        measure = (metrics.peak_signal_noise_ratio if name == "psnr"
+                   else metrics.structural_similarity)
+        return measure(reference, svd.reconstruct(rank))
+    if name == "percent":
+        return 100.0 * rank / svd.full_rank
+    if name == "denoise":
+        return float(np.atleast_2d(svd.s)[:, rank - 1].max())
+    nbytes = (svdz_bytes(svd, rank, image=image) if storage == "svdz"
+              else 4 * svd.stored_values(rank))
+    if name == "bytes":
+        return float(nbytes)
+    if name == "bpp":
+        return metrics.bits_per_pixel(nbytes, svd.shape)
+    return metrics.compression_ratio(int(np.prod(svd.shape)), nbytes)
+
+
+def criterion_unit(name: str, *, storage: Storage = "values") -> str:
+    """What :func:`criterion_value` measures for a criterion, as a label.
+
+    Examples
+    --------
+    >>> criterion_unit("ratio", storage="svdz")
+    'ratio to raw 8-bit (.svdz file)'
+    """
+    if name in _BUDGETS:
+        what = "float32 factors" if storage == "values" else ".svdz file"
+        return {"ratio": f"ratio to raw 8-bit ({what})", "bytes": f"bytes ({what})",
+                "bpp": f"bits per pixel ({what})"}[name]
+    return {"error": "relative error", "energy": "energy kept", "psnr": "PSNR (dB)",
+            "ssim": "SSIM", "percent": "% of the short side", "knee": "relative error",
+            "denoise": "smallest kept singular value"}[name]
+
+
+@dataclass(frozen=True)
+class ChannelThreshold:
+    """Gavish-Donoho threshold of one channel and the singular values on either side."""
+
+    rank: int
+    threshold: float
+    kept: float
+    dropped: float | None
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The rank a criterion picks and the numbers that justify it (see :func:`explain`).
+
+    Attributes
+    ----------
+    criterion : Criterion
+    rank : int
+    unit : str
+        What ``value`` measures (:func:`criterion_unit`).
+    value : float
+        The measure at ``rank``.
+    neighbour : tuple of (int, float, str) or None
+        The rank next to the answer on the failing side (``rank + 1`` for
+        budgets, ``rank - 1`` for targets), its value and why it is shown
+        (``'does not fit'``, ``'falls short'``, ``'for comparison'``).
+    thresholds : tuple of ChannelThreshold
+        For ``denoise``: the threshold of each channel.
+    """
+
+    criterion: Criterion
+    rank: int
+    unit: str
+    value: float
+    neighbour: tuple[int, float, str] | None
+    thresholds: tuple[ChannelThreshold, ...] = ()
+
+
+def explain(svd: ImageSVD, criterion: Criterion, *, image: ArrayLike | None = None,
+            storage: Storage = "values") -> Choice:
+    """The rank ``criterion`` picks, its value there, and the neighbouring rank's.
+
+    Parameters
+    ----------
+    svd : ImageSVD
+    criterion : Criterion
+    image : array_like, optional
+        The original (needed for PSNR, SSIM and .svdz sizes with a truncated SVD).
+    storage : {'values', 'svdz'}, optional
+        How budgets count bytes (:func:`svdimage.rank_selection.rank_for_storage`).
+    """
+    k = resolve_criterion(svd, criterion, image=image, storage=storage)
+
+    def value(rank: int) -> float:
+        return criterion_value(svd, criterion, rank, image=image, storage=storage)
+
+    unit = criterion_unit(criterion.name, storage=storage)
+    if criterion.name == "denoise":
+        ranks = optimal_hard_threshold_rank(svd)
+        per_channel = ranks if isinstance(ranks, tuple) else (ranks,)
+        s_all = np.atleast_2d(svd.s)
+        thresholds = tuple(
+            ChannelThreshold(rank=r, threshold=tau, kept=float(s_all[c, r - 1]),
+                             dropped=float(s_all[c, r]) if r < svd.max_rank else None)
+            for c, (r, tau) in enumerate(zip(per_channel, optimal_hard_threshold(svd))))
+        return Choice(criterion, k, unit, value(k), None, thresholds)
+    budget = criterion.name in _BUDGETS
+    other = k + 1 if budget else k - 1
+    neighbour = None
+    if 1 <= other <= svd.max_rank:
+        why = "does not fit" if budget else "falls short"
+        if criterion.name in ("knee", "percent"):
+            why = "for comparison"
+        neighbour = (other, value(other), why)
+    return Choice(criterion, k, unit, value(k), neighbour)
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """One row of :func:`recommend`: a criterion, its rank and what that rank gives."""
+
+    criterion: str
+    rank: int
+    relative_error: float
+    psnr: float
+    ssim: float
+    factor_bytes_float32: int
+    bits_per_pixel: float
+    svdz_bytes: int
+    svdz_bits_per_pixel: float
+
+
+def recommend(svd: ImageSVD, *, image: ArrayLike | None = None) -> list[Recommendation]:
+    """The ranks that common targets pick, with quality and storage for each.
+
+    Storage is given twice: as float32 factors and as a real global ``.svdz``
+    file of that rank (:func:`svdz_bytes`).
+
+    Targets: the knee; 90, 99 and 99.9 % of the energy; PSNR 30, 35 and 40 dB;
+    SSIM 0.90 and ``VISUALLY_LOSSLESS_SSIM`` (0.95). Targets no held rank
+    reaches are left out.
+    """
+    reference = reference_image(svd, image)
+    targets = [("knee", Criterion("knee"))]
+    targets += [(f"energy {100 * f:g}%", Criterion("energy", f)) for f in (0.9, 0.99, 0.999)]
+    targets += [(f"PSNR {db:g} dB", Criterion("psnr", db)) for db in (30.0, 35.0, 40.0)]
+    targets += [(f"SSIM {v:.2f}", Criterion("ssim", v)) for v in (0.90, VISUALLY_LOSSLESS_SSIM)]
+    rows = []
+    for label, criterion in targets:
+        try:
+            k = resolve_criterion(svd, criterion, image=reference)
+        except ValueError:
+            continue
+        nbytes = 4 * svd.stored_values(k)
+        approx = svd.reconstruct(k)
+        real = svdz_bytes(svd, k, image=reference)
+        rows.append(Recommendation(
+            criterion=label, rank=k, relative_error=float(svd.relative_error(k)),
+            psnr=metrics.peak_signal_noise_ratio(reference, approx),
+            ssim=metrics.structural_similarity(reference, approx),
+            factor_bytes_float32=nbytes, bits_per_pixel=metrics.bits_per_pixel(nbytes, svd.shape),
+            svdz_bytes=real, svdz_bits_per_pixel=metrics.bits_per_pixel(real, svd.shape)))
+    return rows
