@@ -82,6 +82,7 @@ def test_sweep_color_and_gray_flag(tmp_path, color_photo):
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "c" / "metrics.json").read_text())["image"]["mode"] == "rgb"
     result = invoke("sweep", color_photo, "-r", "2,8", "--gray", "--out", tmp_path / "g")
+    assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "g" / "metrics.json").read_text())["image"]["mode"] == "gray"
 
 
@@ -311,6 +312,7 @@ def test_compress_targets_and_rank_criteria(tmp_path, photo):
     info = inspect((tmp_path / "k.svdz").read_bytes())
     assert info.header["tile"] is None and "chose rank" in result.stdout
     result = invoke("compress", photo, "-o", tmp_path / "g.svdz", "--global", "--rank", "12")
+    assert result.exit_code == 0, result.output
     assert inspect((tmp_path / "g.svdz").read_bytes()).tile_ranks[0]["max_rank"] <= 12
 
 
@@ -389,3 +391,135 @@ def test_tiny_images_work_without_ssim(tmp_path):
     assert rows[0]["ssim"] is None and rows[1]["relative_error"] < 1e-6
     result = invoke("compress", tiny, "-o", tmp_path / "t.svdz")
     assert result.exit_code == 0, result.output
+
+
+# -- what the commands mean -----------------------------------------------------------
+def test_sweep_names_the_criterion_behind_each_rank(tmp_path, photo):
+    from svdimage import decompose
+    from svdimage.rank_selection import knee_rank, rank_for_psnr
+
+    out = tmp_path / "s"
+    result = invoke("sweep", photo, "--ranks", "5,psnr=30,knee", "--out", out)
+    assert result.exit_code == 0, result.output
+    svd = decompose(load_image(photo))
+    expected = {5: "", rank_for_psnr(svd, 30.0): "psnr=30", knee_rank(svd): "knee"}
+    assert len(expected) == 3  # three different ranks on this photo
+    rows = json.loads((out / "metrics.json").read_text())["ranks"]
+    assert {row["rank"]: row["criterion"] for row in rows} == expected
+    csv_lines = (out / "metrics.csv").read_text().splitlines()
+    assert csv_lines[0].split(",")[:2] == ["rank", "criterion"]
+    assert any(line.split(",")[1] == "psnr=30" for line in csv_lines[1:])
+    table = [line for line in result.stdout.splitlines() if "knee" in line]
+    assert table and str(knee_rank(svd)) in table[0]
+
+
+def test_sweep_puts_one_rank_picked_twice_on_one_row(tmp_path, photo):
+    result = invoke("sweep", photo, "--ranks", "energy=0.9,energy=0.9000001", "--out",
+                    tmp_path / "s")
+    assert result.exit_code == 0, result.output
+    rows = json.loads((tmp_path / "s" / "metrics.json").read_text())["ranks"]
+    assert len(rows) == 1 and rows[0]["criterion"] == "energy=0.9; energy=0.9"
+
+
+def test_choose_storage_svdz_counts_real_files_and_labels_them(photo):
+    from svdimage import decompose
+    from svdimage.rank_selection import rank_for_storage, svdz_bytes
+
+    svd = decompose(load_image(photo))
+    budget = svdz_bytes(svd, 10)
+    result = invoke("choose", photo, "--bytes", budget, "--storage", "svdz")
+    assert result.exit_code == 0, result.output
+    k = rank_for_storage(svd, bytes=budget, storage="svdz")
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"rank {k}: bytes (.svdz file) {svdz_bytes(svd, k):,}")
+    assert lines[1].startswith(f"rank {k + 1}: bytes (.svdz file)") and "does not fit" in lines[1]
+    result = invoke("choose", photo, "--ratio", "20", "--storage", "svdz")
+    assert result.exit_code == 0, result.output
+    assert "ratio to raw 8-bit (.svdz file)" in result.stdout and ".svdzs" not in result.stdout
+
+
+@pytest.mark.parametrize("args,code,fragment", [
+    (["--psnr", "30", "--size", "1000"], EXIT_USAGE, "--psnr and --size do not go together"),
+    (["--quality", "50", "--bpp", "1"], EXIT_USAGE, "--quality and --bpp do not go together"),
+    (["--rank", "9999"], EXIT_BAD_INPUT, "rank must be between 1 and 96 for a 128x96 image"),
+    (["--rank", "0"], EXIT_BAD_INPUT, "rank must be between 1 and 96"),
+    (["--rank", "2.5"], EXIT_BAD_INPUT, "neither a whole number nor a criterion"),
+])
+def test_compress_refuses_conflicts_and_bad_ranks_like_reconstruct(tmp_path, photo, args,
+                                                                   code, fragment):
+    assert_one_line_error(invoke("compress", photo, "-o", tmp_path / "x.svdz", *args), code,
+                          fragment)
+    assert not (tmp_path / "x.svdz").exists()
+    if "--rank" in args and code == EXIT_BAD_INPUT and args[1] != "2.5":
+        result = invoke("reconstruct", photo, "-o", tmp_path / "x.png", *args)
+        assert_one_line_error(result, EXIT_BAD_INPUT, fragment)
+
+
+def test_json_outputs_are_one_document_with_the_librarys_numbers(tmp_path, photo):
+    from svdimage import codec, decompose
+    from svdimage.rank_selection import rank_for_energy, rank_for_psnr
+
+    array = load_image(photo)
+    svd = decompose(array)
+    result = invoke("info", photo, "--json")
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.stdout)
+    assert (info["width"], info["height"], info["mode"]) == (128, 96, "gray")
+    assert info["numerical_rank"] == svd.numerical_rank()
+    assert info["sigma1"] == pytest.approx(float(svd.s[0]), rel=1e-6)
+    assert info["rank_for_energy"]["99"] == rank_for_energy(svd, 0.99)
+
+    result = invoke("choose", photo, "--psnr", "30", "--json")
+    assert result.exit_code == 0, result.output
+    choice = json.loads(result.stdout)
+    assert choice["rank"] == rank_for_psnr(svd, 30.0) and choice["value"] >= 30
+    assert choice["neighbour"]["rank"] == choice["rank"] - 1 and choice["neighbour"]["value"] < 30
+    result = invoke("choose", photo, "--json")
+    assert result.exit_code == 0, result.output
+    table = json.loads(result.stdout)["rows"]
+    assert sum(row["smallest_visually_lossless"] for row in table) <= 1
+
+    out = tmp_path / "p.svdz"
+    result = invoke("compress", photo, "-o", out, "--quality", "60", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    rows = {row["name"]: row for row in report["rows"]}
+    assert rows[".svdz"]["nbytes"] == out.stat().st_size
+    decoded = codec.load(out)
+    from svdimage.metrics import peak_signal_noise_ratio
+    assert rows[".svdz"]["psnr"] == pytest.approx(peak_signal_noise_ratio(array, decoded))
+    assert rows["JPEG"]["nbytes"] <= rows[".svdz"]["nbytes"]
+
+    result = invoke("inspect", out, "--json")
+    assert result.exit_code == 0, result.output
+    inspected = json.loads(result.stdout)
+    assert inspected["version"] == "1.1" and inspected["file_bytes"] == out.stat().st_size
+    assert inspected["header"]["shape"] == [96, 128] and inspected["checksums"] == "ok"
+    assert inspected["header_bytes"] + inspected["payload_bytes"] + 27 == out.stat().st_size
+
+
+def test_every_command_creates_missing_output_folders(tmp_path, photo):
+    result = invoke("reconstruct", photo, "-k", "5", "-o", tmp_path / "a" / "b" / "r.png")
+    assert result.exit_code == 0, result.output
+    result = invoke("sweep", photo, "-r", "5", "--out", tmp_path / "c" / "d")
+    assert result.exit_code == 0, result.output
+    result = invoke("compress", photo, "-o", tmp_path / "e" / "p.svdz")
+    assert result.exit_code == 0, result.output
+    result = invoke("decompress", tmp_path / "e" / "p.svdz", "-o", tmp_path / "f" / "p.png")
+    assert result.exit_code == 0, result.output
+    for path in ("a/b/r.png", "c/d/grid.png", "e/p.svdz", "f/p.png"):
+        assert (tmp_path / path).is_file()
+
+
+def test_help_shows_readable_metavars():
+    for command in ("sweep", "compress", "choose", "reconstruct", "animate", "inspect"):
+        result = invoke(command, "--help")
+        assert result.exit_code == 0, result.output
+        assert "{" not in result.stdout and "<list" not in result.stdout
+        assert "<str>" not in result.stdout
+
+
+def test_animate_with_one_rank_prints_no_warning(tmp_path, photo):
+    result = invoke("animate", photo, "-o", tmp_path / "one.gif", "--ranks", "1")
+    assert result.exit_code == 0, result.output
+    assert "Warning" not in result.output and "warn" not in result.stderr.lower()

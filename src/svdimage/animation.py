@@ -90,7 +90,7 @@ class _AnimationFigure:
         low = float(shown.min()) / 2 if shown.size else 1e-6
         high = float(all_errors.max()) * 1.6 if all_errors.max() > 0 else 1.0
         self.ax_err.set_ylim(low, high)
-        self.ax_err.set_xlim(1, svd.max_rank)
+        self.ax_err.set_xlim(1, max(svd.max_rank, 2))  # one held rank: still a valid axis
         self.ax_err.set_xlabel("rank k")
         self.ax_err.set_ylabel("relative error")
         self.ax_err.set_title(r"Relative error $\|A-A_k\|_F\,/\,\|A\|_F$", fontsize=10)

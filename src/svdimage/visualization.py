@@ -12,7 +12,7 @@ import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -109,20 +109,62 @@ def plot_error_curve(svd: ImageSVD, *, marked_ranks: Sequence[int] = ()) -> Figu
     ax.semilogy(ranks[positive], errors[positive], color="tab:red", lw=1.5,
                 label=r"$\|A-A_k\|_F\,/\,\|A\|_F$")
     marks = check_ranks(marked_ranks, svd.max_rank) if len(marked_ranks) else []
-    for i, k in enumerate(marks):
-        if errors[k - 1] > 0:
-            ax.plot(k, errors[k - 1], "o", color="black", ms=5)
-            # Alternate label sides so that close ranks stay readable.
-            ax.annotate(f"k={k}: {errors[k - 1]:.3g}", (k, errors[k - 1]),
-                        textcoords="offset points", xytext=(8, 4 if i % 2 else -12),
-                        fontsize=8)
+    marks = [k for k in marks if errors[k - 1] > 0]
+    for k in marks:
+        ax.plot(k, errors[k - 1], "o", color="black", ms=5)
     ax.set_xlabel("rank k")
     ax.set_ylabel("relative error")
     ax.set_title("Relative error of the rank-k approximation")
     ax.grid(True, which="both", ls=":", lw=0.6)
-    ax.set_xlim(1, svd.max_rank)
-    ax.legend()
+    ax.set_xlim(1, max(svd.max_rank, 2))
+    ax.legend(loc="upper right")  # above a falling curve: the labels go below it
+    _label_points(fig, ax, [(k, float(errors[k - 1]), f"k={k}: {errors[k - 1]:.3g}")
+                            for k in marks])
     return fig
+
+
+def _label_points(fig: Figure, ax: Any, points: Sequence[tuple[float, float, str]]) -> None:
+    """Label points on a falling curve so that no label overlaps another or the curve.
+
+    Each label starts below and to the right of its point, towards the empty
+    space under a falling curve, and is pushed further down (a leader line
+    keeping it tied to its point) until its box clears every label placed
+    before it and every drawn line of the axes.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Text
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw_without_rendering()  # fix the layout, so display coordinates are final
+    lines = [line.get_transform().transform(line.get_xydata()) for line in ax.get_lines()]
+    curve = np.concatenate(lines) if lines else np.zeros((0, 2))
+
+    pad = 4.0 * fig.dpi / 72.0  # marker radius and line width, in pixels
+
+    def text_box(label: Any) -> Any:  # the text alone, without its leader line
+        label.update_positions(renderer)
+        return Text.get_window_extent(label, renderer).padded(pad)
+
+    placed: list[Any] = []
+    for x, y, text in points:
+        offset = -8.0
+        label = ax.annotate(text, (x, y), textcoords="offset points", xytext=(8, offset),
+                            fontsize=8, va="top",
+                            arrowprops={"arrowstyle": "-", "lw": 0.5, "color": "0.4",
+                                        "shrinkA": 0, "shrinkB": 3})
+        label.set_in_layout(False)
+        for _ in range(200):
+            box = text_box(label)
+            bottoms = [other.y0 for other in placed if box.overlaps(other)]
+            inside = ((curve[:, 0] >= box.x0) & (curve[:, 0] <= box.x1)
+                      & (curve[:, 1] >= box.y0) & (curve[:, 1] <= box.y1))
+            bottoms += list(curve[inside, 1])
+            if not bottoms:
+                break
+            # Drop the label's top just below the lowest obstacle (pixels -> points).
+            offset -= (box.y1 - min(bottoms)) * 72.0 / fig.dpi + 1.0
+            label.xyann = (8, offset)
+        placed.append(text_box(label))
 
 
 def plot_spectrum(svd: ImageSVD) -> Figure:
@@ -150,7 +192,7 @@ def plot_spectrum(svd: ImageSVD) -> Figure:
     ax.legend(handles[0] + twin_handles[0], handles[1] + twin_handles[1], loc="upper right",
               bbox_to_anchor=(1.0, 0.9))
     ax.set_title("Singular value spectrum")
-    ax.set_xlim(1, svd.max_rank)
+    ax.set_xlim(1, max(svd.max_rank, 2))
     return fig
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich import box
 from rich.table import Table
 
 from svdimage.cli._app import (
@@ -44,12 +45,19 @@ def _print_sweep(result: object, *, label: str) -> None:
     assert isinstance(result, SweepResult)
     shape = result.svd.shape
     kind = "color" if result.svd.is_color else "gray"
-    table = Table(title=f"{label}: {shape[1]}x{shape[0]} {kind}, {result.svd.method} SVD")
-    for header in ("rank", "criterion", "error", "PSNR", "SSIM", "energy %", "values",
-                   "f32 bytes", "vs 8-bit"):
-        table.add_column(header, justify="left" if header == "criterion" else "right")
+    # A light frame: with a criterion column the table must still fit 80 columns.
+    table = Table(title=f"{label}: {shape[1]}x{shape[0]} {kind}, {result.svd.method} SVD",
+                  box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    # The criterion column only when a criterion picked a rank (it is always in CSV/JSON).
+    named = any(row.criterion for row in result.rows)
+    headers = ["rank", "criterion"] if named else ["rank"]
+    for header in (*headers, "error", "PSNR", "SSIM", "energy %", "values", "f32 bytes",
+                   "vs 8-bit"):
+        table.add_column(header, justify="left" if header == "criterion" else "right",
+                         no_wrap=header == "criterion")
     for row in result.rows:
-        table.add_row(str(row.rank), row.criterion, fmt_error(row.relative_error),
+        first = [fmt_count(row.rank), row.criterion] if named else [fmt_count(row.rank)]
+        table.add_row(*first, fmt_error(row.relative_error),
                       fmt_psnr(row.psnr), fmt_ssim(row.ssim), fmt_percent(row.energy),
                       fmt_count(row.stored_values), fmt_count(row.factor_bytes_float32),
                       fmt_ratio(row.compression_ratio_vs_raw8bit))
