@@ -116,7 +116,7 @@ def test_randomized_svd_tall_and_wide_recovers_low_rank(shape, rng):
 
 
 def test_color_has_one_factorization_per_channel(astronaut):
-    svd = decompose(astronaut, rank=8)
+    svd = decompose(astronaut, rank=8, method="exact")
     assert svd.is_color and svd.n_channels == 3
     assert svd.U.shape == (3, 512, 8) and svd.s.shape == (3, 8) and svd.Vt.shape == (3, 8, 512)
     for c in range(3):
@@ -226,7 +226,10 @@ def test_decompose_rejects_bad_method_and_inputs(camera):
 
 def test_auto_rule_is_documented_behaviour():
     assert _choose_method("auto", (4000, 3000), None) == "exact"
-    assert _choose_method("auto", (512, 512), 10) == "exact"
+    assert _choose_method("auto", (512, 512), 10) == "randomized"
+    assert _choose_method("auto", (512, 512), 128) == "exact"
+    assert _choose_method("auto", (96, 200), 2) == "exact"
+    assert _choose_method("auto", (97, 200), 2) == "randomized"
     assert _choose_method("auto", (4000, 3000), 100) == "randomized"
     assert _choose_method("auto", (4000, 3000), 1000) == "exact"
     assert _choose_method("randomized", (100, 80), 80) == "exact"
