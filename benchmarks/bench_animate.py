@@ -24,10 +24,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, print_table  # noqa: E402
-
-from svdimage import decompose, load_image  # noqa: E402
-from svdimage.animation import animate, default_animation_ranks  # noqa: E402
+from _common import machine, print_table
+from svdimage import decompose, load_image
+from svdimage.animation import animate, default_animation_ranks
 
 
 def seed_animation(image: np.ndarray, U: np.ndarray, S: np.ndarray, V: np.ndarray,

@@ -30,10 +30,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, print_table  # noqa: E402
-
-from svdimage import codec, decompose, load_image  # noqa: E402
-from svdimage.metrics import peak_signal_noise_ratio, structural_similarity  # noqa: E402
+from _common import machine, print_table
+from svdimage import codec, decompose, load_image
+from svdimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 TARGETS = (0.25, 0.5, 1.0, 2.0)
 BD_HEADERS = ["image", ".svdz tiled vs JPEG", ".svdz global vs JPEG", "WebP vs JPEG",

@@ -32,10 +32,9 @@ import scipy.linalg
 import scipy.sparse.linalg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import frobenius_error, gemm_rate, machine, median_time, photo, print_table  # noqa: E402
-
-from svdimage import decompose, randomized_svd  # noqa: E402
-from svdimage.randomized import auto_sketch  # noqa: E402
+from _common import frobenius_error, gemm_rate, machine, median_time, photo, print_table
+from svdimage import decompose, randomized_svd
+from svdimage.randomized import auto_sketch
 
 
 def _methods(k: int) -> dict:
@@ -98,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
         s_opt = scipy.linalg.svd(A.astype(np.float64), compute_uv=False, check_finite=False)
         norm = float(np.sqrt(np.sum(s_opt**2)))
         full_time, (U, s, Vt) = median_time(
-            lambda: scipy.linalg.svd(A, full_matrices=False, lapack_driver="gesdd"),
+            lambda A=A: scipy.linalg.svd(A, full_matrices=False, lapack_driver="gesdd"),
             repeats=min(repeats, 3))
         tracemalloc.start()
         decompose(A, rank=max(ranks), method="randomized", rng=0)
@@ -108,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
             optimum = np.sqrt(np.sum(s_opt[k:] ** 2))
             results = {}
             for name, method in _methods(k).items():
-                seconds, factors = median_time(lambda: method(A), repeats=repeats,
+                seconds, factors = median_time(lambda m=method, A=A: m(A), repeats=repeats,
                                                max_seconds=30.0)
                 results[name] = (seconds, frobenius_error(A, *factors) / optimum)
             results["scipy.linalg.svd gesdd (full)"] = (

@@ -19,10 +19,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, median_time, photo, print_table  # noqa: E402
-
-from svdimage import decompose  # noqa: E402
-from svdimage.decomposition import ImageSVD  # noqa: E402
+from _common import machine, median_time, photo, print_table
+from svdimage import decompose
+from svdimage.decomposition import ImageSVD
 
 
 def seed_ranks(max_rank: int) -> list[int]:

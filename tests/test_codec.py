@@ -196,7 +196,7 @@ def test_header_with_wrong_keys_types_or_ranges(small_file, mutate, match):
 
 
 def test_header_that_is_not_json_or_too_long(small_file):
-    _, payload = _parts(small_file)
+    _, _payload = _parts(small_file)
     text = b"{not json"
     head = MAGIC + bytes((1, 0)) + struct.pack("<I", len(text)) + text
     data = head + struct.pack("<I", zlib.crc32(head)) + struct.pack("<Q", 0) + struct.pack("<I", 0)

@@ -48,7 +48,7 @@ def test_criterion_value_explains_the_choice(camera, camera_svd):
 
 
 def test_recommend_rows_agree_with_the_criteria(small_color):
-    image, svd = small_color
+    _image, svd = small_color
     rows = recommend(svd)
     labels = [row.criterion for row in rows]
     assert labels[0] == "knee" and "SSIM 0.95" in labels and "energy 99%" in labels

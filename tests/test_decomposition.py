@@ -290,7 +290,7 @@ def test_iter_reconstructions_streaming_view_is_read_only(camera):
     {"n_iter": 0, "n_oversamples": 40}, {"n_iter": 6, "n_oversamples": 0},
 ])
 def test_randomized_svd_options_keep_the_answer(camera, options):
-    U, s, Vt = randomized_svd(camera, 10, rng=0, **options)
+    _U, s, _Vt = randomized_svd(camera, 10, rng=0, **options)
     exact = scipy.linalg.svdvals(camera.astype(np.float64))[:10]
     tolerance = 0.2 if options.get("n_iter") == 0 else 1e-2  # no power iteration: rough
     np.testing.assert_allclose(s, exact, rtol=tolerance)

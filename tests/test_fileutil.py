@@ -17,19 +17,17 @@ def test_atomic_path_moves_a_complete_file_into_place(tmp_path):
 
 
 def test_atomic_path_removes_the_temporary_file_on_error(tmp_path):
-    with pytest.raises(RuntimeError):
-        with atomic_path(tmp_path / "out.png") as tmp:
-            tmp.write_bytes(b"half")
-            raise RuntimeError("writer crashed")
+    with pytest.raises(RuntimeError), atomic_path(tmp_path / "out.png") as tmp:
+        tmp.write_bytes(b"half")
+        raise RuntimeError("writer crashed")
     assert os.listdir(tmp_path) == []
 
 
 def test_atomic_path_never_clobbers_a_file_that_appears_meanwhile(tmp_path):
     target = tmp_path / "out.png"
-    with pytest.raises(FileExistsError, match="already exists"):
-        with atomic_path(target) as tmp:
-            tmp.write_bytes(b"new")
-            target.write_bytes(b"someone else's")  # a race with another writer
+    with pytest.raises(FileExistsError, match="already exists"), atomic_path(target) as tmp:
+        tmp.write_bytes(b"new")
+        target.write_bytes(b"someone else's")  # a race with another writer
     assert target.read_bytes() == b"someone else's"
     assert os.listdir(tmp_path) == ["out.png"]
 

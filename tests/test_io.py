@@ -1,7 +1,9 @@
+import contextlib
 import http.server
 import io
 import threading
 import time
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -132,19 +134,17 @@ def test_load_image_rejects_bad_mode():
 
 # -- URLs, served from 127.0.0.1 only -------------------------------------------
 class _Handler(http.server.BaseHTTPRequestHandler):
-    routes: dict = {}
+    routes: ClassVar[dict] = {}
 
-    def do_GET(self):  # noqa: N802 - http.server API
+    def do_GET(self):
         body, delay, status, length = self.routes.get(self.path, (b"", 0, 404, None))
         time.sleep(delay)
         self.send_response(status)
         if length != "omit":
             self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        try:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             self.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
 
     def log_message(self, *args):
         pass

@@ -29,7 +29,7 @@ def test_plot_error_curve_plots_sigma_derived_errors_on_log_axis(small):
     fig = plot_error_curve(svd, marked_ranks=[5, 20])
     ax = fig.axes[0]
     assert ax.get_yscale() == "log"
-    x, y = ax.get_lines()[0].get_data()
+    _x, y = ax.get_lines()[0].get_data()
     positive = np.asarray(svd.relative_error()) > 0
     np.testing.assert_allclose(y, np.asarray(svd.relative_error())[positive])
     assert len(ax.texts) == 2

@@ -117,7 +117,7 @@ class ImageSVD:
         return self._s.dtype
 
     @property
-    def U(self) -> np.ndarray:
+    def U(self) -> np.ndarray:  # noqa: N802 - the name of linear algebra
         return self._U if self.is_color else self._U[0]
 
     @property
@@ -125,7 +125,7 @@ class ImageSVD:
         return self._s if self.is_color else self._s[0]
 
     @property
-    def Vt(self) -> np.ndarray:
+    def Vt(self) -> np.ndarray:  # noqa: N802
         return self._Vt if self.is_color else self._Vt[0]
 
     def __repr__(self) -> str:

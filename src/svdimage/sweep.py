@@ -126,13 +126,13 @@ _FIELDS = [f.name for f in dataclasses.fields(RankMetrics)]
 def write_metrics_csv(path: str | os.PathLike[str], rows: Sequence[RankMetrics], *,
                       force: bool = False) -> Path:
     """Write ``rows`` as CSV, one line per rank, full float precision."""
-    with atomic_path(path, force=force) as tmp:
-        with open(tmp, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=_FIELDS)
-            writer.writeheader()
-            for row in rows:
-                writer.writerow({k: repr(v) if isinstance(v, float) else v
-                                 for k, v in dataclasses.asdict(row).items()})
+    with atomic_path(path, force=force) as tmp, open(tmp, "w", newline="",
+                                                      encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=_FIELDS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: repr(v) if isinstance(v, float) else v
+                             for k, v in dataclasses.asdict(row).items()})
     return Path(path)
 
 

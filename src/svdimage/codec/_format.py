@@ -152,7 +152,7 @@ def validate_header(header: Any, *, max_pixels: int | None = None) -> None:
     M, N = shape[0], shape[1]
     if not (2 <= M <= MAX_SIDE and 2 <= N <= MAX_SIDE) or (len(shape) == 3 and shape[2] != 3):
         raise FormatError(f"header 'shape' {shape} is out of range (2..{MAX_SIDE}, 3 channels).")
-    if max_pixels is not None and M * N > max_pixels:
+    if max_pixels is not None and max_pixels < M * N:
         raise FormatError(f"image of {M * N:,} pixels is over the {max_pixels:,}-pixel cap; "
                           "raise max_pixels if you trust the file.")
     color, chroma = header["color"], header["chroma"]
