@@ -27,8 +27,9 @@ def photo(megapixels: float, *, seed_image: str = "astronaut") -> np.ndarray:
     return np.ascontiguousarray(np.clip(resized, 0, 1), dtype=np.float32)
 
 
-def median_time(func: Callable[[], object], *, repeats: int,
-                max_seconds: float = 60.0) -> tuple[float, object]:
+def median_time(
+    func: Callable[[], object], *, repeats: int, max_seconds: float = 60.0
+) -> tuple[float, object]:
     """Median wall time of ``repeats`` calls (fewer when one call is very slow)."""
     times, result = [], None
     for _ in range(repeats):
@@ -47,15 +48,16 @@ def gemm_rate(A: np.ndarray, width: int, *, repeats: int) -> float:
     return 2.0 * A.shape[0] * A.shape[1] * width / seconds
 
 
-def frobenius_error(A: np.ndarray, U: np.ndarray, s: np.ndarray, Vt: np.ndarray,
-                    *, block_rows: int = 256) -> float:
+def frobenius_error(
+    A: np.ndarray, U: np.ndarray, s: np.ndarray, Vt: np.ndarray, *, block_rows: int = 256
+) -> float:
     """``||A - U diag(s) Vt||_F`` computed in float64 by blocks of rows."""
     total = 0.0
     left = (U * s).astype(np.float64)
     right = Vt.astype(np.float64)
     for start in range(0, A.shape[0], block_rows):
-        block = A[start:start + block_rows].astype(np.float64)
-        block -= left[start:start + block_rows] @ right
+        block = A[start : start + block_rows].astype(np.float64)
+        block -= left[start : start + block_rows] @ right
         total += float(np.einsum("ij,ij->", block, block))
     return float(np.sqrt(total))
 
@@ -64,8 +66,11 @@ def machine() -> str:
     """One line naming the machine and BLAS."""
     from threadpoolctl import threadpool_info
 
-    blas = {(i.get("internal_api"), i.get("version"), i.get("architecture"), i.get("num_threads"))
-            for i in threadpool_info() if i.get("user_api") == "blas"}
+    blas = {
+        (i.get("internal_api"), i.get("version"), i.get("architecture"), i.get("num_threads"))
+        for i in threadpool_info()
+        if i.get("user_api") == "blas"
+    }
     text = ", ".join(f"{api} {ver} {arch} x{n}" for api, ver, arch, n in sorted(blas, key=str))
     return f"{platform.processor() or platform.machine()}, {platform.system()}, BLAS: {text}"
 

@@ -29,8 +29,16 @@ from svdimage import decompose, load_image
 from svdimage.animation import animate, default_animation_ranks
 
 
-def seed_animation(image: np.ndarray, U: np.ndarray, S: np.ndarray, V: np.ndarray,
-                   ranks: list[int], path: Path, *, dpi: int) -> None:
+def seed_animation(
+    image: np.ndarray,
+    U: np.ndarray,
+    S: np.ndarray,
+    V: np.ndarray,
+    ranks: list[int],
+    path: Path,
+    *,
+    dpi: int,
+) -> None:
     """The seed notebook's method, with its gaps filled in as the notebook intends."""
     import imageio_ffmpeg
     import matplotlib
@@ -53,8 +61,9 @@ def seed_animation(image: np.ndarray, U: np.ndarray, S: np.ndarray, V: np.ndarra
         errors.append(relative_error)
         shown.append(rank)
         img_plot.set_data(reconstructed)
-        ax1.set_title(f"Image compression with SVD\n Rank {rank}; "
-                      f"Relative error {relative_error:.2f}")
+        ax1.set_title(
+            f"Image compression with SVD\n Rank {rank}; Relative error {relative_error:.2f}"
+        )
         ax1.set_xticks([])
         ax1.set_yticks([])
         error_plot.set_data(shown, errors)
@@ -77,8 +86,12 @@ def seed_animation(image: np.ndarray, U: np.ndarray, S: np.ndarray, V: np.ndarra
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a small image, few frames (CI)")
-    parser.add_argument("--dpi", type=int, default=100,
-                        help="frame size = the seed's 5x8 inches at this dpi (seed: 300)")
+    parser.add_argument(
+        "--dpi",
+        type=int,
+        default=100,
+        help="frame size = the seed's 5x8 inches at this dpi (seed: 300)",
+    )
     args = parser.parse_args(argv)
 
     import skimage.data
@@ -102,15 +115,30 @@ def main(argv: list[str] | None = None) -> None:
         seed_bytes, our_bytes = seed_path.stat().st_size, our_path.stat().st_size
 
     print(f"Machine: {machine()}")
-    print(f"Image: skimage.data.camera {image.shape[1]}x{image.shape[0]}, {len(ranks)} frames "
-          f"of {size[0]}x{size[1]} pixels, MP4 at 8 fps, one run each.\n")
+    print(
+        f"Image: skimage.data.camera {image.shape[1]}x{image.shape[0]}, {len(ranks)} frames "
+        f"of {size[0]}x{size[1]} pixels, MP4 at 8 fps, one run each.\n"
+    )
     print(f"Seed method / ours: {seed_time / our_time:.1f}x\n")
-    print_table(["method", "time s", "time / ours", "ms per frame", "file bytes"], [
-        ["seed: FuncAnimation + ffmpeg writer, full rebuild per frame", f"{seed_time:.2f}",
-         f"{seed_time / our_time:.1f}", f"{1e3 * seed_time / len(ranks):.1f}", f"{seed_bytes:,}"],
-        ["svdimage.animation.animate (ours)", f"{our_time:.2f}", "1.0",
-         f"{1e3 * our_time / len(ranks):.1f}", f"{our_bytes:,}"],
-    ])
+    print_table(
+        ["method", "time s", "time / ours", "ms per frame", "file bytes"],
+        [
+            [
+                "seed: FuncAnimation + ffmpeg writer, full rebuild per frame",
+                f"{seed_time:.2f}",
+                f"{seed_time / our_time:.1f}",
+                f"{1e3 * seed_time / len(ranks):.1f}",
+                f"{seed_bytes:,}",
+            ],
+            [
+                "svdimage.animation.animate (ours)",
+                f"{our_time:.2f}",
+                "1.0",
+                f"{1e3 * our_time / len(ranks):.1f}",
+                f"{our_bytes:,}",
+            ],
+        ],
+    )
 
 
 if __name__ == "__main__":

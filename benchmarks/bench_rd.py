@@ -35,8 +35,13 @@ from svdimage import codec, decompose, load_image
 from svdimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 TARGETS = (0.25, 0.5, 1.0, 2.0)
-BD_HEADERS = ["image", ".svdz tiled vs JPEG", ".svdz global vs JPEG", "WebP vs JPEG",
-              ".svdz global vs 8-bit per-vector"]
+BD_HEADERS = [
+    "image",
+    ".svdz tiled vs JPEG",
+    ".svdz global vs JPEG",
+    "WebP vs JPEG",
+    ".svdz global vs 8-bit per-vector",
+]
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -57,8 +62,9 @@ def sweep(image: np.ndarray, method: str, *, quick: bool) -> list[tuple[float, f
     """(bpp, PSNR, SSIM) points of one method on one image."""
     pixels = image.shape[0] * image.shape[1]
     points = []
-    qualities = [5, 20, 50, 75, 90] if quick else [2, 5, 10, 15, 20, 30, 40, 50, 60, 70, 75, 80,
-                                                   85, 90, 95]
+    qualities = (
+        [5, 20, 50, 75, 90] if quick else [2, 5, 10, 15, 20, 30, 40, 50, 60, 70, 75, 80, 85, 90, 95]
+    )
     if method.startswith(".svdz"):
         tile = 8 if method == ".svdz tiled" else None
         for quality in qualities:
@@ -71,8 +77,9 @@ def sweep(image: np.ndarray, method: str, *, quick: bool) -> list[tuple[float, f
                 _pil(image).save(buffer, format="JPEG", quality=min(quality, 95), optimize=True)
             else:
                 _pil(image).save(buffer, format="WEBP", quality=quality, method=6)
-            points.append((len(buffer.getvalue()),
-                           _decode_pil(buffer.getvalue(), gray=image.ndim == 2)))
+            points.append(
+                (len(buffer.getvalue()), _decode_pil(buffer.getvalue(), gray=image.ndim == 2))
+            )
     elif method == "8-bit per-vector factors":
         svd = decompose(image)
         ranks = [1, 4, 16, 64] if quick else [1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 192]
@@ -81,8 +88,11 @@ def sweep(image: np.ndarray, method: str, *, quick: bool) -> list[tuple[float, f
                 points.append(_per_vector_8bit(svd, rank))
     else:
         svd = decompose(image)
-        ranks = [1, 2, 4, 8, 16, 32, 64, 128] if quick else [1, 2, 3, 5, 8, 12, 16, 24, 32, 48,
-                                                             64, 96, 128, 192]
+        ranks = (
+            [1, 2, 4, 8, 16, 32, 64, 128]
+            if quick
+            else [1, 2, 3, 5, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192]
+        )
         for rank, approx in svd.iter_reconstructions([r for r in ranks if r <= svd.max_rank]):
             if method == "float32 factors":
                 points.append((4 * svd.stored_values(rank), approx))
@@ -90,8 +100,10 @@ def sweep(image: np.ndarray, method: str, *, quick: bool) -> list[tuple[float, f
                 buffer = io.BytesIO()
                 _pil(approx).save(buffer, format="PNG", optimize=True)
                 points.append((len(buffer.getvalue()), np.rint(approx * 255) / 255))
-    return [(8 * n / pixels, peak_signal_noise_ratio(image, out),
-             structural_similarity(image, out)) for n, out in points]
+    return [
+        (8 * n / pixels, peak_signal_noise_ratio(image, out), structural_similarity(image, out))
+        for n, out in points
+    ]
 
 
 def _per_vector_8bit(svd, rank: int) -> tuple[int, np.ndarray]:  # type: ignore[no-untyped-def]
@@ -99,8 +111,11 @@ def _per_vector_8bit(svd, rank: int) -> tuple[int, np.ndarray]:  # type: ignore[
     min and max (two float32 per vector), sigma as float32, everything LZMA-compressed."""
     import lzma
 
-    U, s, Vt = (np.atleast_3d(svd.U) if svd.is_color else svd.U[None],
-                np.atleast_2d(svd.s), svd.Vt if svd.is_color else svd.Vt[None])
+    U, s, Vt = (
+        np.atleast_3d(svd.U) if svd.is_color else svd.U[None],
+        np.atleast_2d(svd.s),
+        svd.Vt if svd.is_color else svd.Vt[None],
+    )
     payload, planes = [], []
     for c in range(s.shape[0]):
         parts = []
@@ -108,8 +123,11 @@ def _per_vector_8bit(svd, rank: int) -> tuple[int, np.ndarray]:  # type: ignore[
             low, high = vectors.min(axis=0), vectors.max(axis=0)
             span = np.where(high > low, high - low, 1.0)
             codes = np.rint((vectors - low) / span * 255).astype(np.uint8)
-            payload += [codes.tobytes(), low.astype(np.float32).tobytes(),
-                        span.astype(np.float32).tobytes()]
+            payload += [
+                codes.tobytes(),
+                low.astype(np.float32).tobytes(),
+                span.astype(np.float32).tobytes(),
+            ]
             parts.append(codes / 255.0 * span + low)
         payload.append(s[c, :rank].astype(np.float32).tobytes())
         planes.append((parts[0] * s[c, :rank]) @ parts[1].T)
@@ -126,9 +144,14 @@ def at_rate(points: list[tuple[float, float, float]], bpp: float, index: int) ->
     return float(np.interp(np.log(bpp), rates, [p[index] for p in ordered]))
 
 
-def bd_psnr(test: list[tuple[float, float, float]], reference: list[tuple[float, float, float]],
-            low: float = 0.25, high: float = 2.0) -> float | None:
+def bd_psnr(
+    test: list[tuple[float, float, float]],
+    reference: list[tuple[float, float, float]],
+    low: float = 0.25,
+    high: float = 2.0,
+) -> float | None:
     """Bjontegaard delta PSNR of ``test`` over ``reference`` within [low, high] bpp."""
+
     def fit(points: list[tuple[float, float, float]]) -> tuple[np.ndarray, float, float]:
         rates = np.log10([p[0] for p in points])
         return np.polyfit(rates, [p[1] for p in points], 3), rates.min(), rates.max()
@@ -149,10 +172,20 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     import skimage.data
 
-    names = ["camera", "astronaut"] if args.quick else ["camera", "moon", "astronaut", "coffee",
-                                                         "chelsea"]
-    methods = [".svdz tiled", ".svdz global", "JPEG", "WebP", "8-bit per-vector factors",
-               "float32 factors", "PNG of reconstruction"]
+    names = (
+        ["camera", "astronaut"]
+        if args.quick
+        else ["camera", "moon", "astronaut", "coffee", "chelsea"]
+    )
+    methods = [
+        ".svdz tiled",
+        ".svdz global",
+        "JPEG",
+        "WebP",
+        "8-bit per-vector factors",
+        "float32 factors",
+        "PNG of reconstruction",
+    ]
     rows, bd_rows, curves = [], [], {}
     for name in names:
         image = load_image(getattr(skimage.data, name)())
@@ -167,10 +200,21 @@ def main(argv: list[str] | None = None) -> None:
                 psnr, ssim = at_rate(points, bpp, 1), at_rate(points, bpp, 2)
                 cells.append("—" if psnr is None else f"{psnr:.2f} / {ssim:.3f}")
             rows.append([f"{name} ({kind})", method, *cells])
-        pairs = [(".svdz tiled", "JPEG"), (".svdz global", "JPEG"), ("WebP", "JPEG"),
-                 (".svdz global", "8-bit per-vector factors")]
-        bd_rows.append([name, *(("—" if (v := bd_psnr(results[a], results[b])) is None
-                                 else f"{v:+.2f} dB") for a, b in pairs)])
+        pairs = [
+            (".svdz tiled", "JPEG"),
+            (".svdz global", "JPEG"),
+            ("WebP", "JPEG"),
+            (".svdz global", "8-bit per-vector factors"),
+        ]
+        bd_rows.append(
+            [
+                name,
+                *(
+                    ("—" if (v := bd_psnr(results[a], results[b])) is None else f"{v:+.2f} dB")
+                    for a, b in pairs
+                ),
+            ]
+        )
 
     print(f"Machine: {machine()}\n")
     print("PSNR (dB) / SSIM at equal bits per pixel (— : the method does not reach that rate)\n")
@@ -190,8 +234,7 @@ def _write(curves: dict, rows: list, bd_rows: list) -> None:
     for ax, (name, results) in zip(axes, curves.items()):
         for method, points in results.items():
             ordered = sorted(points)
-            ax.semilogx([p[0] for p in ordered], [p[1] for p in ordered], marker=".",
-                        label=method)
+            ax.semilogx([p[0] for p in ordered], [p[1] for p in ordered], marker=".", label=method)
         ax.set_title(name)
         ax.set_xlabel("bits per pixel")
         ax.set_xlim(0.05, 16)
@@ -199,8 +242,10 @@ def _write(curves: dict, rows: list, bd_rows: list) -> None:
     axes[0].set_ylabel("PSNR (dB)")
     axes[-1].legend(fontsize=7)
     fig.savefig(RESULTS / "rd.png", dpi=100)
-    lines = ["| image | method | " + " | ".join(f"{b:g} bpp" for b in TARGETS) + " |",
-             "|---|---|" + "---:|" * len(TARGETS)]
+    lines = [
+        "| image | method | " + " | ".join(f"{b:g} bpp" for b in TARGETS) + " |",
+        "|---|---|" + "---:|" * len(TARGETS),
+    ]
     lines += ["| " + " | ".join(map(str, row)) + " |" for row in rows]
     lines += ["", "| " + " | ".join(BD_HEADERS) + " |", "|---|---:|---:|---:|---:|"]
     lines += ["| " + " | ".join(map(str, row)) + " |" for row in bd_rows]

@@ -50,7 +50,8 @@ def _methods(k: int) -> dict:
     except ImportError:  # pragma: no cover - optional in a bare environment
         pass
     methods["scipy svds propack"] = lambda A: scipy.sparse.linalg.svds(
-        A, k=k, solver="propack", random_state=0)
+        A, k=k, solver="propack", random_state=0
+    )
     try:
         import torch
 
@@ -98,7 +99,8 @@ def main(argv: list[str] | None = None) -> None:
         norm = float(np.sqrt(np.sum(s_opt**2)))
         full_time, (U, s, Vt) = median_time(
             lambda A=A: scipy.linalg.svd(A, full_matrices=False, lapack_driver="gesdd"),
-            repeats=min(repeats, 3))
+            repeats=min(repeats, 3),
+        )
         tracemalloc.start()
         decompose(A, rank=max(ranks), method="randomized", rng=0)
         peak = tracemalloc.get_traced_memory()[1]
@@ -107,28 +109,52 @@ def main(argv: list[str] | None = None) -> None:
             optimum = np.sqrt(np.sum(s_opt[k:] ** 2))
             results = {}
             for name, method in _methods(k).items():
-                seconds, factors = median_time(lambda m=method, A=A: m(A), repeats=repeats,
-                                               max_seconds=30.0)
+                seconds, factors = median_time(
+                    lambda m=method, A=A: m(A), repeats=repeats, max_seconds=30.0
+                )
                 results[name] = (seconds, frobenius_error(A, *factors) / optimum)
             results["scipy.linalg.svd gesdd (full)"] = (
-                full_time, frobenius_error(A, U[:, :k], s[:k], Vt[:k]) / optimum)
+                full_time,
+                frobenius_error(A, U[:, :k], s[:k], Vt[:k]) / optimum,
+            )
             ours = results["svdimage (ours)"][0]
-            rate = gemm_rate(A, min(k + auto_sketch(k, "auto", "auto")[0], min(A.shape)),
-                             repeats=repeats)
+            rate = gemm_rate(
+                A, min(k + auto_sketch(k, "auto", "auto")[0], min(A.shape)), repeats=repeats
+            )
             share = _our_flops(A.shape, k) / ours / rate
             for name, (seconds, ratio) in results.items():
-                rows.append([label, k, name, f"{seconds * 1e3:.1f}", f"{seconds / ours:.2f}",
-                             f"{ratio:.4f}", f"{share:.0%}" if name == "svdimage (ours)" else ""])
-            summary.append([label, k, f"{optimum / norm:.4f}", f"{rate / 1e9:.0f}",
-                            f"{share:.0%}"])
-        rows.append([label, "-", "peak memory of ours above the image",
-                     f"{peak / 2**20:.1f} MiB", f"{peak / A.nbytes:.2f}x image", "", ""])
+                rows.append(
+                    [
+                        label,
+                        k,
+                        name,
+                        f"{seconds * 1e3:.1f}",
+                        f"{seconds / ours:.2f}",
+                        f"{ratio:.4f}",
+                        f"{share:.0%}" if name == "svdimage (ours)" else "",
+                    ]
+                )
+            summary.append([label, k, f"{optimum / norm:.4f}", f"{rate / 1e9:.0f}", f"{share:.0%}"])
+        rows.append(
+            [
+                label,
+                "-",
+                "peak memory of ours above the image",
+                f"{peak / 2**20:.1f} MiB",
+                f"{peak / A.nbytes:.2f}x image",
+                "",
+                "",
+            ]
+        )
 
-    print_table(["image", "k", "method", "time ms", "time / ours", "error / optimal",
-                 "GEMM share"], rows)
+    print_table(
+        ["image", "k", "method", "time ms", "time / ours", "error / optimal", "GEMM share"], rows
+    )
     print()
-    print_table(["image", "k", "optimal rel. error", "f32 GEMM GFLOP/s", "ours: share of GEMM bound"],
-                summary)
+    print_table(
+        ["image", "k", "optimal rel. error", "f32 GEMM GFLOP/s", "ours: share of GEMM bound"],
+        summary,
+    )
 
 
 if __name__ == "__main__":

@@ -29,8 +29,9 @@ def seed_ranks(max_rank: int) -> list[int]:
     return list(range(1, min(70, max_rank) + 1)) + list(range(80, max_rank, 10))
 
 
-def seed_sweep(A: np.ndarray, U: np.ndarray, s: np.ndarray, Vt: np.ndarray,
-               ranks: list[int]) -> list[float]:
+def seed_sweep(
+    A: np.ndarray, U: np.ndarray, s: np.ndarray, Vt: np.ndarray, ranks: list[int]
+) -> list[float]:
     errors = []
     norm = np.linalg.norm(A)
     for k in ranks:
@@ -65,26 +66,43 @@ def main(argv: list[str] | None = None) -> None:
     worst = max(abs(a - b) for a, b in zip(our_errors, seed_errors))
 
     def curve() -> np.ndarray:
-        fresh = ImageSVD(svd._U, svd._s, svd._Vt, shape=svd.shape, norm_sq=svd._norm_sq,
-                         method=svd.method)
+        fresh = ImageSVD(
+            svd._U, svd._s, svd._Vt, shape=svd.shape, norm_sq=svd._norm_sq, method=svd.method
+        )
         return np.asarray(fresh.relative_error())
 
     curve_time, _ = median_time(curve, repeats=max(repeats, 20))
 
     print(f"Machine: {machine()}")
-    print(f"Image: skimage.data.astronaut (gray) resized to {side}x{side}, float32; "
-          f"{len(ranks)} ranks (1..70, then every 10th); median of {repeats} runs.\n")
-    print(f"Seed loop / ours: {seed_time / our_time:.1f}x with copies, "
-          f"{seed_time / stream_time:.1f}x streaming.\n")
-    print_table(["what", "time ms", "time / ours"], [
-        ["seed loop: rebuild + norm per rank", f"{seed_time * 1e3:.1f}",
-         f"{seed_time / our_time:.1f}"],
-        ["svdimage: incremental + errors from σ, a new array per rank (ours)",
-         f"{our_time * 1e3:.1f}", "1.0"],
-        ["svdimage: the same, streaming (copy=False, as the seed drops each image)",
-         f"{stream_time * 1e3:.1f}", f"{stream_time / our_time:.2f}"],
-        [f"svdimage: error curve, all {svd.max_rank} ranks", f"{curve_time * 1e3:.3f}", ""],
-    ])
+    print(
+        f"Image: skimage.data.astronaut (gray) resized to {side}x{side}, float32; "
+        f"{len(ranks)} ranks (1..70, then every 10th); median of {repeats} runs.\n"
+    )
+    print(
+        f"Seed loop / ours: {seed_time / our_time:.1f}x with copies, "
+        f"{seed_time / stream_time:.1f}x streaming.\n"
+    )
+    print_table(
+        ["what", "time ms", "time / ours"],
+        [
+            [
+                "seed loop: rebuild + norm per rank",
+                f"{seed_time * 1e3:.1f}",
+                f"{seed_time / our_time:.1f}",
+            ],
+            [
+                "svdimage: incremental + errors from σ, a new array per rank (ours)",
+                f"{our_time * 1e3:.1f}",
+                "1.0",
+            ],
+            [
+                "svdimage: the same, streaming (copy=False, as the seed drops each image)",
+                f"{stream_time * 1e3:.1f}",
+                f"{stream_time / our_time:.2f}",
+            ],
+            [f"svdimage: error curve, all {svd.max_rank} ranks", f"{curve_time * 1e3:.3f}", ""],
+        ],
+    )
     print(f"\nLargest difference between the two lists of relative errors: {worst:.2e}")
 
 

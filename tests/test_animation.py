@@ -18,8 +18,20 @@ def read_mp4(path):
 
     A plain subprocess: imageio's readers leave pipes open (ResourceWarning).
     """
-    result = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-i", str(path), "-f", "rawvideo",
-                             "-pix_fmt", "rgb24", "-"], capture_output=True, check=True)
+    result = subprocess.run(
+        [
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            "-i",
+            str(path),
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-",
+        ],
+        capture_output=True,
+        check=True,
+    )
     log = result.stderr.decode()
     video = re.search(r"Video: (\w+).*?, (\d+)x(\d+).*?, ([\d.]+) fps", log)
     codec, width, height, fps = video[1], int(video[2]), int(video[3]), float(video[4])
@@ -57,13 +69,20 @@ def test_animate_mp4_frames_count_size_and_first_last_ranks(tmp_path, small_svd)
 
 def test_animate_gif_matches_frames_rendered_alone(tmp_path, small_svd):
     ranks = [1, 5, 20, 128]
-    path = animate(small_svd, tmp_path / "a.gif", ranks=ranks, size=(300, 480),
-                   layout="stacked", caption="test caption")
+    path = animate(
+        small_svd,
+        tmp_path / "a.gif",
+        ranks=ranks,
+        size=(300, 480),
+        layout="stacked",
+        caption="test caption",
+    )
     frames = iio.imread(path, index=None)
     assert frames.shape[:3] == (4, 480, 300)
     for frame, rank in zip(frames, ranks):
-        reference = render_frame(small_svd, rank, ranks=ranks, size=(300, 480),
-                                 caption="test caption")
+        reference = render_frame(
+            small_svd, rank, ranks=ranks, size=(300, 480), caption="test caption"
+        )
         difference = np.abs(frame[..., :3].astype(int) - reference.astype(int))
         assert difference.mean() < 3, rank  # palette quantization + resampling filter
     with Image.open(path) as gif:
@@ -86,8 +105,12 @@ def test_animate_side_layout_color(tmp_path, astronaut):
 
 def test_animate_reports_progress_and_refuses_overwrite(tmp_path, small_svd):
     calls = []
-    path = animate(small_svd, tmp_path / "p.gif", ranks=[1, 2, 3],
-                   progress=lambda done, total: calls.append((done, total)))
+    path = animate(
+        small_svd,
+        tmp_path / "p.gif",
+        ranks=[1, 2, 3],
+        progress=lambda done, total: calls.append((done, total)),
+    )
     assert calls == [(1, 3), (2, 3), (3, 3)]
     before = path.read_bytes()
     with pytest.raises(FileExistsError, match="already exists"):
@@ -97,13 +120,16 @@ def test_animate_reports_progress_and_refuses_overwrite(tmp_path, small_svd):
     assert path.read_bytes() != before
 
 
-@pytest.mark.parametrize("kwargs,error,match", [
-    ({"ranks": [0, 3]}, ValueError, "between 1 and 128"),
-    ({"ranks": [200]}, ValueError, "between 1 and 128"),
-    ({"layout": "grid"}, ValueError, "layout"),
-    ({"size": (10, 10)}, ValueError, "size"),
-    ({"fps": 0}, ValueError, "fps"),
-])
+@pytest.mark.parametrize(
+    "kwargs,error,match",
+    [
+        ({"ranks": [0, 3]}, ValueError, "between 1 and 128"),
+        ({"ranks": [200]}, ValueError, "between 1 and 128"),
+        ({"layout": "grid"}, ValueError, "layout"),
+        ({"size": (10, 10)}, ValueError, "size"),
+        ({"fps": 0}, ValueError, "fps"),
+    ],
+)
 def test_animate_rejects_bad_options(tmp_path, small_svd, kwargs, error, match):
     with pytest.raises(error, match=match):
         animate(small_svd, tmp_path / "x.mp4", **kwargs)
@@ -135,5 +161,3 @@ def test_blitted_frames_match_full_redraws_in_the_error_panel(small_svd):
         assert stale.sum() <= 30, (rank, stale.sum())
         title = fast.title_band
         assert np.abs(blitted[title] - full[title]).mean() < 1, rank
-
-

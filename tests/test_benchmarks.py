@@ -10,16 +10,25 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
 def run(script: str, *args: str) -> str:
-    result = subprocess.run([sys.executable, str(BENCHMARKS / script), "--quick", *args],
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), "--quick", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout
 
 
 def test_bench_svd_quick_prints_every_method_and_ratios():
     out = run("bench_svd.py")
-    for name in ("svdimage (ours)", "sklearn randomized_svd", "scipy svds propack",
-                 "scipy.linalg.svd gesdd (full)", "peak memory"):
+    for name in (
+        "svdimage (ours)",
+        "sklearn randomized_svd",
+        "scipy svds propack",
+        "scipy.linalg.svd gesdd (full)",
+        "peak memory",
+    ):
         assert name in out
     rows = [line for line in out.splitlines() if "| svdimage (ours) |" in line]
     assert len(rows) == 4  # 2 sizes x 2 ranks
@@ -44,15 +53,27 @@ def test_bench_animate_quick_times_both_methods():
 
 def test_bench_rd_quick_compares_every_method():
     out = run("bench_rd.py", "--no-write")
-    for method in (".svdz tiled", ".svdz global", "JPEG", "WebP", "8-bit per-vector factors",
-                   "float32 factors", "PNG of reconstruction"):
+    for method in (
+        ".svdz tiled",
+        ".svdz global",
+        "JPEG",
+        "WebP",
+        "8-bit per-vector factors",
+        "float32 factors",
+        "PNG of reconstruction",
+    ):
         assert f"| {method} |" in out
     assert "BD-PSNR" in out and " dB |" in out and "vs 8-bit per-vector" in out
 
 
-@pytest.mark.parametrize("script", ["bench_svd.py", "bench_sweep.py", "bench_animate.py",
-                                    "bench_rd.py"])
+@pytest.mark.parametrize(
+    "script", ["bench_svd.py", "bench_sweep.py", "bench_animate.py", "bench_rd.py"]
+)
 def test_benchmarks_document_themselves(script):
-    result = subprocess.run([sys.executable, str(BENCHMARKS / script), "--help"],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0 and "--quick" in result.stdout

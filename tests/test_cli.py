@@ -61,7 +61,8 @@ def test_sweep_writes_all_outputs_and_metrics_match_library(tmp_path, photo):
         k = entry["rank"]
         approx = (U[:, :k] * s[:k]) @ Vt[:k]
         assert entry["relative_error"] == pytest.approx(
-            np.linalg.norm(image - approx) / np.linalg.norm(image), rel=1e-4)
+            np.linalg.norm(image - approx) / np.linalg.norm(image), rel=1e-4
+        )
         assert entry["stored_values"] == k * (96 + 128 + 1)
     assert "rank" in result.stdout and "20" in result.stdout
 
@@ -86,13 +87,16 @@ def test_sweep_color_and_gray_flag(tmp_path, color_photo):
     assert json.loads((tmp_path / "g" / "metrics.json").read_text())["image"]["mode"] == "gray"
 
 
-@pytest.mark.parametrize("ranks,fragment", [
-    ("0", ">= 1"),
-    ("97", "between 1 and 96"),
-    ("3,x", "unknown rank criterion"),
-    ("3,4x", "not an integer"),
-    ("9:2", "start <= stop"),
-])
+@pytest.mark.parametrize(
+    "ranks,fragment",
+    [
+        ("0", ">= 1"),
+        ("97", "between 1 and 96"),
+        ("3,x", "unknown rank criterion"),
+        ("3,4x", "not an integer"),
+        ("9:2", "start <= stop"),
+    ],
+)
 def test_sweep_bad_ranks(tmp_path, photo, ranks, fragment):
     result = invoke("sweep", photo, "--ranks", ranks, "--out", tmp_path / "o")
     assert_one_line_error(result, EXIT_BAD_INPUT, fragment)
@@ -126,10 +130,13 @@ def test_reconstruct_writes_image_and_reports_bytes(tmp_path, photo):
     assert "not a compressed file" in text
 
 
-@pytest.mark.parametrize("rank,code,fragment", [
-    ("0", EXIT_BAD_INPUT, "between 1 and 96"),
-    ("97", EXIT_BAD_INPUT, "got 97"),
-])
+@pytest.mark.parametrize(
+    "rank,code,fragment",
+    [
+        ("0", EXIT_BAD_INPUT, "between 1 and 96"),
+        ("97", EXIT_BAD_INPUT, "got 97"),
+    ],
+)
 def test_reconstruct_bad_rank(tmp_path, photo, rank, code, fragment):
     result = invoke("reconstruct", photo, "--rank", rank, "-o", tmp_path / "r.png")
     assert_one_line_error(result, code, fragment)
@@ -175,8 +182,18 @@ def test_debug_shows_traceback(tmp_path):
 def test_animate_command_writes_gif_and_mp4(tmp_path, photo):
     import imageio.v3 as iio
 
-    result = invoke("animate", photo, "-o", tmp_path / "a.gif", "--ranks", "1:5,10:90:40",
-                    "--size", "300x480", "--caption", "hello")
+    result = invoke(
+        "animate",
+        photo,
+        "-o",
+        tmp_path / "a.gif",
+        "--ranks",
+        "1:5,10:90:40",
+        "--size",
+        "300x480",
+        "--caption",
+        "hello",
+    )
     assert result.exit_code == 0, result.output
     assert "8 frames" in result.stdout
     assert iio.imread(tmp_path / "a.gif", index=None).shape[:3] == (8, 480, 300)
@@ -185,13 +202,16 @@ def test_animate_command_writes_gif_and_mp4(tmp_path, photo):
     assert (tmp_path / "a.mp4").stat().st_size > 0
 
 
-@pytest.mark.parametrize("args,code,fragment", [
-    (["--ranks", "1:x"], EXIT_BAD_INPUT, "not an integer"),
-    (["--ranks", "5:2"], EXIT_BAD_INPUT, "start <= stop"),
-    (["--ranks", "1,500"], EXIT_BAD_INPUT, "between 1 and 96"),
-    (["--size", "big"], EXIT_BAD_INPUT, "--size must look like"),
-    (["--layout", "grid"], EXIT_BAD_INPUT, "--layout"),
-])
+@pytest.mark.parametrize(
+    "args,code,fragment",
+    [
+        (["--ranks", "1:x"], EXIT_BAD_INPUT, "not an integer"),
+        (["--ranks", "5:2"], EXIT_BAD_INPUT, "start <= stop"),
+        (["--ranks", "1,500"], EXIT_BAD_INPUT, "between 1 and 96"),
+        (["--size", "big"], EXIT_BAD_INPUT, "--size must look like"),
+        (["--layout", "grid"], EXIT_BAD_INPUT, "--layout"),
+    ],
+)
 def test_animate_command_bad_options(tmp_path, photo, args, code, fragment):
     result = invoke("animate", photo, "-o", tmp_path / "a.mp4", *args)
     assert_one_line_error(result, code, fragment)
@@ -245,19 +265,32 @@ def test_choose_without_criterion_prints_recommendations(photo):
     assert re.search(r"(dB|%|0\.9\d|knee) \*\s", text)  # one row marked visually lossless
 
 
-@pytest.mark.parametrize("args,code,fragment", [
-    (["--psnr", "30", "--knee"], EXIT_USAGE, "--psnr and --knee do not go together"),
-    (["--psnr", "200"], EXIT_BAD_INPUT, "no rank up to 96 reaches"),
-    (["--bytes", "10"], EXIT_BAD_INPUT, "even rank 1"),
-    (["--bytes", "10", "--storage", "png"], EXIT_BAD_INPUT, "--storage must be"),
-])
+@pytest.mark.parametrize(
+    "args,code,fragment",
+    [
+        (["--psnr", "30", "--knee"], EXIT_USAGE, "--psnr and --knee do not go together"),
+        (["--psnr", "200"], EXIT_BAD_INPUT, "no rank up to 96 reaches"),
+        (["--bytes", "10"], EXIT_BAD_INPUT, "even rank 1"),
+        (["--bytes", "10", "--storage", "png"], EXIT_BAD_INPUT, "--storage must be"),
+    ],
+)
 def test_choose_bad_criteria(photo, args, code, fragment):
     assert_one_line_error(invoke("choose", photo, *args), code, fragment)
 
 
 def test_denoise_with_added_noise_reports_psnr_gain(tmp_path, photo):
-    result = invoke("denoise", photo, "-o", tmp_path / "d.png", "--add-noise", "0.1",
-                    "--seed", "3", "--noisy-output", tmp_path / "n.png")
+    result = invoke(
+        "denoise",
+        photo,
+        "-o",
+        tmp_path / "d.png",
+        "--add-noise",
+        "0.1",
+        "--seed",
+        "3",
+        "--noisy-output",
+        tmp_path / "n.png",
+    )
     assert result.exit_code == 0, result.output
     text = " ".join(result.stdout.split())
     gain = float(text.split("dB (")[1].split(" dB)")[0])
@@ -319,8 +352,9 @@ def test_compress_targets_and_rank_criteria(tmp_path, photo):
 def test_decompress_progressive_and_tampered(tmp_path, photo):
     out = tmp_path / "p.svdz"
     assert invoke("compress", photo, "-o", out, "--global").exit_code == 0
-    result = invoke("decompress", out, "-o", tmp_path / "half.png", "--max-bytes",
-                    str(out.stat().st_size // 2))
+    result = invoke(
+        "decompress", out, "-o", tmp_path / "half.png", "--max-bytes", str(out.stat().st_size // 2)
+    )
     assert result.exit_code == 0, result.output
     data = bytearray(out.read_bytes())
     data[-6] ^= 0xFF
@@ -339,12 +373,16 @@ def test_compress_refuses_existing_output(tmp_path, photo):
     out.write_bytes(b"keep")
     assert_one_line_error(invoke("compress", photo, "-o", out), EXIT_FILES, "already exists")
     assert out.read_bytes() == b"keep"
-    assert_one_line_error(invoke("compress", photo, "-o", tmp_path / "x.svdz", "--color", "hsv"),
-                          EXIT_BAD_INPUT, "--color")
+    assert_one_line_error(
+        invoke("compress", photo, "-o", tmp_path / "x.svdz", "--color", "hsv"),
+        EXIT_BAD_INPUT,
+        "--color",
+    )
 
 
-def test_compress_a_folder_writes_one_file_per_image_and_reports_failures(tmp_path, photo,
-                                                                           color_photo):
+def test_compress_a_folder_writes_one_file_per_image_and_reports_failures(
+    tmp_path, photo, color_photo
+):
     folder = tmp_path / "in"
     folder.mkdir()
     (folder / "a.png").write_bytes(photo.read_bytes())
@@ -414,8 +452,9 @@ def test_sweep_names_the_criterion_behind_each_rank(tmp_path, photo):
 
 
 def test_sweep_puts_one_rank_picked_twice_on_one_row(tmp_path, photo):
-    result = invoke("sweep", photo, "--ranks", "energy=0.9,energy=0.9000001", "--out",
-                    tmp_path / "s")
+    result = invoke(
+        "sweep", photo, "--ranks", "energy=0.9,energy=0.9000001", "--out", tmp_path / "s"
+    )
     assert result.exit_code == 0, result.output
     rows = json.loads((tmp_path / "s" / "metrics.json").read_text())["ranks"]
     assert len(rows) == 1 and rows[0]["criterion"] == "energy=0.9; energy=0.9"
@@ -438,17 +477,22 @@ def test_choose_storage_svdz_counts_real_files_and_labels_them(photo):
     assert "ratio to raw 8-bit (.svdz file)" in result.stdout and ".svdzs" not in result.stdout
 
 
-@pytest.mark.parametrize("args,code,fragment", [
-    (["--psnr", "30", "--size", "1000"], EXIT_USAGE, "--psnr and --size do not go together"),
-    (["--quality", "50", "--bpp", "1"], EXIT_USAGE, "--quality and --bpp do not go together"),
-    (["--rank", "9999"], EXIT_BAD_INPUT, "rank must be between 1 and 96 for a 128x96 image"),
-    (["--rank", "0"], EXIT_BAD_INPUT, "rank must be between 1 and 96"),
-    (["--rank", "2.5"], EXIT_BAD_INPUT, "neither a whole number nor a criterion"),
-])
-def test_compress_refuses_conflicts_and_bad_ranks_like_reconstruct(tmp_path, photo, args,
-                                                                   code, fragment):
-    assert_one_line_error(invoke("compress", photo, "-o", tmp_path / "x.svdz", *args), code,
-                          fragment)
+@pytest.mark.parametrize(
+    "args,code,fragment",
+    [
+        (["--psnr", "30", "--size", "1000"], EXIT_USAGE, "--psnr and --size do not go together"),
+        (["--quality", "50", "--bpp", "1"], EXIT_USAGE, "--quality and --bpp do not go together"),
+        (["--rank", "9999"], EXIT_BAD_INPUT, "rank must be between 1 and 96 for a 128x96 image"),
+        (["--rank", "0"], EXIT_BAD_INPUT, "rank must be between 1 and 96"),
+        (["--rank", "2.5"], EXIT_BAD_INPUT, "neither a whole number nor a criterion"),
+    ],
+)
+def test_compress_refuses_conflicts_and_bad_ranks_like_reconstruct(
+    tmp_path, photo, args, code, fragment
+):
+    assert_one_line_error(
+        invoke("compress", photo, "-o", tmp_path / "x.svdz", *args), code, fragment
+    )
     assert not (tmp_path / "x.svdz").exists()
     if "--rank" in args and code == EXIT_BAD_INPUT and args[1] != "2.5":
         result = invoke("reconstruct", photo, "-o", tmp_path / "x.png", *args)
@@ -487,6 +531,7 @@ def test_json_outputs_are_one_document_with_the_librarys_numbers(tmp_path, photo
     assert rows[".svdz"]["nbytes"] == out.stat().st_size
     decoded = codec.load(out)
     from svdimage.metrics import peak_signal_noise_ratio
+
     assert rows[".svdz"]["psnr"] == pytest.approx(peak_signal_noise_ratio(array, decoded))
     assert rows["JPEG"]["nbytes"] <= rows[".svdz"]["nbytes"]
 

@@ -22,8 +22,13 @@ def rebuild(header: dict, payload: bytes, *, version=VERSION) -> bytes:
     """A file with any header (valid or not) and correct checksums."""
     text = json.dumps(header).encode()
     head = MAGIC + bytes(version) + struct.pack("<I", len(text)) + text
-    return (head + struct.pack("<I", zlib.crc32(head)) + struct.pack("<Q", len(payload))
-            + payload + struct.pack("<I", zlib.crc32(payload)))
+    return (
+        head
+        + struct.pack("<I", zlib.crc32(head))
+        + struct.pack("<Q", len(payload))
+        + payload
+        + struct.pack("<I", zlib.crc32(payload))
+    )
 
 
 @pytest.fixture(scope="module")
@@ -40,10 +45,16 @@ def small_file(small_gray):
 @settings(max_examples=25, suppress_health_check=[HealthCheck.too_slow])
 @given(
     image=st.one_of(
-        arrays(np.float32, st.tuples(st.integers(2, 40), st.integers(2, 40)),
-               elements=st.floats(0, 1, width=32)),
-        arrays(np.float32, st.tuples(st.integers(2, 30), st.integers(2, 30), st.just(3)),
-               elements=st.floats(0, 1, width=32)),
+        arrays(
+            np.float32,
+            st.tuples(st.integers(2, 40), st.integers(2, 40)),
+            elements=st.floats(0, 1, width=32),
+        ),
+        arrays(
+            np.float32,
+            st.tuples(st.integers(2, 30), st.integers(2, 30), st.just(3)),
+            elements=st.floats(0, 1, width=32),
+        ),
     ),
     tile=st.sampled_from([None, 4, 8, 16]),
     color=st.sampled_from(["ycbcr", "rgb"]),
@@ -59,9 +70,13 @@ def test_round_trip_any_shape_mode_and_quality(image, tile, color, quality):
 
 @pytest.mark.parametrize("tile", [None, 8])
 def test_high_quality_is_nearly_lossless(small_gray, astronaut, tile):
-    assert peak_signal_noise_ratio(small_gray, decode(encode(small_gray, quality=100, tile=tile))) > 45
+    assert (
+        peak_signal_noise_ratio(small_gray, decode(encode(small_gray, quality=100, tile=tile))) > 45
+    )
     rgb = astronaut[::8, ::8]
-    assert peak_signal_noise_ratio(rgb, decode(encode(rgb, quality=100, tile=tile, color="rgb"))) > 45
+    assert (
+        peak_signal_noise_ratio(rgb, decode(encode(rgb, quality=100, tile=tile, color="rgb"))) > 45
+    )
 
 
 def test_quality_is_monotone_in_size_and_psnr(camera):
@@ -103,8 +118,10 @@ def test_color_ycbcr_420_beats_rgb_at_equal_quality_on_size(astronaut):
 
 def test_progressive_prefixes_decode_to_lower_ranks(camera):
     data = encode(camera, quality=85, tile=None)
-    scores = [peak_signal_noise_ratio(camera, decode(data, max_bytes=int(len(data) * f)))
-              for f in (0.2, 0.4, 0.7, 1.0)]
+    scores = [
+        peak_signal_noise_ratio(camera, decode(data, max_bytes=int(len(data) * f)))
+        for f in (0.2, 0.4, 0.7, 1.0)
+    ]
     assert scores == sorted(scores) and scores[-1] - scores[0] > 3
     assert scores[-1] == pytest.approx(peak_signal_noise_ratio(camera, decode(data)))
 
@@ -150,7 +167,9 @@ def test_bad_magic_future_version_and_checksums(small_file):
     newer_minor = bytearray(small_file)
     newer_minor[6] = 7  # same major, newer minor: refused even with a matching checksum
     head_end = 11 + struct.unpack_from("<I", small_file, 7)[0]
-    newer_minor[head_end:head_end + 4] = struct.pack("<I", zlib.crc32(bytes(newer_minor[:head_end])))
+    newer_minor[head_end : head_end + 4] = struct.pack(
+        "<I", zlib.crc32(bytes(newer_minor[:head_end]))
+    )
     with pytest.raises(FormatError, match="unsupported .svdz version 1.7"):
         decode(bytes(newer_minor))
     flipped = bytearray(small_file)
@@ -170,24 +189,27 @@ def _parts(data):
     return header, payload
 
 
-@pytest.mark.parametrize("mutate,match", [
-    (lambda h: h.pop("tile"), "missing \\['tile'\\]"),
-    (lambda h: h.update(extra=1), "unexpected \\['extra'\\]"),
-    (lambda h: h.update(shape="64x80"), "'shape' must be"),
-    (lambda h: h.update(shape=[64, 80, 4]), "out of range"),
-    (lambda h: h.update(shape=[1, 80]), "out of range"),
-    (lambda h: h.update(color="cmyk"), "unknown"),
-    (lambda h: h.update(color="ycbcr"), "do not fit"),
-    (lambda h: h.update(tile=3), "'tile' must be"),
-    (lambda h: h.update(tile=True), "'tile' must be"),
-    (lambda h: h.update(coder="pickle"), "unknown coder"),
-    (lambda h: h["planes"][0].update(step=-1.0), "'step' must be"),
-    (lambda h: h["planes"][0].update(step=float("nan")), "'step' must be"),
-    (lambda h: h["planes"][0].update(max_rank=9), "'max_rank' must be in 0..8"),
-    (lambda h: h["planes"][0].update(shape=[64, 81]), "plane shape"),
-    (lambda h: h["planes"][0].pop("dc_step"), "exactly the keys"),
-    (lambda h: h.update(planes=[]), "must list 1 planes"),
-])
+@pytest.mark.parametrize(
+    "mutate,match",
+    [
+        (lambda h: h.pop("tile"), "missing \\['tile'\\]"),
+        (lambda h: h.update(extra=1), "unexpected \\['extra'\\]"),
+        (lambda h: h.update(shape="64x80"), "'shape' must be"),
+        (lambda h: h.update(shape=[64, 80, 4]), "out of range"),
+        (lambda h: h.update(shape=[1, 80]), "out of range"),
+        (lambda h: h.update(color="cmyk"), "unknown"),
+        (lambda h: h.update(color="ycbcr"), "do not fit"),
+        (lambda h: h.update(tile=3), "'tile' must be"),
+        (lambda h: h.update(tile=True), "'tile' must be"),
+        (lambda h: h.update(coder="pickle"), "unknown coder"),
+        (lambda h: h["planes"][0].update(step=-1.0), "'step' must be"),
+        (lambda h: h["planes"][0].update(step=float("nan")), "'step' must be"),
+        (lambda h: h["planes"][0].update(max_rank=9), "'max_rank' must be in 0..8"),
+        (lambda h: h["planes"][0].update(shape=[64, 81]), "plane shape"),
+        (lambda h: h["planes"][0].pop("dc_step"), "exactly the keys"),
+        (lambda h: h.update(planes=[]), "must list 1 planes"),
+    ],
+)
 def test_header_with_wrong_keys_types_or_ranges(small_file, mutate, match):
     header, payload = _parts(small_file)
     mutate(header)
@@ -225,7 +247,7 @@ def test_payload_length_beyond_the_file(small_file):
     header, payload = _parts(small_file)
     data = bytearray(rebuild(header, payload))
     offset = 11 + struct.unpack_from("<I", data, 7)[0] + 4
-    data[offset:offset + 8] = struct.pack("<Q", 2**40)
+    data[offset : offset + 8] = struct.pack("<Q", 2**40)
     with pytest.raises(FormatError, match="truncated file: the payload needs"):
         decode(bytes(data))
 
@@ -249,7 +271,7 @@ def _mutations(data: bytes, draw_ops):
         if kind == 0:
             buffer[position] ^= 1 << (value % 8)
         elif kind == 1:
-            del buffer[position:position + 1 + value % 16]
+            del buffer[position : position + 1 + value % 16]
         else:
             buffer[position:position] = bytes([value % 256]) * (1 + value % 4)
     return bytes(buffer)
@@ -272,8 +294,11 @@ def _fuzz_one(small_file, ops, fix_checksums):
     assert image.dtype == np.float32 and image.ndim in (2, 3)
 
 
-OPS = st.lists(st.tuples(st.integers(0, 2), st.integers(0, 10**6), st.integers(0, 10**6)),
-               min_size=1, max_size=4)
+OPS = st.lists(
+    st.tuples(st.integers(0, 2), st.integers(0, 10**6), st.integers(0, 10**6)),
+    min_size=1,
+    max_size=4,
+)
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
@@ -360,8 +385,7 @@ def test_newer_minor_version_is_refused_with_upgrade_message(small_file):
 
 def test_extension_keys_are_ignored_other_unknown_keys_refused(small_file):
     header, payload, _ = unpack(small_file)
-    extended = rebuild({**header, "x-comment": "made by a test", "x-tool": {"v": [1, 2]}},
-                       payload)
+    extended = rebuild({**header, "x-comment": "made by a test", "x-tool": {"v": [1, 2]}}, payload)
     np.testing.assert_array_equal(decode(extended), decode(small_file))
     assert inspect(extended).header["x-comment"] == "made by a test"
     with pytest.raises(FormatError, match=r"unexpected \['comment'\]"):

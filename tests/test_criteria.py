@@ -31,10 +31,14 @@ def test_parse_and_resolve_criteria(camera, camera_svd):
     assert parse_criterion("psnr=35") == Criterion("psnr", 35.0)
     assert parse_criterion(" knee ") == Criterion("knee")
     assert resolve_criterion(camera_svd, parse_criterion("energy=0.99")) == rank_for_energy(
-        camera_svd, 0.99)
+        camera_svd, 0.99
+    )
     assert resolve_criterion(camera_svd, parse_criterion("bytes=41000")) == 10
-    for bad, match in (("psnr", "needs a number"), ("speed=3", "unknown rank criterion"),
-                       ("knee=3", "takes no value")):
+    for bad, match in (
+        ("psnr", "needs a number"),
+        ("speed=3", "unknown rank criterion"),
+        ("knee=3", "takes no value"),
+    ):
         with pytest.raises(ValueError, match=match):
             parse_criterion(bad)
 
@@ -61,11 +65,19 @@ def test_recommend_rows_agree_with_the_criteria(small_color):
     assert 0 < row.svdz_bytes < row.factor_bytes_float32
 
 
-
-
-@pytest.mark.parametrize(("item", "expected"), [
-    ("3", False), (" 50 ", False), ("-5", False), ("1:70", False), ("3.5", False),
-    ("psnr=35", True), (" knee", True), ("Energy=0.9", True)])
+@pytest.mark.parametrize(
+    ("item", "expected"),
+    [
+        ("3", False),
+        (" 50 ", False),
+        ("-5", False),
+        ("1:70", False),
+        ("3.5", False),
+        ("psnr=35", True),
+        (" knee", True),
+        ("Energy=0.9", True),
+    ],
+)
 def test_is_criterion_is_the_one_rule(item, expected):
     assert is_criterion(item) is expected
 

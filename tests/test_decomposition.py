@@ -16,9 +16,12 @@ def _direct_error(image, approx):
 
 
 @given(
-    arrays(np.float64, st.tuples(st.integers(2, 24), st.integers(2, 24)),
-           # Pixel values; magnitudes below 1e-6 would underflow the reference's own squares.
-           elements=st.one_of(st.just(0.0), st.floats(1e-6, 1, width=64))),
+    arrays(
+        np.float64,
+        st.tuples(st.integers(2, 24), st.integers(2, 24)),
+        # Pixel values; magnitudes below 1e-6 would underflow the reference's own squares.
+        elements=st.one_of(st.just(0.0), st.floats(1e-6, 1, width=64)),
+    ),
 )
 def test_relative_error_matches_eckart_young_for_any_shape(image):
     svd = decompose(image, method="exact")
@@ -180,8 +183,7 @@ def test_lstsq_matches_numpy_on_rank_deficient_systems(shape, true_rank, rng):
     svd = decompose(matrix)
     x_ref = np.linalg.lstsq(matrix, b, rcond=None)[0]
     np.testing.assert_allclose(svd.lstsq(b), x_ref, atol=1e-9)
-    np.testing.assert_allclose(svd.lstsq(B), np.linalg.lstsq(matrix, B, rcond=None)[0],
-                               atol=1e-9)
+    np.testing.assert_allclose(svd.lstsq(B), np.linalg.lstsq(matrix, B, rcond=None)[0], atol=1e-9)
     np.testing.assert_allclose(svd.lstsq(b), np.linalg.pinv(matrix) @ b, atol=1e-9)
 
 
@@ -190,8 +192,7 @@ def test_lstsq_truncated_rank_is_pseudo_inverse_of_a_k(rng):
     svd = decompose(matrix)
     a3 = svd.reconstruct(3, clip=False)
     b = rng.random(30)
-    np.testing.assert_allclose(svd.lstsq(b, rank=3), np.linalg.pinv(a3, rcond=1e-10) @ b,
-                               atol=1e-8)
+    np.testing.assert_allclose(svd.lstsq(b, rank=3), np.linalg.pinv(a3, rcond=1e-10) @ b, atol=1e-8)
 
 
 def test_lstsq_rejects_color_and_bad_b(astronaut, rng):
@@ -285,10 +286,16 @@ def test_iter_reconstructions_streaming_view_is_read_only(camera):
     assert not np.array_equal(kept[0][1], kept[1][1])  # copies are independent
 
 
-@pytest.mark.parametrize("options", [
-    {"lapack_threads": None}, {"lapack_threads": 2}, {"normalizer": "qr"},
-    {"n_iter": 0, "n_oversamples": 40}, {"n_iter": 6, "n_oversamples": 0},
-])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"lapack_threads": None},
+        {"lapack_threads": 2},
+        {"normalizer": "qr"},
+        {"n_iter": 0, "n_oversamples": 40},
+        {"n_iter": 6, "n_oversamples": 0},
+    ],
+)
 def test_randomized_svd_options_keep_the_answer(camera, options):
     _U, s, _Vt = randomized_svd(camera, 10, rng=0, **options)
     exact = scipy.linalg.svdvals(camera.astype(np.float64))[:10]
@@ -297,10 +304,15 @@ def test_randomized_svd_options_keep_the_answer(camera, options):
     assert s.dtype == np.float32
 
 
-@pytest.mark.parametrize("options,match", [
-    ({"n_iter": -1}, "n_iter"), ({"n_oversamples": 2.5}, "n_oversamples"),
-    ({"lapack_threads": 0}, "lapack_threads"), ({"normalizer": "svd"}, "normalizer"),
-])
+@pytest.mark.parametrize(
+    "options,match",
+    [
+        ({"n_iter": -1}, "n_iter"),
+        ({"n_oversamples": 2.5}, "n_oversamples"),
+        ({"lapack_threads": 0}, "lapack_threads"),
+        ({"normalizer": "svd"}, "normalizer"),
+    ],
+)
 def test_randomized_svd_rejects_bad_options(camera, options, match):
     with pytest.raises(ValueError, match=match):
         randomized_svd(camera, 5, **options)

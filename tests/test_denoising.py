@@ -61,7 +61,9 @@ def test_gavish_donoho_recovers_true_rank(shape, known, rng):
 
 def test_denoise_improves_psnr_on_noisy_low_rank_image(rng):
     y, x = np.mgrid[0:160, 0:240] / 240
-    clean = 0.5 + 0.25 * np.sin(6 * x) * np.cos(4 * y) + 0.2 * np.outer(np.ones(160), np.cos(9 * x[0]))
+    clean = (
+        0.5 + 0.25 * np.sin(6 * x) * np.cos(4 * y) + 0.2 * np.outer(np.ones(160), np.cos(9 * x[0]))
+    )
     noisy = add_noise(clean, 0.08, rng=rng)
     result = denoise(noisy, sigma=0.08)
     before = skimage.metrics.peak_signal_noise_ratio(clean, np.clip(noisy, 0, 1), data_range=1)
@@ -92,5 +94,3 @@ def test_gavish_donoho_errors(camera):
         optimal_hard_threshold_rank(decompose(camera, rank=20))
     with pytest.raises(ValueError, match="sigma must be positive"):
         optimal_hard_threshold_rank(decompose(camera), sigma=0)
-
-

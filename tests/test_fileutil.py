@@ -8,7 +8,9 @@ from svdimage._fileutil import atomic_path, check_writable
 def test_atomic_path_moves_a_complete_file_into_place(tmp_path):
     target = tmp_path / "out.mp4"
     with atomic_path(target) as tmp:
-        assert tmp.parent == tmp_path and tmp.name.endswith(".mp4")  # writers pick formats by suffix
+        assert tmp.parent == tmp_path and tmp.name.endswith(
+            ".mp4"
+        )  # writers pick formats by suffix
         assert not target.exists()  # nothing visible until done
         tmp.write_bytes(b"data")
     assert target.read_bytes() == b"data"

@@ -28,8 +28,7 @@ def test_load_image_from_path_bytes_file_and_array(tmp_path, gradient_rgb):
     path = tmp_path / "g.png"
     path.write_bytes(_png_bytes(gradient_rgb))
     expected = gradient_rgb.astype(np.float32) / 255
-    for source in (path, str(path), path.read_bytes(), io.BytesIO(path.read_bytes()),
-                   gradient_rgb):
+    for source in (path, str(path), path.read_bytes(), io.BytesIO(path.read_bytes()), gradient_rgb):
         image = load_image(source)
         assert image.dtype == np.float32 and image.shape == (20, 30, 3)
         np.testing.assert_allclose(image, expected, atol=1e-7)
@@ -66,9 +65,9 @@ def test_load_image_palette_and_alpha_composited_on_white(gradient_rgb):
     assert load_image(buffer.getvalue()).shape == (20, 30, 3)
 
     rgba = np.zeros((4, 5, 4), dtype=np.uint8)
-    rgba[..., 0] = 255          # red ...
-    rgba[:2, :, 3] = 0          # ... transparent on top: white
-    rgba[2:, :, 3] = 255        # ... opaque below: red
+    rgba[..., 0] = 255  # red ...
+    rgba[:2, :, 3] = 0  # ... transparent on top: white
+    rgba[2:, :, 3] = 255  # ... opaque below: red
     image = load_image(_png_bytes(rgba))
     np.testing.assert_allclose(image[0, 0], [1, 1, 1])
     np.testing.assert_allclose(image[3, 0], [1, 0, 0])
@@ -86,10 +85,13 @@ def test_load_image_applies_exif_orientation():
     assert image[:, -1].mean() > 0.8 and image[:, 0].mean() < 0.2  # top row now on the right
 
 
-@pytest.mark.parametrize("data,match", [
-    (b"not an image at all", "not an image file"),
-    (b"", "not an image file"),
-])
+@pytest.mark.parametrize(
+    "data,match",
+    [
+        (b"not an image at all", "not an image file"),
+        (b"", "not an image file"),
+    ],
+)
 def test_load_image_rejects_non_images(data, match):
     with pytest.raises(ValueError, match=match):
         load_image(data)

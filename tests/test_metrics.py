@@ -8,7 +8,8 @@ from svdimage import metrics
 def test_relative_error_matches_numpy_norm(camera, rng):
     noisy = camera + 0.05 * rng.standard_normal(camera.shape).astype(np.float32)
     expected = np.linalg.norm(noisy.astype(np.float64) - camera) / np.linalg.norm(
-        camera.astype(np.float64))
+        camera.astype(np.float64)
+    )
     assert metrics.relative_error(camera, noisy) == pytest.approx(expected, rel=1e-12)
     assert metrics.relative_error(np.zeros((3, 3)), np.zeros((3, 3))) == 0.0
     assert metrics.relative_error(np.zeros((3, 3)), np.ones((3, 3))) == float("inf")
@@ -18,9 +19,11 @@ def test_psnr_and_ssim_match_skimage_with_data_range_one(astronaut, rng):
     noisy = np.clip(astronaut + 0.03 * rng.standard_normal(astronaut.shape), 0, 1)
     a, b = astronaut.astype(np.float64), noisy.astype(np.float64)
     assert metrics.peak_signal_noise_ratio(astronaut, noisy) == pytest.approx(
-        skimage.metrics.peak_signal_noise_ratio(a, b, data_range=1.0))
+        skimage.metrics.peak_signal_noise_ratio(a, b, data_range=1.0)
+    )
     assert metrics.structural_similarity(astronaut, noisy) == pytest.approx(
-        skimage.metrics.structural_similarity(a, b, data_range=1.0, channel_axis=-1))
+        skimage.metrics.structural_similarity(a, b, data_range=1.0, channel_axis=-1)
+    )
 
 
 def test_psnr_by_hand(camera):

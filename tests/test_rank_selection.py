@@ -46,8 +46,7 @@ def test_rank_for_energy_is_smallest_rank_meeting_target(camera_svd, fraction):
 @pytest.mark.parametrize("target", [0.2, 0.05, 0.01])
 def test_rank_for_error_brute_force(camera, camera_svd, target):
     k = rank_for_error(camera_svd, target)
-    before, at = (_direct_error(camera, camera_svd.reconstruct(r, clip=False))
-                  for r in (k - 1, k))
+    before, at = (_direct_error(camera, camera_svd.reconstruct(r, clip=False)) for r in (k - 1, k))
     assert at <= target + 1e-6 and before > target
 
 
@@ -55,8 +54,8 @@ def test_rank_for_error_brute_force(camera, camera_svd, target):
 def test_rank_for_psnr_brute_force_on_displayed_image(camera, camera_svd, db):
     def psnr(k):
         return skimage.metrics.peak_signal_noise_ratio(
-            camera.astype(np.float64), camera_svd.reconstruct(k).astype(np.float64),
-            data_range=1.0)
+            camera.astype(np.float64), camera_svd.reconstruct(k).astype(np.float64), data_range=1.0
+        )
 
     k = rank_for_psnr(camera_svd, db)
     assert psnr(k) >= db and psnr(k - 1) < db
@@ -70,8 +69,11 @@ def test_rank_for_ssim_brute_force_color(small_color, value):
 
     def ssim(k):
         return skimage.metrics.structural_similarity(
-            image.astype(np.float64), svd.reconstruct(k).astype(np.float64), data_range=1.0,
-            channel_axis=-1)
+            image.astype(np.float64),
+            svd.reconstruct(k).astype(np.float64),
+            data_range=1.0,
+            channel_axis=-1,
+        )
 
     k = rank_for_ssim(svd, value)
     assert ssim(k) >= value and ssim(k - 1) < value

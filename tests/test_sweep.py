@@ -17,16 +17,23 @@ def test_measure_ranks_matches_independent_computation(astronaut):
     for row in rows:
         approx = np.stack([_lapack_rank_k(reference[:, :, c], row.rank) for c in range(3)], axis=2)
         assert row.relative_error == pytest.approx(
-            np.linalg.norm(reference - approx) / np.linalg.norm(reference), rel=1e-4)
+            np.linalg.norm(reference - approx) / np.linalg.norm(reference), rel=1e-4
+        )
         shown = np.clip(approx, 0, 1)
         assert row.psnr == pytest.approx(
-            skimage.metrics.peak_signal_noise_ratio(reference, shown, data_range=1.0), abs=1e-3)
-        assert row.ssim == pytest.approx(skimage.metrics.structural_similarity(
-            reference, shown, data_range=1.0, channel_axis=-1), abs=1e-4)
+            skimage.metrics.peak_signal_noise_ratio(reference, shown, data_range=1.0), abs=1e-3
+        )
+        assert row.ssim == pytest.approx(
+            skimage.metrics.structural_similarity(
+                reference, shown, data_range=1.0, channel_axis=-1
+            ),
+            abs=1e-4,
+        )
         assert row.stored_values == 3 * row.rank * (512 + 512 + 1)
         assert row.factor_bytes_float32 == 4 * row.stored_values
         assert row.compression_ratio_vs_raw8bit == pytest.approx(
-            512 * 512 * 3 / row.factor_bytes_float32)
+            512 * 512 * 3 / row.factor_bytes_float32
+        )
         assert row.energy == pytest.approx(1 - row.relative_error**2)
 
 

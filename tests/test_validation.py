@@ -6,25 +6,31 @@ from hypothesis import strategies as st
 from svdimage._validation import as_image_array, check_rank, parse_rank_spec
 
 
-@pytest.mark.parametrize("spec,expected", [
-    ("3,10,20,50,100", [3, 10, 20, 50, 100]),
-    ("1:5", [1, 2, 3, 4, 5]),
-    ("1:3,80:100:10", [1, 2, 3, 80, 90, 100]),
-    (" 10 , 3 ,3", [3, 10]),
-])
+@pytest.mark.parametrize(
+    "spec,expected",
+    [
+        ("3,10,20,50,100", [3, 10, 20, 50, 100]),
+        ("1:5", [1, 2, 3, 4, 5]),
+        ("1:3,80:100:10", [1, 2, 3, 80, 90, 100]),
+        (" 10 , 3 ,3", [3, 10]),
+    ],
+)
 def test_parse_rank_spec_lists_and_ranges(spec, expected):
     assert parse_rank_spec(spec) == expected
 
 
-@pytest.mark.parametrize("spec,match", [
-    ("", "empty item"),
-    ("3,,4", "empty item"),
-    ("a", "not an integer"),
-    ("5:1", "start <= stop"),
-    ("1:10:0", "step >= 1"),
-    ("0,4", ">= 1"),
-    ("1:2:3:4", "too many"),
-])
+@pytest.mark.parametrize(
+    "spec,match",
+    [
+        ("", "empty item"),
+        ("3,,4", "empty item"),
+        ("a", "not an integer"),
+        ("5:1", "start <= stop"),
+        ("1:10:0", "step >= 1"),
+        ("0,4", ">= 1"),
+        ("1:2:3:4", "too many"),
+    ],
+)
 def test_parse_rank_spec_rejects_bad_specs(spec, match):
     with pytest.raises(ValueError, match=match):
         parse_rank_spec(spec)
@@ -36,7 +42,9 @@ def test_parse_rank_spec_round_trips_lists(ranks):
 
 
 def test_check_rank_message_names_the_fix():
-    with pytest.raises(ValueError, match=r"rank must be between 1 and 512 for a 768x512 image; got 0\."):
+    with pytest.raises(
+        ValueError, match=r"rank must be between 1 and 512 for a 768x512 image; got 0\."
+    ):
         check_rank(0, 512, shape=(512, 768))
     with pytest.raises(TypeError):
         check_rank(True, 5)

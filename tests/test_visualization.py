@@ -62,8 +62,9 @@ def test_grid_panels_of_big_images_are_block_means():
     assert for_display(small) is small
 
 
-@pytest.mark.parametrize("ranks", [[3, 10, 20, 50, 100], [1, 2, 3, 4, 5, 6, 7, 8, 12, 18, 20, 41],
-                                   [1, 2, 127, 128]])
+@pytest.mark.parametrize(
+    "ranks", [[3, 10, 20, 50, 100], [1, 2, 3, 4, 5, 6, 7, 8, 12, 18, 20, 41], [1, 2, 127, 128]]
+)
 def test_error_curve_labels_never_overlap_each_other_or_the_curve(camera, ranks):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.text import Text
@@ -79,9 +80,13 @@ def test_error_curve_labels_never_overlap_each_other_or_the_curve(camera, ranks)
         boxes.append(Text.get_window_extent(label, renderer))
     assert len(boxes) == len([k for k in ranks if svd.relative_error(k) > 0])
     for i, box in enumerate(boxes):
-        assert not any(box.overlaps(other) for other in boxes[i + 1:]), ax.texts[i].get_text()
+        assert not any(box.overlaps(other) for other in boxes[i + 1 :]), ax.texts[i].get_text()
         for line in ax.get_lines():
             points = line.get_transform().transform(line.get_xydata())
-            inside = ((points[:, 0] > box.x0) & (points[:, 0] < box.x1)
-                      & (points[:, 1] > box.y0) & (points[:, 1] < box.y1))
+            inside = (
+                (points[:, 0] > box.x0)
+                & (points[:, 0] < box.x1)
+                & (points[:, 1] > box.y0)
+                & (points[:, 1] < box.y1)
+            )
             assert not inside.any(), ax.texts[i].get_text()

@@ -65,9 +65,14 @@ class RankAccumulator:
     def advance(self, rank: int) -> list[np.ndarray]:
         """Grow the sums to ``rank`` (>= the current rank); return them (not copies)."""
         for c, total in enumerate(self.sums):
-            self.sums[c] = self._gemm(1.0, self._left[c][:, self.rank:rank],
-                                      self._right[c][self.rank:rank], beta=1.0, c=total,
-                                      overwrite_c=True)
+            self.sums[c] = self._gemm(
+                1.0,
+                self._left[c][:, self.rank : rank],
+                self._right[c][self.rank : rank],
+                beta=1.0,
+                c=total,
+                overwrite_c=True,
+            )
         self.rank = rank
         return self.sums
 
@@ -82,7 +87,7 @@ def squared_norm(plane: np.ndarray, *, block_rows: int = 64) -> float:
     """
     total = 0.0
     for start in range(0, plane.shape[0], block_rows):
-        block = plane[start:start + block_rows].astype(np.float64).ravel()
+        block = plane[start : start + block_rows].astype(np.float64).ravel()
         total += float(block @ block)
     return total
 

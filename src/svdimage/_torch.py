@@ -40,12 +40,12 @@ def exact_svd(A: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray
     torch = import_torch()
     tensor = torch.from_numpy(np.ascontiguousarray(A)).to(_device(torch))
     U, s, Vt = torch.linalg.svd(tensor, full_matrices=False)
-    return (_to_numpy(U[:, :k], A.dtype), _to_numpy(s[:k], A.dtype),
-            _to_numpy(Vt[:k], A.dtype))
+    return (_to_numpy(U[:, :k], A.dtype), _to_numpy(s[:k], A.dtype), _to_numpy(Vt[:k], A.dtype))
 
 
-def randomized_svd(A: np.ndarray, k: int, *, width: int, n_iter: int,
-                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def randomized_svd(
+    A: np.ndarray, k: int, *, width: int, n_iter: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """HMT randomized SVD in torch; the Gaussian sketch is drawn from ``rng``.
 
     Power iterations are re-normalized by QR (``torch.linalg.qr``), which is

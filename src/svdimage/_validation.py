@@ -61,18 +61,14 @@ def as_image_array(image: object, *, name: str = "image") -> np.ndarray:
     if isinstance(image, (str, bytes)) or image is None:
         raise TypeError(f"{name} must be an array; got {type(image).__name__}.")
     array = np.asarray(image)
-    if array.dtype == object or not (
-        np.issubdtype(array.dtype, np.number) or array.dtype == bool
-    ):
+    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
         raise TypeError(f"{name} must be a numeric array; got dtype {array.dtype}.")
     if np.issubdtype(array.dtype, np.complexfloating):
         raise TypeError(f"{name} must be real; got dtype {array.dtype}.")
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[:, :, 0]
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
-        raise ValueError(
-            f"{name} must have shape (M, N) or (M, N, 3); got shape {array.shape}."
-        )
+        raise ValueError(f"{name} must have shape (M, N) or (M, N, 3); got shape {array.shape}.")
     if array.shape[0] < 2 or array.shape[1] < 2:
         raise ValueError(
             f"{name} must be at least 2x2 pixels; got {array.shape[1]}x{array.shape[0]}."
@@ -96,8 +92,9 @@ def as_image_array(image: object, *, name: str = "image") -> np.ndarray:
     return array
 
 
-def check_rank(rank: object, max_rank: int, *, shape: Sequence[int] | None = None,
-               name: str = "rank") -> int:
+def check_rank(
+    rank: object, max_rank: int, *, shape: Sequence[int] | None = None, name: str = "rank"
+) -> int:
     """Return ``rank`` as an int in ``[1, max_rank]`` or raise ``ValueError``."""
     if isinstance(rank, bool) or not isinstance(rank, numbers.Integral):
         raise TypeError(f"{name} must be an integer; got {rank!r}.")
@@ -106,14 +103,13 @@ def check_rank(rank: object, max_rank: int, *, shape: Sequence[int] | None = Non
         where = ""
         if shape is not None:
             where = f" for a {shape[1]}x{shape[0]} image"
-        raise ValueError(
-            f"{name} must be between 1 and {max_rank}{where}; got {rank}."
-        )
+        raise ValueError(f"{name} must be between 1 and {max_rank}{where}; got {rank}.")
     return rank
 
 
-def check_ranks(ranks: Iterable[object], max_rank: int, *,
-                shape: Sequence[int] | None = None) -> list[int]:
+def check_ranks(
+    ranks: Iterable[object], max_rank: int, *, shape: Sequence[int] | None = None
+) -> list[int]:
     """Validate a collection of ranks; return them sorted and without repeats."""
     checked = sorted({check_rank(r, max_rank, shape=shape) for r in ranks})
     if not checked:
@@ -153,9 +149,7 @@ def parse_rank_spec(spec: str) -> list[int]:
             start, stop = numbers_[0], numbers_[1]
             step = numbers_[2] if len(numbers_) == 3 else 1
             if step < 1 or stop < start:
-                raise ValueError(
-                    f"rank range {item!r} must have start <= stop and a step >= 1."
-                )
+                raise ValueError(f"rank range {item!r} must have start <= stop and a step >= 1.")
             values = list(range(start, stop + 1, step))
         else:
             raise ValueError(f"rank item {item!r} has too many ':' (use start:stop:step).")

@@ -52,8 +52,16 @@ class _AnimationFigure:
     reconstruction of every rank for a few small products.
     """
 
-    def __init__(self, svd: ImageSVD, ranks: Sequence[int], *, size: tuple[int, int],
-                 layout: str, caption: str | None, dpi: int = 100) -> None:
+    def __init__(
+        self,
+        svd: ImageSVD,
+        ranks: Sequence[int],
+        *,
+        size: tuple[int, int],
+        layout: str,
+        caption: str | None,
+        dpi: int = 100,
+    ) -> None:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
@@ -62,12 +70,27 @@ class _AnimationFigure:
         self.fig = Figure(figsize=(width / dpi, height / dpi), dpi=dpi)
         self.canvas = FigureCanvasAgg(self.fig)
         if layout == "stacked":
-            grid = self.fig.add_gridspec(2, 1, height_ratios=[1.6, 1], left=0.16, right=0.95,
-                                         top=0.93, bottom=0.09 if caption else 0.07,
-                                         hspace=0.28)
+            grid = self.fig.add_gridspec(
+                2,
+                1,
+                height_ratios=[1.6, 1],
+                left=0.16,
+                right=0.95,
+                top=0.93,
+                bottom=0.09 if caption else 0.07,
+                hspace=0.28,
+            )
         else:
-            grid = self.fig.add_gridspec(1, 2, width_ratios=[1, 1], left=0.03, right=0.97,
-                                         top=0.86, bottom=0.16 if caption else 0.12, wspace=0.22)
+            grid = self.fig.add_gridspec(
+                1,
+                2,
+                width_ratios=[1, 1],
+                left=0.03,
+                right=0.97,
+                top=0.86,
+                bottom=0.16 if caption else 0.12,
+                wspace=0.22,
+            )
         self.ax_img = self.fig.add_subplot(grid[0])
         self.ax_err = self.fig.add_subplot(grid[1])
         self.ranks = list(ranks)
@@ -75,9 +98,14 @@ class _AnimationFigure:
         self.errors = all_errors[np.asarray(self.ranks) - 1]
 
         blank = np.zeros(svd.shape if svd.is_color else svd.shape[:2], dtype=np.float32)
-        self.image = self.ax_img.imshow(blank, cmap=None if svd.is_color else "gray",
-                                        vmin=0.0, vmax=1.0, interpolation="antialiased",
-                                        animated=True)
+        self.image = self.ax_img.imshow(
+            blank,
+            cmap=None if svd.is_color else "gray",
+            vmin=0.0,
+            vmax=1.0,
+            interpolation="antialiased",
+            animated=True,
+        )
         self.ax_img.set_axis_off()
         self.title = self.ax_img.set_title("", fontsize=11, animated=True)
 
@@ -96,8 +124,7 @@ class _AnimationFigure:
         self.ax_err.set_title(r"Relative error $\|A-A_k\|_F\,/\,\|A\|_F$", fontsize=10)
         self.ax_err.grid(True, which="both", ls=":", lw=0.6)
         if caption:
-            self.fig.text(0.5, 0.015, caption, ha="center", va="bottom", fontsize=8,
-                          color="0.35")
+            self.fig.text(0.5, 0.015, caption, ha="center", va="bottom", fontsize=8, color="0.35")
         self.moving = [self.title, self.line, self.point]
         self.canvas.draw()
         self.background = self.canvas.copy_from_bbox(self.fig.bbox)
@@ -116,8 +143,10 @@ class _AnimationFigure:
 
     def _pixels(self, x0: float, y0: float, x1: float, y1: float) -> tuple[slice, slice]:
         """Buffer slices (rows, cols) of a display-coordinate box, clipped to the figure."""
-        rows = slice(max(0, self.height - int(np.ceil(y1))),
-                     min(self.height, self.height - int(np.floor(y0)) + 1))
+        rows = slice(
+            max(0, self.height - int(np.ceil(y1))),
+            min(self.height, self.height - int(np.floor(y0)) + 1),
+        )
         cols = slice(max(0, int(np.floor(x0))), min(self.width, int(np.ceil(x1)) + 1))
         return rows, cols
 
@@ -131,8 +160,9 @@ class _AnimationFigure:
             if error > 0:
                 points.append(tuple(self.ax_err.transData.transform((k, error))))
             xs, ys = zip(*points)
-            region = self._pixels(min(xs) - self.pad, min(ys) - self.pad,
-                                  max(xs) + self.pad, max(ys) + self.pad)
+            region = self._pixels(
+                min(xs) - self.pad, min(ys) - self.pad, max(xs) + self.pad, max(ys) + self.pad
+            )
         if error > 0:
             self.previous = tuple(self.ax_err.transData.transform((k, error)))
         return region
@@ -147,13 +177,19 @@ class _AnimationFigure:
         U, s, Vt = self.svd.stacked_factors()
         V = np.swapaxes(Vt, 1, 2)
         left, right = [], []
+
         def along_rows(factor: np.ndarray, size: int) -> np.ndarray:
             # Shrinking: linear interpolation after a Gaussian pre-filter; enlarging: nearest
             # pixel, as matplotlib shows small images. Either is the same linear operator on
             # every column, so it commutes with the product U diag(s) Vt.
             shrink = size < factor.shape[0]
-            resized = resize(factor, (size, factor.shape[1]), order=1 if shrink else 0,
-                             anti_aliasing=shrink, preserve_range=True)
+            resized = resize(
+                factor,
+                (size, factor.shape[1]),
+                order=1 if shrink else 0,
+                anti_aliasing=shrink,
+                preserve_range=True,
+            )
             return np.asfortranarray(resized.astype(self.svd.dtype))
 
         for c in range(self.svd.n_channels):
@@ -205,14 +241,22 @@ class _AnimationFigure:
             yield np.stack(acc, axis=-1) if self.svd.is_color else acc[0]
 
 
-def _animation_setup(svd: ImageSVD, ranks: Sequence[int] | None, size: tuple[int, int] | None,
-                     layout: str, fps: float) -> tuple[list[int], tuple[int, int]]:
+def _animation_setup(
+    svd: ImageSVD,
+    ranks: Sequence[int] | None,
+    size: tuple[int, int] | None,
+    layout: str,
+    fps: float,
+) -> tuple[list[int], tuple[int, int]]:
     if layout not in DEFAULT_FRAME_SIZE:
         raise ValueError(f"layout must be 'stacked' or 'side'; got {layout!r}.")
     if not fps > 0:
         raise ValueError(f"fps must be positive; got {fps}.")
-    chosen = default_animation_ranks(svd.max_rank) if ranks is None else check_ranks(
-        ranks, svd.max_rank, shape=svd.shape)
+    chosen = (
+        default_animation_ranks(svd.max_rank)
+        if ranks is None
+        else check_ranks(ranks, svd.max_rank, shape=svd.shape)
+    )
     width, height = DEFAULT_FRAME_SIZE[layout] if size is None else size
     if width < 64 or height < 64 or width > 8192 or height > 8192:
         raise ValueError(f"size must be between 64x64 and 8192x8192 pixels; got {width}x{height}.")
@@ -220,9 +264,15 @@ def _animation_setup(svd: ImageSVD, ranks: Sequence[int] | None, size: tuple[int
     return chosen, (int(width) // 2 * 2, int(height) // 2 * 2)
 
 
-def render_frame(svd: ImageSVD, rank: int, *, ranks: Sequence[int] | None = None,
-                 size: tuple[int, int] | None = None, layout: str = "stacked",
-                 caption: str | None = None) -> np.ndarray:
+def render_frame(
+    svd: ImageSVD,
+    rank: int,
+    *,
+    ranks: Sequence[int] | None = None,
+    size: tuple[int, int] | None = None,
+    layout: str = "stacked",
+    caption: str | None = None,
+) -> np.ndarray:
     """Render the animation frame of one rank from scratch, as (H, W, 3) uint8.
 
     The picture :func:`animate` writes for ``rank``, drawn independently: a
@@ -238,11 +288,19 @@ def render_frame(svd: ImageSVD, rank: int, *, ranks: Sequence[int] | None = None
     return figure.full_frame(chosen.index(rank), svd.reconstruct(rank))
 
 
-def animate(svd: ImageSVD, path: str | os.PathLike[str], *,
-            ranks: Sequence[int] | None = None, fps: float = 8,
-            size: tuple[int, int] | None = None, layout: str = "stacked",
-            caption: str | None = None, force: bool = False, quality: float = 5,
-            progress: Callable[[int, int], None] | None = None) -> Path:
+def animate(
+    svd: ImageSVD,
+    path: str | os.PathLike[str],
+    *,
+    ranks: Sequence[int] | None = None,
+    fps: float = 8,
+    size: tuple[int, int] | None = None,
+    layout: str = "stacked",
+    caption: str | None = None,
+    force: bool = False,
+    quality: float = 5,
+    progress: Callable[[int, int], None] | None = None,
+) -> Path:
     """Write an MP4 or GIF of the image sharpening as the rank grows.
 
     Each frame shows the rank-k reconstruction titled "Rank k; relative error
@@ -298,24 +356,45 @@ def animate(svd: ImageSVD, path: str | os.PathLike[str], *,
     frames = (figure.frame(i, panel) for i, panel in enumerate(figure.panels()))
     with atomic_path(path, force=force) as tmp:
         if suffix == ".mp4":
-            _write_mp4(tmp, frames, frame_size, fps=fps, quality=quality,
-                       total=len(chosen), progress=progress)
+            _write_mp4(
+                tmp,
+                frames,
+                frame_size,
+                fps=fps,
+                quality=quality,
+                total=len(chosen),
+                progress=progress,
+            )
         else:
             _write_gif(tmp, frames, fps=fps, total=len(chosen), progress=progress)
     return path
 
 
-def _write_mp4(path: Path, frames: Iterator[np.ndarray], size: tuple[int, int], *,
-               fps: float, quality: float, total: int,
-               progress: Callable[[int, int], None] | None) -> None:
+def _write_mp4(
+    path: Path,
+    frames: Iterator[np.ndarray],
+    size: tuple[int, int],
+    *,
+    fps: float,
+    quality: float,
+    total: int,
+    progress: Callable[[int, int], None] | None,
+) -> None:
     import imageio_ffmpeg
 
     # x264's 'veryfast' preset encoded 2.5x faster than its default here at equal quality
     # setting, with files of similar size.
-    writer = imageio_ffmpeg.write_frames(str(path), size, fps=fps, codec="libx264",
-                                         pix_fmt_out="yuv420p", quality=quality,
-                                         macro_block_size=2, ffmpeg_log_level="error",
-                                         output_params=["-preset", "veryfast"])
+    writer = imageio_ffmpeg.write_frames(
+        str(path),
+        size,
+        fps=fps,
+        codec="libx264",
+        pix_fmt_out="yuv420p",
+        quality=quality,
+        macro_block_size=2,
+        ffmpeg_log_level="error",
+        output_params=["-preset", "veryfast"],
+    )
     writer.send(None)
     try:
         for done, frame in enumerate(frames, 1):
@@ -326,19 +405,35 @@ def _write_mp4(path: Path, frames: Iterator[np.ndarray], size: tuple[int, int], 
         writer.close()
 
 
-def _write_gif(path: Path, frames: Iterator[np.ndarray], *, fps: float, total: int,
-               progress: Callable[[int, int], None] | None) -> None:
+def _write_gif(
+    path: Path,
+    frames: Iterator[np.ndarray],
+    *,
+    fps: float,
+    total: int,
+    progress: Callable[[int, int], None] | None,
+) -> None:
     from PIL import Image
 
     palettized = []
     for done, frame in enumerate(frames, 1):
-        palettized.append(Image.fromarray(frame).quantize(
-            colors=256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE))
+        palettized.append(
+            Image.fromarray(frame).quantize(
+                colors=256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE
+            )
+        )
         if progress is not None:
             progress(done, total)
     # GIF counts time in centiseconds: spread the rounding so that the mean rate is exact
     # (8 fps alternates 120 and 130 ms frames).
     ticks = np.rint(np.arange(len(palettized) + 1) * 100.0 / fps).astype(int)
     durations = [10 * int(d) for d in np.maximum(np.diff(ticks), 1)]
-    palettized[0].save(path, format="GIF", save_all=True, append_images=palettized[1:],
-                       duration=durations, loop=0, optimize=True)
+    palettized[0].save(
+        path,
+        format="GIF",
+        save_all=True,
+        append_images=palettized[1:],
+        duration=durations,
+        loop=0,
+        optimize=True,
+    )

@@ -70,8 +70,18 @@ class Criterion:
     value: float | None = None
 
 
-_CRITERIA = ("error", "energy", "psnr", "ssim", "ratio", "bytes", "bpp", "percent", "knee",
-             "denoise")
+_CRITERIA = (
+    "error",
+    "energy",
+    "psnr",
+    "ssim",
+    "ratio",
+    "bytes",
+    "bpp",
+    "percent",
+    "knee",
+    "denoise",
+)
 _BUDGETS = ("ratio", "bytes", "bpp")
 
 
@@ -86,9 +96,11 @@ def parse_criterion(text: str) -> Criterion:
     name, _, value = text.strip().partition("=")
     name = name.strip().lower()
     if name not in _CRITERIA:
-        raise ValueError(f"unknown rank criterion {text!r}; use one of "
-                         "error=E, energy=F, psnr=DB, ssim=V, ratio=R, bytes=N, bpp=B, "
-                         "percent=P, knee, denoise.")
+        raise ValueError(
+            f"unknown rank criterion {text!r}; use one of "
+            "error=E, energy=F, psnr=DB, ssim=V, ratio=R, bytes=N, bpp=B, "
+            "percent=P, knee, denoise."
+        )
     if name in ("knee", "denoise"):
         if value:
             raise ValueError(f"criterion {name!r} takes no value; got {text!r}.")
@@ -131,8 +143,9 @@ def parse_rank_item(text: str) -> int | Criterion:
     try:
         return int(text.strip())
     except ValueError:
-        raise ValueError(f"rank {text!r} is neither a whole number nor a criterion such as "
-                         "psnr=35 or knee.") from None
+        raise ValueError(
+            f"rank {text!r} is neither a whole number nor a criterion such as psnr=35 or knee."
+        ) from None
 
 
 def criterion_label(criterion: Criterion) -> str:
@@ -142,8 +155,13 @@ def criterion_label(criterion: Criterion) -> str:
     return f"{criterion.name}={criterion.value:g}"
 
 
-def resolve_criterion(svd: ImageSVD, criterion: Criterion, *, image: ArrayLike | None = None,
-                      storage: Storage = "values") -> int:
+def resolve_criterion(
+    svd: ImageSVD,
+    criterion: Criterion,
+    *,
+    image: ArrayLike | None = None,
+    storage: Storage = "values",
+) -> int:
     """The rank a criterion picks (for color denoising: the largest channel rank).
 
     ``storage`` says how ``ratio``, ``bytes`` and ``bpp`` count bytes (see
@@ -173,9 +191,14 @@ def resolve_criterion(svd: ImageSVD, criterion: Criterion, *, image: ArrayLike |
     return rank_for_storage(svd, bpp=value, storage=storage, image=image)
 
 
-def criterion_value(svd: ImageSVD, criterion: Criterion, rank: int, *,
-                    image: ArrayLike | None = None,
-                    storage: Storage = "values") -> float:
+def criterion_value(
+    svd: ImageSVD,
+    criterion: Criterion,
+    rank: int,
+    *,
+    image: ArrayLike | None = None,
+    storage: Storage = "values",
+) -> float:
     """What ``criterion`` measures at ``rank``: the number that explains a choice.
 
     error: relative error; energy: fraction kept; psnr, ssim: of the displayed
@@ -190,15 +213,17 @@ def criterion_value(svd: ImageSVD, criterion: Criterion, rank: int, *,
         return float(svd.energy(rank))
     if name in ("psnr", "ssim"):
         reference = reference_image(svd, image)
-        measure = (metrics.peak_signal_noise_ratio if name == "psnr"
-                   else metrics.structural_similarity)
+        measure = (
+            metrics.peak_signal_noise_ratio if name == "psnr" else metrics.structural_similarity
+        )
         return measure(reference, svd.reconstruct(rank))
     if name == "percent":
         return 100.0 * rank / svd.full_rank
     if name == "denoise":
         return float(np.atleast_2d(svd.s)[:, rank - 1].max())
-    nbytes = (svdz_bytes(svd, rank, image=image) if storage == "svdz"
-              else 4 * svd.stored_values(rank))
+    nbytes = (
+        svdz_bytes(svd, rank, image=image) if storage == "svdz" else 4 * svd.stored_values(rank)
+    )
     if name == "bytes":
         return float(nbytes)
     if name == "bpp":
@@ -216,11 +241,20 @@ def criterion_unit(name: str, *, storage: Storage = "values") -> str:
     """
     if name in _BUDGETS:
         what = "float32 factors" if storage == "values" else ".svdz file"
-        return {"ratio": f"ratio to raw 8-bit ({what})", "bytes": f"bytes ({what})",
-                "bpp": f"bits per pixel ({what})"}[name]
-    return {"error": "relative error", "energy": "energy kept", "psnr": "PSNR (dB)",
-            "ssim": "SSIM", "percent": "% of the short side", "knee": "relative error",
-            "denoise": "smallest kept singular value"}[name]
+        return {
+            "ratio": f"ratio to raw 8-bit ({what})",
+            "bytes": f"bytes ({what})",
+            "bpp": f"bits per pixel ({what})",
+        }[name]
+    return {
+        "error": "relative error",
+        "energy": "energy kept",
+        "psnr": "PSNR (dB)",
+        "ssim": "SSIM",
+        "percent": "% of the short side",
+        "knee": "relative error",
+        "denoise": "smallest kept singular value",
+    }[name]
 
 
 @dataclass(frozen=True)
@@ -261,8 +295,13 @@ class Choice:
     thresholds: tuple[ChannelThreshold, ...] = ()
 
 
-def explain(svd: ImageSVD, criterion: Criterion, *, image: ArrayLike | None = None,
-            storage: Storage = "values") -> Choice:
+def explain(
+    svd: ImageSVD,
+    criterion: Criterion,
+    *,
+    image: ArrayLike | None = None,
+    storage: Storage = "values",
+) -> Choice:
     """The rank ``criterion`` picks, its value there, and the neighbouring rank's.
 
     Parameters
@@ -285,9 +324,14 @@ def explain(svd: ImageSVD, criterion: Criterion, *, image: ArrayLike | None = No
         per_channel = ranks if isinstance(ranks, tuple) else (ranks,)
         s_all = np.atleast_2d(svd.s)
         thresholds = tuple(
-            ChannelThreshold(rank=r, threshold=tau, kept=float(s_all[c, r - 1]),
-                             dropped=float(s_all[c, r]) if r < svd.max_rank else None)
-            for c, (r, tau) in enumerate(zip(per_channel, optimal_hard_threshold(svd))))
+            ChannelThreshold(
+                rank=r,
+                threshold=tau,
+                kept=float(s_all[c, r - 1]),
+                dropped=float(s_all[c, r]) if r < svd.max_rank else None,
+            )
+            for c, (r, tau) in enumerate(zip(per_channel, optimal_hard_threshold(svd)))
+        )
         return Choice(criterion, k, unit, value(k), None, thresholds)
     budget = criterion.name in _BUDGETS
     other = k + 1 if budget else k - 1
@@ -339,10 +383,17 @@ def recommend(svd: ImageSVD, *, image: ArrayLike | None = None) -> list[Recommen
         nbytes = 4 * svd.stored_values(k)
         approx = svd.reconstruct(k)
         real = svdz_bytes(svd, k, image=reference)
-        rows.append(Recommendation(
-            criterion=label, rank=k, relative_error=float(svd.relative_error(k)),
-            psnr=metrics.peak_signal_noise_ratio(reference, approx),
-            ssim=metrics.structural_similarity(reference, approx),
-            factor_bytes_float32=nbytes, bits_per_pixel=metrics.bits_per_pixel(nbytes, svd.shape),
-            svdz_bytes=real, svdz_bits_per_pixel=metrics.bits_per_pixel(real, svd.shape)))
+        rows.append(
+            Recommendation(
+                criterion=label,
+                rank=k,
+                relative_error=float(svd.relative_error(k)),
+                psnr=metrics.peak_signal_noise_ratio(reference, approx),
+                ssim=metrics.structural_similarity(reference, approx),
+                factor_bytes_float32=nbytes,
+                bits_per_pixel=metrics.bits_per_pixel(nbytes, svd.shape),
+                svdz_bytes=real,
+                svdz_bits_per_pixel=metrics.bits_per_pixel(real, svd.shape),
+            )
+        )
     return rows

@@ -56,8 +56,16 @@ class ImageSVD:
         ``'exact'`` or ``'randomized'``: how the factors were computed.
     """
 
-    def __init__(self, U: np.ndarray, s: np.ndarray, Vt: np.ndarray, *,
-                 shape: tuple[int, ...], norm_sq: np.ndarray, method: str) -> None:
+    def __init__(
+        self,
+        U: np.ndarray,
+        s: np.ndarray,
+        Vt: np.ndarray,
+        *,
+        shape: tuple[int, ...],
+        norm_sq: np.ndarray,
+        method: str,
+    ) -> None:
         # Internally always stacked by channel: U (C, M, K), s (C, K), Vt (C, K, N).
         for array in (U, s, Vt):
             array.flags.writeable = False
@@ -107,8 +115,10 @@ class ImageSVD:
             For a spectrum-only decomposition (``compute_vectors=False``).
         """
         if not self.has_vectors:
-            raise ValueError("this decomposition holds singular values only "
-                             "(compute_vectors=False); decompose with vectors to reconstruct.")
+            raise ValueError(
+                "this decomposition holds singular values only "
+                "(compute_vectors=False); decompose with vectors to reconstruct."
+            )
         return self._U, self._s, self._Vt
 
     @property
@@ -130,12 +140,15 @@ class ImageSVD:
 
     def __repr__(self) -> str:
         kind = "color" if self.is_color else "gray"
-        return (f"ImageSVD(shape={self.shape}, {kind}, max_rank={self.max_rank}, "
-                f"method={self.method!r}, dtype={self.dtype})")
+        return (
+            f"ImageSVD(shape={self.shape}, {kind}, max_rank={self.max_rank}, "
+            f"method={self.method!r}, dtype={self.dtype})"
+        )
 
     # -- reconstruction -----------------------------------------------------
-    def reconstruct(self, rank: int | Sequence[int] | None = None, *,
-                    clip: bool = True) -> np.ndarray:
+    def reconstruct(
+        self, rank: int | Sequence[int] | None = None, *, clip: bool = True
+    ) -> np.ndarray:
         """Return the rank-``rank`` approximation ``U_k diag(s_k) Vt_k``.
 
         Parameters
@@ -155,18 +168,19 @@ class ImageSVD:
         U, s, Vt = self.stacked_factors()
         if isinstance(rank, (Sequence, np.ndarray)):
             if len(rank) != self.n_channels:
-                raise ValueError(f"rank needs one value per channel ({self.n_channels}); "
-                                 f"got {len(rank)}.")
+                raise ValueError(
+                    f"rank needs one value per channel ({self.n_channels}); got {len(rank)}."
+                )
             ks = [self._check(r) for r in rank]
-            planes = np.stack([(U[c, :, :k] * s[c, :k]) @ Vt[c, :k, :]
-                               for c, k in enumerate(ks)])
+            planes = np.stack([(U[c, :, :k] * s[c, :k]) @ Vt[c, :k, :] for c, k in enumerate(ks)])
             return self._finish(planes, clip=clip)
         k = self.max_rank if rank is None else self._check(rank)
         planes = np.matmul(U[:, :, :k] * s[:, None, :k], Vt[:, :k, :])
         return self._finish(planes, clip=clip)
 
-    def iter_reconstructions(self, ranks: Iterable[int], *, clip: bool = True,
-                             copy: bool = True) -> Iterator[tuple[int, np.ndarray]]:
+    def iter_reconstructions(
+        self, ranks: Iterable[int], *, clip: bool = True, copy: bool = True
+    ) -> Iterator[tuple[int, np.ndarray]]:
         """Yield ``(rank, image)`` for increasing ranks, updating incrementally.
 
         Going from rank ``j`` to ``k`` adds ``U[:, j:k] diag(s[j:k]) Vt[j:k]`` to
@@ -188,8 +202,10 @@ class ImageSVD:
         U, s, Vt = self.stacked_factors()
         ordered = check_ranks(ranks, self.max_rank, shape=self.shape)
         top = ordered[-1]
-        sums = RankAccumulator([U[c, :, :top] * s[c, :top] for c in range(self.n_channels)],
-                               [Vt[c, :top] for c in range(self.n_channels)])
+        sums = RankAccumulator(
+            [U[c, :, :top] * s[c, :top] for c in range(self.n_channels)],
+            [Vt[c, :top] for c in range(self.n_channels)],
+        )
         for k in ordered:
             acc = sums.advance(k)
             image = np.stack(acc, axis=-1) if self.is_color else acc[0]
@@ -427,9 +443,7 @@ def decompose(
     array = as_image_array(image)
     check_sketch_options(n_oversamples, n_iter, lapack_threads)
     if method not in ("auto", "exact", "randomized"):
-        raise ValueError(
-            f"method must be 'auto', 'exact' or 'randomized'; got {method!r}."
-        )
+        raise ValueError(f"method must be 'auto', 'exact' or 'randomized'; got {method!r}.")
     if backend not in ("numpy", "torch"):
         raise ValueError(f"backend must be 'numpy' or 'torch'; got {backend!r}.")
     if backend == "torch":
@@ -455,26 +469,45 @@ def decompose(
         elif chosen == "exact":
             U, s, Vt = _exact_svd(plane, k)
         else:
-            U, s, Vt = randomized_svd(plane, k, n_oversamples=n_oversamples,
-                                       n_iter=n_iter, rng=generator,
-                                       lapack_threads=lapack_threads)
+            U, s, Vt = randomized_svd(
+                plane,
+                k,
+                n_oversamples=n_oversamples,
+                n_iter=n_iter,
+                rng=generator,
+                lapack_threads=lapack_threads,
+            )
         Us.append(U)
         ss.append(s)
         Vts.append(Vt)
-    return ImageSVD(np.stack(Us), np.stack(ss), np.stack(Vts), shape=array.shape,
-                    norm_sq=np.array(norms), method=chosen)
+    return ImageSVD(
+        np.stack(Us),
+        np.stack(ss),
+        np.stack(Vts),
+        shape=array.shape,
+        norm_sq=np.array(norms),
+        method=chosen,
+    )
 
 
 def _spectrum_only(array: np.ndarray) -> ImageSVD:
     planes = [array] if array.ndim == 2 else [array[:, :, c] for c in range(array.shape[2])]
-    values = [scipy.linalg.svd(np.ascontiguousarray(p), compute_uv=False, lapack_driver="gesdd",
-                               check_finite=False) for p in planes]
+    values = [
+        scipy.linalg.svd(
+            np.ascontiguousarray(p), compute_uv=False, lapack_driver="gesdd", check_finite=False
+        )
+        for p in planes
+    ]
     M, N = array.shape[:2]
     C = len(planes)
-    return ImageSVD(np.zeros((C, M, 0), array.dtype), np.stack(values),
-                    np.zeros((C, 0, N), array.dtype), shape=array.shape,
-                    norm_sq=np.array([squared_norm(np.ascontiguousarray(p)) for p in planes]),
-                    method="exact")
+    return ImageSVD(
+        np.zeros((C, M, 0), array.dtype),
+        np.stack(values),
+        np.zeros((C, 0, N), array.dtype),
+        shape=array.shape,
+        norm_sq=np.array([squared_norm(np.ascontiguousarray(p)) for p in planes]),
+        method="exact",
+    )
 
 
 def _choose_method(method: str, shape: tuple[int, int], rank: int | None) -> str:
@@ -488,23 +521,28 @@ def _choose_method(method: str, shape: tuple[int, int], rank: int | None) -> str
     return "randomized"
 
 
-def _torch_svd(plane: np.ndarray, k: int, method: str, n_oversamples: int | str,
-               n_iter: int | str, rng: np.random.Generator
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _torch_svd(
+    plane: np.ndarray,
+    k: int,
+    method: str,
+    n_oversamples: int | str,
+    n_iter: int | str,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     from svdimage import _torch
 
     if method == "exact":
         U, s, Vt = _torch.exact_svd(plane, k)
     else:
         p, q = auto_sketch(k, n_oversamples, n_iter)
-        U, s, Vt = _torch.randomized_svd(plane, k, width=min(k + p, min(plane.shape)),
-                                         n_iter=q, rng=rng)
+        U, s, Vt = _torch.randomized_svd(
+            plane, k, width=min(k + p, min(plane.shape)), n_iter=q, rng=rng
+        )
     U, Vt = svd_flip(U, Vt)
     return U, s, Vt
 
 
 def _exact_svd(A: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    U, s, Vt = scipy.linalg.svd(A, full_matrices=False, lapack_driver="gesdd",
-                                check_finite=False)
+    U, s, Vt = scipy.linalg.svd(A, full_matrices=False, lapack_driver="gesdd", check_finite=False)
     U, Vt = svd_flip(U[:, :k], Vt[:k])
     return U, s[:k].copy(), Vt

@@ -81,8 +81,10 @@ def optimal_hard_threshold(svd: ImageSVD, *, sigma: float | None = None) -> list
     beta = m / n
     if sigma is None:
         if not svd.is_complete:
-            raise ValueError("unknown noise needs the complete SVD (the median of all "
-                             "singular values): decompose with rank=None, or pass sigma.")
+            raise ValueError(
+                "unknown noise needs the complete SVD (the median of all "
+                "singular values): decompose with rank=None, or pass sigma."
+            )
         omega = optimal_threshold_coefficient(beta) / math.sqrt(marchenko_pastur_median(beta))
         return [omega * float(np.median(s)) for s in np.atleast_2d(svd.s)]
     if not sigma > 0:
@@ -90,7 +92,9 @@ def optimal_hard_threshold(svd: ImageSVD, *, sigma: float | None = None) -> list
     return [optimal_threshold_coefficient(beta) * math.sqrt(n) * sigma] * svd.n_channels
 
 
-def optimal_hard_threshold_rank(svd: ImageSVD, *, sigma: float | None = None) -> int | tuple[int, ...]:
+def optimal_hard_threshold_rank(
+    svd: ImageSVD, *, sigma: float | None = None
+) -> int | tuple[int, ...]:
     """Gavish-Donoho optimal hard-threshold rank for denoising.
 
     For ``Y = X + sigma Z`` (``X`` low rank, ``Z`` i.i.d. standard normal),
@@ -129,14 +133,21 @@ def optimal_hard_threshold_rank(svd: ImageSVD, *, sigma: float | None = None) ->
     for s, tau in zip(np.atleast_2d(svd.s), thresholds):
         k = int(np.count_nonzero(s > tau))
         if k == svd.max_rank and not svd.is_complete:
-            raise ValueError(f"all {svd.max_rank} held singular values are above the threshold "
-                             f"{tau:.4g}; decompose with a larger rank.")
+            raise ValueError(
+                f"all {svd.max_rank} held singular values are above the threshold "
+                f"{tau:.4g}; decompose with a larger rank."
+            )
         ranks.append(max(k, 1))
     return tuple(ranks) if svd.is_color else ranks[0]
 
 
-def add_noise(image: ArrayLike, sigma: float, *,
-              rng: int | np.random.Generator | None = None, clip: bool = False) -> np.ndarray:
+def add_noise(
+    image: ArrayLike,
+    sigma: float,
+    *,
+    rng: int | np.random.Generator | None = None,
+    clip: bool = False,
+) -> np.ndarray:
     """``image + sigma * N(0, 1)``, i.i.d. per pixel and channel, same float dtype.
 
     Not clipped by default: clipping to [0, 1] would break the Gaussian model

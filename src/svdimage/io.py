@@ -176,9 +176,7 @@ def save_image(
         pil = Image.fromarray(np.rint(clipped * 255.0).astype(np.uint8))
     elif bit_depth == 16:
         if array.ndim != 2 or fmt not in ("PNG", "TIFF"):
-            raise ValueError(
-                "bit_depth=16 is supported for gray images saved as PNG or TIFF only."
-            )
+            raise ValueError("bit_depth=16 is supported for gray images saved as PNG or TIFF only.")
         pil = Image.fromarray(np.rint(clipped * 65535.0).astype(np.uint16))
     else:
         raise ValueError(f"bit_depth must be 8 or 16; got {bit_depth!r}.")
@@ -299,8 +297,10 @@ def _to_mode(array: np.ndarray, mode: Mode) -> np.ndarray:
         return array
     if mode == "gray":
         return rgb2gray(array).astype(array.dtype, copy=False)
-    if mode == "auto" and np.array_equal(array[:, :, 0], array[:, :, 1]) and np.array_equal(
-        array[:, :, 0], array[:, :, 2]
+    if (
+        mode == "auto"
+        and np.array_equal(array[:, :, 0], array[:, :, 1])
+        and np.array_equal(array[:, :, 0], array[:, :, 2])
     ):
         return np.ascontiguousarray(array[:, :, 0])
     return array

@@ -33,9 +33,7 @@ def _pair(original: ArrayLike, approx: ArrayLike) -> tuple[np.ndarray, np.ndarra
     a = as_image_array(original, name="original")
     b = as_image_array(approx, name="approx")
     if a.shape != b.shape:
-        raise ValueError(
-            f"images must have the same shape; got {a.shape} and {b.shape}."
-        )
+        raise ValueError(f"images must have the same shape; got {a.shape} and {b.shape}.")
     dtype = np.result_type(a.dtype, b.dtype)
     return a.astype(dtype, copy=False), b.astype(dtype, copy=False)
 
@@ -89,8 +87,9 @@ def peak_signal_noise_ratio(original: ArrayLike, approx: ArrayLike) -> float:
 SSIM_WINDOW = 7
 
 
-def structural_similarity(original: ArrayLike, approx: ArrayLike, *,
-                          too_small: Literal["raise", "nan"] = "raise") -> float:
+def structural_similarity(
+    original: ArrayLike, approx: ArrayLike, *, too_small: Literal["raise", "nan"] = "raise"
+) -> float:
     """Mean SSIM for images in [0, 1] (``data_range=1.0``), via scikit-image.
 
     Uses scikit-image's defaults (7x7 uniform window); color images are

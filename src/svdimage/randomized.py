@@ -19,8 +19,13 @@ from numpy.typing import ArrayLike
 from svdimage._linalg import blas_threads, svd_flip
 from svdimage._validation import check_rank
 
-__all__ = ["randomized_svd", "AUTO_OVERSAMPLES", "AUTO_N_ITER", "auto_sketch",
-           "check_sketch_options"]
+__all__ = [
+    "randomized_svd",
+    "AUTO_OVERSAMPLES",
+    "AUTO_N_ITER",
+    "auto_sketch",
+    "check_sketch_options",
+]
 
 
 def AUTO_OVERSAMPLES(k: int) -> int:  # noqa: N802 - a documented rule, named as a constant
@@ -108,27 +113,41 @@ def randomized_svd(
     check_sketch_options(n_oversamples, n_iter, lapack_threads)
     if normalizer not in _NORMALIZERS:
         raise ValueError(f"normalizer must be 'lu' or 'qr'; got {normalizer!r}.")
-    return _randomized_svd(matrix, k, n_oversamples=n_oversamples, n_iter=n_iter,
-                           rng=np.random.default_rng(rng), lapack_threads=lapack_threads,
-                           normalizer=normalizer)
+    return _randomized_svd(
+        matrix,
+        k,
+        n_oversamples=n_oversamples,
+        n_iter=n_iter,
+        rng=np.random.default_rng(rng),
+        lapack_threads=lapack_threads,
+        normalizer=normalizer,
+    )
 
 
-def check_sketch_options(n_oversamples: object, n_iter: object,
-                          lapack_threads: object) -> None:
+def check_sketch_options(n_oversamples: object, n_iter: object, lapack_threads: object) -> None:
     for name, value in (("n_oversamples", n_oversamples), ("n_iter", n_iter)):
-        if value != "auto" and (isinstance(value, bool) or not isinstance(value, numbers.Integral)
-                                or value < 0):
+        if value != "auto" and (
+            isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0
+        ):
             raise ValueError(f"{name} must be 'auto' or an integer >= 0; got {value!r}.")
-    if lapack_threads is not None and (not isinstance(lapack_threads, numbers.Integral)
-                                       or isinstance(lapack_threads, bool)
-                                       or lapack_threads < 1):
+    if lapack_threads is not None and (
+        not isinstance(lapack_threads, numbers.Integral)
+        or isinstance(lapack_threads, bool)
+        or lapack_threads < 1
+    ):
         raise ValueError(f"lapack_threads must be None or an integer >= 1; got {lapack_threads!r}.")
 
 
-def _randomized_svd(A: np.ndarray, k: int, *, n_oversamples: int | str,
-                    n_iter: int | str, rng: np.random.Generator,
-                    lapack_threads: int | None = 1, normalizer: str = "lu",
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _randomized_svd(
+    A: np.ndarray,
+    k: int,
+    *,
+    n_oversamples: int | str,
+    n_iter: int | str,
+    rng: np.random.Generator,
+    lapack_threads: int | None = 1,
+    normalizer: str = "lu",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Worker of :func:`randomized_svd`; trusts its arguments."""
     transpose = A.shape[0] < A.shape[1]
     if transpose:
@@ -151,8 +170,9 @@ def _randomized_svd(A: np.ndarray, k: int, *, n_oversamples: int | str,
         Q = scipy.linalg.qr(Q, mode="economic", overwrite_a=True, check_finite=False)[0]
     B = Q.T @ A
     with blas_threads(lapack_threads):
-        Uh, s, Vt = scipy.linalg.svd(B, full_matrices=False, overwrite_a=True,
-                                     lapack_driver="gesdd", check_finite=False)
+        Uh, s, Vt = scipy.linalg.svd(
+            B, full_matrices=False, overwrite_a=True, lapack_driver="gesdd", check_finite=False
+        )
     U = Q @ Uh[:, :k]
     s, Vt = s[:k].copy(), Vt[:k]
     if transpose:

@@ -48,8 +48,11 @@ def rank_for_error(svd: ImageSVD, max_relative_error: float) -> int:
     if not max_relative_error >= 0:
         raise ValueError(f"max_relative_error must be >= 0; got {max_relative_error}.")
     errors = np.asarray(svd.relative_error())
-    return _first(errors <= max_relative_error * (1 + 1e-9),
-                  f"a relative error of {max_relative_error:.6g}", svd)
+    return _first(
+        errors <= max_relative_error * (1 + 1e-9),
+        f"a relative error of {max_relative_error:.6g}",
+        svd,
+    )
 
 
 def rank_for_energy(svd: ImageSVD, fraction: float) -> int:
@@ -82,15 +85,23 @@ def rank_for_fraction(svd: ImageSVD, percent: float) -> int:
         raise ValueError(f"percent must be in (0, 100]; got {percent}.")
     k = max(1, math.ceil(percent / 100 * svd.full_rank - 1e-9))
     if k > svd.max_rank:
-        raise ValueError(f"{percent:g} % of {svd.full_rank} is rank {k}, above the "
-                         f"{svd.max_rank} held; decompose with a larger rank.")
+        raise ValueError(
+            f"{percent:g} % of {svd.full_rank} is rank {k}, above the "
+            f"{svd.max_rank} held; decompose with a larger rank."
+        )
     return k
 
 
-def rank_for_storage(svd: ImageSVD, *, ratio: float | None = None, bytes: int | None = None,
-                     bpp: float | None = None, bytes_per_value: int = 4,
-                     storage: Literal["values", "svdz"] = "values",
-                     image: ArrayLike | None = None) -> int:
+def rank_for_storage(
+    svd: ImageSVD,
+    *,
+    ratio: float | None = None,
+    bytes: int | None = None,
+    bpp: float | None = None,
+    bytes_per_value: int = 4,
+    storage: Literal["values", "svdz"] = "values",
+    image: ArrayLike | None = None,
+) -> int:
     """Largest rank whose factors fit a storage budget (exactly one of the three).
 
     Parameters
@@ -112,8 +123,9 @@ def rank_for_storage(svd: ImageSVD, *, ratio: float | None = None, bytes: int | 
     image : array_like, optional
         The original, for ``'svdz'`` with a truncated SVD.
     """
-    given = [name for name, v in (("ratio", ratio), ("bytes", bytes), ("bpp", bpp))
-             if v is not None]
+    given = [
+        name for name, v in (("ratio", ratio), ("bytes", bytes), ("bpp", bpp)) if v is not None
+    ]
     if len(given) != 1:
         raise ValueError(f"give exactly one of ratio, bytes or bpp; got {given or 'none'}.")
     M, N = svd.shape[:2]
@@ -134,10 +146,13 @@ def rank_for_storage(svd: ImageSVD, *, ratio: float | None = None, bytes: int | 
     if storage == "svdz":
         reference = reference_image(svd, image)
         fits = functools.lru_cache(maxsize=None)(
-            lambda k: svdz_bytes(svd, k, image=reference) <= budget)
+            lambda k: svdz_bytes(svd, k, image=reference) <= budget
+        )
         if not fits(1):
-            raise ValueError(f"even rank 1 ({svdz_bytes(svd, 1, image=reference):,} bytes as "
-                             f".svdz) does not fit {target}.")
+            raise ValueError(
+                f"even rank 1 ({svdz_bytes(svd, 1, image=reference):,} bytes as "
+                f".svdz) does not fit {target}."
+            )
         return largest_true(fits, 1, svd.max_rank)
     if storage != "values":
         raise ValueError(f"storage must be 'values' or 'svdz'; got {storage!r}.")
@@ -213,8 +228,12 @@ def rank_for_psnr(svd: ImageSVD, db: float, *, image: ArrayLike | None = None) -
     with np.errstate(divide="ignore"):
         bound = np.where(mse > 0, -10 * np.log10(np.maximum(mse, 1e-300)), np.inf)
     upper = _first(bound >= db, f"{db:g} dB of PSNR", svd, strict=False)
-    return _bisect(lambda k: metrics.peak_signal_noise_ratio(reference, svd.reconstruct(k)) >= db,
-                   upper or svd.max_rank, f"{db:g} dB of PSNR", svd)
+    return _bisect(
+        lambda k: metrics.peak_signal_noise_ratio(reference, svd.reconstruct(k)) >= db,
+        upper or svd.max_rank,
+        f"{db:g} dB of PSNR",
+        svd,
+    )
 
 
 def rank_for_ssim(svd: ImageSVD, value: float, *, image: ArrayLike | None = None) -> int:
@@ -228,8 +247,12 @@ def rank_for_ssim(svd: ImageSVD, value: float, *, image: ArrayLike | None = None
     if not -1 < value <= 1:
         raise ValueError(f"SSIM target must be in (-1, 1]; got {value}.")
     reference = reference_image(svd, image)
-    return _bisect(lambda k: metrics.structural_similarity(reference, svd.reconstruct(k)) >= value,
-                   svd.max_rank, f"an SSIM of {value:g}", svd)
+    return _bisect(
+        lambda k: metrics.structural_similarity(reference, svd.reconstruct(k)) >= value,
+        svd.max_rank,
+        f"an SSIM of {value:g}",
+        svd,
+    )
 
 
 def reference_image(svd: ImageSVD, image: ArrayLike | None) -> np.ndarray:
@@ -238,8 +261,9 @@ def reference_image(svd: ImageSVD, image: ArrayLike | None) -> np.ndarray:
     if image is not None:
         reference = as_image_array(image)
         if reference.shape != svd.shape:
-            raise ValueError(f"image shape {reference.shape} does not match the "
-                             f"decomposition's {svd.shape}.")
+            raise ValueError(
+                f"image shape {reference.shape} does not match the decomposition's {svd.shape}."
+            )
         return reference
     if not svd.is_complete:
         raise ValueError("a truncated SVD cannot rebuild the original: pass image=.")

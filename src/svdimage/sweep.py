@@ -28,8 +28,16 @@ from svdimage._fileutil import atomic_path
 from svdimage._validation import as_image_array
 from svdimage.decomposition import ImageSVD
 
-__all__ = ["RankMetrics", "SweepResult", "run", "measure_ranks", "write_metrics_csv",
-           "write_metrics_json", "DEFAULT_RANKS", "OUTPUT_NAMES"]
+__all__ = [
+    "RankMetrics",
+    "SweepResult",
+    "run",
+    "measure_ranks",
+    "write_metrics_csv",
+    "write_metrics_json",
+    "DEFAULT_RANKS",
+    "OUTPUT_NAMES",
+]
 
 #: The homework seed's ranks.
 DEFAULT_RANKS = (3, 10, 20, 50, 100)
@@ -75,8 +83,13 @@ class RankMetrics:
     compression_ratio_vs_raw8bit: float
 
 
-def measure_ranks(image: ArrayLike, svd: ImageSVD, ranks: Iterable[int], *,
-                  criteria: Mapping[int, str] | None = None) -> list[RankMetrics]:
+def measure_ranks(
+    image: ArrayLike,
+    svd: ImageSVD,
+    ranks: Iterable[int],
+    *,
+    criteria: Mapping[int, str] | None = None,
+) -> list[RankMetrics]:
     """Measure ``svd``'s approximations of ``image`` at each of ``ranks``.
 
     Reconstructions are built incrementally (one pass over the ranks).
@@ -106,43 +119,56 @@ def measure_ranks(image: ArrayLike, svd: ImageSVD, ranks: Iterable[int], *,
     rows = []
     for k, approx in svd.iter_reconstructions(ranks, clip=True):
         values = svd.stored_values(k)
-        rows.append(RankMetrics(
-            rank=k,
-            criterion=(criteria or {}).get(k, ""),
-            relative_error=float(svd.relative_error(k)),
-            psnr=metrics.peak_signal_noise_ratio(reference, approx),
-            ssim=metrics.structural_similarity(reference, approx, too_small="nan"),
-            energy=float(svd.energy(k)),
-            stored_values=values,
-            factor_bytes_float32=4 * values,
-            compression_ratio_vs_raw8bit=raw_bytes / (4 * values),
-        ))
+        rows.append(
+            RankMetrics(
+                rank=k,
+                criterion=(criteria or {}).get(k, ""),
+                relative_error=float(svd.relative_error(k)),
+                psnr=metrics.peak_signal_noise_ratio(reference, approx),
+                ssim=metrics.structural_similarity(reference, approx, too_small="nan"),
+                energy=float(svd.energy(k)),
+                stored_values=values,
+                factor_bytes_float32=4 * values,
+                compression_ratio_vs_raw8bit=raw_bytes / (4 * values),
+            )
+        )
     return rows
 
 
 _FIELDS = [f.name for f in dataclasses.fields(RankMetrics)]
 
 
-def write_metrics_csv(path: str | os.PathLike[str], rows: Sequence[RankMetrics], *,
-                      force: bool = False) -> Path:
+def write_metrics_csv(
+    path: str | os.PathLike[str], rows: Sequence[RankMetrics], *, force: bool = False
+) -> Path:
     """Write ``rows`` as CSV, one line per rank, full float precision."""
-    with atomic_path(path, force=force) as tmp, open(tmp, "w", newline="",
-                                                      encoding="utf-8") as handle:
+    with (
+        atomic_path(path, force=force) as tmp,
+        open(tmp, "w", newline="", encoding="utf-8") as handle,
+    ):
         writer = csv.DictWriter(handle, fieldnames=_FIELDS)
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: repr(v) if isinstance(v, float) else v
-                             for k, v in dataclasses.asdict(row).items()})
+            writer.writerow(
+                {
+                    k: repr(v) if isinstance(v, float) else v
+                    for k, v in dataclasses.asdict(row).items()
+                }
+            )
     return Path(path)
 
 
-def write_metrics_json(path: str | os.PathLike[str], rows: Sequence[RankMetrics], *,
-                       info: dict[str, Any] | None = None, force: bool = False) -> Path:
+def write_metrics_json(
+    path: str | os.PathLike[str],
+    rows: Sequence[RankMetrics],
+    *,
+    info: dict[str, Any] | None = None,
+    force: bool = False,
+) -> Path:
     """Write ``{"image": info, "ranks": [...]}`` as JSON (infinite PSNR as null)."""
     document = {
         "image": info or {},
-        "ranks": [{k: _json_number(v) for k, v in dataclasses.asdict(row).items()}
-                  for row in rows],
+        "ranks": [{k: _json_number(v) for k, v in dataclasses.asdict(row).items()} for row in rows],
     }
     with atomic_path(path, force=force) as tmp:
         tmp.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
@@ -180,9 +206,15 @@ class SweepResult:
     paths: dict[str, Path]
 
 
-def run(image: ArrayLike, out: str | os.PathLike[str], *,
-        ranks: str | Sequence[int] | None = None, label: str = "image", force: bool = False,
-        step: Callable[[str], AbstractContextManager[Any]] | None = None) -> SweepResult:
+def run(
+    image: ArrayLike,
+    out: str | os.PathLike[str],
+    *,
+    ranks: str | Sequence[int] | None = None,
+    label: str = "image",
+    force: bool = False,
+    step: Callable[[str], AbstractContextManager[Any]] | None = None,
+) -> SweepResult:
     """Sweep ranks of ``image``: measure them and write figures and tables to ``out``.
 
     Parameters
@@ -222,8 +254,10 @@ def run(image: ArrayLike, out: str | os.PathLike[str], *,
     paths = {name: folder / name for name in OUTPUT_NAMES}
     existing = [str(p) for p in paths.values() if p.exists()]
     if existing and not force:
-        raise FileExistsError(f"output {existing[0]!r} already exists; pass force=True "
-                              "(--force) to overwrite it, or choose another folder.")
+        raise FileExistsError(
+            f"output {existing[0]!r} already exists; pass force=True "
+            "(--force) to overwrite it, or choose another folder."
+        )
     full = min(reference.shape[:2])
     if ranks is None:
         numbers, criteria = [k for k in DEFAULT_RANKS if k <= full] or [full], []
@@ -242,16 +276,23 @@ def run(image: ArrayLike, out: str | os.PathLike[str], *,
             picked.setdefault(k, []).append(criterion_label(criterion))
     chosen = sorted(set(numbers) | set(picked))
     with stage("measuring ranks"):
-        rows = measure_ranks(reference, svd, chosen,
-                             criteria={k: "; ".join(v) for k, v in picked.items()})
+        rows = measure_ranks(
+            reference, svd, chosen, criteria={k: "; ".join(v) for k, v in picked.items()}
+        )
     folder.mkdir(parents=True, exist_ok=True)
-    info = {"source": label, "shape": list(reference.shape),
-            "mode": "rgb" if reference.ndim == 3 else "gray", "method": svd.method,
-            "max_rank": svd.max_rank, "raw_8bit_bytes": int(reference.size)}
+    info = {
+        "source": label,
+        "shape": list(reference.shape),
+        "mode": "rgb" if reference.ndim == 3 else "gray",
+        "method": svd.method,
+        "max_rank": svd.max_rank,
+        "raw_8bit_bytes": int(reference.size),
+    }
     with stage("drawing figures"):
         save_figure(plot_grid(reference, svd, rows), paths["grid.png"], force=force)
-        save_figure(plot_error_curve(svd, marked_ranks=chosen), paths["error_curve.png"],
-                    force=force)
+        save_figure(
+            plot_error_curve(svd, marked_ranks=chosen), paths["error_curve.png"], force=force
+        )
         save_figure(plot_spectrum(svd), paths["spectrum.png"], force=force)
     write_metrics_csv(paths["metrics.csv"], rows, force=force)
     write_metrics_json(paths["metrics.json"], rows, info=info, force=force)

@@ -59,8 +59,9 @@ def _show(ax: object, image: np.ndarray, title: str) -> None:
     ax.set_axis_off()  # type: ignore[attr-defined]
 
 
-def plot_grid(image: ArrayLike, svd: ImageSVD, rows: Sequence[RankMetrics], *,
-              panel_size: float = 3.2) -> Figure:
+def plot_grid(
+    image: ArrayLike, svd: ImageSVD, rows: Sequence[RankMetrics], *, panel_size: float = 3.2
+) -> Figure:
     """The original beside each measured rank, titled with rank, error and PSNR.
 
     Parameters
@@ -85,8 +86,7 @@ def plot_grid(image: ArrayLike, svd: ImageSVD, rows: Sequence[RankMetrics], *,
     by_rank = {row.rank: row for row in rows}
     for ax, (k, approx) in zip(axes[1:], svd.iter_reconstructions(by_rank)):
         row = by_rank[k]
-        _show(ax, approx, f"rank {k}\nrel. error {row.relative_error:.4f}, "
-                          f"PSNR {row.psnr:.1f} dB")
+        _show(ax, approx, f"rank {k}\nrel. error {row.relative_error:.4f}, PSNR {row.psnr:.1f} dB")
     for ax in axes[n:]:
         ax.set_axis_off()
     return fig
@@ -106,8 +106,13 @@ def plot_error_curve(svd: ImageSVD, *, marked_ranks: Sequence[int] = ()) -> Figu
     fig = _figure(figsize=(6.4, 4.2))
     ax = fig.subplots()
     positive = errors > 0
-    ax.semilogy(ranks[positive], errors[positive], color="tab:red", lw=1.5,
-                label=r"$\|A-A_k\|_F\,/\,\|A\|_F$")
+    ax.semilogy(
+        ranks[positive],
+        errors[positive],
+        color="tab:red",
+        lw=1.5,
+        label=r"$\|A-A_k\|_F\,/\,\|A\|_F$",
+    )
     marks = check_ranks(marked_ranks, svd.max_rank) if len(marked_ranks) else []
     marks = [k for k in marks if errors[k - 1] > 0]
     for k in marks:
@@ -118,8 +123,9 @@ def plot_error_curve(svd: ImageSVD, *, marked_ranks: Sequence[int] = ()) -> Figu
     ax.grid(True, which="both", ls=":", lw=0.6)
     ax.set_xlim(1, max(svd.max_rank, 2))
     ax.legend(loc="upper right")  # above a falling curve: the labels go below it
-    _label_points(fig, ax, [(k, float(errors[k - 1]), f"k={k}: {errors[k - 1]:.3g}")
-                            for k in marks])
+    _label_points(
+        fig, ax, [(k, float(errors[k - 1]), f"k={k}: {errors[k - 1]:.3g}") for k in marks]
+    )
     return fig
 
 
@@ -148,16 +154,25 @@ def _label_points(fig: Figure, ax: Any, points: Sequence[tuple[float, float, str
     placed: list[Any] = []
     for x, y, text in points:
         offset = -8.0
-        label = ax.annotate(text, (x, y), textcoords="offset points", xytext=(8, offset),
-                            fontsize=8, va="top",
-                            arrowprops={"arrowstyle": "-", "lw": 0.5, "color": "0.4",
-                                        "shrinkA": 0, "shrinkB": 3})
+        label = ax.annotate(
+            text,
+            (x, y),
+            textcoords="offset points",
+            xytext=(8, offset),
+            fontsize=8,
+            va="top",
+            arrowprops={"arrowstyle": "-", "lw": 0.5, "color": "0.4", "shrinkA": 0, "shrinkB": 3},
+        )
         label.set_in_layout(False)
         for _ in range(200):
             box = text_box(label)
             bottoms = [other.y0 for other in placed if box.overlaps(other)]
-            inside = ((curve[:, 0] >= box.x0) & (curve[:, 0] <= box.x1)
-                      & (curve[:, 1] >= box.y0) & (curve[:, 1] <= box.y1))
+            inside = (
+                (curve[:, 0] >= box.x0)
+                & (curve[:, 0] <= box.x1)
+                & (curve[:, 1] >= box.y0)
+                & (curve[:, 1] <= box.y1)
+            )
             bottoms += list(curve[inside, 1])
             if not bottoms:
                 break
@@ -189,15 +204,20 @@ def plot_spectrum(svd: ImageSVD) -> Figure:
     twin.set_ylim(min(5 * np.floor(energy[0] / 5), 99.0), 100.2)
     handles = ax.get_legend_handles_labels()
     twin_handles = twin.get_legend_handles_labels()
-    ax.legend(handles[0] + twin_handles[0], handles[1] + twin_handles[1], loc="upper right",
-              bbox_to_anchor=(1.0, 0.9))
+    ax.legend(
+        handles[0] + twin_handles[0],
+        handles[1] + twin_handles[1],
+        loc="upper right",
+        bbox_to_anchor=(1.0, 0.9),
+    )
     ax.set_title("Singular value spectrum")
     ax.set_xlim(1, max(svd.max_rank, 2))
     return fig
 
 
-def save_figure(fig: Figure, path: str | os.PathLike[str], *, force: bool = False,
-                dpi: int = 120) -> Path:
+def save_figure(
+    fig: Figure, path: str | os.PathLike[str], *, force: bool = False, dpi: int = 120
+) -> Path:
     """Save ``fig`` atomically (format from the extension); refuse to overwrite."""
     path = Path(path)
     with atomic_path(path, force=force) as tmp:

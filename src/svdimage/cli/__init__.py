@@ -31,8 +31,17 @@ from svdimage.cli._app import (
 for _group in ("explore", "ranks", "compression"):
     importlib.import_module(f"svdimage.cli.{_group}")
 
-__all__ = ["app", "main", "EXIT_CODES", "EXIT_OK", "EXIT_INTERNAL", "EXIT_USAGE",
-           "EXIT_BAD_INPUT", "EXIT_FILES", "EXIT_NETWORK"]
+__all__ = [
+    "app",
+    "main",
+    "EXIT_CODES",
+    "EXIT_OK",
+    "EXIT_INTERNAL",
+    "EXIT_USAGE",
+    "EXIT_BAD_INPUT",
+    "EXIT_FILES",
+    "EXIT_NETWORK",
+]
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:

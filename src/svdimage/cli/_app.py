@@ -44,6 +44,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
+
 class _Argument(typer.core.TyperArgument):
     """Arguments shown as Unix help shows them: ``IMAGE`` and ``IMAGE...``, not
     ``{IMAGE}`` with a ``<str>`` or ``<list[str]>`` type tag."""
@@ -88,10 +89,15 @@ GrayOption = typer.Option(False, "--gray", help="Convert to gray (BT.709 luma) f
 ForceOption = typer.Option(False, "--force", "-f", help="Overwrite existing outputs.")
 JsonOption = typer.Option(False, "--json", help="Print one JSON document on stdout, nothing else.")
 MaxPixelsOption = typer.Option(
-    DEFAULT_MAX_PIXELS, "--max-pixels", min=4, metavar="N",
-    help="Refuse images with more pixels than this.")
-TimeoutOption = typer.Option(10.0, "--timeout", min=0.1, metavar="SECONDS",
-                             help="Seconds to wait for a URL.")
+    DEFAULT_MAX_PIXELS,
+    "--max-pixels",
+    min=4,
+    metavar="N",
+    help="Refuse images with more pixels than this.",
+)
+TimeoutOption = typer.Option(
+    10.0, "--timeout", min=0.1, metavar="SECONDS", help="Seconds to wait for a URL."
+)
 
 
 # -- errors ------------------------------------------------------------------
@@ -124,8 +130,7 @@ def report_error(error: BaseException, *, source: str | None = None) -> int:
     code = exit_code(error)
     prefix = "internal error" if code == EXIT_INTERNAL else "error"
     where = f"{source}: " if source else ""
-    err_console.print(f"svdimage: {prefix}: {where}{message(error)}", soft_wrap=True,
-                      markup=False)
+    err_console.print(f"svdimage: {prefix}: {where}{message(error)}", soft_wrap=True, markup=False)
     return code
 
 
@@ -149,8 +154,11 @@ def handle_errors(func: F) -> F:
 
 def one_of(**options: Any) -> None:
     """Refuse (exit 2) when more than one of ``options`` is given."""
-    given = [f"--{name.replace('_', '-')}" for name, value in options.items()
-             if value not in (None, False)]
+    given = [
+        f"--{name.replace('_', '-')}"
+        for name, value in options.items()
+        if value not in (None, False)
+    ]
     if len(given) > 1:
         raise UsageError(f"{' and '.join(given)} do not go together; give one of them.")
 
@@ -231,8 +239,9 @@ def load(source: str, *, gray: bool, max_pixels: int, timeout: float) -> Any:
     from svdimage.io import load_image
 
     with step(f"loading {source}"):
-        return load_image(source, mode="gray" if gray else "auto", max_pixels=max_pixels,
-                          timeout=timeout)
+        return load_image(
+            source, mode="gray" if gray else "auto", max_pixels=max_pixels, timeout=timeout
+        )
 
 
 def _version(value: bool) -> None:
@@ -244,7 +253,8 @@ def _version(value: bool) -> None:
 @app.callback()
 def _main(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks of errors."),
-    version: Optional[bool] = typer.Option(None, "--version", callback=_version,
-                                           is_eager=True, help="Print the version."),
+    version: Optional[bool] = typer.Option(
+        None, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
 ) -> None:
     _state["debug"] = debug

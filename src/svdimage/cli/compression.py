@@ -46,8 +46,9 @@ def _image_sources(items: Sequence[str]) -> tuple[list[str], bool]:
     for item in items:
         if os.path.isdir(item):
             batch = True
-            found = sorted(str(p) for p in Path(item).iterdir()
-                           if p.is_file() and p.suffix.lower() in known)
+            found = sorted(
+                str(p) for p in Path(item).iterdir() if p.is_file() and p.suffix.lower() in known
+            )
             if not found:
                 raise FileNotFoundError(f"folder {item!r} holds no image files.")
             sources += found
@@ -59,27 +60,41 @@ def _image_sources(items: Sequence[str]) -> tuple[list[str], bool]:
 @command()
 @handle_errors
 def compress(
-    images: list[str] = typer.Argument(..., metavar="IMAGE...",
-                                       help="Image files, folders of images, or URLs."),
-    output: Path = typer.Option(..., "--output", "-o", metavar="PATH",
-                                help="Output .svdz file; a folder for several images."),
-    quality: Optional[float] = typer.Option(None, "--quality", "-q", min=1, max=100,
-                                            metavar="Q", help="1-100, monotone (default 75)."),
+    images: list[str] = typer.Argument(
+        ..., metavar="IMAGE...", help="Image files, folders of images, or URLs."
+    ),
+    output: Path = typer.Option(
+        ...,
+        "--output",
+        "-o",
+        metavar="PATH",
+        help="Output .svdz file; a folder for several images.",
+    ),
+    quality: Optional[float] = typer.Option(
+        None, "--quality", "-q", min=1, max=100, metavar="Q", help="1-100, monotone (default 75)."
+    ),
     rank: Optional[str] = typer.Option(
-        None, "--rank", "-k", metavar="K",
+        None,
+        "--rank",
+        "-k",
+        metavar="K",
         help="Global rank K (implies --global), or a criterion resolved on the global SVD: "
-             "energy=0.99, error=0.05, ssim=0.95, knee, ..."),
-    psnr: Optional[float] = typer.Option(None, "--psnr", metavar="DB",
-                                         help="Smallest file reaching DB."),
-    size: Optional[int] = typer.Option(None, "--size", min=1, metavar="N",
-                                       help="Best file of at most N bytes."),
-    bpp: Optional[float] = typer.Option(None, "--bpp", metavar="B",
-                                        help="Best file of at most B bits/pixel."),
-    tiles: int = typer.Option(8, "--tiles", min=4, max=256, metavar="SIDE",
-                              help="Tile side in pixels."),
+        "energy=0.99, error=0.05, ssim=0.95, knee, ...",
+    ),
+    psnr: Optional[float] = typer.Option(
+        None, "--psnr", metavar="DB", help="Smallest file reaching DB."
+    ),
+    size: Optional[int] = typer.Option(
+        None, "--size", min=1, metavar="N", help="Best file of at most N bytes."
+    ),
+    bpp: Optional[float] = typer.Option(
+        None, "--bpp", metavar="B", help="Best file of at most B bits/pixel."
+    ),
+    tiles: int = typer.Option(
+        8, "--tiles", min=4, max=256, metavar="SIDE", help="Tile side in pixels."
+    ),
     global_svd: bool = typer.Option(False, "--global", help="One SVD per plane, no tiles."),
-    color: str = typer.Option("ycbcr", "--color", metavar="SPACE",
-                              help="ycbcr (4:2:0) or rgb."),
+    color: str = typer.Option("ycbcr", "--color", metavar="SPACE", help="ycbcr (4:2:0) or rgb."),
     gray: bool = GrayOption,
     force: bool = ForceOption,
     json_output: bool = JsonOption,
@@ -99,13 +114,20 @@ def compress(
         raise ValueError(f"--color must be 'ycbcr' or 'rgb'; got {color!r}.")
     cap = None if rank is None else parse_rank_item(rank)
     sources, batch = _image_sources(images)
-    options: dict[str, Any] = dict(quality=quality, rank=cap, psnr=psnr, size=size, bpp=bpp,
-                                   tile=None if global_svd or rank is not None else tiles,
-                                   color=color)
+    options: dict[str, Any] = dict(
+        quality=quality,
+        rank=cap,
+        psnr=psnr,
+        size=size,
+        bpp=bpp,
+        tile=None if global_svd or rank is not None else tiles,
+        color=color,
+    )
     loading: dict[str, Any] = dict(gray=gray, max_pixels=max_pixels, timeout=timeout)
     if not batch:
-        report = _compress_one(sources[0], output, force=force, compare=True, loading=loading,
-                               options=options)
+        report = _compress_one(
+            sources[0], output, force=force, compare=True, loading=loading, options=options
+        )
         if json_output:
             print_json(_report_json(sources[0], report))
         else:
@@ -119,8 +141,14 @@ def compress(
     failures, code, documents = 0, EXIT_OK, []
     for source, stem in zip(sources, stems):
         try:
-            report = _compress_one(source, output / f"{stem}.svdz", force=force, compare=False,
-                                   loading=loading, options=options)
+            report = _compress_one(
+                source,
+                output / f"{stem}.svdz",
+                force=force,
+                compare=False,
+                loading=loading,
+                options=options,
+            )
         except Exception as error:  # noqa: BLE001 - report, skip, go on with the others
             failures += 1
             code = report_error(error, source=source)
@@ -130,22 +158,37 @@ def compress(
             documents.append(_report_json(source, report))
         else:
             svdz = report.svdz
-            before = (f"{fmt_count(report.rows[0].nbytes)} -> "
-                      if report.rows[0].name == "original file" else "")
-            out_console.print(f"{source} -> {report.path}: {before}{fmt_count(svdz.nbytes)} "
-                              f"bytes, {fmt_bpp(svdz.bits_per_pixel)} bpp, "
-                              f"PSNR {fmt_psnr(svdz.psnr)} dB", soft_wrap=True)
+            before = (
+                f"{fmt_count(report.rows[0].nbytes)} -> "
+                if report.rows[0].name == "original file"
+                else ""
+            )
+            out_console.print(
+                f"{source} -> {report.path}: {before}{fmt_count(svdz.nbytes)} "
+                f"bytes, {fmt_bpp(svdz.bits_per_pixel)} bpp, "
+                f"PSNR {fmt_psnr(svdz.psnr)} dB",
+                soft_wrap=True,
+            )
     if json_output:
         print_json(documents)
     else:
-        out_console.print(f"{len(sources) - failures} of {len(sources)} images compressed into "
-                          f"{output}.", soft_wrap=True)
+        out_console.print(
+            f"{len(sources) - failures} of {len(sources)} images compressed into {output}.",
+            soft_wrap=True,
+        )
     if failures:
         raise typer.Exit(code)
 
 
-def _compress_one(image: str, output: Path, *, force: bool, compare: bool,
-                  loading: dict[str, Any], options: dict[str, Any]) -> Any:
+def _compress_one(
+    image: str,
+    output: Path,
+    *,
+    force: bool,
+    compare: bool,
+    loading: dict[str, Any],
+    options: dict[str, Any],
+) -> Any:
     from svdimage import codec
     from svdimage._fileutil import check_writable
 
@@ -153,14 +196,20 @@ def _compress_one(image: str, output: Path, *, force: bool, compare: bool,
     array = load(image, **loading)
     original = os.path.getsize(image) if os.path.isfile(image) else None
     with step(f"compressing {image}"):
-        return codec.compress(array, output, force=force, original_bytes=original,
-                              compare_jpeg=compare, **options)
+        return codec.compress(
+            array, output, force=force, original_bytes=original, compare_jpeg=compare, **options
+        )
 
 
 def _report_json(source: str, report: Any) -> dict[str, Any]:
-    return {"source": source, "output": str(report.path), "shape": list(report.shape),
-            "rank": report.rank, "jpeg_quality": report.jpeg_quality,
-            "rows": [vars(row) for row in report.rows]}
+    return {
+        "source": source,
+        "output": str(report.path),
+        "shape": list(report.shape),
+        "rank": report.rank,
+        "jpeg_quality": report.jpeg_quality,
+        "rows": [vars(row) for row in report.rows],
+    }
 
 
 def _print_report(source: str, report: Any) -> None:
@@ -170,12 +219,20 @@ def _print_report(source: str, report: Any) -> None:
     for header in ("", "bytes", "bpp", "ratio", "PSNR dB", "SSIM"):
         table.add_column(header, justify="left" if not header else "right")
     original = report.rows[0].nbytes if report.rows[0].name == "original file" else None
-    names = {".svdz": ".svdz (this file)",
-             "JPEG": f"JPEG quality {report.jpeg_quality} at most the same bytes"}
+    names = {
+        ".svdz": ".svdz (this file)",
+        "JPEG": f"JPEG quality {report.jpeg_quality} at most the same bytes",
+    }
     for row in report.rows:
         ratio = fmt_ratio(original / row.nbytes) if original else ""
-        table.add_row(names.get(row.name, row.name), fmt_count(row.nbytes),
-                      fmt_bpp(row.bits_per_pixel), ratio, fmt_psnr(row.psnr), fmt_ssim(row.ssim))
+        table.add_row(
+            names.get(row.name, row.name),
+            fmt_count(row.nbytes),
+            fmt_bpp(row.bits_per_pixel),
+            ratio,
+            fmt_psnr(row.psnr),
+            fmt_ssim(row.ssim),
+        )
     out_console.print(table)
     if report.jpeg_quality is None:
         out_console.print("No JPEG is this small (even quality 1 is larger).", soft_wrap=True)
@@ -185,11 +242,16 @@ def _print_report(source: str, report: Any) -> None:
 @handle_errors
 def decompress(
     source: Path = typer.Argument(..., metavar="FILE", help="An .svdz file."),
-    output: Path = typer.Option(..., "--output", "-o", metavar="FILE",
-                                help="Output image (.png, ...)."),
+    output: Path = typer.Option(
+        ..., "--output", "-o", metavar="FILE", help="Output image (.png, ...)."
+    ),
     max_bytes: Optional[int] = typer.Option(
-        None, "--max-bytes", min=1, metavar="N",
-        help="Decode only the first N bytes (progressive: a lower-rank image)."),
+        None,
+        "--max-bytes",
+        min=1,
+        metavar="N",
+        help="Decode only the first N bytes (progressive: a lower-rank image).",
+    ),
     force: bool = ForceOption,
     max_pixels: int = MaxPixelsOption,
 ) -> None:
@@ -204,8 +266,10 @@ def decompress(
     image = codec.load(source, max_bytes=max_bytes, max_pixels=max_pixels)
     save_image(output, image, force=force)
     used = os.path.getsize(source) if max_bytes is None else min(max_bytes, os.path.getsize(source))
-    out_console.print(f"Wrote {output} ({image.shape[1]}x{image.shape[0]}) from "
-                      f"{fmt_count(used)} bytes.", soft_wrap=True)
+    out_console.print(
+        f"Wrote {output} ({image.shape[1]}x{image.shape[0]}) from {fmt_count(used)} bytes.",
+        soft_wrap=True,
+    )
 
 
 @command("inspect")
@@ -226,15 +290,30 @@ def inspect_command(
     shape = tuple(header["shape"])
     bpp = bits_per_pixel(info.file_bytes, shape)
     if json_output:
-        print_json({"file": str(source), "version": f"{info.version[0]}.{info.version[1]}",
-                    "file_bytes": info.file_bytes, "header_bytes": info.header_bytes,
-                    "payload_bytes": info.payload_bytes, "bits_per_pixel": bpp,
-                    "checksums": "ok", "header": header, "planes": info.tile_ranks})
+        print_json(
+            {
+                "file": str(source),
+                "version": f"{info.version[0]}.{info.version[1]}",
+                "file_bytes": info.file_bytes,
+                "header_bytes": info.header_bytes,
+                "payload_bytes": info.payload_bytes,
+                "bits_per_pixel": bpp,
+                "checksums": "ok",
+                "header": header,
+                "planes": info.tile_ranks,
+            }
+        )
         return
-    mode = {"gray": "gray", "rgb": "RGB", "ycbcr": f"YCbCr {header['chroma'][0]}:"
-            f"{header['chroma'][1]}:{header['chroma'][2]}"}[header["color"]]
-    layout = ("global SVD (one tile per plane)" if header["tile"] is None
-              else f"{header['tile']}x{header['tile']} tiles")
+    mode = {
+        "gray": "gray",
+        "rgb": "RGB",
+        "ycbcr": f"YCbCr {header['chroma'][0]}:{header['chroma'][1]}:{header['chroma'][2]}",
+    }[header["color"]]
+    layout = (
+        "global SVD (one tile per plane)"
+        if header["tile"] is None
+        else f"{header['tile']}x{header['tile']} tiles"
+    )
     overhead = info.file_bytes - info.header_bytes - info.payload_bytes
     lines = [
         f"{source}: .svdz version {info.version[0]}.{info.version[1]}, checksums OK, "
@@ -244,12 +323,17 @@ def inspect_command(
         f"{fmt_count(info.payload_bytes)} payload + {fmt_count(overhead)} framing; "
         f"{fmt_bpp(bpp)} bits per pixel",
     ]
-    names = ["gray"] if header["color"] == "gray" else (
-        ["R", "G", "B"] if header["color"] == "rgb" else ["Y", "Cb", "Cr"])
+    names = (
+        ["gray"]
+        if header["color"] == "gray"
+        else (["R", "G", "B"] if header["color"] == "rgb" else ["Y", "Cb", "Cr"])
+    )
     for name, plane, stats in zip(names, header["planes"], info.tile_ranks):
         h, w = plane["shape"]
-        lines.append(f"plane {name} ({fmt_count(w)} x {fmt_count(h)}): "
-                     f"{fmt_count(int(stats['tiles']))} tiles, mean rank "
-                     f"{stats['mean_rank']:.2f}, max rank {int(stats['max_rank'])}, "
-                     f"step {plane['step']:.4g}")
+        lines.append(
+            f"plane {name} ({fmt_count(w)} x {fmt_count(h)}): "
+            f"{fmt_count(int(stats['tiles']))} tiles, mean rank "
+            f"{stats['mean_rank']:.2f}, max rank {int(stats['max_rank'])}, "
+            f"step {plane['step']:.4g}"
+        )
     out_console.print("\n".join(lines), soft_wrap=True)

@@ -34,9 +34,11 @@ from svdimage.cli._app import (
     step,
 )
 
-RANKS_HELP = ("Ranks to show, e.g. 3,10,20,50,100 or 1:70,80:500:10, and/or criteria such as "
-              "psnr=35, ssim=0.95, energy=0.99, error=0.05, ratio=4, bytes=N, bpp=B, "
-              "percent=P, knee, denoise (default 3,10,20,50,100 up to the image's rank).")
+RANKS_HELP = (
+    "Ranks to show, e.g. 3,10,20,50,100 or 1:70,80:500:10, and/or criteria such as "
+    "psnr=35, ssim=0.95, energy=0.99, error=0.05, ratio=4, bytes=N, bpp=B, "
+    "percent=P, knee, denoise (default 3,10,20,50,100 up to the image's rank)."
+)
 
 
 def _print_sweep(result: object, *, label: str) -> None:
@@ -46,21 +48,42 @@ def _print_sweep(result: object, *, label: str) -> None:
     shape = result.svd.shape
     kind = "color" if result.svd.is_color else "gray"
     # A light frame: with a criterion column the table must still fit 80 columns.
-    table = Table(title=f"{label}: {shape[1]}x{shape[0]} {kind}, {result.svd.method} SVD",
-                  box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    table = Table(
+        title=f"{label}: {shape[1]}x{shape[0]} {kind}, {result.svd.method} SVD",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
     # The criterion column only when a criterion picked a rank (it is always in CSV/JSON).
     named = any(row.criterion for row in result.rows)
     headers = ["rank", "criterion"] if named else ["rank"]
-    for header in (*headers, "error", "PSNR", "SSIM", "energy %", "values", "f32 bytes",
-                   "vs 8-bit"):
-        table.add_column(header, justify="left" if header == "criterion" else "right",
-                         no_wrap=header == "criterion")
+    for header in (
+        *headers,
+        "error",
+        "PSNR",
+        "SSIM",
+        "energy %",
+        "values",
+        "f32 bytes",
+        "vs 8-bit",
+    ):
+        table.add_column(
+            header,
+            justify="left" if header == "criterion" else "right",
+            no_wrap=header == "criterion",
+        )
     for row in result.rows:
         first = [fmt_count(row.rank), row.criterion] if named else [fmt_count(row.rank)]
-        table.add_row(*first, fmt_error(row.relative_error),
-                      fmt_psnr(row.psnr), fmt_ssim(row.ssim), fmt_percent(row.energy),
-                      fmt_count(row.stored_values), fmt_count(row.factor_bytes_float32),
-                      fmt_ratio(row.compression_ratio_vs_raw8bit))
+        table.add_row(
+            *first,
+            fmt_error(row.relative_error),
+            fmt_psnr(row.psnr),
+            fmt_ssim(row.ssim),
+            fmt_percent(row.energy),
+            fmt_count(row.stored_values),
+            fmt_count(row.factor_bytes_float32),
+            fmt_ratio(row.compression_ratio_vs_raw8bit),
+        )
     out_console.print(table)
     out_console.print("Wrote:", soft_wrap=True)
     for path in result.paths.values():
@@ -70,11 +93,19 @@ def _print_sweep(result: object, *, label: str) -> None:
 @command()
 @handle_errors
 def demo(
-    out: Path = typer.Option(Path("svdimage-demo"), "--out", "-o", metavar="DIR",
-                             help="Folder for the figures and tables."),
-    sample: str = typer.Option("camera", "--sample", metavar="NAME",
-                               help="Bundled scikit-image photo: camera (gray), astronaut, "
-                                    "coffee, chelsea (color)."),
+    out: Path = typer.Option(
+        Path("svdimage-demo"),
+        "--out",
+        "-o",
+        metavar="DIR",
+        help="Folder for the figures and tables.",
+    ),
+    sample: str = typer.Option(
+        "camera",
+        "--sample",
+        metavar="NAME",
+        help="Bundled scikit-image photo: camera (gray), astronaut, coffee, chelsea (color).",
+    ),
     force: bool = ForceOption,
 ) -> None:
     """Sweep ranks 3, 10, 20, 50, 100 on a bundled sample photo and write the results."""
@@ -108,19 +139,26 @@ def sweep_command(
     from svdimage import sweep
 
     array = load(image, gray=gray, max_pixels=max_pixels, timeout=timeout)
-    _print_sweep(sweep.run(array, out, ranks=ranks, label=image, force=force, step=step),
-                 label=image)
+    _print_sweep(
+        sweep.run(array, out, ranks=ranks, label=image, force=force, step=step), label=image
+    )
 
 
 @command()
 @handle_errors
 def reconstruct(
     image: str = ImageArgument,
-    rank: str = typer.Option(..., "--rank", "-k", metavar="K",
-                             help="Number of singular values kept, or a criterion such as "
-                                  "psnr=35, ssim=0.95, energy=0.99, knee (see 'choose')."),
-    output: Path = typer.Option(..., "--output", "-o", metavar="FILE",
-                                help="Output image (.png, .jpg, ...)."),
+    rank: str = typer.Option(
+        ...,
+        "--rank",
+        "-k",
+        metavar="K",
+        help="Number of singular values kept, or a criterion such as "
+        "psnr=35, ssim=0.95, energy=0.99, knee (see 'choose').",
+    ),
+    output: Path = typer.Option(
+        ..., "--output", "-o", metavar="FILE", help="Output image (.png, .jpg, ...)."
+    ),
     gray: bool = GrayOption,
     force: bool = ForceOption,
     max_pixels: int = MaxPixelsOption,
@@ -157,20 +195,25 @@ def reconstruct(
         (f"rank-{k} factors as float32", 4 * values),
     ]
     psnr = metrics.peak_signal_noise_ratio(array, approx)
-    table = Table(title=f"rank {k} of {array.shape[1]}x{array.shape[0]}: relative error "
-                        f"{fmt_error(svd.relative_error(k))}, PSNR {fmt_psnr(psnr)} dB")
+    table = Table(
+        title=f"rank {k} of {array.shape[1]}x{array.shape[0]}: relative error "
+        f"{fmt_error(svd.relative_error(k))}, PSNR {fmt_psnr(psnr)} dB"
+    )
     table.add_column("what")
     table.add_column("bytes", justify="right")
     table.add_column("bits/pixel", justify="right")
     for name, nbytes in sizes:
         if nbytes is not None:
-            table.add_row(name, fmt_count(nbytes),
-                          fmt_bpp(metrics.bits_per_pixel(nbytes, array.shape)))
+            table.add_row(
+                name, fmt_count(nbytes), fmt_bpp(metrics.bits_per_pixel(nbytes, array.shape))
+            )
     out_console.print(table)
     out_console.print(
         f"Wrote {output}. Note: this file is a picture of the reconstruction, not a compressed "
         "file: its size says nothing about SVD compression (it can even be larger than the "
-        f"original). The factors need {fmt_count(values)} numbers.", soft_wrap=True)
+        f"original). The factors need {fmt_count(values)} numbers.",
+        soft_wrap=True,
+    )
 
 
 @command()
@@ -194,11 +237,18 @@ def info(
     sigma1 = [float(v) for v in svd.s[..., 0].ravel()]
     energy = {f"{100 * f:g}": rank_for_energy(svd, f) for f in (0.9, 0.99, 0.999)}
     if json_output:
-        print_json({"source": image, "width": array.shape[1], "height": array.shape[0],
-                    "mode": "rgb" if svd.is_color else "gray", "full_rank": svd.full_rank,
-                    "numerical_rank": list(numerical) if isinstance(numerical, tuple)
-                    else numerical, "sigma1": sigma1 if svd.is_color else sigma1[0],
-                    "rank_for_energy": energy})
+        print_json(
+            {
+                "source": image,
+                "width": array.shape[1],
+                "height": array.shape[0],
+                "mode": "rgb" if svd.is_color else "gray",
+                "full_rank": svd.full_rank,
+                "numerical_rank": list(numerical) if isinstance(numerical, tuple) else numerical,
+                "sigma1": sigma1 if svd.is_color else sigma1[0],
+                "rank_for_energy": energy,
+            }
+        )
         return
     table = Table(title=image, show_header=False)
     table.add_column("property")
@@ -206,8 +256,12 @@ def info(
     table.add_row("size", f"{fmt_count(array.shape[1])} x {fmt_count(array.shape[0])} pixels")
     table.add_row("mode", "RGB (one SVD per channel)" if svd.is_color else "gray")
     table.add_row("largest possible rank", fmt_count(svd.full_rank))
-    table.add_row("numerical rank", ", ".join(fmt_count(n) for n in numerical)
-                  if isinstance(numerical, tuple) else fmt_count(numerical))
+    table.add_row(
+        "numerical rank",
+        ", ".join(fmt_count(n) for n in numerical)
+        if isinstance(numerical, tuple)
+        else fmt_count(numerical),
+    )
     table.add_row("σ₁ (largest singular value)", ", ".join(fmt_sigma(v) for v in sigma1))
     for percent, k in energy.items():
         table.add_row(f"rank for {percent} % energy", fmt_count(k))
@@ -227,20 +281,27 @@ def _parse_size(text: Optional[str]) -> Optional[tuple[int, int]]:
 @handle_errors
 def animate(
     image: str = ImageArgument,
-    output: Path = typer.Option(..., "--output", "-o", metavar="FILE",
-                                help="Output .mp4 or .gif."),
+    output: Path = typer.Option(..., "--output", "-o", metavar="FILE", help="Output .mp4 or .gif."),
     ranks: Optional[str] = typer.Option(
-        None, "--ranks", "-r", metavar="LIST",
-        help="Frames' ranks, e.g. 1:70,80:500:10 (default: 1..70, every 10th, the maximum)."),
-    fps: float = typer.Option(8.0, "--fps", min=0.1, max=120, metavar="FPS",
-                              help="Frames per second."),
-    size: Optional[str] = typer.Option(None, "--size", metavar="WxH",
-                                       help="Frame size in pixels (default 500x800 "
-                                            "stacked, 1000x500 side)."),
-    layout: str = typer.Option("stacked", "--layout", metavar="LAYOUT",
-                               help="stacked or side."),
-    caption: Optional[str] = typer.Option(None, "--caption", metavar="TEXT",
-                                          help="Small text under the panels."),
+        None,
+        "--ranks",
+        "-r",
+        metavar="LIST",
+        help="Frames' ranks, e.g. 1:70,80:500:10 (default: 1..70, every 10th, the maximum).",
+    ),
+    fps: float = typer.Option(
+        8.0, "--fps", min=0.1, max=120, metavar="FPS", help="Frames per second."
+    ),
+    size: Optional[str] = typer.Option(
+        None,
+        "--size",
+        metavar="WxH",
+        help="Frame size in pixels (default 500x800 stacked, 1000x500 side).",
+    ),
+    layout: str = typer.Option("stacked", "--layout", metavar="LAYOUT", help="stacked or side."),
+    caption: Optional[str] = typer.Option(
+        None, "--caption", metavar="TEXT", help="Small text under the panels."
+    ),
     gray: bool = GrayOption,
     force: bool = ForceOption,
     max_pixels: int = MaxPixelsOption,
@@ -270,13 +331,29 @@ def animate(
     with step("computing the SVD"):
         svd = decompose(array, rank=top)
     frame_ranks = wanted or default_animation_ranks(svd.max_rank)
-    with Progress("[progress.description]{task.description}", BarColumn(),
-                  MofNCompleteColumn(), TimeRemainingColumn(), console=err_console,
-                  transient=True, disable=not err_console.is_terminal) as bar:
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+        disable=not err_console.is_terminal,
+    ) as bar:
         task = bar.add_task("frames", total=len(frame_ranks))
-        write_animation(svd, output, ranks=frame_ranks, fps=fps, size=frame_size, layout=layout,
-                        caption=caption, force=force,
-                        progress=lambda done, total: bar.update(task, completed=done,
-                                                                total=total))
-    out_console.print(f"Wrote {output} ({fmt_count(len(frame_ranks))} frames at {fps:g} fps, "
-                      f"{fmt_count(os.path.getsize(output))} bytes).", soft_wrap=True)
+        write_animation(
+            svd,
+            output,
+            ranks=frame_ranks,
+            fps=fps,
+            size=frame_size,
+            layout=layout,
+            caption=caption,
+            force=force,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    out_console.print(
+        f"Wrote {output} ({fmt_count(len(frame_ranks))} frames at {fps:g} fps, "
+        f"{fmt_count(os.path.getsize(output))} bytes).",
+        soft_wrap=True,
+    )

@@ -49,29 +49,44 @@ def _fmt_value(name: str, value: float) -> str:
 @handle_errors
 def choose(
     image: str = ImageArgument,
-    max_error: Optional[float] = typer.Option(None, "--max-error", metavar="E",
-                                              help="Smallest rank with relative error <= E."),
-    energy: Optional[float] = typer.Option(None, "--energy", metavar="F",
-                                           help="Smallest rank keeping this fraction of energy."),
-    psnr: Optional[float] = typer.Option(None, "--psnr", metavar="DB",
-                                         help="Smallest rank with PSNR >= DB."),
-    ssim: Optional[float] = typer.Option(None, "--ssim", metavar="V",
-                                         help="Smallest rank with SSIM >= V."),
-    ratio: Optional[float] = typer.Option(None, "--ratio", metavar="R",
-                                          help="Largest rank R times smaller than the raw "
-                                               "8-bit image (counted as --storage says)."),
-    nbytes: Optional[int] = typer.Option(None, "--bytes", metavar="N",
-                                         help="Largest rank that fits N bytes."),
-    bpp: Optional[float] = typer.Option(None, "--bpp", metavar="B",
-                                        help="Largest rank that fits B bits per pixel."),
-    percent: Optional[float] = typer.Option(None, "--percent", metavar="P",
-                                            help="Rank as P % of the short side."),
-    storage: str = typer.Option("values", "--storage", metavar="HOW",
-                                help="How --ratio/--bytes/--bpp count: 'values' (float32 "
-                                     "factors) or 'svdz' (a real global .svdz file)."),
+    max_error: Optional[float] = typer.Option(
+        None, "--max-error", metavar="E", help="Smallest rank with relative error <= E."
+    ),
+    energy: Optional[float] = typer.Option(
+        None, "--energy", metavar="F", help="Smallest rank keeping this fraction of energy."
+    ),
+    psnr: Optional[float] = typer.Option(
+        None, "--psnr", metavar="DB", help="Smallest rank with PSNR >= DB."
+    ),
+    ssim: Optional[float] = typer.Option(
+        None, "--ssim", metavar="V", help="Smallest rank with SSIM >= V."
+    ),
+    ratio: Optional[float] = typer.Option(
+        None,
+        "--ratio",
+        metavar="R",
+        help="Largest rank R times smaller than the raw 8-bit image (counted as --storage says).",
+    ),
+    nbytes: Optional[int] = typer.Option(
+        None, "--bytes", metavar="N", help="Largest rank that fits N bytes."
+    ),
+    bpp: Optional[float] = typer.Option(
+        None, "--bpp", metavar="B", help="Largest rank that fits B bits per pixel."
+    ),
+    percent: Optional[float] = typer.Option(
+        None, "--percent", metavar="P", help="Rank as P % of the short side."
+    ),
+    storage: str = typer.Option(
+        "values",
+        "--storage",
+        metavar="HOW",
+        help="How --ratio/--bytes/--bpp count: 'values' (float32 "
+        "factors) or 'svdz' (a real global .svdz file).",
+    ),
     knee: bool = typer.Option(False, "--knee", help="The knee of the error curve (Kneedle)."),
-    denoise: bool = typer.Option(False, "--denoise",
-                                 help="Gavish-Donoho optimal hard threshold (noise estimated)."),
+    denoise: bool = typer.Option(
+        False, "--denoise", help="Gavish-Donoho optimal hard threshold (noise estimated)."
+    ),
     gray: bool = GrayOption,
     json_output: bool = JsonOption,
     max_pixels: int = MaxPixelsOption,
@@ -82,12 +97,32 @@ def choose(
     from svdimage.criteria import VISUALLY_LOSSLESS_SSIM, Criterion, explain, recommend
     from svdimage.decomposition import decompose
 
-    one_of(max_error=max_error, energy=energy, psnr=psnr, ssim=ssim, ratio=ratio, bytes=nbytes,
-           bpp=bpp, percent=percent, knee=knee, denoise=denoise)
-    given = [Criterion(name, value) for name, value in (
-        ("error", max_error), ("energy", energy), ("psnr", psnr), ("ssim", ssim),
-        ("ratio", ratio), ("bytes", nbytes), ("bpp", bpp), ("percent", percent))
-        if value is not None]
+    one_of(
+        max_error=max_error,
+        energy=energy,
+        psnr=psnr,
+        ssim=ssim,
+        ratio=ratio,
+        bytes=nbytes,
+        bpp=bpp,
+        percent=percent,
+        knee=knee,
+        denoise=denoise,
+    )
+    given = [
+        Criterion(name, value)
+        for name, value in (
+            ("error", max_error),
+            ("energy", energy),
+            ("psnr", psnr),
+            ("ssim", ssim),
+            ("ratio", ratio),
+            ("bytes", nbytes),
+            ("bpp", bpp),
+            ("percent", percent),
+        )
+        if value is not None
+    ]
     given += [Criterion(name) for name, flag in (("knee", knee), ("denoise", denoise)) if flag]
     if storage not in ("values", "svdz"):
         raise ValueError(f"--storage must be 'values' or 'svdz'; got {storage!r}.")
@@ -104,19 +139,30 @@ def choose(
     lossless = [row for row in rows if row.ssim >= VISUALLY_LOSSLESS_SSIM]
     best = min(lossless, key=lambda row: row.rank) if lossless else None
     if json_output:
-        print_json({"source": image, "rows": [
-            {**vars(row), "smallest_visually_lossless": row is best} for row in rows]})
+        print_json(
+            {
+                "source": image,
+                "rows": [{**vars(row), "smallest_visually_lossless": row is best} for row in rows],
+            }
+        )
         return
-    table = Table(title=f"{image}: which rank? ({array.shape[1]}x{array.shape[0]}, "
-                        f"{'color' if svd.is_color else 'gray'})")
+    table = Table(
+        title=f"{image}: which rank? ({array.shape[1]}x{array.shape[0]}, "
+        f"{'color' if svd.is_color else 'gray'})"
+    )
     for header in ("target", "rank", "PSNR", "SSIM", "float32 B", ".svdz B", ".svdz bpp"):
-        table.add_column(header, justify="left" if header == "target" else "right",
-                         no_wrap=True)
+        table.add_column(header, justify="left" if header == "target" else "right", no_wrap=True)
     for row in rows:
         mark = " *" if row is best else ""
-        table.add_row(row.criterion + mark, fmt_count(row.rank), fmt_psnr(row.psnr),
-                      fmt_ssim(row.ssim), fmt_count(row.factor_bytes_float32),
-                      fmt_count(row.svdz_bytes), fmt_bpp(row.svdz_bits_per_pixel))
+        table.add_row(
+            row.criterion + mark,
+            fmt_count(row.rank),
+            fmt_psnr(row.psnr),
+            fmt_ssim(row.ssim),
+            fmt_count(row.factor_bytes_float32),
+            fmt_count(row.svdz_bytes),
+            fmt_bpp(row.svdz_bits_per_pixel),
+        )
     out_console.print(table)
     raw = int(array.size)
     out_console.print(
@@ -124,7 +170,9 @@ def choose(
         "HCI International 2013: most observers stop telling compressed from original there). "
         f"The raw 8-bit image is {fmt_count(raw)} bytes "
         f"({8 * raw / (array.shape[0] * array.shape[1]):g} bpp); float32 factors count 4 bytes "
-        "per value; .svdz is a real file of the global rank-k SVD.", soft_wrap=True)
+        "per value; .svdz is a real file of the global rank-k SVD.",
+        soft_wrap=True,
+    )
 
 
 def _print_choice(choice: object, *, json_output: bool) -> None:
@@ -133,21 +181,32 @@ def _print_choice(choice: object, *, json_output: bool) -> None:
     assert isinstance(choice, Choice)
     name = choice.criterion.name
     if json_output:
-        print_json({"criterion": criterion_label(choice.criterion), "rank": choice.rank,
-                    "measure": choice.unit, "value": choice.value,
-                    "neighbour": None if choice.neighbour is None else dict(
-                        zip(("rank", "value", "why"), choice.neighbour)),
-                    "thresholds": [vars(t) for t in choice.thresholds]})
+        print_json(
+            {
+                "criterion": criterion_label(choice.criterion),
+                "rank": choice.rank,
+                "measure": choice.unit,
+                "value": choice.value,
+                "neighbour": None
+                if choice.neighbour is None
+                else dict(zip(("rank", "value", "why"), choice.neighbour)),
+                "thresholds": [vars(t) for t in choice.thresholds],
+            }
+        )
         return
     if name == "denoise":
-        lines = [f"rank {choice.rank}: the singular values above the Gavish-Donoho threshold "
-                 "(noise estimated from the median singular value)"]
+        lines = [
+            f"rank {choice.rank}: the singular values above the Gavish-Donoho threshold "
+            "(noise estimated from the median singular value)"
+        ]
         color = len(choice.thresholds) > 1
         for c, t in enumerate(choice.thresholds):
             channel = f"channel {c}: " if color else ""
             below = f", σ{t.rank + 1} = {fmt_sigma(t.dropped)}" if t.dropped is not None else ""
-            lines.append(f"{channel}threshold τ = {fmt_sigma(t.threshold)}; σ{t.rank} = "
-                         f"{fmt_sigma(t.kept)}{below} (rank {t.rank})")
+            lines.append(
+                f"{channel}threshold τ = {fmt_sigma(t.threshold)}; σ{t.rank} = "
+                f"{fmt_sigma(t.kept)}{below} (rank {t.rank})"
+            )
     else:
         value = choice.criterion.value
         target = "" if value is None else f" (target {value:g})"
@@ -162,19 +221,30 @@ def _print_choice(choice: object, *, json_output: bool) -> None:
 @handle_errors
 def denoise_command(
     image: str = ImageArgument,
-    output: Path = typer.Option(..., "--output", "-o", metavar="FILE",
-                                help="Denoised image (.png, ...)."),
-    sigma: Optional[float] = typer.Option(None, "--sigma", min=0.0, metavar="S",
-                                          help="Known noise level in [0, 1] units "
-                                               "(default: estimated from the median σ)."),
+    output: Path = typer.Option(
+        ..., "--output", "-o", metavar="FILE", help="Denoised image (.png, ...)."
+    ),
+    sigma: Optional[float] = typer.Option(
+        None,
+        "--sigma",
+        min=0.0,
+        metavar="S",
+        help="Known noise level in [0, 1] units (default: estimated from the median σ).",
+    ),
     add_noise: Optional[float] = typer.Option(
-        None, "--add-noise", min=0.0, metavar="S",
+        None,
+        "--add-noise",
+        min=0.0,
+        metavar="S",
         help="Treat IMAGE as clean: add Gaussian noise of this level first, then report "
-             "PSNR before and after against the clean image."),
-    seed: Optional[int] = typer.Option(None, "--seed", metavar="N",
-                                       help="Seed of the added noise."),
-    noisy_output: Optional[Path] = typer.Option(None, "--noisy-output", metavar="FILE",
-                                                help="Also save the noisy image here."),
+        "PSNR before and after against the clean image.",
+    ),
+    seed: Optional[int] = typer.Option(
+        None, "--seed", metavar="N", help="Seed of the added noise."
+    ),
+    noisy_output: Optional[Path] = typer.Option(
+        None, "--noisy-output", metavar="FILE", help="Also save the noisy image here."
+    ),
     gray: bool = GrayOption,
     force: bool = ForceOption,
     max_pixels: int = MaxPixelsOption,
@@ -201,13 +271,20 @@ def denoise_command(
     save_image(output, result.image, force=force)
     if noisy_output is not None:
         save_image(noisy_output, noisy, force=force)
-    how = (f"known σ = {sigma:g}" if sigma is not None
-           else "σ estimated from the median singular value")
-    out_console.print(f"Kept rank {result.rank} of {result.svd.full_rank} ({how}); "
-                      f"wrote {output}.", soft_wrap=True)
+    how = (
+        f"known σ = {sigma:g}"
+        if sigma is not None
+        else "σ estimated from the median singular value"
+    )
+    out_console.print(
+        f"Kept rank {result.rank} of {result.svd.full_rank} ({how}); wrote {output}.",
+        soft_wrap=True,
+    )
     if add_noise is not None:
         before = metrics.peak_signal_noise_ratio(clean, noisy.clip(0, 1))
         after = metrics.peak_signal_noise_ratio(clean, result.image)
-        out_console.print(f"PSNR against the clean image: noisy {fmt_psnr(before)} dB, "
-                          f"denoised {fmt_psnr(after)} dB ({after - before:+.2f} dB).",
-                          soft_wrap=True)
+        out_console.print(
+            f"PSNR against the clean image: noisy {fmt_psnr(before)} dB, "
+            f"denoised {fmt_psnr(after)} dB ({after - before:+.2f} dB).",
+            soft_wrap=True,
+        )

@@ -39,7 +39,21 @@ from svdimage.codec._format import VERSION, FormatError
 from svdimage.codec._planes import DEBLOCK_STRENGTH
 
 __all__ = [
-    "encode", "decode", "save", "load", "inspect", "compress", "jpeg_at_size", "quality_to_step",
-    "FormatError", "FileInfo", "CompressionReport", "Measured", "VERSION",
-    "RANK_RULE", "CHROMA_STEP_FACTOR", "DC_STEP_DIVISOR", "DEBLOCK_STRENGTH",
+    "encode",
+    "decode",
+    "save",
+    "load",
+    "inspect",
+    "compress",
+    "jpeg_at_size",
+    "quality_to_step",
+    "FormatError",
+    "FileInfo",
+    "CompressionReport",
+    "Measured",
+    "VERSION",
+    "RANK_RULE",
+    "CHROMA_STEP_FACTOR",
+    "DC_STEP_DIVISOR",
+    "DEBLOCK_STRENGTH",
 ]

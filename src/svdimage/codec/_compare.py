@@ -72,9 +72,16 @@ class CompressionReport:
         return next(row for row in self.rows if row.name == ".svdz")
 
 
-def compress(image: ArrayLike, path: str | os.PathLike[str], *, force: bool = False,
-             rank: int | Criterion | None = None, original_bytes: int | None = None,
-             compare_jpeg: bool = True, **options: Any) -> CompressionReport:
+def compress(
+    image: ArrayLike,
+    path: str | os.PathLike[str],
+    *,
+    force: bool = False,
+    rank: int | Criterion | None = None,
+    original_bytes: int | None = None,
+    compare_jpeg: bool = True,
+    **options: Any,
+) -> CompressionReport:
     """Encode ``image`` to an ``.svdz`` file at ``path`` and measure it honestly.
 
     Parameters
@@ -123,16 +130,26 @@ def compress(image: ArrayLike, path: str | os.PathLike[str], *, force: bool = Fa
         bpp = metrics.bits_per_pixel(nbytes, shape)
         if approx is None:
             return Measured(name, nbytes, bpp)
-        return Measured(name, nbytes, bpp, metrics.peak_signal_noise_ratio(array, approx),
-                        metrics.structural_similarity(array, approx, too_small="nan"))
+        return Measured(
+            name,
+            nbytes,
+            bpp,
+            metrics.peak_signal_noise_ratio(array, approx),
+            metrics.structural_similarity(array, approx, too_small="nan"),
+        )
 
     rows = [] if original_bytes is None else [row("original file", original_bytes)]
     rows += [row("raw 8-bit pixels", int(array.size)), row(".svdz", len(data), decoded)]
     jpeg = jpeg_at_size(array, len(data)) if compare_jpeg else None
     if jpeg is not None:
         rows.append(row("JPEG", len(jpeg[1]), jpeg[2]))
-    return CompressionReport(path=Path(path), shape=shape, rank=chosen, rows=rows,
-                             jpeg_quality=None if jpeg is None else jpeg[0])
+    return CompressionReport(
+        path=Path(path),
+        shape=shape,
+        rank=chosen,
+        rows=rows,
+        jpeg_quality=None if jpeg is None else jpeg[0],
+    )
 
 
 def jpeg_at_size(image: ArrayLike, nbytes: int) -> tuple[int, bytes, np.ndarray] | None:
@@ -154,8 +171,9 @@ def jpeg_at_size(image: ArrayLike, nbytes: int) -> tuple[int, bytes, np.ndarray]
         return buffer.getvalue()
 
     try:
-        quality = search_quality(lambda q: len(encode_jpeg(min(q, 95))) <= nbytes,
-                                 prefer="high", target="")
+        quality = search_quality(
+            lambda q: len(encode_jpeg(min(q, 95))) <= nbytes, prefer="high", target=""
+        )
     except ValueError:
         return None
     quality = min(quality, 95)

@@ -36,8 +36,9 @@ class PlaneSymbols:
     components: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
 
 
-def read_components(header: dict[str, Any], payload: bytes, *,
-                    partial: bool = False) -> list[PlaneSymbols]:
+def read_components(
+    header: dict[str, Any], payload: bytes, *, partial: bool = False
+) -> list[PlaneSymbols]:
     """Decompress and parse the payload of a validated header, checking every count.
 
     Raises
@@ -57,8 +58,8 @@ def read_components(header: dict[str, Any], payload: bytes, *,
     for n, plane in zip(counts, planes):
         if values.size < position + 2 * n:
             raise FormatError("payload is too short for the tile means and ranks.")
-        dc = np.cumsum(values[position:position + n])
-        ranks = values[position + n:position + 2 * n]
+        dc = np.cumsum(values[position : position + n])
+        ranks = values[position + n : position + 2 * n]
         position += 2 * n
         if ranks.min(initial=0) < 0 or ranks.max(initial=0) > plane["max_rank"]:
             raise FormatError(f"a tile rank is outside 0..{plane['max_rank']}.")
@@ -78,20 +79,22 @@ def read_components(header: dict[str, Any], payload: bytes, *,
                 symbols.ranks[chosen[complete:]] = i  # these tiles stop before component i
                 chosen = chosen[:complete]
                 need = chosen.size * (th + tw)
-            block = values[position:position + need].reshape(chosen.size, th + tw)
+            block = values[position : position + need].reshape(chosen.size, th + tw)
             position += need
             a, b = block[:, :th], block[:, th:]
             if i == 0:
                 a, b = np.cumsum(a, axis=1), np.cumsum(b, axis=1)
             symbols.components.append((chosen, a, b))
     if not partial and position != values.size:
-        raise FormatError(f"payload has {values.size - position} symbols more than its header "
-                          "and ranks describe.")
+        raise FormatError(
+            f"payload has {values.size - position} symbols more than its header and ranks describe."
+        )
     return parsed
 
 
-def decode(data: bytes, *, max_bytes: int | None = None,
-           max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def decode(
+    data: bytes, *, max_bytes: int | None = None, max_pixels: int | None = DEFAULT_MAX_PIXELS
+) -> np.ndarray:
     """Decode ``.svdz`` bytes to a float32 image in [0, 1].
 
     Parameters
@@ -139,8 +142,12 @@ def decode(data: bytes, *, max_bytes: int | None = None,
     return np.clip(image, 0.0, 1.0).astype(np.float32)
 
 
-def load(path: str | os.PathLike[str], *, max_bytes: int | None = None,
-         max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def load(
+    path: str | os.PathLike[str],
+    *,
+    max_bytes: int | None = None,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+) -> np.ndarray:
     """Read and decode an ``.svdz`` file (see :func:`decode`)."""
     return decode(Path(path).read_bytes(), max_bytes=max_bytes, max_pixels=max_pixels)
 
@@ -180,9 +187,20 @@ def inspect(data: bytes, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> File
     """
     header, payload, version = unpack(bytes(data), max_pixels=max_pixels)
     parsed = read_components(header, payload)
-    stats = [{"tiles": int(p.ranks.size),
-              "mean_rank": float(p.ranks.mean()) if p.ranks.size else 0.0,
-              "max_rank": int(p.ranks.max(initial=0))} for p in parsed]
+    stats = [
+        {
+            "tiles": int(p.ranks.size),
+            "mean_rank": float(p.ranks.mean()) if p.ranks.size else 0.0,
+            "max_rank": int(p.ranks.max(initial=0)),
+        }
+        for p in parsed
+    ]
     overhead = len(data) - len(payload)
-    return FileInfo(version=version, header=header, file_bytes=len(data),
-                    header_bytes=overhead - 27, payload_bytes=len(payload), tile_ranks=stats)
+    return FileInfo(
+        version=version,
+        header=header,
+        file_bytes=len(data),
+        header_bytes=overhead - 27,
+        payload_bytes=len(payload),
+        tile_ranks=stats,
+    )

@@ -54,8 +54,18 @@ from svdimage.codec._planes import tiles as cut_tiles
 from svdimage.codec._planes import to_planes
 from svdimage.codec._rate import quality_for_budget, quality_for_psnr
 
-__all__ = ["encode", "encode_at", "save", "quality_to_step", "RANK_RULE", "CHROMA_STEP_FACTOR",
-           "DC_STEP_DIVISOR", "CodedPlane", "code_plane", "serialize"]
+__all__ = [
+    "encode",
+    "encode_at",
+    "save",
+    "quality_to_step",
+    "RANK_RULE",
+    "CHROMA_STEP_FACTOR",
+    "DC_STEP_DIVISOR",
+    "CodedPlane",
+    "code_plane",
+    "serialize",
+]
 
 #: Component threshold factor (see the module docstring), measured on camera at 8x8.
 RANK_RULE = 8.0
@@ -89,14 +99,15 @@ def quality_to_step(quality: float) -> float:
 
 @dataclass
 class CodedPlane:
-    dc: np.ndarray        # (tiles,) quantized means
-    ranks: np.ndarray     # (tiles,)
-    a: np.ndarray         # (tiles, th, R) quantized left vectors
-    b: np.ndarray         # (tiles, tw, R) quantized right vectors
+    dc: np.ndarray  # (tiles,) quantized means
+    ranks: np.ndarray  # (tiles,)
+    a: np.ndarray  # (tiles, th, R) quantized left vectors
+    b: np.ndarray  # (tiles, tw, R) quantized right vectors
 
 
-def code_plane(plane: np.ndarray, *, tile: int | None, step: float, dc_step: float,
-                max_rank: int | None) -> CodedPlane:
+def code_plane(
+    plane: np.ndarray, *, tile: int | None, step: float, dc_step: float, max_rank: int | None
+) -> CodedPlane:
     tiles, (_, _, th, tw) = cut_tiles(plane.astype(np.float64), tile)
     dc = np.rint(tiles.mean(axis=(1, 2)) / dc_step)
     residual = tiles - (dc * dc_step)[:, None, None]
@@ -112,8 +123,12 @@ def code_plane(plane: np.ndarray, *, tile: int | None, step: float, dc_step: flo
     keep = np.arange(top)[None, :] < ranks[:, None]
     a *= keep[:, None, :]
     b *= keep[:, None, :]
-    return CodedPlane(dc=dc.astype(np.int64), ranks=ranks.astype(np.int64),
-                       a=a.astype(np.int64), b=b.astype(np.int64))
+    return CodedPlane(
+        dc=dc.astype(np.int64),
+        ranks=ranks.astype(np.int64),
+        a=a.astype(np.int64),
+        b=b.astype(np.int64),
+    )
 
 
 def serialize(coded: list[CodedPlane]) -> np.ndarray:
@@ -133,8 +148,15 @@ def serialize(coded: list[CodedPlane]) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
 
-def encode_at(image: np.ndarray, *, step: float, max_rank: int | None, tile: int | None,
-              color: str, chroma: str) -> bytes:
+def encode_at(
+    image: np.ndarray,
+    *,
+    step: float,
+    max_rank: int | None,
+    tile: int | None,
+    color: str,
+    chroma: str,
+) -> bytes:
     """Encode a validated float image at a luma quantizer ``step`` (no rate control)."""
     planes = to_planes(image, color, chroma)
     coded, described = [], []
@@ -143,19 +165,39 @@ def encode_at(image: np.ndarray, *, step: float, max_rank: int | None, tile: int
         dc_step = plane_step / DC_STEP_DIVISOR
         item = code_plane(plane, tile=tile, step=plane_step, dc_step=dc_step, max_rank=max_rank)
         coded.append(item)
-        described.append({"shape": list(plane.shape), "step": plane_step, "dc_step": dc_step,
-                          "max_rank": int(item.ranks.max()) if item.ranks.size else 0})
-    header = {"shape": list(image.shape), "color": color if image.ndim == 3 else "gray",
-              "chroma": chroma if image.ndim == 3 and color == "ycbcr" else "444",
-              "tile": tile, "planes": described, "coder": "lzma-varint", "order": "rank-major"}
+        described.append(
+            {
+                "shape": list(plane.shape),
+                "step": plane_step,
+                "dc_step": dc_step,
+                "max_rank": int(item.ranks.max()) if item.ranks.size else 0,
+            }
+        )
+    header = {
+        "shape": list(image.shape),
+        "color": color if image.ndim == 3 else "gray",
+        "chroma": chroma if image.ndim == 3 and color == "ycbcr" else "444",
+        "tile": tile,
+        "planes": described,
+        "coder": "lzma-varint",
+        "order": "rank-major",
+    }
     return pack(header, compress_symbols(serialize(coded)))
 
 
-def encode(image: ArrayLike, *, quality: float | None = None, rank: int | None = None,
-           psnr: float | None = None, size: int | None = None, bpp: float | None = None,
-           step: float | None = None, tile: int | None = 8,
-           color: Literal["ycbcr", "rgb"] = "ycbcr",
-           chroma: Literal["420", "444"] = "420") -> bytes:
+def encode(
+    image: ArrayLike,
+    *,
+    quality: float | None = None,
+    rank: int | None = None,
+    psnr: float | None = None,
+    size: int | None = None,
+    bpp: float | None = None,
+    step: float | None = None,
+    tile: int | None = 8,
+    color: Literal["ycbcr", "rgb"] = "ycbcr",
+    chroma: Literal["420", "444"] = "420",
+) -> bytes:
     """Compress an image to ``.svdz`` bytes.
 
     Parameters
@@ -194,28 +236,43 @@ def encode(image: ArrayLike, *, quality: float | None = None, rank: int | None =
         For a rank or tile that is not an integer.
     """
     array = as_image_array(image)
-    if tile is not None and (isinstance(tile, bool) or not isinstance(tile, numbers.Integral)
-                             or not 4 <= tile <= 256):
+    if tile is not None and (
+        isinstance(tile, bool) or not isinstance(tile, numbers.Integral) or not 4 <= tile <= 256
+    ):
         raise ValueError(f"tile must be None or an int in 4..256; got {tile!r}.")
     tile = None if tile is None else int(tile)
     if color not in ("ycbcr", "rgb") or chroma not in ("420", "444"):
-        raise ValueError(f"color must be 'ycbcr' or 'rgb' and chroma '420' or '444'; "
-                         f"got {color!r}, {chroma!r}.")
+        raise ValueError(
+            f"color must be 'ycbcr' or 'rgb' and chroma '420' or '444'; got {color!r}, {chroma!r}."
+        )
     if rank is not None:
         largest = min(array.shape[:2]) if tile is None else tile
-        rank = check_rank(rank, largest, shape=array.shape if tile is None else None,
-                          name="rank" if tile is None else f"rank (per {tile}x{tile} tile)")
-    targets = [name for name, value in (("quality", quality), ("step", step), ("psnr", psnr),
-                                        ("size", size), ("bpp", bpp)) if value is not None]
+        rank = check_rank(
+            rank,
+            largest,
+            shape=array.shape if tile is None else None,
+            name="rank" if tile is None else f"rank (per {tile}x{tile} tile)",
+        )
+    targets = [
+        name
+        for name, value in (
+            ("quality", quality),
+            ("step", step),
+            ("psnr", psnr),
+            ("size", size),
+            ("bpp", bpp),
+        )
+        if value is not None
+    ]
     if len(targets) > 1:
-        raise ValueError(f"give one of quality, step, psnr, size or bpp; got "
-                         f"{', '.join(targets)}.")
+        raise ValueError(f"give one of quality, step, psnr, size or bpp; got {', '.join(targets)}.")
     if step is not None and not (math.isfinite(step) and 1e-6 <= step <= 10):
         raise ValueError(f"step must be between 1e-6 and 10; got {step!r}.")
 
     def at_quality(q: float) -> bytes:
-        return encode_at(array, step=quality_to_step(q), max_rank=rank, tile=tile, color=color,
-                         chroma=chroma)
+        return encode_at(
+            array, step=quality_to_step(q), max_rank=rank, tile=tile, color=color, chroma=chroma
+        )
 
     if step is not None:
         return encode_at(array, step=step, max_rank=rank, tile=tile, color=color, chroma=chroma)
@@ -227,8 +284,9 @@ def encode(image: ArrayLike, *, quality: float | None = None, rank: int | None =
     return at_quality(75.0 if quality is None else quality)
 
 
-def save(path: str | os.PathLike[str], image: ArrayLike, *, force: bool = False,
-         **options: Any) -> Path:
+def save(
+    path: str | os.PathLike[str], image: ArrayLike, *, force: bool = False, **options: Any
+) -> Path:
     """Encode ``image`` (options as :func:`encode`) and write it atomically."""
     data = encode(image, **options)
     with atomic_path(path, force=force) as tmp:

@@ -16,8 +16,16 @@ __all__ = ["to_varints", "from_varints", "compress_symbols", "decompress_symbols
 
 # Raw LZMA2, preset 9e with an 8 MiB dictionary (the decoder allocates it: a fixed
 # cost, not one a file can inflate) and no literal context (the bytes are varints).
-FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME,
-            "dict_size": 1 << 23, "lc": 0, "lp": 0, "pb": 0}]
+FILTERS = [
+    {
+        "id": lzma.FILTER_LZMA2,
+        "preset": 9 | lzma.PRESET_EXTREME,
+        "dict_size": 1 << 23,
+        "lc": 0,
+        "lp": 0,
+        "pb": 0,
+    }
+]
 
 
 def compress_symbols(values: np.ndarray) -> bytes:

@@ -49,7 +49,15 @@ import struct
 import zlib
 from typing import Any
 
-__all__ = ["FormatError", "MAGIC", "VERSION", "EXTENSION_PREFIX", "pack", "unpack", "validate_header"]
+__all__ = [
+    "FormatError",
+    "MAGIC",
+    "VERSION",
+    "EXTENSION_PREFIX",
+    "pack",
+    "unpack",
+    "validate_header",
+]
 
 MAGIC = b"\x93SVDZ"
 #: The version this package writes; every version from (1, 0) up to it is read.
@@ -65,26 +73,34 @@ class FormatError(ValueError):
     """An ``.svdz`` file is malformed, truncated, tampered with or unsupported."""
 
 
-def pack(header: dict[str, Any], payload: bytes, *,
-         version: tuple[int, int] = VERSION) -> bytes:
+def pack(header: dict[str, Any], payload: bytes, *, version: tuple[int, int] = VERSION) -> bytes:
     """Assemble a file from a validated header and a payload.
 
     ``version`` is for tests that need files of an older version.
     """
     if not (1, 0) <= version <= VERSION:
-        raise ValueError(f"version must be between 1.0 and {VERSION[0]}.{VERSION[1]}; "
-                         f"got {version}.")
+        raise ValueError(
+            f"version must be between 1.0 and {VERSION[0]}.{VERSION[1]}; got {version}."
+        )
     validate_header(header)
     text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
     if len(text) > MAX_HEADER:
         raise FormatError(f"header is {len(text)} bytes, over the {MAX_HEADER}-byte limit.")
     head = _PREFIX.pack(MAGIC, *version, len(text)) + text
-    return b"".join([head, struct.pack("<I", zlib.crc32(head)), struct.pack("<Q", len(payload)),
-                     payload, struct.pack("<I", zlib.crc32(payload))])
+    return b"".join(
+        [
+            head,
+            struct.pack("<I", zlib.crc32(head)),
+            struct.pack("<Q", len(payload)),
+            payload,
+            struct.pack("<I", zlib.crc32(payload)),
+        ]
+    )
 
 
-def unpack(data: bytes, *, max_pixels: int | None = None,
-           partial: bool = False) -> tuple[dict[str, Any], bytes, tuple[int, int]]:
+def unpack(
+    data: bytes, *, max_pixels: int | None = None, partial: bool = False
+) -> tuple[dict[str, Any], bytes, tuple[int, int]]:
     """Split a file into ``(header, payload, version)``, checking everything.
 
     With ``partial=True`` the payload may be cut short (a prefix of the file,
@@ -96,8 +112,10 @@ def unpack(data: bytes, *, max_pixels: int | None = None,
     if magic != MAGIC:
         raise FormatError(f"not an .svdz file: bad magic bytes {bytes(magic)!r}.")
     if (major, minor) > VERSION or major < 1:
-        raise FormatError(f"unsupported .svdz version {major}.{minor}; this reader knows "
-                          f"1.0 to {VERSION[0]}.{VERSION[1]}. Upgrade svdimage to read it.")
+        raise FormatError(
+            f"unsupported .svdz version {major}.{minor}; this reader knows "
+            f"1.0 to {VERSION[0]}.{VERSION[1]}. Upgrade svdimage to read it."
+        )
     if length > MAX_HEADER:
         raise FormatError(f"header length {length} is over the {MAX_HEADER}-byte limit.")
     end = _PREFIX.size + length
@@ -106,7 +124,7 @@ def unpack(data: bytes, *, max_pixels: int | None = None,
     if crc != zlib.crc32(view[:end]):
         raise FormatError("header checksum mismatch: the file is corrupt or was modified.")
     try:
-        header = json.loads(bytes(view[_PREFIX.size:end]).decode("utf-8"))
+        header = json.loads(bytes(view[_PREFIX.size : end]).decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise FormatError(f"header is not valid JSON: {err}.") from None
     validate_header(header, max_pixels=max_pixels)
@@ -114,13 +132,15 @@ def unpack(data: bytes, *, max_pixels: int | None = None,
     start = end + 12
     available = len(view) - start
     if partial:
-        return header, bytes(view[start:start + min(size, max(available, 0))]), (major, minor)
+        return header, bytes(view[start : start + min(size, max(available, 0))]), (major, minor)
     if available < size + 4:
-        raise FormatError(f"truncated file: the payload needs {size + 4} bytes after offset "
-                          f"{start}, got {max(available, 0)}.")
+        raise FormatError(
+            f"truncated file: the payload needs {size + 4} bytes after offset "
+            f"{start}, got {max(available, 0)}."
+        )
     if available > size + 4:
         raise FormatError(f"{available - size - 4} unexpected bytes after the payload.")
-    payload = bytes(view[start:start + size])
+    payload = bytes(view[start : start + size])
     (crc,) = struct.unpack_from("<I", view, start + size)
     if crc != zlib.crc32(payload):
         raise FormatError("payload checksum mismatch: the file is corrupt or was modified.")
@@ -129,8 +149,9 @@ def unpack(data: bytes, *, max_pixels: int | None = None,
 
 def _need(view: memoryview, size: int, what: str) -> None:
     if len(view) < size:
-        raise FormatError(f"truncated file: expected at least {size} bytes for {what}, "
-                          f"got {len(view)}.")
+        raise FormatError(
+            f"truncated file: expected at least {size} bytes for {what}, got {len(view)}."
+        )
 
 
 _KEYS = {"shape", "color", "chroma", "tile", "planes", "coder", "order"}
@@ -146,20 +167,27 @@ def validate_header(header: Any, *, max_pixels: int | None = None) -> None:
         missing, extra = sorted(_KEYS - keys), sorted(keys - _KEYS)
         raise FormatError(f"header keys are wrong: missing {missing}, unexpected {extra}.")
     shape = header["shape"]
-    if (not isinstance(shape, list) or len(shape) not in (2, 3)
-            or not all(_is_int(n) for n in shape)):
+    if (
+        not isinstance(shape, list)
+        or len(shape) not in (2, 3)
+        or not all(_is_int(n) for n in shape)
+    ):
         raise FormatError(f"header 'shape' must be [M, N] or [M, N, 3]; got {shape!r}.")
     M, N = shape[0], shape[1]
     if not (2 <= M <= MAX_SIDE and 2 <= N <= MAX_SIDE) or (len(shape) == 3 and shape[2] != 3):
         raise FormatError(f"header 'shape' {shape} is out of range (2..{MAX_SIDE}, 3 channels).")
     if max_pixels is not None and max_pixels < M * N:
-        raise FormatError(f"image of {M * N:,} pixels is over the {max_pixels:,}-pixel cap; "
-                          "raise max_pixels if you trust the file.")
+        raise FormatError(
+            f"image of {M * N:,} pixels is over the {max_pixels:,}-pixel cap; "
+            "raise max_pixels if you trust the file."
+        )
     color, chroma = header["color"], header["chroma"]
     if color not in ("gray", "ycbcr", "rgb") or chroma not in ("444", "420"):
         raise FormatError(f"header 'color'/'chroma' unknown: {color!r}, {chroma!r}.")
     if (color == "gray") != (len(shape) == 2) or (chroma == "420" and color != "ycbcr"):
-        raise FormatError(f"header 'color' {color!r} / 'chroma' {chroma!r} do not fit shape {shape}.")
+        raise FormatError(
+            f"header 'color' {color!r} / 'chroma' {chroma!r} do not fit shape {shape}."
+        )
     tile = header["tile"]
     if tile is not None and not (_is_int(tile) and 4 <= tile <= 256):
         raise FormatError(f"header 'tile' must be null or an int in 4..256; got {tile!r}.")
@@ -176,13 +204,18 @@ def validate_header(header: Any, *, max_pixels: int | None = None) -> None:
             raise FormatError(f"plane shape {plane['shape']!r} should be {list(shape_expected)}.")
         for key in ("step", "dc_step"):
             value = plane[key]
-            if (not isinstance(value, (int, float)) or isinstance(value, bool)
-                    or not math.isfinite(value) or not 1e-9 < value < 1e9):
+            if (
+                not isinstance(value, (int, float))
+                or isinstance(value, bool)
+                or not math.isfinite(value)
+                or not 1e-9 < value < 1e9
+            ):
                 raise FormatError(f"plane '{key}' must be a positive finite number; got {value!r}.")
         tile_h, tile_w = (tile, tile) if tile is not None else shape_expected
         if not _is_int(plane["max_rank"]) or not 0 <= plane["max_rank"] <= min(tile_h, tile_w):
-            raise FormatError(f"plane 'max_rank' must be in 0..{min(tile_h, tile_w)}; "
-                              f"got {plane['max_rank']!r}.")
+            raise FormatError(
+                f"plane 'max_rank' must be in 0..{min(tile_h, tile_w)}; got {plane['max_rank']!r}."
+            )
 
 
 def _plane_shapes(M: int, N: int, color: str, chroma: str) -> list[tuple[int, int]]:

@@ -11,8 +11,17 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["to_planes", "from_planes", "halve", "double", "grid", "tiles", "untile",
-           "deblock", "DEBLOCK_STRENGTH"]
+__all__ = [
+    "to_planes",
+    "from_planes",
+    "halve",
+    "double",
+    "grid",
+    "tiles",
+    "untile",
+    "deblock",
+    "DEBLOCK_STRENGTH",
+]
 
 
 def to_planes(image: np.ndarray, color: str, chroma: str) -> list[np.ndarray]:
@@ -109,8 +118,7 @@ def tiles(plane: np.ndarray, tile: int | None) -> tuple[np.ndarray, tuple[int, i
     return stacked, layout
 
 
-def untile(stack: np.ndarray, layout: tuple[int, int, int, int],
-           shape: list[int]) -> np.ndarray:
+def untile(stack: np.ndarray, layout: tuple[int, int, int, int], shape: list[int]) -> np.ndarray:
     """Inverse of :func:`tiles`: put the tiles together and crop to ``shape``."""
     rows, cols, th, tw = layout
     full = stack.reshape(rows, cols, th, tw).transpose(0, 2, 1, 3).reshape(rows * th, cols * tw)

@@ -49,5 +49,6 @@ def quality_for_budget(encode: Callable[[float], bytes], budget: float) -> int:
     """Largest quality whose file takes at most ``budget`` bytes."""
     if not budget > 0:
         raise ValueError(f"size and bpp must be positive; got a budget of {budget:g} bytes.")
-    return search_quality(lambda q: len(encode(q)) <= budget, prefer="high",
-                          target=f"{int(budget):,} bytes")
+    return search_quality(
+        lambda q: len(encode(q)) <= budget, prefer="high", target=f"{int(budget):,} bytes"
+    )
