@@ -28,8 +28,9 @@ EXIT_BAD_INPUT = 3
 EXIT_FILES = 4
 EXIT_NETWORK = 5
 
-EXIT_CODES = f"""Exit codes: {EXIT_OK} success; {EXIT_INTERNAL} internal error (a bug: please report it
-with --debug output); {EXIT_USAGE} bad command-line usage (unknown or conflicting options);
+EXIT_CODES = f"""Exit codes: {EXIT_OK} success; {EXIT_INTERNAL} internal error (a bug: please
+report it with --debug output); {EXIT_USAGE} bad command-line usage (unknown or conflicting
+options);
 {EXIT_BAD_INPUT} bad input value (not an image, corrupt file, rank out of range, over a size cap);
 {EXIT_FILES} file problem (input missing, output exists without --force, folder not writable);
 {EXIT_NETWORK} network problem (URL unreachable or too slow). Missing output folders are created."""
