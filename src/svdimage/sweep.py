@@ -240,7 +240,12 @@ def run(
     SweepResult
     """
     from svdimage._validation import check_ranks, parse_rank_spec
-    from svdimage.criteria import criterion_label, parse_rank_items, resolve_criterion
+    from svdimage.criteria import (
+        Criterion,
+        criterion_label,
+        parse_rank_items,
+        resolve_criterion,
+    )
     from svdimage.decomposition import decompose
     from svdimage.visualization import plot_error_curve, plot_grid, plot_spectrum, save_figure
 
@@ -259,13 +264,14 @@ def run(
             "(--force) to overwrite it, or choose another folder."
         )
     full = min(reference.shape[:2])
+    criteria: list[Criterion] = []
     if ranks is None:
-        numbers, criteria = [k for k in DEFAULT_RANKS if k <= full] or [full], []
+        numbers = [k for k in DEFAULT_RANKS if k <= full] or [full]
     elif isinstance(ranks, str):
         text, criteria = parse_rank_items(ranks)
         numbers = check_ranks(parse_rank_spec(text), full, shape=reference.shape) if text else []
     else:
-        numbers, criteria = check_ranks(ranks, full, shape=reference.shape), []
+        numbers = check_ranks(ranks, full, shape=reference.shape)
     with stage("computing the SVD"):
         # The error curve and spectrum cover every rank: this needs the complete SVD.
         svd = decompose(reference)

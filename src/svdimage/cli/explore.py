@@ -197,7 +197,7 @@ def reconstruct(
     psnr = metrics.peak_signal_noise_ratio(array, approx)
     table = Table(
         title=f"rank {k} of {array.shape[1]}x{array.shape[0]}: relative error "
-        f"{fmt_error(svd.relative_error(k))}, PSNR {fmt_psnr(psnr)} dB"
+        f"{fmt_error(float(svd.relative_error(k)))}, PSNR {fmt_psnr(psnr)} dB"
     )
     table.add_column("what")
     table.add_column("bytes", justify="right")
