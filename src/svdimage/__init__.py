@@ -9,6 +9,7 @@ The public API, re-exported from the modules that define it::
     save_image("rank50.png", approx)           # clipped, atomic, no clobber
 
 Modules, one concept each: :mod:`~svdimage.io`, :mod:`~svdimage.decomposition`,
+:mod:`~svdimage.image_svd`,
 :mod:`~svdimage.randomized`, :mod:`~svdimage.metrics`, :mod:`~svdimage.sweep`,
 :mod:`~svdimage.rank_selection`, :mod:`~svdimage.criteria`,
 :mod:`~svdimage.denoising`, :mod:`~svdimage.codec`, :mod:`~svdimage.visualization`
@@ -19,8 +20,9 @@ from importlib import metadata as _metadata
 
 from svdimage import metrics
 from svdimage.codec import FormatError
-from svdimage.decomposition import ImageSVD, decompose
+from svdimage.decomposition import decompose
 from svdimage.denoising import add_noise, denoise
+from svdimage.image_svd import ImageSVD
 from svdimage.io import load_image, save_image
 from svdimage.randomized import randomized_svd
 

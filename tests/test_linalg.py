@@ -1,0 +1,17 @@
+import numpy as np
+
+from svdimage import decompose
+from svdimage._linalg import svd_flip
+
+
+def test_sign_rule_largest_entry_of_each_u_column_is_positive(camera):
+    svd = decompose(camera, rank=20, method="exact")
+    U = svd.U
+    picked = U[np.argmax(np.abs(U), axis=0), np.arange(U.shape[1])]
+    assert np.all(picked > 0)
+
+
+def test_svd_flip_keeps_the_product(rng):
+    U, s, Vt = np.linalg.svd(rng.random((8, 5)), full_matrices=False)
+    U2, Vt2 = svd_flip(-U, -Vt)
+    np.testing.assert_allclose((U2 * s) @ Vt2, (U * s) @ Vt, atol=1e-12)

@@ -1,0 +1,79 @@
+import numpy as np
+import pytest
+import scipy.linalg
+
+from svdimage import decompose, randomized_svd
+
+
+def _direct_error(image, approx):
+    a = image.astype(np.float64)
+    return np.linalg.norm(a - approx) / np.linalg.norm(a)
+
+
+def test_randomized_defaults_within_half_a_percent_of_optimal_error_on_photo(camera):
+    big = np.kron(camera, np.ones((2, 2), dtype=np.float32))  # 1024^2, real content
+    exact = decompose(big, method="exact")
+    for k in (10, 50, 100):
+        randomized = decompose(big, rank=k, method="randomized", rng=1)
+        assert randomized.method == "randomized"
+        ratio = randomized.relative_error(k) / exact.relative_error(k)
+        assert 1.0 - 1e-5 <= ratio <= 1.005, (k, ratio)  # float32 rounding below 1
+        # Its sigma-derived error is the true error of its reconstruction.
+        direct = _direct_error(big, randomized.reconstruct(k, clip=False))
+        assert randomized.relative_error(k) == pytest.approx(direct, rel=1e-3)
+
+
+def test_randomized_is_reproducible_with_seed(camera):
+    a = decompose(camera, rank=12, method="randomized", rng=42)
+    b = decompose(camera, rank=12, method="randomized", rng=42)
+    np.testing.assert_array_equal(a.U, b.U)
+    np.testing.assert_array_equal(a.s, b.s)
+
+
+@pytest.mark.parametrize("shape", [(300, 120), (120, 300)])
+def test_randomized_svd_tall_and_wide_recovers_low_rank(shape, rng):
+    left = rng.standard_normal((shape[0], 5))
+    right = rng.standard_normal((5, shape[1]))
+    matrix = left @ right
+    U, s, Vt = randomized_svd(matrix, 5, rng=rng)
+    assert U.shape == (shape[0], 5) and Vt.shape == (5, shape[1])
+    np.testing.assert_allclose((U * s) @ Vt, matrix, atol=1e-8)
+    np.testing.assert_allclose(s, scipy.linalg.svdvals(matrix)[:5], rtol=1e-10)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"lapack_threads": None},
+        {"lapack_threads": 2},
+        {"normalizer": "qr"},
+        {"n_iter": 0, "n_oversamples": 40},
+        {"n_iter": 6, "n_oversamples": 0},
+    ],
+)
+def test_randomized_svd_options_keep_the_answer(camera, options):
+    _U, s, _Vt = randomized_svd(camera, 10, rng=0, **options)
+    exact = scipy.linalg.svdvals(camera.astype(np.float64))[:10]
+    tolerance = 0.2 if options.get("n_iter") == 0 else 1e-2  # no power iteration: rough
+    np.testing.assert_allclose(s, exact, rtol=tolerance)
+    assert s.dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    "options,match",
+    [
+        ({"n_iter": -1}, "n_iter"),
+        ({"n_oversamples": 2.5}, "n_oversamples"),
+        ({"lapack_threads": 0}, "lapack_threads"),
+        ({"normalizer": "svd"}, "normalizer"),
+    ],
+)
+def test_randomized_svd_rejects_bad_options(camera, options, match):
+    with pytest.raises(ValueError, match=match):
+        randomized_svd(camera, 5, **options)
+
+
+def test_randomized_rank_equal_to_short_side_falls_back_to_exact(rng):
+    image = rng.random((30, 50))
+    svd = decompose(image, rank=30, method="randomized")
+    assert svd.method == "exact" and svd.is_complete
