@@ -5,7 +5,7 @@ import pytest
 import skimage.data
 from hypothesis import settings
 
-from svdimage import load_image
+from svdimage import decompose, load_image
 
 # Timing varies on shared CI machines; hypothesis deadlines are about speed, not truth.
 settings.register_profile("svdimage", deadline=None, max_examples=40)
@@ -27,3 +27,16 @@ def astronaut() -> np.ndarray:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(20261123)
+
+
+@pytest.fixture(scope="session")
+def camera_svd(camera):
+    """The complete SVD of ``camera``."""
+    return decompose(camera)
+
+
+@pytest.fixture(scope="session")
+def small_color(astronaut):
+    """A 128x128 colour crop of ``astronaut`` and its complete SVD."""
+    image = astronaut[::4, ::4].copy()
+    return image, decompose(image)

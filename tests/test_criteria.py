@@ -16,17 +16,6 @@ from svdimage.criteria import (
 from svdimage.rank_selection import rank_for_energy, rank_for_psnr, svdz_bytes
 
 
-@pytest.fixture(scope="module")
-def camera_svd(camera):
-    return decompose(camera)
-
-
-@pytest.fixture(scope="module")
-def small_color(astronaut):
-    image = astronaut[::4, ::4].copy()
-    return image, decompose(image)
-
-
 def test_parse_and_resolve_criteria(camera, camera_svd):
     assert parse_criterion("psnr=35") == Criterion("psnr", 35.0)
     assert parse_criterion(" knee ") == Criterion("knee")

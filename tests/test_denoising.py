@@ -14,17 +14,6 @@ from svdimage.denoising import (
 )
 
 
-@pytest.fixture(scope="module")
-def camera_svd(camera):
-    return decompose(camera)
-
-
-@pytest.fixture(scope="module")
-def small_color(astronaut):
-    image = astronaut[::4, ::4].copy()
-    return image, decompose(image)
-
-
 @pytest.mark.parametrize("beta", [0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0])
 def test_omega_matches_the_papers_cubic_within_half_a_percent(beta):
     omega = optimal_threshold_coefficient(beta) / math.sqrt(marchenko_pastur_median(beta))

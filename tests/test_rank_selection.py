@@ -17,17 +17,6 @@ from svdimage.rank_selection import (
 )
 
 
-@pytest.fixture(scope="module")
-def camera_svd(camera):
-    return decompose(camera)
-
-
-@pytest.fixture(scope="module")
-def small_color(astronaut):
-    image = astronaut[::4, ::4].copy()
-    return image, decompose(image)
-
-
 def _direct_error(image, approx):
     a = image.astype(np.float64)
     return np.linalg.norm(a - approx) / np.linalg.norm(a)
