@@ -22,7 +22,7 @@ from numpy.typing import ArrayLike
 
 from svdimage import metrics
 from svdimage._search import largest_true, smallest_true
-from svdimage._validation import as_image_array
+from svdimage._validation import as_image_array, check_rank
 from svdimage.decomposition import ImageSVD
 
 __all__ = [
@@ -175,7 +175,7 @@ def svdz_bytes(svd: ImageSVD, rank: int, *, image: ArrayLike | None = None) -> i
     from svdimage import codec
 
     reference = reference_image(svd, image)
-    k = svd._check(rank)
+    k = check_rank(rank, svd.max_rank, shape=svd.shape)
     sigma = float(np.atleast_2d(svd.s)[:, k - 1].mean())
     M, N = svd.shape[:2]
     # Just below the threshold of the k-th value; floor keeps tiny values codable.
