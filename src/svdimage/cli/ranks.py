@@ -18,7 +18,9 @@ from svdimage.cli._app import (
     command,
     fmt_bpp,
     fmt_count,
+    fmt_error,
     fmt_psnr,
+    fmt_ratio,
     fmt_sigma,
     fmt_ssim,
     handle_errors,
@@ -42,7 +44,9 @@ def _fmt_value(name: str, value: float) -> str:
         return fmt_bpp(value)
     if name == "denoise":
         return fmt_sigma(value)
-    return f"{value:.4f}"
+    if name in ("ratio", "percent"):
+        return fmt_ratio(value)
+    return fmt_error(value)  # relative error and energy: 4 decimals
 
 
 @command()
