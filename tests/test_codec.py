@@ -203,7 +203,7 @@ def _parts(data):
         (lambda h: h.update(tile=True), "'tile' must be"),
         (lambda h: h.update(coder="pickle"), "unknown coder"),
         (lambda h: h["planes"][0].update(step=-1.0), "'step' must be"),
-        (lambda h: h["planes"][0].update(step=float("nan")), "'step' must be"),
+        (lambda h: h["planes"][0].update(step=float("nan")), "header holds NaN"),
         (lambda h: h["planes"][0].update(max_rank=9), "'max_rank' must be in 0..8"),
         (lambda h: h["planes"][0].update(shape=[64, 81]), "plane shape"),
         (lambda h: h["planes"][0].pop("dc_step"), "exactly the keys"),
@@ -390,3 +390,72 @@ def test_extension_keys_are_ignored_other_unknown_keys_refused(small_file):
     assert inspect(extended).header["x-comment"] == "made by a test"
     with pytest.raises(FormatError, match=r"unexpected \['comment'\]"):
         decode(rebuild({**header, "comment": "no prefix"}, payload))
+
+
+# -- hostile headers (issue 11): every failure is a FormatError naming the field -----------
+def _with_header_text(small_file, edit):
+    """``small_file`` with its header text replaced by ``edit(text)``, checksums recomputed."""
+    header, payload, _ = unpack(small_file)
+    original = json.dumps(header)
+    text = edit(original).encode()
+    assert text != original.encode(), "the edit did not apply"
+    head = MAGIC + bytes(VERSION) + struct.pack("<I", len(text)) + text
+    return b"".join(
+        [
+            head,
+            struct.pack("<I", zlib.crc32(head)),
+            struct.pack("<Q", len(payload)),
+            payload,
+            struct.pack("<I", zlib.crc32(payload)),
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        # 20,000 nested arrays under an extension key: Python's json would recurse too deep.
+        (lambda t: t[:-1] + ', "x-deep": ' + "[" * 20_000 + "]" * 20_000 + "}", "nests deeper"),
+        (lambda t: t[:-1] + ', "x-deep": ' + "[" * 9 + "]" * 9 + "}", "nests deeper than 8"),
+        # A 5,000-digit integer: Python's own int-limit error text must not reach the user.
+        (lambda t: t.replace('"tile": 8', '"tile": ' + "9" * 5000), "integer of 5000 digits"),
+        (lambda t: t.replace('"tile": 8', '"tile": 8.0'), "'tile' must be null or an int"),
+        (
+            lambda t: t.replace('"shape": [64, 80], "step"', '"shape": [64.0, 80.0], "step"'),
+            "plane shape",
+        ),
+        (
+            lambda t: t.replace('"shape": [64, 80], "step"', '"shape": [64, true], "step"'),
+            "plane shape",
+        ),
+        (
+            lambda t: t.replace('"shape": [64, 80], "step"', '"shape": "64x80", "step"'),
+            "plane shape",
+        ),
+        (lambda t: t.replace('"step": ', '"step": NaN, "x-was": '), "NaN"),
+        (lambda t: t.replace('"max_rank": ', '"max_rank": 1e0, "x-was": '), "max_rank"),
+    ],
+)
+def test_hostile_headers_are_format_errors_naming_the_problem(small_file, edit, match):
+    data = _with_header_text(small_file, edit)
+    for reader in (decode, inspect):
+        with pytest.raises(FormatError, match=match):
+            reader(data)
+
+
+@pytest.mark.parametrize("payload", [b"", b"\x00garbage", b"\xfd7zXZ\x00" * 10])
+def test_inspect_refuses_every_payload_that_decode_refuses(small_file, payload):
+    header, _, _ = unpack(small_file)
+    data = rebuild(header, payload)
+    with pytest.raises(FormatError) as decoding:
+        decode(data)
+    with pytest.raises(FormatError) as inspecting:
+        inspect(data)
+    assert str(inspecting.value) == str(decoding.value)
+
+
+def test_trailing_bytes_after_the_payload_are_refused(small_file):
+    with pytest.raises(FormatError, match="3 unexpected bytes after the payload"):
+        decode(small_file + b"abc")
+    with pytest.raises(FormatError, match="unexpected bytes"):
+        inspect(small_file + b"abc")

@@ -37,8 +37,11 @@ upgrade, never guessing. Versions so far:
 * 1.1: in tiled mode each plane is deblocked after the tiles are put together
   (:func:`svdimage.codec._planes.deblock`). Same keys as 1.0.
 
-Nothing is ever unpickled or evaluated; every size is checked against the
-header and the file before anything proportional to it is allocated.
+The header is parsed as JSON with integers of at most 18 digits, no NaN or
+infinity, and at most 8 levels of nesting; every number where an integer
+belongs must be a JSON integer (``40.0`` is refused). Nothing is ever unpickled
+or evaluated; every size is checked against the header and the file before
+anything proportional to it is allocated.
 """
 
 from __future__ import annotations
@@ -65,6 +68,11 @@ VERSION = (1, 1)
 #: Prefix of extension keys that readers ignore.
 EXTENSION_PREFIX = "x-"
 MAX_HEADER = 65536
+#: Deepest nesting a header may have (a valid one has 3: object, planes, plane shape;
+#: extension keys may add a little).
+MAX_DEPTH = 8
+#: Longest integer a header may hold, in digits (sides, tiles and ranks need at most 5).
+MAX_INT_DIGITS = 18
 MAX_SIDE = 65535
 _PREFIX = struct.Struct("<5sBBI")
 
@@ -123,10 +131,7 @@ def unpack(
     (crc,) = struct.unpack_from("<I", view, end)
     if crc != zlib.crc32(view[:end]):
         raise FormatError("header checksum mismatch: the file is corrupt or was modified.")
-    try:
-        header = json.loads(bytes(view[_PREFIX.size : end]).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise FormatError(f"header is not valid JSON: {err}.") from None
+    header = parse_header(bytes(view[_PREFIX.size : end]))
     validate_header(header, max_pixels=max_pixels)
     (size,) = struct.unpack_from("<Q", view, end + 4)
     start = end + 12
@@ -145,6 +150,50 @@ def unpack(
     if crc != zlib.crc32(payload):
         raise FormatError("payload checksum mismatch: the file is corrupt or was modified.")
     return header, payload, (major, minor)
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise FormatError(
+            f"header holds an integer of {len(text)} digits; at most {MAX_INT_DIGITS} are allowed."
+        )
+    return int(text)
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of a parsed JSON value (a scalar is 0), without recursion."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, level + 1)
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def parse_header(text: bytes) -> Any:
+    """Parse the header bytes as JSON, refusing what no valid header holds.
+
+    Integers longer than ``MAX_INT_DIGITS`` digits and nesting deeper than
+    ``MAX_DEPTH`` are refused (as are NaN and infinities) before Python's own
+    limits could be reached; every failure is a :class:`FormatError`.
+    """
+    try:
+        header = json.loads(
+            text.decode("utf-8"), parse_int=_bounded_int, parse_constant=_refuse_constant
+        )
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise FormatError(f"header is not valid JSON: {err}.") from None
+    except RecursionError:
+        raise FormatError(f"header nests deeper than {MAX_DEPTH} levels.") from None
+    if _depth(header) > MAX_DEPTH:
+        raise FormatError(f"header nests deeper than {MAX_DEPTH} levels.")
+    return header
+
+
+def _refuse_constant(name: str) -> float:
+    raise FormatError(f"header holds {name}, which is not a number a header may hold.")
 
 
 def _need(view: memoryview, size: int, what: str) -> None:
@@ -200,7 +249,12 @@ def validate_header(header: Any, *, max_pixels: int | None = None) -> None:
     for plane, shape_expected in zip(planes, expected):
         if not isinstance(plane, dict) or set(plane) != _PLANE_KEYS:
             raise FormatError(f"each plane must have exactly the keys {sorted(_PLANE_KEYS)}.")
-        if plane["shape"] != list(shape_expected):
+        shape_given = plane["shape"]
+        if (
+            not isinstance(shape_given, list)
+            or not all(_is_int(n) for n in shape_given)
+            or shape_given != list(shape_expected)
+        ):
             raise FormatError(f"plane shape {plane['shape']!r} should be {list(shape_expected)}.")
         for key in ("step", "dc_step"):
             value = plane[key]
