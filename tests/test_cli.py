@@ -568,3 +568,26 @@ def test_animate_with_one_rank_prints_no_warning(tmp_path, photo):
     result = invoke("animate", photo, "-o", tmp_path / "one.gif", "--ranks", "1")
     assert result.exit_code == 0, result.output
     assert "Warning" not in result.output and "warn" not in result.stderr.lower()
+
+
+def test_messages_name_cli_options_that_exist(tmp_path, photo):
+    import re as regex
+
+    from svdimage.cli._app import CLI_FIXES
+
+    result = invoke("info", photo, "--max-pixels", "100")
+    assert_one_line_error(result, EXIT_BAD_INPUT, "raise --max-pixels")
+    result = invoke("reconstruct", photo, "-k", "3", "-o", photo)
+    assert_one_line_error(result, EXIT_FILES, "pass --force")
+    result = invoke("info", "ftp://example.org/a.png")
+    assert_one_line_error(result, EXIT_BAD_INPUT, "only http:// and https://")
+    # Every option a translated message names exists on every command that loads an image
+    # (the messages come from loading) or writes an output (--force).
+    named = {m for _, cli in CLI_FIXES for m in regex.findall(r"--[a-z-]+", cli)}
+    assert named == {"--force", "--max-pixels", "--timeout"}
+    for command in ("sweep", "reconstruct", "info", "choose", "denoise", "animate", "compress"):
+        help_text = invoke(command, "--help").stdout
+        for option in named - ({"--force"} if command in ("info", "choose") else set()):
+            assert option in help_text, (command, option)
+    for command in ("decompress", "inspect"):
+        assert "--max-pixels" in invoke(command, "--help").stdout

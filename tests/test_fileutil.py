@@ -44,7 +44,7 @@ def test_atomic_path_with_force_replaces(tmp_path):
 
 def test_check_writable_errors(tmp_path):
     (tmp_path / "exists.png").write_bytes(b"")
-    with pytest.raises(FileExistsError, match="--force"):
+    with pytest.raises(FileExistsError, match="force=True"):
         check_writable(tmp_path / "exists.png", force=False)
     with pytest.raises(IsADirectoryError):
         check_writable(tmp_path, force=True)

@@ -1,13 +1,14 @@
 import contextlib
 import http.server
 import io
+import socket
 import threading
 import time
 from typing import ClassVar
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from svdimage import load_image, save_image
 
@@ -250,3 +251,88 @@ def test_save_image_rejects_unknown_extension_and_creates_missing_folders(tmp_pa
         save_image(tmp_path / "out.xyz", np.zeros((4, 4)))
     save_image(tmp_path / "new" / "out.png", np.zeros((4, 4)))
     assert load_image(tmp_path / "new" / "out.png").shape == (4, 4)
+
+
+# -- hostile inputs (issue 11): one clear error class, whatever the decoder raises ----------
+@pytest.mark.parametrize("fmt", ["TIFF", "PNG", "GIF", "BMP", "JPEG"])
+def test_mutated_image_files_give_value_errors_only(fmt, gradient_rgb):
+    """A seeded mutator over real files: each mutant decodes or raises ValueError, never
+    TypeError, OverflowError, struct.error ... with the decoder's own text (a malformed TIFF
+    IFD used to escape as "'<' not supported between instances of 'bytes' and 'int'")."""
+    buffer = io.BytesIO()
+    Image.fromarray(gradient_rgb).save(buffer, format=fmt)
+    original = buffer.getvalue()
+    generator = np.random.default_rng(11)
+    for _ in range(150):
+        data = bytearray(original)
+        for _ in range(int(generator.integers(1, 6))):
+            position = int(generator.integers(0, min(len(data), 400)))
+            data[position] = int(generator.integers(0, 256))
+        try:
+            image = load_image(bytes(data), max_pixels=10**6)
+        except ValueError as err:
+            assert "\n" not in str(err) and str(err).startswith("<bytes>")
+        else:
+            assert image.dtype == np.float32 and image.shape[0] >= 2
+
+
+def test_decoder_exceptions_of_any_type_become_corrupt_image_errors(monkeypatch, gradient_rgb):
+    def broken(*args, **kwargs):
+        raise TypeError("'<' not supported between instances of 'bytes' and 'int'")
+
+    monkeypatch.setattr(ImageOps, "exif_transpose", broken)
+    with pytest.raises(ValueError, match=r"<bytes> is truncated or corrupt \('<' not supported"):
+        load_image(_png_bytes(gradient_rgb))
+
+
+def test_decoding_out_of_memory_is_a_clear_value_error(monkeypatch, gradient_rgb):
+    def exhausted(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(ImageOps, "exif_transpose", exhausted)
+    with pytest.raises(ValueError, match="needs more memory to decode than this machine has"):
+        load_image(_png_bytes(gradient_rgb))
+
+
+@pytest.mark.parametrize("url", ["ftp://example.org/a.png", "file:///etc/passwd", "s3://b/k.png"])
+def test_other_url_schemes_are_refused_by_name(url):
+    with pytest.raises(ValueError, match=r"only http:// and https:// URLs are supported"):
+        load_image(url)
+
+
+@contextlib.contextmanager
+def _raw_server(reply: bytes):
+    """A TCP server on 127.0.0.1 that answers every connection with ``reply`` and closes."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+
+    def serve():
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            with connection:
+                connection.recv(65536)
+                with contextlib.suppress(OSError):
+                    connection.sendall(reply)
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/x.png"
+    finally:
+        listener.close()
+
+
+@pytest.mark.parametrize(
+    ("reply", "match"),
+    [
+        (b"SSH-2.0-OpenSSH_9.2\r\n", "did not answer as an HTTP server does"),
+        (b"HTTP/1.1 200 OK\r\n" + b"X-Filler: 1\r\n" * 120 + b"\r\n", "did not answer as an HTTP"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + b"\x89PNG" * 5, "cut short: got"),
+    ],
+)
+def test_network_failures_of_every_kind_are_connection_errors(reply, match):
+    with _raw_server(reply) as url, pytest.raises(ConnectionError, match=match):
+        load_image(url, timeout=5)

@@ -73,9 +73,7 @@ def atomic_path(path: str | os.PathLike[str], *, force: bool = False) -> Iterato
 
 
 def _exists_error(path: Path) -> FileExistsError:
-    return FileExistsError(
-        f"output {str(path)!r} already exists; pass force=True (--force) to overwrite it."
-    )
+    return FileExistsError(f"output {str(path)!r} already exists; pass force=True to overwrite it.")
 
 
 def _umask() -> int:

@@ -7,8 +7,10 @@ request, 16-bit) pixels, clipped first and written atomically.
 
 from __future__ import annotations
 
+import http.client
 import io as _io
 import os
+import re
 import threading
 import urllib.error
 import urllib.request
@@ -33,6 +35,7 @@ Mode = Literal["auto", "gray", "rgb"]
 
 _GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16L", "I;16B", "I;16N", "F", "La"}
 _PIL_LIMIT_LOCK = threading.Lock()
+_URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
 def load_image(
@@ -105,6 +108,12 @@ def load_image(
             data: bytes | BinaryIO | Path = _download(text, timeout=timeout, max_bytes=max_bytes)
             label = text
         else:
+            scheme = _URL_SCHEME.match(text) if isinstance(text, str) else None
+            if scheme is not None and not os.path.exists(text):
+                raise ValueError(
+                    f"{text!r} is a {scheme.group(1)}:// address; only http:// and https:// "
+                    "URLs are supported (download the file and pass its path)."
+                )
             path = Path(text)
             if not path.exists():
                 raise FileNotFoundError(f"image file {text!r} does not exist.")
@@ -194,7 +203,7 @@ def _download(url: str, *, timeout: float, max_bytes: int) -> bytes:
             if length is not None and length.isdigit() and int(length) > max_bytes:
                 raise ValueError(
                     f"{url} is {int(length):,} bytes, over the {max_bytes:,}-byte cap; "
-                    "raise max_bytes (--max-bytes) if you trust it."
+                    "raise max_bytes if you trust it."
                 )
             chunks, total = [], 0
             while chunk := response.read(1 << 16):
@@ -202,13 +211,26 @@ def _download(url: str, *, timeout: float, max_bytes: int) -> bytes:
                 if total > max_bytes:
                     raise ValueError(
                         f"{url} sent more than the {max_bytes:,}-byte cap; raise "
-                        "max_bytes (--max-bytes) if you trust it."
+                        "max_bytes if you trust it."
                     )
                 chunks.append(chunk)
+            if length is not None and length.isdigit() and total < int(length):
+                raise ConnectionError(
+                    f"download of {url} was cut short: got {total:,} of the "
+                    f"{int(length):,} bytes the server announced; try again."
+                )
     except TimeoutError:
         raise TimeoutError(
-            f"{url} did not answer within {timeout:g} s; check the address or raise "
-            "the timeout (--timeout)."
+            f"{url} did not answer within {timeout:g} s; check the address or raise the timeout."
+        ) from None
+    except http.client.IncompleteRead as err:
+        raise ConnectionError(
+            f"download of {url} was cut short: got {len(err.partial):,} bytes, "
+            f"{err.expected or 'more'} missing; try again."
+        ) from None
+    except http.client.HTTPException as err:
+        raise ConnectionError(
+            f"{url} did not answer as an HTTP server does ({type(err).__name__}: {err})."
         ) from None
     except urllib.error.HTTPError as err:
         raise ConnectionError(f"{url} answered HTTP {err.code} {err.reason}.") from None
@@ -216,7 +238,7 @@ def _download(url: str, *, timeout: float, max_bytes: int) -> bytes:
         if isinstance(err.reason, TimeoutError):
             raise TimeoutError(
                 f"{url} did not answer within {timeout:g} s; check the address or "
-                "raise the timeout (--timeout)."
+                "raise the timeout."
             ) from None
         raise ConnectionError(f"cannot reach {url}: {err.reason}.") from None
     return b"".join(chunks)
@@ -226,8 +248,12 @@ def _check_pixels(pixels: int, max_pixels: int | None, label: str) -> None:
     if max_pixels is not None and pixels > max_pixels:
         raise ValueError(
             f"{label} has {pixels:,} pixels, over the {max_pixels:,}-pixel cap; "
-            "raise max_pixels (--max-pixels) if you trust the file."
+            "raise max_pixels if you trust the file."
         )
+
+
+class _OwnError(Exception):
+    """Our own refusal inside the decoding block, kept apart from the decoder's errors."""
 
 
 def _decode(data: bytes | BinaryIO | Path, label: str, *, max_pixels: int | None) -> np.ndarray:
@@ -244,21 +270,33 @@ def _decode(data: bytes | BinaryIO | Path, label: str, *, max_pixels: int | None
                 Image.MAX_IMAGE_PIXELS = saved
         with pil:
             width, height = pil.size
-            _check_pixels(width * height, max_pixels, label)
-            if width < 2 or height < 2:
-                raise ValueError(f"{label} is {width}x{height} pixels; need at least 2x2.")
+            try:
+                _check_pixels(width * height, max_pixels, label)
+                if width < 2 or height < 2:
+                    raise ValueError(f"{label} is {width}x{height} pixels; need at least 2x2.")
+            except ValueError as err:
+                raise _OwnError(str(err)) from None
             pil.load()
             return _pil_to_float(ImageOps.exif_transpose(pil))
     except UnidentifiedImageError:
         raise ValueError(
             f"{label} is not an image file Pillow can read (PNG, JPEG, TIFF, WebP, BMP, GIF, ...)."
         ) from None
-    except (OSError, SyntaxError, EOFError) as err:
-        if isinstance(err, (FileNotFoundError, PermissionError)):
-            raise
-        raise ValueError(f"{label} is truncated or corrupt ({err}).") from None
+    except (FileNotFoundError, PermissionError, IsADirectoryError):
+        raise
+    except _OwnError as err:
+        raise ValueError(str(err)) from None
+    except MemoryError:
+        raise ValueError(
+            f"{label} needs more memory to decode than this machine has free."
+        ) from None
     except Image.DecompressionBombError as err:  # pragma: no cover - cap lifted above
         raise ValueError(str(err)) from None
+    except Exception as err:  # noqa: BLE001 - whatever the decoder raises, one clear error
+        # Pillow and its plugins raise OSError, SyntaxError, EOFError, but also TypeError,
+        # OverflowError, struct.error, IndexError ... on malformed files.
+        detail = " ".join(str(err).split()) or type(err).__name__
+        raise ValueError(f"{label} is truncated or corrupt ({detail}).") from None
 
 
 def _pil_to_float(pil: Image.Image) -> np.ndarray:

@@ -261,7 +261,7 @@ def run(
     if existing and not force:
         raise FileExistsError(
             f"output {existing[0]!r} already exists; pass force=True "
-            "(--force) to overwrite it, or choose another folder."
+            "to overwrite it, or choose another folder."
         )
     full = min(reference.shape[:2])
     criteria: list[Criterion] = []

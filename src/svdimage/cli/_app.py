@@ -119,9 +119,21 @@ def message(error: BaseException) -> str:
     """An exception as one line of text."""
     if isinstance(error, OSError) and error.strerror and error.filename:
         return f"{error.strerror}: {error.filename!s}"
-    text = str(error) or type(error).__name__
-    text = text.replace("pass force=True (--force)", "pass --force")
-    return " ".join(text.split())
+    text = " ".join((str(error) or type(error).__name__).split())
+    for python, command_line in CLI_FIXES:
+        text = text.replace(python, command_line)
+    return text
+
+
+#: The library's messages name Python parameters; the command line names its options.
+#: Every option named here exists on the commands whose errors can contain the phrase
+#: (tests/test_cli.py checks it).
+CLI_FIXES = (
+    ("pass force=True", "pass --force"),
+    ("raise max_pixels", "raise --max-pixels"),
+    ("raise the timeout", "raise --timeout"),
+    ("raise max_bytes if you trust it", "download it yourself and pass the file's path"),
+)
 
 
 def report_error(error: BaseException, *, source: str | None = None) -> int:

@@ -115,7 +115,7 @@ def compress(
     chosen = None
     if isinstance(rank, Criterion):
         if options.get("tile", 8) is not None:
-            raise ValueError("a rank criterion needs the global SVD: pass tile=None (--global).")
+            raise ValueError("a rank criterion needs the global SVD: pass tile=None.")
         from svdimage.criteria import resolve_criterion
         from svdimage.decomposition import decompose
 
