@@ -591,3 +591,9 @@ def test_messages_name_cli_options_that_exist(tmp_path, photo):
             assert option in help_text, (command, option)
     for command in ("decompress", "inspect"):
         assert "--max-pixels" in invoke(command, "--help").stdout
+
+
+def test_an_output_that_is_a_folder_is_called_a_folder(tmp_path, photo):
+    for force in ([], ["--force"]):
+        result = invoke("reconstruct", photo, "-k", "3", "-o", tmp_path, *force)
+        assert_one_line_error(result, EXIT_FILES, "is a folder, not a file")
