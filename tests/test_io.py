@@ -180,7 +180,7 @@ def test_load_image_from_url(server, gradient_rgb):
 
 def test_load_image_url_timeout(server):
     base, _ = server
-    with pytest.raises(TimeoutError, match="did not answer within 0.3 s"):
+    with pytest.raises(TimeoutError, match=r"within 0\.3 s"):
         load_image(f"{base}/slow.png", timeout=0.3)
 
 
@@ -336,3 +336,34 @@ def _raw_server(reply: bytes):
 def test_network_failures_of_every_kind_are_connection_errors(reply, match):
     with _raw_server(reply) as url, pytest.raises(ConnectionError, match=match):
         load_image(url, timeout=5)
+
+
+@pytest.mark.parametrize("where", ["headers", "body"])
+def test_timeout_is_a_deadline_for_the_whole_download(where):
+    """A server that trickles a byte every 0.1 s never trips a per-read timeout; the
+    download must still end at the deadline (it used to run for minutes)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n"
+
+    def serve():
+        with contextlib.suppress(OSError):
+            connection, _ = listener.accept()
+            with connection:
+                connection.recv(65536)
+                if where == "body":
+                    connection.sendall(head)
+                for byte in head if where == "headers" else b"x" * 100000:
+                    connection.sendall(bytes([byte]))
+                    time.sleep(0.1)
+
+    threading.Thread(target=serve, daemon=True).start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/slow.png"
+    start = time.monotonic()
+    try:
+        with pytest.raises(TimeoutError, match=r"did not finish sending within 1 s"):
+            load_image(url, timeout=1.0)
+    finally:
+        listener.close()
+    assert time.monotonic() - start < 10  # the deadline, not the server, ended it

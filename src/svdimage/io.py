@@ -7,16 +7,18 @@ request, 16-bit) pixels, clipped first and written atomically.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import io as _io
 import os
 import re
+import socket
 import threading
 import urllib.error
 import urllib.request
 import warnings
 from pathlib import Path
-from typing import BinaryIO, Literal, Union
+from typing import Any, BinaryIO, Literal, Union
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -195,10 +197,89 @@ def save_image(
 
 
 def _download(url: str, *, timeout: float, max_bytes: int) -> bytes:
-    """Fetch ``url`` with a timeout and a byte cap."""
+    """Fetch ``url`` within ``timeout`` seconds in all, with a byte cap.
+
+    ``timeout`` is a deadline for the whole download (connecting, headers and
+    body), not only for each read: when it passes, a timer shuts the
+    connection's socket down, which ends any read in progress, and the download
+    fails with ``TimeoutError``. A server that trickles a byte a second cannot
+    keep it alive.
+    """
+    sockets: list[socket.socket] = []
+    expired = threading.Event()
+
+    def expire() -> None:
+        expired.set()
+        for sock in list(sockets):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    opener = urllib.request.build_opener(
+        _RecordingHTTPHandler(sockets), _RecordingHTTPSHandler(sockets)
+    )
+    timer = threading.Timer(timeout, expire)
+    timer.daemon = True
+    timer.start()
+    try:
+        data = _fetch(opener, url, timeout=timeout, max_bytes=max_bytes)
+    except (TimeoutError, ConnectionError, ValueError):
+        if not expired.is_set():
+            raise
+        data = b""
+    finally:
+        timer.cancel()
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.close()
+    if expired.is_set():
+        raise TimeoutError(
+            f"{url} did not finish sending within {timeout:g} s; check the address or raise "
+            "the timeout."
+        )
+    return data
+
+
+class _RecordingHTTPHandler(urllib.request.HTTPHandler):
+    """Plain HTTP whose connections record their sockets (for the deadline)."""
+
+    def __init__(self, sockets: list[socket.socket]) -> None:
+        super().__init__()
+        self._sockets = sockets
+
+    def http_open(self, req: urllib.request.Request) -> Any:
+        return self.do_open(_recording(http.client.HTTPConnection, self._sockets), req)
+
+
+class _RecordingHTTPSHandler(urllib.request.HTTPSHandler):
+    """HTTPS whose connections record their sockets (for the deadline)."""
+
+    def __init__(self, sockets: list[socket.socket]) -> None:
+        super().__init__()
+        self._sockets = sockets
+
+    def https_open(self, req: urllib.request.Request) -> Any:
+        context = getattr(self, "_context", None)  # the default TLS context urllib made
+        return self.do_open(
+            _recording(http.client.HTTPSConnection, self._sockets), req, context=context
+        )
+
+
+def _recording(base: type[http.client.HTTPConnection], sockets: list[socket.socket]) -> Any:
+    class Connection(base):  # type: ignore[valid-type, misc]
+        def connect(self) -> None:
+            super().connect()
+            sockets.append(self.sock)
+
+    return Connection
+
+
+def _fetch(
+    opener: urllib.request.OpenerDirector, url: str, *, timeout: float, max_bytes: int
+) -> bytes:
+    """Fetch ``url`` with a per-read timeout and a byte cap (see :func:`_download`)."""
     request = urllib.request.Request(url, headers={"User-Agent": "svdimage"})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with opener.open(request, timeout=timeout) as response:
             length = response.headers.get("Content-Length")
             if length is not None and length.isdigit() and int(length) > max_bytes:
                 raise ValueError(
