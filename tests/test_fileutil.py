@@ -65,3 +65,26 @@ def _umask():
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_stale_temporaries_of_dead_processes_are_removed_by_the_next_write(tmp_path):
+    import subprocess
+    import sys
+
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    pid = int(dead.stdout)  # that process has exited
+    stale = tmp_path / f".photo.svdimage-{pid}.abc123.tmp.png"
+    alive = tmp_path / f".photo.svdimage-{os.getpid()}.def456.tmp.png"
+    foreign = tmp_path / ".photo.abc123.tmp.png"  # not named as ours: never touched
+    for path in (stale, alive, foreign):
+        path.write_bytes(b"partial")
+    with atomic_path(tmp_path / "new.png") as tmp:
+        assert ".svdimage-" in tmp.name and str(os.getpid()) in tmp.name
+        tmp.write_bytes(b"whole")
+    assert not stale.exists() and alive.exists() and foreign.exists()
+    assert (tmp_path / "new.png").read_bytes() == b"whole"

@@ -3,13 +3,16 @@
 One rule for every output: a missing folder on the way to an output is created
 (with its parents, as ``mkdir -p``) when the output is written; an existing
 file is never replaced without ``force``; a path that is a folder, or a folder
-on the way that is a file, is refused before any work is done.
+on the way that is a file, is refused before any work is done. Temporary files
+are named ``.STEM.svdimage-PID.RANDOM.tmp.EXT``; one left by a killed process is
+removed by the next write into its folder.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,13 +50,21 @@ def atomic_path(path: str | os.PathLike[str], *, force: bool = False) -> Iterato
     """
     target = check_writable(path, force=force)
     target.parent.mkdir(parents=True, exist_ok=True)
-    # Keep the target's extension last: writers such as ffmpeg pick the format from it.
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent or "."
-    )
-    os.close(fd)
-    tmp = Path(tmp_name)
+    remove_stale_temporaries(target.parent)
+    # Signals are held while the file is created and named, so that a Ctrl-C or SIGTERM
+    # cannot land between its creation and ``tmp``; one held meanwhile is delivered when the
+    # mask is restored, inside the ``try`` whose ``finally`` removes the file.
+    tmp: Path | None = None
     try:
+        with _signals_held():
+            # Keep the target's extension last: writers such as ffmpeg pick the format from it.
+            fd, tmp_name = tempfile.mkstemp(
+                prefix=f".{target.stem}.{_TEMP_TAG}{os.getpid()}.",
+                suffix=f".tmp{target.suffix}",
+                dir=target.parent or ".",
+            )
+            tmp = Path(tmp_name)
+            os.close(fd)
         yield tmp
         os.chmod(tmp, 0o666 & ~_umask())
         if force:
@@ -68,8 +79,61 @@ def atomic_path(path: str | os.PathLike[str], *, force: bool = False) -> Iterato
                     raise _exists_error(target) from None
                 os.replace(tmp, target)
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+        if tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+
+
+#: Temporary files of ours are named ``.STEM.svdimage-PID.RANDOM.tmp.EXT``.
+_TEMP_TAG = "svdimage-"
+_TEMP_NAME = re.compile(r"^\..*\." + _TEMP_TAG + r"(\d+)\.[^.]+\.tmp(\.[^.]*)?$")
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Remove temporary files that a killed svdimage left in ``folder``; return them.
+
+    Only files named as :func:`atomic_path` names them, whose process no longer
+    runs, are removed (a process killed with SIGKILL cannot clean up after itself).
+    """
+    removed = []
+    with contextlib.suppress(OSError):
+        for entry in folder.iterdir():
+            match = _TEMP_NAME.match(entry.name)
+            if match and entry.is_file() and not _process_alive(int(match.group(1))):
+                with contextlib.suppress(OSError):
+                    entry.unlink()
+                    removed.append(entry)
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM inside the block (main thread, POSIX); deliver them after."""
+    import signal
+    import threading
+
+    mask = getattr(signal, "pthread_sigmask", None)
+    if mask is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = mask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        mask(signal.SIG_SETMASK, previous)
 
 
 def _exists_error(path: Path) -> FileExistsError:

@@ -8,6 +8,7 @@ Pillow's GIF writer, and the file appears only when complete.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -396,13 +397,23 @@ def _write_mp4(
         output_params=["-preset", "veryfast"],
     )
     writer.send(None)
+    written = 0
     try:
-        for done, frame in enumerate(frames, 1):
+        for written, frame in enumerate(frames, 1):
             writer.send(frame)
             if progress is not None:
-                progress(done, total)
+                progress(written, total)
     finally:
-        writer.close()
+        if written:
+            writer.close()
+        else:  # interrupted before the first frame: the temporary file is removed anyway
+            quiet = logging.getLogger("imageio_ffmpeg")
+            level = quiet.level
+            quiet.setLevel(logging.ERROR)
+            try:
+                writer.close()
+            finally:
+                quiet.setLevel(level)
 
 
 def _write_gif(
