@@ -20,7 +20,11 @@ from svdimage.metrics import peak_signal_noise_ratio
 
 def rebuild(header: dict, payload: bytes, *, version=VERSION) -> bytes:
     """A file with any header (valid or not) and correct checksums."""
-    text = json.dumps(header).encode()
+    return rebuild_text(json.dumps(header).encode(), payload, version=version)
+
+
+def rebuild_text(text: bytes, payload: bytes, *, version=VERSION) -> bytes:
+    """A file with any header text (even invalid JSON) and correct checksums."""
     head = MAGIC + bytes(version) + struct.pack("<I", len(text)) + text
     return (
         head
@@ -399,16 +403,7 @@ def _with_header_text(small_file, edit):
     original = json.dumps(header)
     text = edit(original).encode()
     assert text != original.encode(), "the edit did not apply"
-    head = MAGIC + bytes(VERSION) + struct.pack("<I", len(text)) + text
-    return b"".join(
-        [
-            head,
-            struct.pack("<I", zlib.crc32(head)),
-            struct.pack("<Q", len(payload)),
-            payload,
-            struct.pack("<I", zlib.crc32(payload)),
-        ]
-    )
+    return rebuild_text(text, payload)
 
 
 @pytest.mark.parametrize(

@@ -50,7 +50,10 @@ def atomic_path(path: str | os.PathLike[str], *, force: bool = False) -> Iterato
     """
     target = check_writable(path, force=force)
     target.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(target.parent)
+    folder = target.parent.resolve()
+    if folder not in _CLEANED:  # once per folder and process: a batch writes many files
+        _CLEANED.add(folder)
+        remove_stale_temporaries(folder)
     # Signals are held while the file is created and named, so that a Ctrl-C or SIGTERM
     # cannot land between its creation and ``tmp``; one held meanwhile is delivered when the
     # mask is restored, inside the ``try`` whose ``finally`` removes the file.
@@ -86,6 +89,8 @@ def atomic_path(path: str | os.PathLike[str], *, force: bool = False) -> Iterato
 
 #: Temporary files of ours are named ``.STEM.svdimage-PID.RANDOM.tmp.EXT``.
 _TEMP_TAG = "svdimage-"
+#: Folders already swept of stale temporaries by this process.
+_CLEANED: set[Path] = set()
 _TEMP_NAME = re.compile(r"^\..*\." + _TEMP_TAG + r"(\d+)\.[^.]+\.tmp(\.[^.]*)?$")
 
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from svdimage._validation import DEFAULT_MAX_PIXELS
 from svdimage.codec._entropy import decompress_symbols
-from svdimage.codec._format import FormatError, unpack
+from svdimage.codec._format import FRAMING_BYTES, FormatError, unpack
 from svdimage.codec._planes import DEBLOCK_STRENGTH, deblock, from_planes, grid, untile
 
 __all__ = ["decode", "load", "inspect", "FileInfo", "read_components", "PlaneSymbols"]
@@ -195,12 +195,11 @@ def inspect(data: bytes, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> File
         }
         for p in parsed
     ]
-    overhead = len(data) - len(payload)
     return FileInfo(
         version=version,
         header=header,
         file_bytes=len(data),
-        header_bytes=overhead - 27,
+        header_bytes=len(data) - len(payload) - FRAMING_BYTES,
         payload_bytes=len(payload),
         tile_ranks=stats,
     )

@@ -75,6 +75,9 @@ MAX_DEPTH = 8
 MAX_INT_DIGITS = 18
 MAX_SIDE = 65535
 _PREFIX = struct.Struct("<5sBBI")
+#: Bytes of a file that are neither header text nor payload: the prefix, two CRC-32s and the
+#: payload length.
+FRAMING_BYTES = _PREFIX.size + 4 + 8 + 4
 
 
 class FormatError(ValueError):
