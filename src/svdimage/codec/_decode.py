@@ -16,80 +16,218 @@ from typing import Any
 import numpy as np
 
 from svdimage._validation import DEFAULT_MAX_PIXELS
-from svdimage.codec._entropy import decompress_symbols
+from svdimage.codec._entropy import SymbolReader, capacity
 from svdimage.codec._format import FRAMING_BYTES, FormatError, unpack
-from svdimage.codec._planes import DEBLOCK_STRENGTH, deblock, from_planes, grid, untile
+from svdimage.codec._planes import DEBLOCK_STRENGTH, deblock, double, from_planes, grid
 
-__all__ = ["decode", "load", "inspect", "FileInfo", "read_components", "PlaneSymbols"]
+__all__ = ["decode", "load", "inspect", "FileInfo", "read_components"]
 
 #: The first version whose tiled files are deblocked when decoded (1.0 files are not).
 DEBLOCK_SINCE = (1, 1)
 
 
-@dataclass
-class PlaneSymbols:
-    """One plane's parsed symbols: tile means, tile ranks, and per component
-    ``(tiles holding it, a rows, b rows)``."""
-
-    dc: np.ndarray
-    ranks: np.ndarray
-    components: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+#: Symbols (and tiles) handled per step; with the rank-1 products below this keeps the
+#: decoder's own working memory to a few tens of MiB whatever the file declares.
+_BLOCK_SYMBOLS = 1 << 18
+_BLOCK_PRODUCT_BYTES = 1 << 23
+#: Components of a one-tile (global) plane applied together, as one matrix product.
+_GLOBAL_BATCH = 32
 
 
 def read_components(
-    header: dict[str, Any], payload: bytes, *, partial: bool = False
-) -> list[PlaneSymbols]:
-    """Decompress and parse the payload of a validated header, checking every count.
+    header: dict[str, Any],
+    payload: bytes,
+    *,
+    partial: bool = False,
+    canvas: _Canvas | None = None,
+) -> list[np.ndarray]:
+    """Parse and check the payload of a validated header, block by block.
+
+    The symbols are read in bounded chunks and handed to ``canvas`` (the
+    decoder's image) as they come; :func:`inspect` passes none and so runs
+    the same checks without building anything.
+
+    Returns
+    -------
+    ranks : list of ndarray of uint16
+        Each plane's tile ranks.
 
     Raises
     ------
     FormatError
         When the symbols do not match what the header and the tile ranks
-        describe (too few, too many, ranks out of range, bad LZMA data).
+        describe (too few, too many, ranks out of range, bad LZMA data), or
+        when they declare more values than the payload's size can hold
+        (:func:`svdimage.codec._entropy.capacity`), which is refused before
+        the image is allocated.
     """
     planes = header["planes"]
     grids = [grid(p["shape"], header["tile"]) for p in planes]
     counts = [rows * cols for rows, cols, _, _ in grids]
-    # Upper bound of the symbols the header allows, before decompressing anything.
-    bound = sum(n * (2 + p["max_rank"] * (g[2] + g[3])) for n, p, g in zip(counts, planes, grids))
-    values = decompress_symbols(payload, max_symbols=bound, partial=partial)
-    position = 0
-    parsed: list[PlaneSymbols] = []
+    room = capacity(len(payload))
+    if not partial and 2 * sum(counts) > room:
+        raise FormatError(
+            f"header declares {sum(counts):,} tiles, more than a {len(payload):,}-byte payload "
+            "can describe."
+        )
+    reader = SymbolReader(payload, partial=partial)
+    means: list[np.ndarray] = []
+    ranks: list[np.ndarray] = []
     for n, plane in zip(counts, planes):
-        if values.size < position + 2 * n:
+        dc = reader.read(n)
+        rank = reader.read(n)
+        if rank.size < n:
             raise FormatError("payload is too short for the tile means and ranks.")
-        dc = np.cumsum(values[position : position + n])
-        ranks = values[position + n : position + 2 * n]
-        position += 2 * n
-        if ranks.min(initial=0) < 0 or ranks.max(initial=0) > plane["max_rank"]:
+        if rank.min(initial=0) < 0 or rank.max(initial=0) > plane["max_rank"]:
             raise FormatError(f"a tile rank is outside 0..{plane['max_rank']}.")
-        parsed.append(PlaneSymbols(dc, ranks.copy(), []))
+        if canvas is not None:
+            means.append(np.cumsum(dc) * plane["dc_step"])
+        ranks.append(rank.astype(np.uint16))
+        del dc, rank
+    declared = sum(int(r.sum(dtype=np.int64)) * (g[2] + g[3]) for r, g in zip(ranks, grids))
+    if not partial and reader.consumed + declared > room:
+        raise FormatError(
+            f"tile ranks declare {reader.consumed + declared:,} values, more than a "
+            f"{len(payload):,}-byte payload can hold (at most {room:,})."
+        )
+    if canvas is not None:
+        canvas.start(means)
+    del means
     top = max((p["max_rank"] for p in planes), default=0)
     for i in range(top):
-        for symbols, (_, _, th, tw) in zip(parsed, grids):
-            chosen = np.flatnonzero(symbols.ranks > i)
-            if chosen.size == 0:
-                continue
-            need = chosen.size * (th + tw)
-            available = values.size - position
-            if available < need:
-                if not partial:
-                    raise FormatError("payload is too short for the ranks its tiles claim.")
-                complete = available // (th + tw)
-                symbols.ranks[chosen[complete:]] = i  # these tiles stop before component i
-                chosen = chosen[:complete]
-                need = chosen.size * (th + tw)
-            block = values[position : position + need].reshape(chosen.size, th + tw)
-            position += need
-            a, b = block[:, :th], block[:, th:]
-            if i == 0:
-                a, b = np.cumsum(a, axis=1), np.cumsum(b, axis=1)
-            symbols.components.append((chosen, a, b))
-    if not partial and position != values.size:
-        raise FormatError(
-            f"payload has {values.size - position} symbols more than its header and ranks describe."
-        )
-    return parsed
+        for index, (rank, (_, _, th, tw)) in enumerate(zip(ranks, grids)):
+            block = max(1, min(_BLOCK_SYMBOLS // (th + tw), _BLOCK_PRODUCT_BYTES // (8 * th * tw)))
+            for first in range(0, rank.size, block):
+                chosen = first + np.flatnonzero(rank[first : first + block] > i)
+                if chosen.size == 0:
+                    continue
+                values = reader.read(chosen.size * (th + tw))
+                if values.size < chosen.size * (th + tw):
+                    if not partial:
+                        raise FormatError("payload is too short for the ranks its tiles claim.")
+                    complete = values.size // (th + tw)
+                    rank[chosen[complete:]] = i  # these tiles stop before component i
+                    chosen = chosen[:complete]
+                    values = values[: complete * (th + tw)]
+                    if chosen.size == 0:
+                        continue
+                factors = values.reshape(chosen.size, th + tw)
+                a, b = factors[:, :th], factors[:, th:]
+                if i == 0:
+                    a, b = np.cumsum(a, axis=1), np.cumsum(b, axis=1)
+                if canvas is not None:
+                    canvas.add(index, chosen, a, b)
+    reader.finish()
+    if canvas is not None:
+        canvas.flush()
+    return ranks
+
+
+class _Canvas:
+    """The decoded image, built in place in one float64 buffer.
+
+    Each plane lives in the buffer (colour planes as channels; 4:2:0 chroma
+    in the top-left corner of its channel) laid out as tiles, so that tile
+    means and rank-1 terms are added where they belong and putting the tiles
+    together costs nothing. Deblocking runs in place; colour conversion and
+    clipping run in strips of rows into the float32 output. The buffer is
+    allocated by :meth:`start`, after the header and the tile ranks passed
+    every check. Peak memory: the output, the float64 buffer (twice the
+    output) and a bounded working set (the block sizes above).
+
+    Why float64 and not the float32 output itself: the format's arithmetic
+    is float64 (the reference decoder, and the golden files), and deblocking
+    decides at exact ties (a step between flat tiles equal to the threshold),
+    where float32 rounding flips the decision and moves pixels by a
+    quantizer step, not by an ulp.
+    """
+
+    def __init__(self, header: dict[str, Any], grids: list[tuple[int, int, int, int]]) -> None:
+        self.header = header
+        self.grids = grids
+        self.pending: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in grids]
+
+    def start(self, means: list[np.ndarray]) -> None:
+        shape = self.header["shape"]
+        padded = (max(g[0] * g[2] for g in self.grids), max(g[1] * g[3] for g in self.grids))
+        self.buffer = np.empty(padded + tuple(shape[2:]), dtype=np.float64)
+        self.planes = []
+        for c, (rows, cols, th, tw) in enumerate(self.grids):
+            channel = self.buffer if len(shape) == 2 else self.buffer[:, :, c]
+            view = channel[: rows * th, : cols * tw].reshape(rows, th, cols, tw)
+            view[:] = means[c].reshape(rows, 1, cols, 1)
+            self.planes.append(view)
+
+    def add(self, index: int, chosen: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:
+        rows, cols, _, _ = self.grids[index]
+        if rows * cols == 1:  # the global SVD: batch components into one product
+            self.pending[index].append((a[0], b[0]))
+            if len(self.pending[index]) >= _GLOBAL_BATCH:
+                self._apply_global(index)
+            return
+        scale = self.header["planes"][index]["step"] ** 2
+        r, c = np.divmod(chosen, cols)
+        self.planes[index][r, :, c, :] += scale * a[:, :, None] * b[:, None, :]
+
+    def _apply_global(self, index: int) -> None:
+        pending, self.pending[index] = self.pending[index], []
+        if not pending:
+            return
+        scale = self.header["planes"][index]["step"] ** 2
+        A = scale * np.stack([a for a, _ in pending], axis=1)
+        B = np.stack([b for _, b in pending], axis=0).astype(np.float64)
+        plane = self.planes[index][0, :, 0, :]
+        strip = max(1, _BLOCK_PRODUCT_BYTES // (8 * plane.shape[1]))
+        for top in range(0, plane.shape[0], strip):
+            plane[top : top + strip] += A[top : top + strip] @ B
+
+    def flush(self) -> None:
+        for index in range(len(self.grids)):
+            self._apply_global(index)
+
+    def finish(self, version: tuple[int, int]) -> np.ndarray:
+        """Deblock, convert colour and clip, strip by strip, into a new float32 image."""
+        header = self.header
+        tile = header["tile"]
+        shape = tuple(header["shape"])
+        M, N = shape[:2]
+        channels = [self.buffer] if len(shape) == 2 else [self.buffer[:, :, c] for c in range(3)]
+        if tile is not None and DEBLOCK_STRENGTH > 0 and version >= DEBLOCK_SINCE:
+            for channel, plane in zip(channels, header["planes"]):
+                h, w = plane["shape"]
+                deblock(channel[:h, :w], tile, DEBLOCK_STRENGTH * plane["step"], in_place=True)
+        image = self.buffer[:M, :N]
+        out = np.empty(shape, dtype=np.float32)
+        strip = max(2, (_BLOCK_PRODUCT_BYTES // (8 * 3 * N)) // 2 * 2)
+        for top in range(0, M, strip):
+            rows = slice(top, min(top + strip, M))
+            if len(shape) == 3 and header["color"] == "ycbcr":
+                out[rows] = np.clip(self._rgb_rows(rows), 0.0, 1.0)
+            else:
+                out[rows] = np.clip(image[rows], 0.0, 1.0)
+        return out
+
+    def _rgb_rows(self, rows: slice) -> np.ndarray:
+        """RGB of the output rows ``rows`` from the Y, Cb, Cr planes (float64)."""
+        M, N = self.header["shape"][:2]
+        y = self.buffer[rows, :N, 0].astype(np.float64)
+        h, w = self.header["planes"][1]["shape"]
+        if (h, w) == (M, N):
+            cb = self.buffer[rows, :N, 1].astype(np.float64)
+            cr = self.buffer[rows, :N, 2].astype(np.float64)
+        else:  # 4:2:0: upsample the coarse rows this strip needs (3/4-1/4, edges repeated)
+            fine = np.arange(rows.start, rows.stop)
+            coarse = fine // 2
+            neighbour = np.clip(np.where(fine % 2 == 0, coarse - 1, coarse + 1), 0, h - 1)
+            cb, cr = (
+                double(
+                    0.75 * self.buffer[coarse, :w, c].astype(np.float64)
+                    + 0.25 * self.buffer[neighbour, :w, c],
+                    axis=1,
+                )[:, :N]
+                for c in (1, 2)
+            )
+        return from_planes([y, cb, cr], (y.shape[0], N, 3), "ycbcr")
 
 
 def decode(
@@ -122,24 +260,9 @@ def decode(
     if partial:
         data = bytes(data[:max_bytes])
     header, payload, version = unpack(bytes(data), max_pixels=max_pixels, partial=partial)
-    parsed = read_components(header, payload, partial=partial)
-    tile = header["tile"]
-    smooth = tile is not None and DEBLOCK_STRENGTH > 0 and version >= DEBLOCK_SINCE
-    decoded = []
-    for symbols, plane in zip(parsed, header["planes"]):
-        plane_grid = grid(plane["shape"], tile)
-        rows, cols, th, tw = plane_grid
-        tiles = np.empty((rows * cols, th, tw), dtype=np.float64)
-        tiles[:] = (symbols.dc * plane["dc_step"]).astype(np.float64)[:, None, None]
-        scale = plane["step"] ** 2
-        for chosen, a, b in symbols.components:
-            tiles[chosen] += scale * a[:, :, None] * b[:, None, :]
-        full = untile(tiles, plane_grid, plane["shape"])
-        if smooth:
-            full = deblock(full, tile, DEBLOCK_STRENGTH * plane["step"])
-        decoded.append(full)
-    image = from_planes(decoded, tuple(header["shape"]), header["color"])
-    return np.clip(image, 0.0, 1.0).astype(np.float32)
+    canvas = _Canvas(header, [grid(p["shape"], header["tile"]) for p in header["planes"]])
+    read_components(header, payload, partial=partial, canvas=canvas)
+    return canvas.finish(version)
 
 
 def load(
@@ -186,14 +309,14 @@ def inspect(data: bytes, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> File
         For any file that :func:`decode` would refuse.
     """
     header, payload, version = unpack(bytes(data), max_pixels=max_pixels)
-    parsed = read_components(header, payload)
+    ranks = read_components(header, payload)
     stats = [
         {
-            "tiles": int(p.ranks.size),
-            "mean_rank": float(p.ranks.mean()) if p.ranks.size else 0.0,
-            "max_rank": int(p.ranks.max(initial=0)),
+            "tiles": int(r.size),
+            "mean_rank": float(r.mean()) if r.size else 0.0,
+            "max_rank": int(r.max(initial=0)),
         }
-        for p in parsed
+        for r in ranks
     ]
     return FileInfo(
         version=version,

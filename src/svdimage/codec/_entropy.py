@@ -1,6 +1,6 @@
 """Entropy coding of the payload: zigzag LEB128 varints compressed by raw LZMA2.
 
-Package-internal: :func:`compress_symbols` and :func:`decompress_symbols` are
+Package-internal: :func:`compress_symbols` and :class:`SymbolReader` are
 the payload's coder (``"coder": "lzma-varint"`` in the header).
 """
 
@@ -12,7 +12,14 @@ import numpy as np
 
 from svdimage.codec._format import FormatError
 
-__all__ = ["to_varints", "from_varints", "compress_symbols", "decompress_symbols", "FILTERS"]
+__all__ = [
+    "to_varints",
+    "from_varints",
+    "compress_symbols",
+    "SymbolReader",
+    "capacity",
+    "FILTERS",
+]
 
 # Raw LZMA2, preset 9e with an 8 MiB dictionary (the decoder allocates it: a fixed
 # cost, not one a file can inflate) and no literal context (the bytes are varints).
@@ -33,32 +40,109 @@ def compress_symbols(values: np.ndarray) -> bytes:
     return lzma.compress(to_varints(values), format=lzma.FORMAT_RAW, filters=FILTERS)
 
 
-def decompress_symbols(payload: bytes, *, max_symbols: int, partial: bool = False) -> np.ndarray:
-    """Payload bytes to integers, refusing more than ``max_symbols`` of them.
+#: Bytes of varints one payload byte can expand to, at most (see :func:`capacity`).
+MAX_EXPANSION = 8192
+#: Added to the bound for short payloads (the LZMA2 stream's own framing).
+EXPANSION_SLACK = 4096
 
-    The decompressor's output is capped at 10 bytes per allowed symbol (the
-    longest 64-bit varint) before anything proportional to it is allocated.
-    With ``partial=True`` (a prefix of the payload) a cut stream is accepted
-    and decodes to what it holds.
 
-    Raises
-    ------
-    FormatError
-        For invalid LZMA data, a truncated stream, or too much data.
+def capacity(payload_bytes: int) -> int:
+    """The most symbols a payload of ``payload_bytes`` bytes can hold.
+
+    Every symbol is at least one varint byte, and raw LZMA2 cannot expand
+    one compressed byte into more than about 6,900 bytes: a chunk holds at
+    most 2 MiB, each match at most 273 bytes, and each match costs at least
+    14 range-coded bits of at least 0.022 bits each (the model's 11-bit
+    probabilities never pass 2017/2048), so 7,680 matches take ≥ 298 bytes
+    plus the chunk's header. Measured on 128 MiB of zeros with this
+    package's filters: 6,854. The bound used, 8,192 per byte plus 4,096,
+    leaves a margin; a header and tile ranks that declare more symbols than
+    this describe a file no encoder can have written.
     """
-    limit = 10 * max_symbols
-    decompressor = lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=FILTERS)
-    try:
-        raw = decompressor.decompress(payload, max_length=limit + 1)
-    except lzma.LZMAError as err:
-        if not partial:
-            raise FormatError(f"payload is not valid LZMA data ({err}).") from None
-        raw = b""
-    if len(raw) > limit:
-        raise FormatError("payload holds more data than the header allows.")
-    if not partial and not decompressor.eof:
-        raise FormatError("payload ends before its compressed stream does (truncated).")
-    return from_varints(raw)
+    return MAX_EXPANSION * payload_bytes + EXPANSION_SLACK
+
+
+class SymbolReader:
+    """Integers from a payload, decompressed and parsed a bounded chunk at a time.
+
+    Memory stays proportional to ``chunk`` whatever the payload claims;
+    :meth:`read` is called with the counts the header and tile ranks
+    describe and :meth:`finish` refuses anything left over.
+
+    Parameters
+    ----------
+    payload : bytes
+    partial : bool
+        The payload is a prefix (progressive decoding): a cut or invalid
+        stream ends the symbols instead of raising.
+    chunk : int
+        Decompressed bytes per step.
+    """
+
+    def __init__(self, payload: bytes, *, partial: bool = False, chunk: int = 1 << 17) -> None:
+        self._decompressor = lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=FILTERS)
+        self._input = payload
+        self._partial = partial
+        self._chunk = chunk
+        self._carry = np.zeros(0, dtype=np.uint8)
+        self._values = np.zeros(0, dtype=np.int64)
+        self._ended = False
+        #: Symbols handed out so far.
+        self.consumed = 0
+
+    def _more(self) -> bool:
+        """Decompress and parse one more chunk; False once the stream is done."""
+        if self._ended:
+            return False
+        data, self._input = self._input, b""
+        try:
+            raw = self._decompressor.decompress(data, max_length=self._chunk)
+        except lzma.LZMAError as err:
+            if not self._partial:
+                raise FormatError(f"payload is not valid LZMA data ({err}).") from None
+            raw = b""
+            self._ended = True
+        if self._decompressor.eof:
+            self._ended = True
+            if self._decompressor.unused_data and not self._partial:
+                raise FormatError(
+                    f"payload has {len(self._decompressor.unused_data)} bytes after its "
+                    "compressed stream ends."
+                )
+        elif not raw and self._decompressor.needs_input:
+            if not self._partial:
+                raise FormatError("payload ends before its compressed stream does (truncated).")
+            self._ended = True
+        buffer = np.concatenate([self._carry, np.frombuffer(raw, dtype=np.uint8)])
+        values, used = _parse_varints(buffer)
+        self._carry = buffer[used:].copy()
+        if self._carry.size > 10:
+            raise FormatError("payload holds an integer longer than 64 bits.")
+        self._values = np.concatenate([self._values, values]) if self._values.size else values
+        return True
+
+    def read(self, count: int) -> np.ndarray:
+        """The next ``count`` integers (fewer only when the stream ends first)."""
+        while self._values.size < count and self._more():
+            pass
+        out, self._values = self._values[:count], self._values[count:]
+        self.consumed += out.size
+        return out
+
+    def finish(self) -> None:
+        """Refuse symbols or bytes beyond the ones read (not in partial mode).
+
+        Raises
+        ------
+        FormatError
+            When the stream holds more than was read, or is cut short.
+        """
+        if self._partial:
+            return
+        while not self._ended and self._values.size == 0 and self._carry.size == 0:
+            self._more()
+        if self._values.size or self._carry.size:
+            raise FormatError("payload holds more symbols than its header and ranks describe.")
 
 
 def to_varints(values: np.ndarray) -> bytes:
@@ -77,18 +161,24 @@ def to_varints(values: np.ndarray) -> bytes:
 
 def from_varints(data: bytes) -> np.ndarray:
     """Inverse of :func:`to_varints`; an unterminated last varint is dropped."""
-    raw = np.frombuffer(data, dtype=np.uint8)
+    values, _ = _parse_varints(np.frombuffer(data, dtype=np.uint8))
+    return values
+
+
+def _parse_varints(raw: np.ndarray) -> tuple[np.ndarray, int]:
+    """The complete varints at the start of ``raw``, and how many bytes they use."""
     ends = np.flatnonzero(raw < 0x80)
     if ends.size == 0:
-        return np.zeros(0, dtype=np.int64)
-    raw = raw[: ends[-1] + 1]
-    starts = np.concatenate([[0], ends[:-1] + 1])
+        return np.zeros(0, dtype=np.int64), 0
+    starts = np.empty_like(ends)
+    starts[0] = 0
+    starts[1:] = ends[:-1] + 1
     lengths = ends - starts + 1
     if lengths.max() > 10:
         raise FormatError("payload holds an integer longer than 64 bits.")
-    owner = np.repeat(np.arange(ends.size), lengths)
-    position = np.arange(raw.size) - np.repeat(starts, lengths)
-    parts = (raw & 0x7F).astype(np.uint64) << (7 * position).astype(np.uint64)
-    z = np.zeros(ends.size, dtype=np.uint64)
-    np.add.at(z, owner, parts)
-    return ((z >> np.uint64(1)).astype(np.int64)) ^ -((z & np.uint64(1)).astype(np.int64))
+    z = (raw[starts] & 0x7F).astype(np.uint64)
+    for j in range(1, int(lengths.max())):
+        longer = np.flatnonzero(lengths > j)
+        z[longer] |= (raw[starts[longer] + j] & 0x7F).astype(np.uint64) << np.uint64(7 * j)
+    values = (z >> np.uint64(1)).astype(np.int64) ^ -(z & np.uint64(1)).astype(np.int64)
+    return values, int(ends[-1]) + 1

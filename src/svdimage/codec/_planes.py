@@ -79,18 +79,22 @@ def double(plane: np.ndarray, *, axis: int) -> np.ndarray:
 DEBLOCK_STRENGTH = 1.0
 
 
-def deblock(plane: np.ndarray, tile: int, threshold: float) -> np.ndarray:
+def deblock(
+    plane: np.ndarray, tile: int, threshold: float, *, in_place: bool = False
+) -> np.ndarray:
     """Smooth small steps across tile boundaries (rows, then columns).
 
     For the pixels ``p1 p0 | q0 q1`` across each boundary with ``d = q0 - p0``
     and ``|d| < threshold``: ``p0 += d/4``, ``q0 -= d/4``, ``p1 += d/8``,
-    ``q1 -= d/8``. Larger steps are taken for real edges and kept.
+    ``q1 -= d/8``. Larger steps are taken for real edges and kept. The steps
+    are computed in float64 whatever the plane's type; ``in_place=True``
+    edits ``plane`` (a view is fine) instead of a copy.
     """
-    out = plane.copy()
+    out = plane if in_place else plane.copy()
     for axis in (0, 1):
         x = np.moveaxis(out, axis, 0)  # a view: edits land in ``out``
         for edge in range(tile, x.shape[0], tile):
-            d = x[edge] - x[edge - 1]
+            d = x[edge].astype(np.float64) - x[edge - 1]
             d = np.where(np.abs(d) < threshold, d, 0.0)
             x[edge - 1] += d / 4
             x[edge] -= d / 4
