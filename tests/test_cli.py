@@ -597,3 +597,95 @@ def test_an_output_that_is_a_folder_is_called_a_folder(tmp_path, photo):
     for force in ([], ["--force"]):
         result = invoke("reconstruct", photo, "-k", "3", "-o", tmp_path, *force)
         assert_one_line_error(result, EXIT_FILES, "is a folder, not a file")
+
+
+# -- notes, --quiet, memory, signals (issue 11, items 6, 7, 12, 13) --------------------------
+@pytest.fixture
+def transparent_png(tmp_path):
+    rgba = np.zeros((32, 40, 4), dtype=np.uint8)
+    rgba[..., 0] = 200
+    rgba[:, 20:, 3] = 255
+    path = tmp_path / "alpha.png"
+    Image.fromarray(rgba).save(path)
+    return path
+
+
+def test_conversions_are_one_note_line_and_quiet_hides_them(transparent_png):
+    result = invoke("info", transparent_png)
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [
+        f"svdimage: note: {transparent_png}: its transparency was composited on a white background."
+    ]
+    quiet = invoke("--quiet", "info", transparent_png)
+    assert quiet.exit_code == 0 and quiet.stderr == ""
+    assert quiet.stdout == result.stdout
+
+
+def test_quiet_and_debug_may_follow_the_command(transparent_png):
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "svdimage", "info", str(transparent_png), "-q"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stderr == "" and "rank" in done.stdout
+
+
+def test_images_that_need_more_memory_than_there_is_exit_3(photo, monkeypatch):
+    monkeypatch.setattr("svdimage._validation.available_memory", lambda: 100_000)
+    result = invoke("info", photo)
+    assert_one_line_error(result, EXIT_BAD_INPUT, "needs about", "more than the memory available")
+
+
+def test_running_out_of_memory_later_is_exit_3_with_a_clear_line(photo, monkeypatch):
+    def exhausted(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr("svdimage.decomposition.decompose", exhausted)
+    result = invoke("info", photo)
+    assert_one_line_error(result, EXIT_BAD_INPUT, "not enough memory")
+
+
+def test_an_unwritable_output_folder_is_refused_before_the_work(tmp_path, photo, monkeypatch):
+    import os
+
+    real_access = os.access
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    monkeypatch.setattr(
+        os, "access", lambda p, mode: False if str(p) == str(locked) else real_access(p, mode)
+    )
+    monkeypatch.setattr("svdimage.cli._app.load", _never_called)
+    result = invoke("compress", photo, "-o", locked / "out.svdz")
+    assert_one_line_error(result, EXIT_FILES, str(locked / "out.svdz"), "not writable")
+
+
+def _never_called(*args, **kwargs):
+    raise AssertionError("the image was loaded before the output was checked")
+
+
+@pytest.mark.parametrize("signum,code", [("SIGTERM", 143), ("SIGINT", 130)])
+def test_a_signal_during_the_write_leaves_nothing_behind(tmp_path, camera, signum, code):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    source = tmp_path / "big.png"
+    Image.fromarray(np.rint(np.tile(camera, (2, 2)) * 255).astype(np.uint8)).save(source)
+    out = tmp_path / "out"
+    out.mkdir()
+    command = [sys.executable, "-m", "svdimage", "animate", str(source)]
+    command += ["-o", str(out / "anim.mp4"), "--ranks", "1:200"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not any(out.iterdir()) and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    assert process.poll() is None, "the command ended before its temporary file appeared"
+    time.sleep(0.3)  # well inside the write: frames are being encoded
+    process.send_signal(getattr(signal, signum))
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == code, stderr
+    assert stderr.decode().strip().splitlines()[-1] == (
+        f"svdimage: stopped by {signum}; no partial output was left."
+    )
+    assert list(out.iterdir()) == []

@@ -1,8 +1,9 @@
+import errno
 import os
 
 import pytest
 
-from svdimage._fileutil import atomic_path, check_writable
+from svdimage._fileutil import _LIVE, atomic_path, check_writable, remove_live_temporaries
 
 
 def test_atomic_path_moves_a_complete_file_into_place(tmp_path):
@@ -88,3 +89,40 @@ def test_stale_temporaries_of_dead_processes_are_removed_by_the_next_write(tmp_p
         tmp.write_bytes(b"whole")
     assert not stale.exists() and alive.exists() and foreign.exists()
     assert (tmp_path / "new.png").read_bytes() == b"whole"
+
+
+def test_a_full_disk_is_reported_with_the_outputs_name(tmp_path):
+    target = tmp_path / "out.svdz"
+    with pytest.raises(OSError) as caught, atomic_path(target) as tmp:
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp))
+    assert caught.value.errno == errno.ENOSPC and caught.value.filename == str(target)
+    assert os.listdir(tmp_path) == []
+
+
+def test_an_unwritable_folder_is_refused_before_any_work(tmp_path, monkeypatch):
+    real_access = os.access
+    monkeypatch.setattr(
+        os, "access", lambda p, mode: False if str(p) == str(tmp_path) else real_access(p, mode)
+    )
+    with pytest.raises(PermissionError, match=r"out.png'.*folder .* is not writable"):
+        check_writable(tmp_path / "out.png", force=False)
+    with pytest.raises(PermissionError, match="not writable"):  # also a new folder inside it
+        check_writable(tmp_path / "new" / "out.png", force=False)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write into read-only folders")
+def test_a_read_only_folder_is_refused_for_real(tmp_path):
+    folder = tmp_path / "locked"
+    folder.mkdir(mode=0o555)
+    with pytest.raises(PermissionError, match="not writable"):
+        check_writable(folder / "out.png", force=False)
+
+
+def test_live_temporaries_are_known_until_the_write_ends(tmp_path):
+    with atomic_path(tmp_path / "out.png") as tmp:
+        tmp.write_bytes(b"half")
+        assert tmp in _LIVE
+        remove_live_temporaries()  # what the signal handler does before exiting
+        assert not tmp.exists()
+        tmp.write_bytes(b"whole")
+    assert not _LIVE and (tmp_path / "out.png").read_bytes() == b"whole"

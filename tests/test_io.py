@@ -2,8 +2,13 @@ import contextlib
 import http.server
 import io
 import socket
+import struct
 import threading
 import time
+import tracemalloc
+import warnings
+import zlib
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -11,6 +16,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from svdimage import load_image, save_image
+from svdimage.io import ImageNote
 
 
 def _png_bytes(array: np.ndarray, mode: str | None = None, **info) -> bytes:
@@ -63,13 +69,14 @@ def test_load_image_palette_and_alpha_composited_on_white(gradient_rgb):
     palette = Image.fromarray(gradient_rgb).convert("P", palette=Image.Palette.ADAPTIVE)
     buffer = io.BytesIO()
     palette.save(buffer, format="PNG")
-    assert load_image(buffer.getvalue()).shape == (20, 30, 3)
+    assert load_image(buffer.getvalue()).shape == (20, 30, 3)  # no note: nothing was lost
 
     rgba = np.zeros((4, 5, 4), dtype=np.uint8)
     rgba[..., 0] = 255  # red ...
     rgba[:2, :, 3] = 0  # ... transparent on top: white
     rgba[2:, :, 3] = 255  # ... opaque below: red
-    image = load_image(_png_bytes(rgba))
+    with pytest.warns(ImageNote, match="transparency was composited on a white background"):
+        image = load_image(_png_bytes(rgba))
     np.testing.assert_allclose(image[0, 0], [1, 1, 1])
     np.testing.assert_allclose(image[3, 0], [1, 0, 0])
 
@@ -269,11 +276,16 @@ def test_mutated_image_files_give_value_errors_only(fmt, gradient_rgb):
             position = int(generator.integers(0, min(len(data), 400)))
             data[position] = int(generator.integers(0, 256))
         try:
-            image = load_image(bytes(data), max_pixels=10**6)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                image = load_image(bytes(data), max_pixels=10**6)
         except ValueError as err:
             assert "\n" not in str(err) and str(err).startswith("<bytes>")
         else:
             assert image.dtype == np.float32 and image.shape[0] >= 2
+            # the decoder's own warnings arrive as our notes, one line each
+            assert all(isinstance(w.message, ImageNote) for w in caught)
+            assert all("\n" not in str(w.message) for w in caught)
 
 
 def test_decoder_exceptions_of_any_type_become_corrupt_image_errors(monkeypatch, gradient_rgb):
@@ -367,3 +379,101 @@ def test_timeout_is_a_deadline_for_the_whole_download(where):
     finally:
         listener.close()
     assert time.monotonic() - start < 10  # the deadline, not the server, ended it
+
+
+# -- what the decoder says, and what loading changes (issue 11, items 6, 7, 13) --------------
+IMAGES = Path(__file__).parent / "data" / "images"
+
+
+def test_libtiff_messages_join_the_error_and_never_reach_stderr(capfd):
+    # Reproducer: a TIFF whose StripOffsets entry has a bad type printed libtiff's line on
+    # stderr, then Pillow's "decoder error -2": two lines, the useful one outside the error.
+    path = IMAGES / "libtiff-incompatible-type.tif"
+    with pytest.raises(ValueError, match=r"corrupt \(decoder error -2; libtiff: TIFF\w+: ") as err:
+        load_image(path)
+    assert "\n" not in str(err.value) and str(path) in str(err.value)
+    assert capfd.readouterr().err == ""
+
+
+def test_pillow_warnings_on_a_file_that_decodes_become_notes(capfd):
+    path = IMAGES / "pillow-tag-warning.tif"
+    with pytest.warns(ImageNote, match=r"pillow-tag-warning.tif: Tag data larger than file"):
+        image = load_image(path)
+    assert image.shape == (64, 80)
+    assert capfd.readouterr().err == ""
+
+
+def test_conversions_are_noted(gradient_rgb):
+    frames = [Image.fromarray(gradient_rgb), Image.fromarray(255 - gradient_rgb)]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:])
+    with pytest.warns(ImageNote, match="holds 2 frames; the first is used"):
+        load_image(buffer.getvalue())
+
+    buffer = io.BytesIO()
+    Image.fromarray(gradient_rgb).convert("CMYK").save(buffer, format="JPEG")
+    with pytest.warns(ImageNote, match="CMYK colours were converted to RGB"):
+        assert load_image(buffer.getvalue()).shape == (20, 30, 3)
+
+    with pytest.warns(ImageNote, match="16-bit colour was read as 8-bit"):
+        image = load_image(_png16_rgb(np.full((4, 6, 3), 40000, dtype=">u2")))
+    np.testing.assert_allclose(image, round(40000 / 257) / 255, atol=1 / 255)
+
+
+def test_plain_files_load_without_notes(gradient_rgb):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_image(_png_bytes(gradient_rgb))
+        load_image(_png_bytes(gradient_rgb[:, :, 0]))
+
+
+def _png16_rgb(samples):
+    """A 16-bit RGB PNG (Pillow cannot write one), built from its chunks."""
+
+    def chunk(kind, body):
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    height, width, _ = samples.shape
+    rows = b"".join(b"\x00" + samples[y].tobytes() for y in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_memory_is_checked_from_the_header_before_decoding():
+    # Reproducer (scaled down): a 4 KB RGBA PNG of 48 x 1,114,152 pixels ran out of memory.
+    buffer = io.BytesIO()
+    Image.new("RGBA", (48, 100_000)).save(buffer, format="PNG")
+    data = buffer.getvalue()
+    assert len(data) < 20_000
+    tracemalloc.start()
+    with pytest.raises(ValueError, match=r"needs about .*MiB, more than the cap \(50 MiB\)"):
+        load_image(data, max_memory=50 * 2**20)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 5 * 2**20  # refused from the header: no pixel was decoded
+    with pytest.warns(ImageNote):  # under a cap that suffices it loads (transparency noted)
+        assert load_image(data, max_memory=2**30).shape == (100_000, 48)  # white: gray
+
+
+def test_available_memory_counts_the_address_space_limit():
+    import resource
+
+    from svdimage._validation import _address_space_used, available_memory
+
+    assert available_memory() > 0
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if soft != resource.RLIM_INFINITY:
+        pytest.skip("an address-space limit is already set")
+    resource.setrlimit(resource.RLIMIT_AS, (_address_space_used() + 2**30, hard))
+    try:
+        free = available_memory()
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+    assert 0 < free <= 2**30

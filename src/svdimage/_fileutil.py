@@ -3,7 +3,9 @@
 One rule for every output: a missing folder on the way to an output is created
 (with its parents, as ``mkdir -p``) when the output is written; an existing
 file is never replaced without ``force``; a path that is a folder, or a folder
-on the way that is a file, is refused before any work is done. Temporary files
+on the way that is a file, or a folder that cannot be written, is refused before
+any work is done; a disk that fills up is reported with the output's name, not
+the temporary file's. Temporary files
 are named ``.STEM.svdimage-PID.RANDOM.tmp.EXT``; one left by a killed process is
 removed by the next write into its folder.
 """
@@ -11,13 +13,14 @@ removed by the next write into its folder.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_path", "check_writable"]
+__all__ = ["atomic_path", "check_writable", "remove_live_temporaries"]
 
 
 def check_writable(path: str | os.PathLike[str], *, force: bool) -> Path:
@@ -34,6 +37,11 @@ def check_writable(path: str | os.PathLike[str], *, force: bool) -> Path:
     if ancestor.exists() and not ancestor.is_dir():
         raise NotADirectoryError(
             f"cannot write {str(path)!r}: {str(ancestor)!r} is a file, not a folder."
+        )
+    if ancestor.is_dir() and not os.access(ancestor, os.W_OK | os.X_OK):
+        raise PermissionError(
+            f"cannot write {str(path)!r}: the folder {str(ancestor)!r} is not writable "
+            "(read-only or not yours); choose another output",
         )
     return path
 
@@ -68,7 +76,14 @@ def atomic_path(path: str | os.PathLike[str], *, force: bool = False) -> Iterato
             )
             tmp = Path(tmp_name)
             os.close(fd)
-        yield tmp
+        _LIVE.add(tmp)
+        try:
+            yield tmp
+        except OSError as err:
+            if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO):
+                # The writer names our temporary file; the user knows the output's name.
+                raise OSError(err.errno, os.strerror(err.errno), str(target)) from None
+            raise
         os.chmod(tmp, 0o666 & ~_umask())
         if force:
             os.replace(tmp, target)
@@ -85,6 +100,22 @@ def atomic_path(path: str | os.PathLike[str], *, force: bool = False) -> Iterato
         if tmp is not None:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
+            _LIVE.discard(tmp)
+
+
+#: Temporary files being written now (removed by :func:`remove_live_temporaries` on a signal).
+_LIVE: set[Path] = set()
+
+
+def remove_live_temporaries() -> None:
+    """Remove the temporary files being written now: for a signal handler about to exit.
+
+    Safe to call at any moment: a file already renamed into place or removed is
+    skipped, and nothing here allocates much or takes a lock.
+    """
+    for tmp in list(_LIVE):
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
 
 
 #: Temporary files of ours are named ``.STEM.svdimage-PID.RANDOM.tmp.EXT``.

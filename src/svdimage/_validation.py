@@ -7,7 +7,10 @@ was given and, when known, the fix.
 
 from __future__ import annotations
 
+import contextlib
 import numbers
+import os
+import resource
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -19,6 +22,8 @@ __all__ = [
     "parse_rank_spec",
     "float_dtype_for",
     "composite_on_white",
+    "available_memory",
+    "check_memory",
     "DEFAULT_MAX_PIXELS",
 ]
 
@@ -35,6 +40,76 @@ def composite_on_white(image: np.ndarray) -> np.ndarray:
     """
     alpha = image[:, :, -1:]
     return image[:, :, :-1] * alpha + (1 - alpha)
+
+
+def available_memory() -> int | None:
+    """Bytes this process can still allocate, as far as the system tells (None: unknown).
+
+    The smaller of the memory the kernel reports available (``MemAvailable`` in
+    ``/proc/meminfo``, which counts reclaimable caches) and what is left under
+    the process's address-space limit (``ulimit -v``).
+    """
+    limits = []
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    limits.append(int(line.split()[1]) * 1024)
+                    break
+    except (OSError, ValueError, IndexError):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            limits.append(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft != resource.RLIM_INFINITY:
+        limits.append(max(0, soft - _address_space_used()))
+    return min(limits) if limits else None
+
+
+def _address_space_used() -> int:
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def check_memory(needed: int, what: str, *, max_memory: int | None = None) -> None:
+    """Refuse, before allocating, work that needs more memory than there is.
+
+    Parameters
+    ----------
+    needed : int
+        Estimated peak bytes.
+    what : str
+        What needs them, for the message ("decoding 'x.png' (48x1,114,152 RGBA)").
+    max_memory : int, optional
+        A cap in bytes; the default is :func:`available_memory`.
+
+    Raises
+    ------
+    ValueError
+        When ``needed`` exceeds the cap (or the memory available).
+    """
+    cap = available_memory() if max_memory is None else max_memory
+    if cap is not None and needed > cap:
+        source = "the cap" if max_memory is not None else "the memory available"
+        raise ValueError(
+            f"{what} needs about {format_bytes(needed)}, more than {source} "
+            f"({format_bytes(cap)}); use a smaller image or free some memory."
+        )
+
+
+def format_bytes(n: int) -> str:
+    """``n`` bytes in binary units, 3 significant digits."""
+    size = float(n)
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{int(size)} bytes" if unit == "bytes" else f"{size:.3g} {unit}"
+        size /= 1024
+    raise AssertionError  # pragma: no cover
 
 
 def float_dtype_for(dtype: np.dtype) -> np.dtype:

@@ -7,11 +7,15 @@ request, 16-bit) pixels, clipped first and written atomically.
 
 from __future__ import annotations
 
+import contextlib
 import io as _io
 import os
 import re
+import sys
+import tempfile
 import threading
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, Literal, Union
 
@@ -21,9 +25,14 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from svdimage._download import download
 from svdimage._fileutil import atomic_path
-from svdimage._validation import DEFAULT_MAX_PIXELS, as_image_array, composite_on_white
+from svdimage._validation import (
+    DEFAULT_MAX_PIXELS,
+    as_image_array,
+    check_memory,
+    composite_on_white,
+)
 
-__all__ = ["load_image", "save_image", "DEFAULT_MAX_PIXELS", "DEFAULT_MAX_BYTES"]
+__all__ = ["load_image", "save_image", "ImageNote", "DEFAULT_MAX_PIXELS", "DEFAULT_MAX_BYTES"]
 
 #: Default cap on the bytes downloaded from a URL (256 MiB).
 DEFAULT_MAX_BYTES = 256 * 2**20
@@ -36,6 +45,18 @@ _PIL_LIMIT_LOCK = threading.Lock()
 _URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
+class ImageNote(UserWarning):
+    """Something :func:`load_image` did to a file's pixels, or a warning of the decoder.
+
+    Issued (with :func:`warnings.warn`) for conversions a user may not expect:
+    an alpha channel composited on white, the first frame of an animation or
+    a multi-page file, CMYK or another colour space converted to RGB, 16-bit
+    colour read as 8-bit; and for the warnings of Pillow and libtiff on a file
+    that still decoded. The command line prints each as one line on stderr
+    (``--quiet`` hides them); in Python, filter them as any warning.
+    """
+
+
 def load_image(
     source: ImageSource,
     *,
@@ -43,6 +64,7 @@ def load_image(
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     timeout: float = 10.0,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    max_memory: int | None = None,
 ) -> np.ndarray:
     """Load an image as a float32 array in [0, 1].
 
@@ -65,6 +87,11 @@ def load_image(
         Seconds to wait for a URL's server (connect and each read).
     max_bytes : int, optional
         Refuse URL downloads larger than this many bytes.
+    max_memory : int, optional
+        Refuse files whose decoding would need more bytes than this, as
+        estimated from the file's header before any pixel is read. The
+        default is the memory available to the process (see
+        :func:`svdimage._validation.available_memory`).
 
     Returns
     -------
@@ -77,9 +104,15 @@ def load_image(
         If a path does not exist.
     ValueError
         If the data is not an image Pillow can read, is truncated, is smaller
-        than 2x2 pixels, exceeds ``max_pixels`` or (URL) ``max_bytes``.
+        than 2x2 pixels, exceeds ``max_pixels``, ``max_memory`` or (URL)
+        ``max_bytes``.
     TimeoutError, ConnectionError
         If a URL's server does not answer in time, or cannot be reached.
+
+    Warns
+    -----
+    ImageNote
+        For each notable conversion, and each warning of the decoding library.
 
     Notes
     -----
@@ -127,7 +160,7 @@ def load_image(
         _check_pixels(array.shape[0] * array.shape[1], max_pixels, "<array>")
         return _to_mode(array.astype(np.float32, copy=False), mode)
 
-    array = _decode(data, label, max_pixels=max_pixels)
+    array = _decode(data, label, max_pixels=max_pixels, max_memory=max_memory)
     return _to_mode(array, mode)
 
 
@@ -204,28 +237,44 @@ class _OwnError(Exception):
     """Our own refusal inside the decoding block, kept apart from the decoder's errors."""
 
 
-def _decode(data: bytes | BinaryIO | Path, label: str, *, max_pixels: int | None) -> np.ndarray:
-    """Decode with Pillow, check the size before reading pixels, return float32."""
+def _decode(
+    data: bytes | BinaryIO | Path, label: str, *, max_pixels: int | None, max_memory: int | None
+) -> np.ndarray:
+    """Decode with Pillow, check size and memory before reading pixels, return float32.
+
+    Warnings of Pillow (Python) and libtiff (C, written to file descriptor 2)
+    are captured: on failure the first one joins the error's message; on
+    success each becomes an :class:`ImageNote`.
+    """
     stream = _io.BytesIO(data) if isinstance(data, bytes) else data
+    notes: list[str] = []
     try:
-        with _PIL_LIMIT_LOCK, warnings.catch_warnings():
+        with _PIL_LIMIT_LOCK, warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             # We apply our own cap below; Pillow's global one must not interfere.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
             try:
                 pil = Image.open(stream)
             finally:
                 Image.MAX_IMAGE_PIXELS = saved
-        with pil:
-            width, height = pil.size
-            try:
-                _check_pixels(width * height, max_pixels, label)
-                if width < 2 or height < 2:
-                    raise ValueError(f"{label} is {width}x{height} pixels; need at least 2x2.")
-            except ValueError as err:
-                raise _OwnError(str(err)) from None
-            pil.load()
-            return _pil_to_float(ImageOps.exif_transpose(pil))
+            with pil:
+                width, height = pil.size
+                try:
+                    _check_pixels(width * height, max_pixels, label)
+                    if width < 2 or height < 2:
+                        raise ValueError(f"{label} is {width}x{height} pixels; need at least 2x2.")
+                    check_memory(
+                        _decode_bytes(pil),
+                        f"decoding {label} ({width:,}x{height:,} {pil.mode})",
+                        max_memory=max_memory,
+                    )
+                except ValueError as err:
+                    raise _OwnError(str(err)) from None
+                notes += _conversions(pil)
+                with _libtiff_messages(pil.format == "TIFF") as libtiff:
+                    pil.load()
+                notes += libtiff
+                array = _pil_to_float(ImageOps.exif_transpose(pil))
     except UnidentifiedImageError:
         raise ValueError(
             f"{label} is not an image file Pillow can read (PNG, JPEG, TIFF, WebP, BMP, GIF, ...)."
@@ -236,7 +285,8 @@ def _decode(data: bytes | BinaryIO | Path, label: str, *, max_pixels: int | None
         raise ValueError(str(err)) from None
     except MemoryError:
         raise ValueError(
-            f"{label} needs more memory to decode than this machine has free."
+            f"{label} needs more memory to decode than this machine has free; "
+            "use a smaller image or free some memory."
         ) from None
     except Image.DecompressionBombError as err:  # pragma: no cover - cap lifted above
         raise ValueError(str(err)) from None
@@ -244,7 +294,93 @@ def _decode(data: bytes | BinaryIO | Path, label: str, *, max_pixels: int | None
         # Pillow and its plugins raise OSError, SyntaxError, EOFError, but also TypeError,
         # OverflowError, struct.error, IndexError ... on malformed files.
         detail = " ".join(str(err).split()) or type(err).__name__
+        said = [*_libtiff_said, *(_one_line(w.message) for w in caught)]
+        if said:
+            detail += f"; {said[0]}"
         raise ValueError(f"{label} is truncated or corrupt ({detail}).") from None
+    finally:
+        _libtiff_said.clear()
+    notes += [_one_line(w.message) for w in caught if not isinstance(w.message, ImageNote)]
+    for note in dict.fromkeys(notes):
+        warnings.warn(ImageNote(f"{label}: {note}"), stacklevel=3)
+    return array
+
+
+def _one_line(message: Warning | str) -> str:
+    return " ".join(str(message).split())
+
+
+def _decode_bytes(pil: Image.Image) -> int:
+    """Estimated peak bytes of decoding ``pil`` to float32 (from its header only)."""
+    bands = len(pil.getbands())
+    per_pixel = 8  # Pillow's own buffer (up to 4 bytes per pixel) and one converted copy
+    per_pixel += bands * 5  # NumPy's copy of the samples, and their float32 version
+    if "A" in pil.getbands() or "transparency" in pil.info:
+        per_pixel += 24  # compositing on white: the float32 result and a temporary
+    return pil.size[0] * pil.size[1] * per_pixel
+
+
+def _conversions(pil: Image.Image) -> list[str]:
+    """What decoding ``pil`` will change that a user may not expect (one phrase each)."""
+    notes = []
+    frames = getattr(pil, "n_frames", 1)
+    if frames > 1:
+        notes.append(f"the file holds {frames} frames; the first is used.")
+    mode = pil.mode
+    if "A" in pil.getbands() or (mode == "P" and "transparency" in pil.info):
+        notes.append("its transparency was composited on a white background.")
+    if mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+        notes.append(f"its {mode} colours were converted to RGB.")
+    raw = [_rawmode(t) for t in getattr(pil, "tile", None) or []]
+    if mode in ("RGB", "RGBA") and any(";16" in r for r in raw):
+        notes.append("its 16-bit colour was read as 8-bit (Pillow reads colour at 8 bits).")
+    return notes
+
+
+#: What libtiff wrote to stderr during the last decode (read by the error path).
+_libtiff_said: list[str] = []
+
+
+@contextlib.contextmanager
+def _libtiff_messages(active: bool) -> Iterator[list[str]]:
+    """Capture what C code writes to file descriptor 2 (libtiff's warnings) meanwhile.
+
+    Yields a list that holds the messages once the block ends (also when it
+    raises). Anything captured that is not a libtiff message is written back.
+    Only with ``active`` (TIFF files); the caller holds a lock, so one decode at
+    a time redirects the descriptor.
+    """
+    said: list[str] = []
+    if not active:
+        yield said
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no descriptor 2 (some embedded interpreters)
+        yield said
+        return
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield said
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            text = capture.read().decode("utf-8", "replace")
+            others = []
+            for line in text.splitlines():
+                if _LIBTIFF_LINE.match(line):
+                    said.append(f"libtiff: {line.strip()}")
+                elif line.strip():
+                    others.append(line)
+            if others:
+                os.write(2, ("\n".join(others) + "\n").encode())
+            _libtiff_said[:] = said
+
+
+_LIBTIFF_LINE = re.compile(r"^(TIFF|_TIFF)\w*: |^\w+: (Warning|Error), ")
 
 
 def _pil_to_float(pil: Image.Image) -> np.ndarray:
@@ -272,6 +408,14 @@ def _pil_to_float(pil: Image.Image) -> np.ndarray:
         if out.shape[2] == 1:
             out = out[:, :, 0]
     return out.astype(np.float32, copy=False)
+
+
+def _rawmode(tile: object) -> str:
+    """The raw sample layout of one of Pillow's decoder tiles (``"RGB;16B"``), or ''."""
+    args = getattr(tile, "args", None)
+    if isinstance(args, tuple) and args:
+        args = args[0]
+    return args if isinstance(args, str) else ""
 
 
 def _to_mode(array: np.ndarray, mode: Mode) -> np.ndarray:

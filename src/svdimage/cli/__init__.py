@@ -12,7 +12,12 @@ codes, options, number formats).
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
+import signal
+import sys
+import threading
 from collections.abc import Sequence
 from typing import Optional
 
@@ -45,5 +50,61 @@ __all__ = [
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
-    """Entry point of the ``svdimage`` script."""
-    app(args=list(argv) if argv is not None else None, prog_name="svdimage")
+    """Entry point of the ``svdimage`` script.
+
+    ``--quiet``/``-q`` and ``--debug`` are options of ``svdimage`` itself, and
+    may also be written after the command (``svdimage compress -q ...``).
+    SIGTERM and SIGINT remove the output being written and exit with 143 or
+    130 (128 + the signal's number), as shells report a killed command.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    end = args.index("--") if "--" in args else len(args)
+    hoisted = [a for a in args[:end] if a in _GLOBAL_FLAGS]
+    args = hoisted + [a for a in args[:end] if a not in _GLOBAL_FLAGS] + args[end:]
+    _exit_cleanly_on_signals()
+    app(args=args, prog_name="svdimage")
+
+
+_GLOBAL_FLAGS = ("--quiet", "-q", "--debug")
+
+
+def _stop_children() -> None:
+    """SIGKILL this process's child processes and reap them (Linux ``/proc``; else nothing)."""
+    children: set[int] = set()
+    with contextlib.suppress(OSError):
+        for task in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{task}/children", encoding="ascii") as listed:
+                children.update(int(pid) for pid in listed.read().split())
+    for pid in children:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+
+
+def _exit_cleanly_on_signals() -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _on_signal)
+
+
+def _on_signal(signum: int, frame: object) -> None:
+    """Remove the partial output, say so in one line, exit 128 + signum at once.
+
+    Exiting from the handler (``os._exit``) rather than raising an exception
+    means no library code on the stack (a fork in progress, a C call) can
+    swallow or delay the stop.
+    """
+    from svdimage._fileutil import remove_live_temporaries
+
+    _stop_children()  # an encoder (ffmpeg) would otherwise go on writing, or create its file
+    remove_live_temporaries()
+    with contextlib.suppress(Exception):  # buffered output, if its lock is free
+        sys.stdout.flush()
+    if os.isatty(2):
+        with contextlib.suppress(OSError):
+            os.write(2, b"\x1b[?25h")  # a spinner may have hidden the cursor
+    name = signal.Signals(signum).name
+    with contextlib.suppress(OSError):
+        os.write(2, f"svdimage: stopped by {name}; no partial output was left.\n".encode())
+    os._exit(128 + signum)

@@ -11,6 +11,7 @@ import contextlib
 import functools
 import json
 import math
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any, Optional, TypeVar
 
@@ -31,9 +32,12 @@ EXIT_NETWORK = 5
 EXIT_CODES = f"""Exit codes: {EXIT_OK} success; {EXIT_INTERNAL} internal error (a bug: please
 report it with --debug output); {EXIT_USAGE} bad command-line usage (unknown or conflicting
 options);
-{EXIT_BAD_INPUT} bad input value (not an image, corrupt file, rank out of range, over a size cap);
-{EXIT_FILES} file problem (input missing, output exists without --force, folder not writable);
-{EXIT_NETWORK} network problem (URL unreachable or too slow). Missing output folders are created."""
+{EXIT_BAD_INPUT} bad input value (not an image, corrupt file, rank out of range, over a size or
+memory cap);
+{EXIT_FILES} file problem (input missing, output exists without --force, folder not writable,
+disk full);
+{EXIT_NETWORK} network problem (URL unreachable or too slow); 130/143 stopped by Ctrl-C/SIGTERM
+(the output being written is removed). Missing output folders are created."""
 
 app = typer.Typer(
     name="svdimage",
@@ -75,7 +79,7 @@ def command(name: str | None = None) -> Callable[[F], F]:
 
 out_console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
-_state = {"debug": False}
+_state = {"debug": False, "quiet": False}
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -104,6 +108,8 @@ TimeoutOption = typer.Option(
 # -- errors ------------------------------------------------------------------
 def exit_code(error: BaseException) -> int:
     """The documented exit code of an exception."""
+    if isinstance(error, MemoryError):
+        return EXIT_BAD_INPUT
     if isinstance(error, UsageError):
         return EXIT_USAGE
     if isinstance(error, (TimeoutError, ConnectionError)):
@@ -117,6 +123,8 @@ def exit_code(error: BaseException) -> int:
 
 def message(error: BaseException) -> str:
     """An exception as one line of text."""
+    if isinstance(error, MemoryError):
+        return "not enough memory for this image; use a smaller image, or free some memory."
     if isinstance(error, OSError) and error.strerror and error.filename:
         return f"{error.strerror}: {error.filename!s}"
     text = " ".join((str(error) or type(error).__name__).split())
@@ -178,8 +186,8 @@ def one_of(**options: Any) -> None:
 
 @contextlib.contextmanager
 def step(text: str) -> Iterator[None]:
-    """A spinner on stderr while a step runs (shown on terminals only)."""
-    if err_console.is_terminal:
+    """A spinner on stderr while a step runs (shown on terminals only, not with --quiet)."""
+    if err_console.is_terminal and not _state["quiet"]:
         with err_console.status(text):
             yield
     else:
@@ -248,13 +256,28 @@ def fmt_percent(fraction: float) -> str:
 
 # -- loading -------------------------------------------------------------------
 def load(source: str, *, gray: bool, max_pixels: int, timeout: float) -> Any:
-    """Load an image for a command, with a spinner."""
-    from svdimage.io import load_image
+    """Load an image for a command, with a spinner; its notes become lines on stderr."""
+    from svdimage.io import ImageNote, load_image
 
-    with step(f"loading {source}"):
-        return load_image(
+    with step(f"loading {source}"), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ImageNote)
+        image = load_image(
             source, mode="gray" if gray else "auto", max_pixels=max_pixels, timeout=timeout
         )
+    for warning in caught:
+        if isinstance(warning.message, ImageNote):
+            note(str(warning.message))
+        else:
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
+    return image
+
+
+def note(text: str) -> None:
+    """An informational line on stderr (``svdimage: note: ...``), unless ``--quiet``."""
+    if not _state["quiet"]:
+        err_console.print(f"svdimage: note: {text}", soft_wrap=True, markup=False)
 
 
 def _version(value: bool) -> None:
@@ -266,8 +289,15 @@ def _version(value: bool) -> None:
 @app.callback()
 def _main(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks of errors."),
+    quiet: bool = typer.Option(
+        False,
+        "--quiet",
+        "-q",
+        help="No notes or progress on stderr, only errors (may follow the command, too).",
+    ),
     version: Optional[bool] = typer.Option(
         None, "--version", callback=_version, is_eager=True, help="Print the version."
     ),
 ) -> None:
     _state["debug"] = debug
+    _state["quiet"] = quiet
