@@ -249,7 +249,11 @@ def _decode(
     stream = _io.BytesIO(data) if isinstance(data, bytes) else data
     notes: list[str] = []
     try:
-        with _PIL_LIMIT_LOCK, warnings.catch_warnings(record=True) as caught:
+        with (
+            _PIL_LIMIT_LOCK,
+            warnings.catch_warnings(record=True) as caught,
+            _libtiff_messages(_looks_like_tiff(stream)) as libtiff,
+        ):
             warnings.simplefilter("always")
             # We apply our own cap below; Pillow's global one must not interfere.
             saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
@@ -271,10 +275,9 @@ def _decode(
                 except ValueError as err:
                     raise _OwnError(str(err)) from None
                 notes += _conversions(pil)
-                with _libtiff_messages(pil.format == "TIFF") as libtiff:
-                    pil.load()
-                notes += libtiff
+                pil.load()
                 array = _pil_to_float(ImageOps.exif_transpose(pil))
+        notes += libtiff
     except UnidentifiedImageError:
         raise ValueError(
             f"{label} is not an image file Pillow can read (PNG, JPEG, TIFF, WebP, BMP, GIF, ...)."
@@ -310,6 +313,21 @@ def _one_line(message: Warning | str) -> str:
     return " ".join(str(message).split())
 
 
+def _looks_like_tiff(stream: Path | BinaryIO) -> bool:
+    """Whether the data starts as a TIFF or BigTIFF file does (libtiff may speak)."""
+    try:
+        if isinstance(stream, Path):
+            with open(stream, "rb") as handle:
+                head = handle.read(4)
+        else:
+            position = stream.tell()
+            head = stream.read(4)
+            stream.seek(position)
+    except (OSError, ValueError, AttributeError):
+        return False
+    return head in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+
+
 def _decode_bytes(pil: Image.Image) -> int:
     """Estimated peak bytes of decoding ``pil`` to float32 (from its header only)."""
     bands = len(pil.getbands())
@@ -343,10 +361,10 @@ _libtiff_said: list[str] = []
 
 @contextlib.contextmanager
 def _libtiff_messages(active: bool) -> Iterator[list[str]]:
-    """Capture what C code writes to file descriptor 2 (libtiff's warnings) meanwhile.
+    """Capture what C code writes to file descriptor 2 (libtiff's messages) meanwhile.
 
     Yields a list that holds the messages once the block ends (also when it
-    raises). Anything captured that is not a libtiff message is written back.
+    raises). Terminal output captured meanwhile (a spinner) is written back.
     Only with ``active`` (TIFF files); the caller holds a lock, so one decode at
     a time redirects the descriptor.
     """
@@ -371,16 +389,13 @@ def _libtiff_messages(active: bool) -> Iterator[list[str]]:
             text = capture.read().decode("utf-8", "replace")
             others = []
             for line in text.splitlines():
-                if _LIBTIFF_LINE.match(line):
-                    said.append(f"libtiff: {line.strip()}")
-                elif line.strip():
+                if "\x1b" in line or "\r" in line:  # a terminal's spinner, not libtiff
                     others.append(line)
+                elif line.strip():
+                    said.append(f"libtiff: {line.strip()}")
             if others:
                 os.write(2, ("\n".join(others) + "\n").encode())
             _libtiff_said[:] = said
-
-
-_LIBTIFF_LINE = re.compile(r"^(TIFF|_TIFF)\w*: |^\w+: (Warning|Error), ")
 
 
 def _pil_to_float(pil: Image.Image) -> np.ndarray:
