@@ -262,7 +262,7 @@ def test_save_image_rejects_unknown_extension_and_creates_missing_folders(tmp_pa
 
 # -- hostile inputs (issue 11): one clear error class, whatever the decoder raises ----------
 @pytest.mark.parametrize("fmt", ["TIFF", "TIFF-LZW", "PNG", "GIF", "BMP", "JPEG"])
-def test_mutated_image_files_give_value_errors_only(fmt, gradient_rgb, capfd):
+def test_mutated_image_files_give_value_errors_only(fmt, gradient_rgb, capfd, caplog):
     """A seeded mutator over real files: each mutant decodes or raises ValueError, never
     TypeError, OverflowError, struct.error ... with the decoder's own text (a malformed TIFF
     IFD used to escape as "'<' not supported between instances of 'bytes' and 'int'")."""
@@ -289,7 +289,8 @@ def test_mutated_image_files_give_value_errors_only(fmt, gradient_rgb, capfd):
             # the decoder's own warnings arrive as our notes, one line each
             assert all(isinstance(w.message, ImageNote) for w in caught)
             assert all("\n" not in str(w.message) for w in caught)
-    assert capfd.readouterr().err == ""  # nothing of the decoder's reaches stderr
+    assert capfd.readouterr().err == ""  # nothing of the decoder's reaches stderr,
+    assert not caplog.records  # nor the logging system (Pillow logs some complaints)
 
 
 def test_decoder_exceptions_of_any_type_become_corrupt_image_errors(monkeypatch, gradient_rgb):

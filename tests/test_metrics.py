@@ -22,8 +22,56 @@ def test_psnr_and_ssim_match_skimage_with_data_range_one(astronaut, rng):
         skimage.metrics.peak_signal_noise_ratio(a, b, data_range=1.0)
     )
     assert metrics.structural_similarity(astronaut, noisy) == pytest.approx(
-        skimage.metrics.structural_similarity(a, b, data_range=1.0, channel_axis=-1)
+        skimage.metrics.structural_similarity(a, b, data_range=1.0, channel_axis=-1), abs=1e-5
     )
+
+
+def _skimage_ssim(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    return skimage.metrics.structural_similarity(
+        a, b, data_range=1.0, channel_axis=-1 if a.ndim == 3 else None
+    )
+
+
+def _pairs(camera, astronaut):
+    rng = np.random.default_rng(5)
+    noisy = np.clip(astronaut + 0.05 * rng.standard_normal(astronaut.shape), 0, 1)
+    return {
+        "random": (rng.random((61, 83)), rng.random((61, 83))),
+        "flat": (np.full((30, 40), 0.5), np.full((30, 40), 0.5)),
+        "flat vs noise": (np.full((30, 40), 0.5), rng.random((30, 40))),
+        "tiny 7x7": (rng.random((7, 7)), rng.random((7, 7))),
+        "tiny colour": (rng.random((7, 9, 3)), rng.random((7, 9, 3))),
+        "real gray, float32": (camera, np.clip(camera + 0.002, 0, 1).astype(np.float32)),
+        "real colour": (astronaut.astype(np.float64), noisy),
+        "real colour, float32": (astronaut, noisy.astype(np.float32)),
+        "odd strip count": (camera[:77, :301], np.clip(camera[:77, :301] * 0.9, 0, 1)),
+    }
+
+
+def test_ssim_equals_scikit_image_on_random_flat_tiny_and_real_images(camera, astronaut):
+    for name, (a, b) in _pairs(camera, astronaut).items():
+        expected = _skimage_ssim(a, b)
+        assert abs(metrics.structural_similarity(a, b) - expected) < 1e-5, name
+
+
+def test_ssim_reference_is_reused_across_approximations(camera):
+    from svdimage import decompose
+
+    svd = decompose(camera, rank=40, rng=0)
+    reference = metrics.SSIMReference(camera)
+    for k in (1, 5, 40):
+        approx = svd.reconstruct(k)
+        assert abs(reference(approx) - _skimage_ssim(camera, approx)) < 1e-5
+    assert reference(camera) == pytest.approx(1.0, abs=1e-6)
+    with pytest.raises(ValueError, match="same shape"):
+        reference(camera[:-1])
+
+
+def test_ssim_reference_of_a_tiny_image_is_nan_or_an_error():
+    assert np.isnan(metrics.SSIMReference(np.ones((5, 9)), too_small="nan")(np.ones((5, 9))))
+    with pytest.raises(ValueError, match="at least 7x7"):
+        metrics.SSIMReference(np.ones((5, 9)))
 
 
 def test_psnr_by_hand(camera):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io as _io
+import logging
 import os
 import re
 import sys
@@ -253,6 +254,7 @@ def _decode(
             _PIL_LIMIT_LOCK,
             warnings.catch_warnings(record=True) as caught,
             _libtiff_messages(_looks_like_tiff(stream)) as libtiff,
+            _pillow_log() as logged,
         ):
             warnings.simplefilter("always")
             # We apply our own cap below; Pillow's global one must not interfere.
@@ -277,7 +279,7 @@ def _decode(
                 notes += _conversions(pil)
                 pil.load()
                 array = _pil_to_float(ImageOps.exif_transpose(pil))
-        notes += libtiff
+        notes += libtiff + logged
     except UnidentifiedImageError:
         raise ValueError(
             f"{label} is not an image file Pillow can read (PNG, JPEG, TIFF, WebP, BMP, GIF, ...)."
@@ -297,12 +299,13 @@ def _decode(
         # Pillow and its plugins raise OSError, SyntaxError, EOFError, but also TypeError,
         # OverflowError, struct.error, IndexError ... on malformed files.
         detail = " ".join(str(err).split()) or type(err).__name__
-        said = [*_libtiff_said, *(_one_line(w.message) for w in caught)]
+        said = [*_libtiff_said, *_pillow_said, *(_one_line(w.message) for w in caught)]
         if said:
             detail += f"; {said[0]}"
         raise ValueError(f"{label} is truncated or corrupt ({detail}).") from None
     finally:
         _libtiff_said.clear()
+        _pillow_said.clear()
     notes += [_one_line(w.message) for w in caught if not isinstance(w.message, ImageNote)]
     for note in dict.fromkeys(notes):
         warnings.warn(ImageNote(f"{label}: {note}"), stacklevel=3)
@@ -353,6 +356,37 @@ def _conversions(pil: Image.Image) -> list[str]:
     if mode in ("RGB", "RGBA") and any(";16" in r for r in raw):
         notes.append("its 16-bit colour was read as 8-bit (Pillow reads colour at 8 bits).")
     return notes
+
+
+#: What Pillow logged during the last decode (read by the error path).
+_pillow_said: list[str] = []
+
+
+@contextlib.contextmanager
+def _pillow_log() -> Iterator[list[str]]:
+    """Collect Pillow's log records of WARNING and above instead of letting them reach
+    stderr through logging's last-resort handler ("More samples per pixel than can be
+    decoded"). Yields a list that holds them once the block ends."""
+    said: list[str] = []
+    logger = logging.getLogger("PIL")
+    handler = _ListHandler(said)
+    propagate, logger.propagate = logger.propagate, False
+    logger.addHandler(handler)
+    try:
+        yield said
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+        _pillow_said[:] = said
+
+
+class _ListHandler(logging.Handler):
+    def __init__(self, into: list[str]) -> None:
+        super().__init__(logging.WARNING)
+        self.into = into
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.into.append(_one_line(record.getMessage()))
 
 
 #: What libtiff wrote to stderr during the last decode (read by the error path).
