@@ -164,6 +164,27 @@ def test_info_reports_rank_and_energy(photo):
     assert "99.9 % energy" in text and "128 x 96" in text
 
 
+def test_info_on_a_large_photo_computes_only_the_top_singular_values(tmp_path, astronaut):
+    import skimage.transform
+
+    from svdimage.decomposition import decompose
+    from svdimage.rank_selection import rank_for_energy
+
+    path = tmp_path / "large.png"
+    big = skimage.transform.resize(astronaut, (900, 1200), order=1)
+    Image.fromarray(np.rint(big * 255).astype(np.uint8)).save(path)
+    result = invoke("info", path, "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["numerical_rank"] is None and document["singular_values_computed"] < 900
+    full = decompose(load_image(path), compute_vectors=False)  # the independent answer
+    for percent, fraction in (("90", 0.9), ("99", 0.99), ("99.9", 0.999)):
+        assert document["rank_for_energy"][percent] == rank_for_energy(full, fraction)
+    complete = json.loads(invoke("info", path, "--json", "--full").stdout)
+    assert complete["numerical_rank"] == list(full.numerical_rank())
+    assert "--full computes it" in invoke("info", path).stdout
+
+
 def test_demo_runs_on_bundled_photo(tmp_path):
     result = invoke("demo", "--out", tmp_path / "demo")
     assert result.exit_code == 0, result.output

@@ -124,3 +124,37 @@ def test_spectrum_only_decomposition_matches_full_and_refuses_vectors(astronaut)
             call()
     with pytest.raises(ValueError, match="leave rank=None"):
         decompose(image, rank=5, compute_vectors=False)
+
+
+# -- only the singular values a request needs (issue 10) -------------------------------------
+@pytest.fixture(scope="module")
+def medium_photo(astronaut):
+    """A 900x1200 colour photo: above the complete-SVD crossover, below a second."""
+    import skimage.transform
+
+    big = skimage.transform.resize(astronaut, (900, 1200), order=1)
+    return np.clip(big, 0, 1).astype(np.float32)
+
+
+def test_decompose_until_matches_the_full_spectrum_where_it_answers(medium_photo):
+    from svdimage.decomposition import decompose_until
+    from svdimage.rank_selection import rank_for_energy
+
+    svd = decompose_until(medium_photo, lambda t: t.energy(t.max_rank) >= 0.999)
+    full = decompose(medium_photo, compute_vectors=False)
+    assert not svd.is_complete and svd.max_rank < full.full_rank // 4
+    k = svd.max_rank
+    np.testing.assert_allclose(svd.energy()[:k], full.energy()[:k], atol=2e-6)
+    np.testing.assert_allclose(svd.s[:, :8], full.s[:, :8], rtol=1e-5)
+    for fraction in (0.9, 0.99, 0.999):
+        assert rank_for_energy(svd, fraction) == rank_for_energy(full, fraction)
+
+
+def test_decompose_until_grows_and_computes_everything_for_small_images(camera, medium_photo):
+    from svdimage.decomposition import FULL_SPECTRUM_MAX_SIDE, decompose_until
+
+    sizes = []
+    decompose_until(medium_photo, lambda t: sizes.append(t.max_rank) or t.max_rank >= 100, start=16)
+    assert sizes == [16, 32, 64, 128]  # doubling until the request is answered
+    assert min(camera.shape) <= FULL_SPECTRUM_MAX_SIDE
+    assert decompose_until(camera, lambda t: False).is_complete

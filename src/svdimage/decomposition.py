@@ -9,6 +9,7 @@ question about every rank.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
@@ -20,7 +21,7 @@ from svdimage._validation import as_image_array, check_rank
 from svdimage.image_svd import ImageSVD
 from svdimage.randomized import auto_sketch, check_sketch_options, randomized_svd
 
-__all__ = ["ImageSVD", "decompose"]
+__all__ = ["ImageSVD", "decompose", "decompose_until", "FULL_SPECTRUM_MAX_SIDE"]
 
 Method = Literal["auto", "exact", "randomized"]
 
@@ -31,6 +32,10 @@ Method = Literal["auto", "exact", "randomized"]
 AUTO_EXACT_MAX_SIDE = 96
 #: ... or when the requested rank is at least this fraction of the short side.
 AUTO_EXACT_RANK_FRACTION = 0.25
+#: :func:`decompose_until` computes the complete SVD when the short side is at most this.
+#: Measured (photo, 99.9 % energy): the complete SVD is faster up to 512 px and as fast at
+#: 768 px; from 1000 px on the randomized one wins, by 5-10x at 3000 px.
+FULL_SPECTRUM_MAX_SIDE = 768
 
 
 def decompose(
@@ -154,6 +159,62 @@ def decompose(
         norm_sq=np.array(norms),
         method=chosen,
     )
+
+
+def decompose_until(
+    image: ArrayLike,
+    enough: Callable[[ImageSVD], bool],
+    *,
+    start: int = 64,
+    rng: int | np.random.Generator | None = 0,
+    full_max_side: int | None = None,
+) -> ImageSVD:
+    """The top singular triplets, as many as a request needs: no full SVD unless it does.
+
+    Computes a randomized SVD of rank ``K`` (from ``start``), doubling ``K``
+    until ``enough(svd)`` holds, or computes the complete SVD at once when
+    the image is small or ``K`` has grown to where the exact SVD is cheaper.
+    Energies and errors of every rank up to ``K`` then follow from these
+    singular values and the exact ``||A||_F`` (Eckart--Young).
+
+    Parameters
+    ----------
+    image : (M, N) or (M, N, C) array_like
+    enough : callable
+        ``enough(svd) -> bool``: whether ``svd`` answers the request, e.g.
+        ``lambda svd: svd.energy(svd.max_rank) >= 0.999``.
+    start : int, optional
+        The first ``K``.
+    rng : int or numpy.random.Generator, optional
+        Seed of the randomized SVD (seeded by default: results repeat).
+    full_max_side : int, optional
+        Compute the complete SVD when the short side is at most this
+        (default :data:`FULL_SPECTRUM_MAX_SIDE`, the measured crossover).
+
+    Returns
+    -------
+    svd : ImageSVD
+        ``svd.is_complete`` tells whether the complete SVD was computed.
+
+    Notes
+    -----
+    The randomized SVD's singular values are accurate to float precision at
+    the top and less so in the last few of the ``K`` (relative error up to
+    ~5e-3 for the last, ≤ 2e-6 for the first half, on a 12 MP photo), but
+    cumulative energies, sums of squares, stay within ~1e-6 of LAPACK's for
+    every rank up to ``K``.
+    """
+    array = as_image_array(image)
+    full = min(array.shape[:2])
+    limit = FULL_SPECTRUM_MAX_SIDE if full_max_side is None else full_max_side
+    generator = np.random.default_rng(rng)
+    k = max(1, min(start, full))
+    while full > limit and k < AUTO_EXACT_RANK_FRACTION * full:
+        svd = decompose(array, rank=k, method="randomized", rng=generator)
+        if enough(svd):
+            return svd
+        k *= 2
+    return decompose(array, method="exact")
 
 
 def _spectrum_only(array: np.ndarray) -> ImageSVD:

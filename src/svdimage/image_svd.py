@@ -128,6 +128,19 @@ class ImageSVD:
     def Vt(self) -> np.ndarray:  # noqa: N802
         return self._Vt if self.is_color else self._Vt[0]
 
+    def truncated(self, rank: int) -> ImageSVD:
+        """The same decomposition keeping its first ``rank`` components (views, no copy)."""
+        k = self._check(rank)
+        vectors = self.has_vectors
+        return ImageSVD(
+            self._U[:, :, :k] if vectors else self._U,
+            self._s[:, :k],
+            self._Vt[:, :k] if vectors else self._Vt,
+            shape=self.shape,
+            norm_sq=self._norm_sq,
+            method=self.method,
+        )
+
     def __repr__(self) -> str:
         kind = "color" if self.is_color else "gray"
         return (
