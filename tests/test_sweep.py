@@ -61,3 +61,43 @@ def test_write_metrics_csv_and_json_round_trip(tmp_path, camera):
         assert float(line["psnr"]) == entry["psnr"] == row.psnr
     with pytest.raises(FileExistsError):
         write_metrics_csv(tmp_path / "m.csv", rows)
+
+
+# -- the fast path changes no result (issue 10) ----------------------------------------------
+def test_sweep_of_a_large_photo_equals_full_svd_and_scikit_image(tmp_path, astronaut):
+    """Above the complete-SVD crossover, run() computes only the top ranks it needs (and
+    grows them for criteria); every number equals a full LAPACK SVD + scikit-image."""
+    import skimage.transform
+
+    from svdimage.sweep import run
+
+    image = np.clip(skimage.transform.resize(astronaut, (900, 1200), order=1), 0, 1)
+    image = image.astype(np.float32)
+    result = run(image, tmp_path / "out", ranks="5,40,psnr=30")
+    assert not result.svd.is_complete and result.svd.max_rank < 900
+    planes = [np.linalg.svd(image[:, :, c].astype(np.float64)) for c in range(3)]
+    total = sum(float(np.sum(s**2)) for _, s, _ in planes)
+    rows = {row.rank: row for row in result.rows}
+    psnr_rank = None
+    for k in range(1, 300):
+        approx = np.clip(
+            np.stack([(U[:, :k] * s[:k]) @ Vt[:k] for U, s, Vt in planes], axis=-1), 0, 1
+        )
+        psnr = skimage.metrics.peak_signal_noise_ratio(
+            image.astype(np.float64), approx, data_range=1
+        )
+        if k in rows:
+            row = rows[k]
+            kept = sum(float(np.sum(s[:k] ** 2)) for _, s, _ in planes)
+            assert row.relative_error == pytest.approx(np.sqrt(1 - kept / total), rel=1e-4)
+            assert row.energy == pytest.approx(kept / total, abs=1e-6)
+            assert row.psnr == pytest.approx(psnr, abs=1e-3)
+            ssim = skimage.metrics.structural_similarity(
+                image.astype(np.float64), approx, data_range=1.0, channel_axis=-1
+            )
+            assert row.ssim == pytest.approx(ssim, abs=1e-5)
+        if psnr_rank is None and psnr >= 30:
+            psnr_rank = k
+        if psnr_rank is not None and k >= 40:
+            break
+    assert "psnr=30" in rows[psnr_rank].criterion  # the criterion picked the same rank

@@ -166,6 +166,7 @@ def decompose_until(
     enough: Callable[[ImageSVD], bool],
     *,
     start: int = 64,
+    sketch: int = 1,
     rng: int | np.random.Generator | None = 0,
     full_max_side: int | None = None,
 ) -> ImageSVD:
@@ -185,6 +186,10 @@ def decompose_until(
         ``lambda svd: svd.energy(svd.max_rank) >= 0.999``.
     start : int, optional
         The first ``K``.
+    sketch : int, optional
+        Compute ``sketch * K`` components and keep the first ``K``: with 2,
+        the kept singular values and vectors are exact to float precision
+        (see Notes), for reconstructions that must equal the optimal ones.
     rng : int or numpy.random.Generator, optional
         Seed of the randomized SVD (seeded by default: results repeat).
     full_max_side : int, optional
@@ -209,8 +214,8 @@ def decompose_until(
     limit = FULL_SPECTRUM_MAX_SIDE if full_max_side is None else full_max_side
     generator = np.random.default_rng(rng)
     k = max(1, min(start, full))
-    while full > limit and k < AUTO_EXACT_RANK_FRACTION * full:
-        svd = decompose(array, rank=k, method="randomized", rng=generator)
+    while full > limit and sketch * k < AUTO_EXACT_RANK_FRACTION * full:
+        svd = decompose(array, rank=sketch * k, method="randomized", rng=generator).truncated(k)
         if enough(svd):
             return svd
         k *= 2

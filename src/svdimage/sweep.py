@@ -117,6 +117,7 @@ def measure_ranks(
         )
     raw_bytes = int(np.prod(svd.shape))
     rows = []
+    ssim = metrics.SSIMReference(reference, too_small="nan")
     for k, approx in svd.iter_reconstructions(ranks, clip=True):
         values = svd.stored_values(k)
         rows.append(
@@ -125,7 +126,7 @@ def measure_ranks(
                 criterion=(criteria or {}).get(k, ""),
                 relative_error=float(svd.relative_error(k)),
                 psnr=metrics.peak_signal_noise_ratio(reference, approx),
-                ssim=metrics.structural_similarity(reference, approx, too_small="nan"),
+                ssim=ssim(approx),
                 energy=float(svd.energy(k)),
                 stored_values=values,
                 factor_bytes_float32=4 * values,
@@ -206,6 +207,38 @@ class SweepResult:
     paths: dict[str, Path]
 
 
+#: Criteria that depend on the whole spectrum, so that a sweep naming one needs the complete
+#: SVD: the knee of the whole error curve, and Gavish-Donoho's threshold (the median singular
+#: value).
+WHOLE_CURVE_CRITERIA = ("knee", "denoise")
+
+
+def _decomposition(image: np.ndarray, ranks: Sequence[int], criteria: Sequence[Any]) -> ImageSVD:
+    """The SVD a sweep needs: its top ranks (exact to float precision: a sketch twice as
+    wide, half kept), grown until every criterion is answered, or the complete SVD when
+    a criterion is a property of the whole curve (the knee) or the image is small."""
+    from svdimage.criteria import resolve_criterion
+    from svdimage.decomposition import decompose, decompose_until
+
+    if any(c.name in WHOLE_CURVE_CRITERIA for c in criteria):
+        return decompose(image)
+    need = max(ranks, default=1)
+
+    def enough(svd: ImageSVD) -> bool:
+        if svd.max_rank < need:
+            return False
+        try:
+            # An answer at the last computed rank may lie beyond it (a budget that fits more).
+            return all(
+                resolve_criterion(svd, criterion, image=image) < svd.max_rank
+                for criterion in criteria
+            )
+        except ValueError:  # not reached within these ranks
+            return False
+
+    return decompose_until(image, enough, start=max(need, 16), sketch=2)
+
+
 def run(
     image: ArrayLike,
     out: str | os.PathLike[str],
@@ -246,7 +279,6 @@ def run(
         parse_rank_items,
         resolve_criterion,
     )
-    from svdimage.decomposition import decompose
     from svdimage.visualization import plot_error_curve, plot_grid, plot_spectrum, save_figure
 
     def stage(name: str) -> AbstractContextManager[Any]:
@@ -273,8 +305,7 @@ def run(
     else:
         numbers = check_ranks(ranks, full, shape=reference.shape)
     with stage("computing the SVD"):
-        # The error curve and spectrum cover every rank: this needs the complete SVD.
-        svd = decompose(reference)
+        svd = _decomposition(reference, numbers, criteria)
     picked: dict[int, list[str]] = {}
     with stage("resolving rank criteria"):
         for criterion in criteria:

@@ -82,14 +82,35 @@ def plot_grid(
     aspect = original.shape[0] / original.shape[1]
     fig = _figure(figsize=(panel_size * ncols, panel_size * aspect * nrows + 0.5 * nrows))
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
-    _show(axes[0], original, f"original {original.shape[1]}x{original.shape[0]}")
-    by_rank = {row.rank: row for row in rows}
-    for ax, (k, approx) in zip(axes[1:], svd.iter_reconstructions(by_rank)):
-        row = by_rank[k]
+    # Panels are drawn at about twice their printed resolution: the original and the factors'
+    # rows are averaged over blocks first (averaging is linear, so the block means of A_k are
+    # the product of the averaged factors), instead of resampling full-size images.
+    factor = max(1, math.ceil(max(original.shape[:2]) / (2 * panel_size * fig.dpi)))
+    small, (U, s, Vt) = _block_means(original, svd, factor)
+    _show(axes[0], small, f"original {original.shape[1]}x{original.shape[0]}")
+    for ax, row in zip(axes[1:], rows):
+        k = row.rank
+        approx = np.stack([(U[c, :, :k] * s[c, :k]) @ Vt[c, :k] for c in range(len(s))], axis=-1)
+        approx = np.clip(approx if original.ndim == 3 else approx[:, :, 0], 0.0, 1.0)
         _show(ax, approx, f"rank {k}\nrel. error {row.relative_error:.4f}, PSNR {row.psnr:.1f} dB")
     for ax in axes[n:]:
         ax.set_axis_off()
     return fig
+
+
+def _block_means(
+    image: np.ndarray, svd: ImageSVD, factor: int
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """``image`` and ``svd``'s factors averaged over ``factor`` x ``factor`` blocks."""
+    U, s, Vt = svd.stacked_factors()
+    if factor == 1:
+        return image, (U, s, Vt)
+    M, N = (n // factor * factor for n in image.shape[:2])
+    m, n = M // factor, N // factor
+    small = image[:M, :N].reshape(m, factor, n, factor, *image.shape[2:]).mean(axis=(1, 3))
+    U_small = U[:, :M].reshape(U.shape[0], m, factor, U.shape[2]).mean(axis=2)
+    Vt_small = Vt[:, :, :N].reshape(Vt.shape[0], Vt.shape[1], n, factor).mean(axis=3)
+    return small, (U_small, s, Vt_small)
 
 
 def plot_error_curve(svd: ImageSVD, *, marked_ranks: Sequence[int] = ()) -> Figure:
@@ -119,14 +140,23 @@ def plot_error_curve(svd: ImageSVD, *, marked_ranks: Sequence[int] = ()) -> Figu
         ax.plot(k, errors[k - 1], "o", color="black", ms=5)
     ax.set_xlabel("rank k")
     ax.set_ylabel("relative error")
-    ax.set_title("Relative error of the rank-k approximation")
+    ax.set_title("Relative error of the rank-k approximation" + _computed_range(svd))
     ax.grid(True, which="both", ls=":", lw=0.6)
-    ax.set_xlim(1, max(svd.max_rank, 2))
+    # Room on the right for the label of a mark at the last computed rank.
+    room = 1.15 if marks and max(marks) > 0.85 * svd.max_rank else 1.0
+    ax.set_xlim(1, max(svd.max_rank, 2) * room)
     ax.legend(loc="upper right")  # above a falling curve: the labels go below it
     _label_points(
         fig, ax, [(k, float(errors[k - 1]), f"k={k}: {errors[k - 1]:.3g}") for k in marks]
     )
     return fig
+
+
+def _computed_range(svd: ImageSVD) -> str:
+    """A title's note of the ranks a truncated SVD covers ('' when complete)."""
+    if svd.is_complete:
+        return ""
+    return f"\n(ranks 1-{svd.max_rank} computed, of {svd.full_rank})"
 
 
 def _label_points(fig: Figure, ax: Any, points: Sequence[tuple[float, float, str]]) -> None:
@@ -210,7 +240,7 @@ def plot_spectrum(svd: ImageSVD) -> Figure:
         loc="upper right",
         bbox_to_anchor=(1.0, 0.9),
     )
-    ax.set_title("Singular value spectrum")
+    ax.set_title("Singular value spectrum" + _computed_range(svd))
     ax.set_xlim(1, max(svd.max_rank, 2))
     return fig
 
