@@ -143,3 +143,34 @@ def test_rank_for_storage_counts_real_svdz_bytes(camera):
     assert svdz_bytes(svd, k) < 4 * svd.stored_values(k) / 4
     with pytest.raises(ValueError, match="storage must be"):
         rank_for_storage(svd, bytes=10**6, storage="png")
+
+
+def test_knee_of_a_truncated_svd_is_certain_or_refused(astronaut):
+    """A truncated SVD gives the knee of the whole curve only when a bound proves that no
+    later rank scores higher; otherwise it asks for more ranks."""
+    import skimage.transform
+
+    from svdimage import decompose
+    from svdimage.rank_selection import knee_rank
+
+    image = skimage.transform.resize(astronaut, (600, 800), order=1).astype(np.float32)
+    exact = decompose(image, method="exact")
+    full = knee_rank(exact)
+    with pytest.raises(ValueError, match="knee may lie beyond rank"):
+        knee_rank(exact.truncated(full + 1))  # the knee is in range, but not yet provably
+    certain = [r for r in range(full + 1, exact.full_rank, 25) if _certain(exact.truncated(r))]
+    assert certain and certain[0] < exact.full_rank // 2  # proven long before the end
+    for rank in certain:
+        assert knee_rank(exact.truncated(rank)) == full
+    randomized = decompose(image, rank=certain[0] + 20, method="randomized", rng=0)
+    assert knee_rank(randomized) == full
+
+
+def _certain(svd):
+    from svdimage.rank_selection import knee_rank
+
+    try:
+        knee_rank(svd)
+    except ValueError:
+        return False
+    return True

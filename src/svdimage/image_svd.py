@@ -128,6 +128,11 @@ class ImageSVD:
     def Vt(self) -> np.ndarray:  # noqa: N802
         return self._Vt if self.is_color else self._Vt[0]
 
+    @property
+    def squared_norm(self) -> float:
+        """``||A||_F^2`` of the decomposed image, all channels (exact, truncated or not)."""
+        return float(self._norm_sq.sum())
+
     def truncated(self, rank: int) -> ImageSVD:
         """The same decomposition keeping its first ``rank`` components (views, no copy)."""
         k = self._check(rank)

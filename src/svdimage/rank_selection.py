@@ -199,12 +199,39 @@ def knee_rank(svd: ImageSVD) -> int:
            'Kneedle' in a haystack: detecting knee points in system behavior",
            ICDCS Workshops 2011. :doi:`10.1109/ICDCSW.2011.20`
     """
-    errors = np.asarray(svd.relative_error())
-    if svd.max_rank < 3 or errors[0] == errors[-1]:
+    errors = np.asarray(svd.relative_error(), dtype=np.float64)
+    n = svd.full_rank
+    # The curve ends at rank min(M, N), where the error is 0 (a complete SVD computes it).
+    end = float(errors[-1]) if svd.is_complete else 0.0
+    if n < 3 or errors[0] == end:
         return 1
-    x = np.linspace(0.0, 1.0, svd.max_rank)
-    y = (errors - errors[-1]) / (errors[0] - errors[-1])
-    return int(np.argmax((1.0 - x) - y)) + 1
+    x = np.arange(svd.max_rank) / (n - 1)
+    y = (errors - end) / (errors[0] - end)
+    best = int(np.argmax((1.0 - x) - y)) + 1
+    if not svd.is_complete and not _knee_is_certain(svd, errors, n):
+        raise ValueError(
+            f"the knee may lie beyond rank {svd.max_rank} (the SVD is truncated: decompose "
+            "with a larger rank)."
+        )
+    return best
+
+
+def _knee_is_certain(svd: ImageSVD, errors: np.ndarray, n: int) -> bool:
+    """Whether no rank beyond a truncated SVD's last, ``K``, can score higher.
+
+    With ``e`` the relative error, ``s_K^2`` the sum over channels of the
+    ``K``-th squared singular values and ``j > K``: ``e(K)^2 - e(j)^2 <= (j - K)
+    s_K^2 / ||A||^2`` (no later singular value is larger), so ``e(K) - e(j) <=
+    (j - K) s_K^2 / (||A||^2 e(K))`` and the score ``1 - (j-1)/(n-1) - e(j)/e(1)``
+    gains at most ``(j - K) (s_K^2 / (||A||^2 e(K) e(1)) - 1/(n-1))`` on rank
+    ``K``'s: nothing when the bracket is not positive.
+    """
+    K = svd.max_rank
+    tail = float(np.sum(np.atleast_2d(svd.s)[:, K - 1].astype(np.float64) ** 2))
+    total = svd.squared_norm
+    if errors[K - 1] == 0:
+        return True
+    return tail / (total * errors[K - 1] * errors[0]) <= 1.0 / (n - 1)
 
 
 # -- from the displayed image (PSNR, SSIM) -------------------------------------------

@@ -208,15 +208,15 @@ class SweepResult:
 
 
 #: Criteria that depend on the whole spectrum, so that a sweep naming one needs the complete
-#: SVD: the knee of the whole error curve, and Gavish-Donoho's threshold (the median singular
-#: value).
-WHOLE_CURVE_CRITERIA = ("knee", "denoise")
+#: SVD: Gavish-Donoho's threshold (the median singular value). The knee is found from the top
+#: ranks, with a bound that proves no later rank scores higher (rank_selection.knee_rank).
+WHOLE_CURVE_CRITERIA = ("denoise",)
 
 
 def _decomposition(image: np.ndarray, ranks: Sequence[int], criteria: Sequence[Any]) -> ImageSVD:
     """The SVD a sweep needs: its top ranks (exact to float precision: a sketch twice as
     wide, half kept), grown until every criterion is answered, or the complete SVD when
-    a criterion is a property of the whole curve (the knee) or the image is small."""
+    a criterion is a property of the whole spectrum or the image is small."""
     from svdimage.criteria import resolve_criterion
     from svdimage.decomposition import decompose, decompose_until
 
