@@ -13,6 +13,7 @@ it (what ``choose`` prints); :func:`recommend` the table of common targets.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -20,6 +21,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from svdimage import metrics
+from svdimage._validation import as_image_array
 from svdimage.decomposition import ImageSVD
 from svdimage.denoising import optimal_hard_threshold, optimal_hard_threshold_rank
 from svdimage.rank_selection import (
@@ -49,7 +51,10 @@ __all__ = [
     "explain",
     "Recommendation",
     "recommend",
+    "decompose_for",
+    "RECOMMENDED_TARGETS",
     "VISUALLY_LOSSLESS_SSIM",
+    "WHOLE_SPECTRUM_CRITERIA",
 ]
 
 Storage = Literal["values", "svdz"]
@@ -344,6 +349,65 @@ def explain(
     return Choice(criterion, k, unit, value(k), neighbour)
 
 
+#: Criteria that depend on the whole spectrum, so that answering one needs the complete SVD:
+#: Gavish-Donoho's threshold (the median singular value). The knee is found from the top ranks,
+#: with a bound that proves no later rank scores higher (rank_selection.knee_rank).
+WHOLE_SPECTRUM_CRITERIA = ("denoise",)
+
+
+def decompose_for(
+    image: ArrayLike, criteria: Sequence[Criterion] = (), *, ranks: Sequence[int] = ()
+) -> ImageSVD:
+    """The SVD that shows ``ranks`` and answers ``criteria``, and no more.
+
+    The top ``max(ranks)`` singular triplets (from a sketch twice as wide, of
+    which the kept half is exact to float precision), grown until every
+    criterion is answered strictly inside the computed ranks (an answer at
+    the last one could lie beyond it); the complete SVD for criteria of the
+    whole spectrum and for small images
+    (:func:`svdimage.decomposition.decompose_until`).
+
+    Parameters
+    ----------
+    image : (M, N[, C]) array_like
+    criteria : sequence of Criterion
+    ranks : sequence of int
+        Ranks the caller will reconstruct or measure.
+
+    Returns
+    -------
+    svd : ImageSVD
+    """
+    from svdimage.decomposition import decompose, decompose_until
+
+    array = as_image_array(image)
+    if any(c.name in WHOLE_SPECTRUM_CRITERIA for c in criteria):
+        return decompose(array)
+    need = max(ranks, default=1)
+
+    def enough(svd: ImageSVD) -> bool:
+        if svd.max_rank < need:
+            return False
+        try:
+            return all(
+                resolve_criterion(svd, criterion, image=array) < svd.max_rank
+                for criterion in criteria
+            )
+        except ValueError:  # not reached within these ranks
+            return False
+
+    return decompose_until(array, enough, start=max(need, 16), sketch=2)
+
+
+#: What :func:`recommend` answers, as (label, criterion).
+RECOMMENDED_TARGETS = (
+    [("knee", Criterion("knee"))]
+    + [(f"energy {100 * f:g}%", Criterion("energy", f)) for f in (0.9, 0.99, 0.999)]
+    + [(f"PSNR {db:g} dB", Criterion("psnr", db)) for db in (30.0, 35.0, 40.0)]
+    + [(f"SSIM {v:.2f}", Criterion("ssim", v)) for v in (0.90, VISUALLY_LOSSLESS_SSIM)]
+)
+
+
 @dataclass(frozen=True)
 class Recommendation:
     """One row of :func:`recommend`: a criterion, its rank and what that rank gives."""
@@ -370,12 +434,9 @@ def recommend(svd: ImageSVD, *, image: ArrayLike | None = None) -> list[Recommen
     reaches are left out.
     """
     reference = reference_image(svd, image)
-    targets = [("knee", Criterion("knee"))]
-    targets += [(f"energy {100 * f:g}%", Criterion("energy", f)) for f in (0.9, 0.99, 0.999)]
-    targets += [(f"PSNR {db:g} dB", Criterion("psnr", db)) for db in (30.0, 35.0, 40.0)]
-    targets += [(f"SSIM {v:.2f}", Criterion("ssim", v)) for v in (0.90, VISUALLY_LOSSLESS_SSIM)]
+    ssim = metrics.SSIMReference(reference)
     rows = []
-    for label, criterion in targets:
+    for label, criterion in RECOMMENDED_TARGETS:
         try:
             k = resolve_criterion(svd, criterion, image=reference)
         except ValueError:
@@ -389,7 +450,7 @@ def recommend(svd: ImageSVD, *, image: ArrayLike | None = None) -> list[Recommen
                 rank=k,
                 relative_error=float(svd.relative_error(k)),
                 psnr=metrics.peak_signal_noise_ratio(reference, approx),
-                ssim=metrics.structural_similarity(reference, approx),
+                ssim=ssim(approx),
                 factor_bytes_float32=nbytes,
                 bits_per_pixel=metrics.bits_per_pixel(nbytes, svd.shape),
                 svdz_bytes=real,

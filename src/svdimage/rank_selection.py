@@ -273,9 +273,9 @@ def rank_for_ssim(svd: ImageSVD, value: float, *, image: ArrayLike | None = None
     """
     if not -1 < value <= 1:
         raise ValueError(f"SSIM target must be in (-1, 1]; got {value}.")
-    reference = reference_image(svd, image)
+    ssim = metrics.SSIMReference(reference_image(svd, image))  # the original's statistics, once
     return _bisect(
-        lambda k: metrics.structural_similarity(reference, svd.reconstruct(k)) >= value,
+        lambda k: ssim(svd.reconstruct(k)) >= value,
         svd.max_rank,
         f"an SSIM of {value:g}",
         svd,

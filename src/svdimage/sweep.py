@@ -207,38 +207,6 @@ class SweepResult:
     paths: dict[str, Path]
 
 
-#: Criteria that depend on the whole spectrum, so that a sweep naming one needs the complete
-#: SVD: Gavish-Donoho's threshold (the median singular value). The knee is found from the top
-#: ranks, with a bound that proves no later rank scores higher (rank_selection.knee_rank).
-WHOLE_CURVE_CRITERIA = ("denoise",)
-
-
-def _decomposition(image: np.ndarray, ranks: Sequence[int], criteria: Sequence[Any]) -> ImageSVD:
-    """The SVD a sweep needs: its top ranks (exact to float precision: a sketch twice as
-    wide, half kept), grown until every criterion is answered, or the complete SVD when
-    a criterion is a property of the whole spectrum or the image is small."""
-    from svdimage.criteria import resolve_criterion
-    from svdimage.decomposition import decompose, decompose_until
-
-    if any(c.name in WHOLE_CURVE_CRITERIA for c in criteria):
-        return decompose(image)
-    need = max(ranks, default=1)
-
-    def enough(svd: ImageSVD) -> bool:
-        if svd.max_rank < need:
-            return False
-        try:
-            # An answer at the last computed rank may lie beyond it (a budget that fits more).
-            return all(
-                resolve_criterion(svd, criterion, image=image) < svd.max_rank
-                for criterion in criteria
-            )
-        except ValueError:  # not reached within these ranks
-            return False
-
-    return decompose_until(image, enough, start=max(need, 16), sketch=2)
-
-
 def run(
     image: ArrayLike,
     out: str | os.PathLike[str],
@@ -276,6 +244,7 @@ def run(
     from svdimage.criteria import (
         Criterion,
         criterion_label,
+        decompose_for,
         parse_rank_items,
         resolve_criterion,
     )
@@ -305,7 +274,7 @@ def run(
     else:
         numbers = check_ranks(ranks, full, shape=reference.shape)
     with stage("computing the SVD"):
-        svd = _decomposition(reference, numbers, criteria)
+        svd = decompose_for(reference, criteria, ranks=numbers)
     picked: dict[int, list[str]] = {}
     with stage("resolving rank criteria"):
         for criterion in criteria:

@@ -168,7 +168,7 @@ def reconstruct(
     from svdimage import metrics
     from svdimage._fileutil import check_writable
     from svdimage._validation import check_rank
-    from svdimage.criteria import Criterion, parse_rank_item, resolve_criterion
+    from svdimage.criteria import Criterion, decompose_for, parse_rank_item, resolve_criterion
     from svdimage.decomposition import decompose
     from svdimage.io import save_image
 
@@ -177,7 +177,7 @@ def reconstruct(
     array = load(image, gray=gray, max_pixels=max_pixels, timeout=timeout)
     if isinstance(item, Criterion):
         with step("computing the SVD"):
-            svd = decompose(array)
+            svd = decompose_for(array, [item])
         k = resolve_criterion(svd, item, image=array)
         out_console.print(f"{rank} chose rank {k}.", soft_wrap=True)
     else:

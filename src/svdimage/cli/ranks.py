@@ -98,8 +98,14 @@ def choose(
 ) -> None:
     """Answer "which rank?": the rank a criterion picks and why, or, with no
     criterion, a table of the ranks common targets pick with their quality and storage."""
-    from svdimage.criteria import VISUALLY_LOSSLESS_SSIM, Criterion, explain, recommend
-    from svdimage.decomposition import decompose
+    from svdimage.criteria import (
+        RECOMMENDED_TARGETS,
+        VISUALLY_LOSSLESS_SSIM,
+        Criterion,
+        decompose_for,
+        explain,
+        recommend,
+    )
 
     one_of(
         max_error=max_error,
@@ -132,7 +138,9 @@ def choose(
         raise ValueError(f"--storage must be 'values' or 'svdz'; got {storage!r}.")
     array = load(image, gray=gray, max_pixels=max_pixels, timeout=timeout)
     with step("computing the SVD"):
-        svd = decompose(array)
+        # Only the ranks the question needs (see criteria.decompose_for).
+        wanted = given[:1] or [criterion for _, criterion in RECOMMENDED_TARGETS]
+        svd = decompose_for(array, wanted)
     if given:
         with step("resolving the criterion"):
             choice = explain(svd, given[0], image=array, storage=storage)  # type: ignore[arg-type]
