@@ -2,7 +2,8 @@
 
 Each command runs as ``python -m svdimage ...`` in a subprocess (interpreter
 start, imports, reading the JPEG and writing outputs included) and is timed
-with its peak resident memory (``os.wait4``'s ``ru_maxrss`` of that process).
+with its peak resident memory (``VmHWM`` of that process, polled every 5 ms;
+an encoder child such as ffmpeg is not counted).
 The reference ``G``, timed in this process in the same run, is one
 ``scipy.linalg.svd(..., compute_uv=False, lapack_driver="gesdd")`` of ONE
 float32 gray 3000x4000 channel, so that a slower or busier machine changes the
@@ -68,8 +69,10 @@ def run_command(args: list[str], *, timeout: float) -> tuple[float | None, int, 
         start = time.perf_counter()
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors)
         timed_out = False
-        while True:  # reap it ourselves: wait4 gives this process's own resource usage
-            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        peak = 0
+        while True:
+            peak = max(peak, _high_water_mark(process.pid))
+            pid, status, _ = os.wait4(process.pid, os.WNOHANG)
             if pid:
                 break
             if time.perf_counter() - start > timeout and not timed_out:
@@ -80,8 +83,23 @@ def run_command(args: list[str], *, timeout: float) -> tuple[float | None, int, 
         process.returncode = code = os.waitstatus_to_exitcode(status)
         errors.seek(0)
         lines = errors.read().decode(errors="replace").strip().splitlines()
-    peak = usage.ru_maxrss * 1024
     return (None if timed_out else seconds), peak, code, lines[-1] if lines else ""
+
+
+def _high_water_mark(pid: int) -> int:
+    """Peak resident memory of process ``pid`` so far (``VmHWM``, Linux), in bytes.
+
+    Read while it runs: ``ru_maxrss`` would also count the memory of the
+    process that forked it, which a child's maximum inherits across exec.
+    """
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
 
 
 def commands(photo: Path, out: Path, svdz_bytes: int) -> list[tuple[str, list[str], str]]:

@@ -77,3 +77,14 @@ def test_benchmarks_document_themselves(script):
         timeout=120,
     )
     assert result.returncode == 0 and "--quick" in result.stdout
+
+
+def test_bench_commands_quick_runs_every_command_as_a_user_would():
+    out = run("bench_commands.py")
+    for label in ("info", "sweep", "choose --psnr 35", "compress --bpp 1", "decompress", "animate"):
+        assert f"| {label}" in out
+    rows = [line for line in out.splitlines() if line.startswith("| ") and "command" not in line]
+    assert len(rows) == 10
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert float(cells[1]) > 0 and float(cells[4]) > 0  # seconds and peak MiB measured
