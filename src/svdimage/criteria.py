@@ -388,6 +388,16 @@ def decompose_for(
     def enough(svd: ImageSVD) -> bool:
         if svd.max_rank < need:
             return False
+        below = svd.max_rank - 1
+        for criterion in criteria:
+            # One measurement first: a PSNR or SSIM unmet at the rank below the last cannot be
+            # answered inside these ranks, and its search (a dozen measurements) would be wasted.
+            if (
+                criterion.name in ("psnr", "ssim")
+                and below >= 1
+                and criterion_value(svd, criterion, below, image=array) < (criterion.value or 0)
+            ):
+                return False
         try:
             return all(
                 resolve_criterion(svd, criterion, image=array) < svd.max_rank
