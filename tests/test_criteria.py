@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 from svdimage import decompose
@@ -112,3 +113,23 @@ def test_explain_denoise_reports_each_channel(small_color):
     for t in choice.thresholds:
         assert t.kept > t.threshold and (t.dropped is None or t.dropped <= t.threshold)
     assert choice.rank == max(t.rank for t in choice.thresholds)
+
+
+def test_decompose_for_grows_until_a_svdz_budget_is_answered(astronaut):
+    """Regression: the growth rule once resolved budgets in float32 values whatever the
+    caller's storage, stopped early, and choose --storage svdz answered the last computed
+    rank instead of the largest that fits."""
+    import skimage.transform
+
+    from svdimage import decompose
+    from svdimage.criteria import decompose_for, resolve_criterion
+
+    image = skimage.transform.resize(astronaut[:, :, 0], (800, 820), order=1).astype(np.float32)
+    budget = Criterion("bytes", 20_000)
+    svd = decompose_for(image, [budget], storage="svdz")
+    answer = resolve_criterion(svd, budget, image=image, storage="svdz")
+    assert answer < svd.max_rank
+    values_answer = resolve_criterion(svd, budget, image=image, storage="values")
+    assert values_answer < answer  # the two storages differ here: the test can tell them apart
+    exact = decompose(image, method="exact")
+    assert resolve_criterion(exact, budget, image=image, storage="svdz") == answer

@@ -356,7 +356,11 @@ WHOLE_SPECTRUM_CRITERIA = ("denoise",)
 
 
 def decompose_for(
-    image: ArrayLike, criteria: Sequence[Criterion] = (), *, ranks: Sequence[int] = ()
+    image: ArrayLike,
+    criteria: Sequence[Criterion] = (),
+    *,
+    ranks: Sequence[int] = (),
+    storage: Storage = "values",
 ) -> ImageSVD:
     """The SVD that shows ``ranks`` and answers ``criteria``, and no more.
 
@@ -373,6 +377,8 @@ def decompose_for(
     criteria : sequence of Criterion
     ranks : sequence of int
         Ranks the caller will reconstruct or measure.
+    storage : {'values', 'svdz'}, optional
+        How budget criteria count bytes (as the caller will resolve them).
 
     Returns
     -------
@@ -400,7 +406,7 @@ def decompose_for(
                 return False
         try:
             return all(
-                resolve_criterion(svd, criterion, image=array) < svd.max_rank
+                resolve_criterion(svd, criterion, image=array, storage=storage) < svd.max_rank
                 for criterion in criteria
             )
         except ValueError:  # not reached within these ranks

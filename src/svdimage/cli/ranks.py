@@ -140,7 +140,7 @@ def choose(
     with step("computing the SVD"):
         # Only the ranks the question needs (see criteria.decompose_for).
         wanted = given[:1] or [criterion for _, criterion in RECOMMENDED_TARGETS]
-        svd = decompose_for(array, wanted)
+        svd = decompose_for(array, wanted, storage=storage)  # type: ignore[arg-type]
     if given:
         with step("resolving the criterion"):
             choice = explain(svd, given[0], image=array, storage=storage)  # type: ignore[arg-type]
