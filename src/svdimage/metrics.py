@@ -144,7 +144,8 @@ class SSIMReference:
     window at the border), in float32 as scikit-image computes them, strip
     by strip (cache-sized, so each strip is read from memory once) and on
     every core (one thread per block of strips; NumPy releases the GIL).
-    Memory: a float32 copy of the original and its two statistics.
+    Memory: the original's two statistics (float32, each the image's size);
+    the original itself is referenced, not copied.
 
     Parameters
     ----------
@@ -179,7 +180,7 @@ class SSIMReference:
                 )
             return
         planes = x[None] if x.ndim == 2 else np.moveaxis(x, -1, 0)
-        self._x = np.ascontiguousarray(planes, dtype=np.float32)
+        self._x = planes  # a view: each strip is copied (as float32) when it is used
         channels, M, N = self._x.shape
         self._rows, self._cols = M - SSIM_WINDOW + 1, N - SSIM_WINDOW + 1
         self._mean = np.empty((channels, self._rows, self._cols), dtype=np.float32)
@@ -218,14 +219,14 @@ class SSIMReference:
             return dict(item for block in done for item in block)
 
     def _statistics(self, c: int, top: int, stop: int) -> None:
-        band = self._x[c, top : stop + SSIM_WINDOW - 1]
+        band = np.ascontiguousarray(self._x[c, top : stop + SSIM_WINDOW - 1], dtype=np.float32)
         mean = _box_mean(band)
         self._mean[c, top:stop] = mean
         self._var[c, top:stop] = _COV_NORM * (_box_mean(band * band) - mean * mean)
 
     def _ssim_sum(self, planes: np.ndarray, c: int, top: int, stop: int) -> float:
         ys = np.ascontiguousarray(planes[c, top : stop + SSIM_WINDOW - 1], dtype=np.float32)
-        xs = self._x[c, top : stop + SSIM_WINDOW - 1]
+        xs = np.ascontiguousarray(self._x[c, top : stop + SSIM_WINDOW - 1], dtype=np.float32)
         ux, vx = self._mean[c, top:stop], self._var[c, top:stop]
         uy = _box_mean(ys)
         vy = _COV_NORM * (_box_mean(ys * ys) - uy * uy)
