@@ -710,3 +710,43 @@ def test_a_signal_during_the_write_leaves_nothing_behind(tmp_path, camera, signu
         f"svdimage: stopped by {signum}; no partial output was left."
     )
     assert list(out.iterdir()) == []
+
+
+def test_decoder_warnings_and_failures_are_one_line_each():
+    from pathlib import Path
+
+    images = Path(__file__).parent / "data" / "images"
+    warned = invoke("info", images / "pillow-tag-warning.tif")
+    assert warned.exit_code == 0, warned.output
+    assert warned.stderr.splitlines() == [
+        f"svdimage: note: {images / 'pillow-tag-warning.tif'}: Tag data larger than file. "
+        "Skipping tag 65000"
+    ]
+    failed = invoke("info", images / "libtiff-incompatible-type.tif")
+    assert_one_line_error(failed, EXIT_BAD_INPUT, "truncated or corrupt", "libtiff: TIFF")
+
+
+def test_a_file_declaring_more_work_than_its_payload_holds_is_one_line(tmp_path):
+    import json as _json
+    import struct
+    import zlib
+
+    from svdimage.codec._entropy import compress_symbols
+    from svdimage.codec._format import MAGIC, VERSION
+
+    tiles = 500 * 500
+    symbols = np.zeros(2 * tiles, dtype=np.int64)
+    symbols[tiles:] = 8  # every 8x8 tile claims rank 8, and no component follows
+    plane = {"shape": [4000, 4000], "step": 0.01, "dc_step": 0.01, "max_rank": 8}
+    header = {"shape": [4000, 4000], "color": "gray", "chroma": "444", "tile": 8}
+    header |= {"planes": [plane], "coder": "lzma-varint", "order": "rank-major"}
+    text, payload = _json.dumps(header).encode(), compress_symbols(symbols)
+    head = MAGIC + bytes(VERSION) + struct.pack("<I", len(text)) + text
+    data = head + struct.pack("<I", zlib.crc32(head)) + struct.pack("<Q", len(payload))
+    data += payload + struct.pack("<I", zlib.crc32(payload))
+    path = tmp_path / "claims.svdz"
+    path.write_bytes(data)
+    for command in ("inspect", "decompress"):
+        args = [command, path] + (["-o", tmp_path / "out.png"] if command == "decompress" else [])
+        assert_one_line_error(invoke(*args), EXIT_BAD_INPUT, "tile ranks declare")
+    assert not (tmp_path / "out.png").exists()
