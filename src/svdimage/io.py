@@ -212,18 +212,26 @@ def save_image(
             f"cannot tell the image format from {str(path)!r}; use an extension "
             "such as .png, .jpg, .tif or .webp."
         )
-    clipped = np.clip(array, 0.0, 1.0)
     if bit_depth == 8:
-        pil = Image.fromarray(np.rint(clipped * 255.0).astype(np.uint8))
+        pil = Image.fromarray(_quantized(array, 255.0, np.uint8))
     elif bit_depth == 16:
         if array.ndim != 2 or fmt not in ("PNG", "TIFF"):
             raise ValueError("bit_depth=16 is supported for gray images saved as PNG or TIFF only.")
-        pil = Image.fromarray(np.rint(clipped * 65535.0).astype(np.uint16))
+        pil = Image.fromarray(_quantized(array, 65535.0, np.uint16))
     else:
         raise ValueError(f"bit_depth must be 8 or 16; got {bit_depth!r}.")
     with atomic_path(path, force=force) as tmp:
         pil.save(tmp, format=fmt)
     return path
+
+
+def _quantized(array: np.ndarray, top: float, dtype: type[np.integer]) -> np.ndarray:
+    """``rint(clip(array, 0, 1) * top)`` as ``dtype``, with one float temporary, not three
+    (a 12 MP colour image: 137 MiB instead of 412)."""
+    scaled = np.clip(array, 0.0, 1.0)
+    scaled *= top
+    np.rint(scaled, out=scaled)
+    return scaled.astype(dtype)
 
 
 def _check_pixels(pixels: int, max_pixels: int | None, label: str) -> None:
