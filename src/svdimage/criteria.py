@@ -306,6 +306,7 @@ def explain(
     *,
     image: ArrayLike | None = None,
     storage: Storage = "values",
+    rank: int | None = None,
 ) -> Choice:
     """The rank ``criterion`` picks, its value there, and the neighbouring rank's.
 
@@ -317,8 +318,13 @@ def explain(
         The original (needed for PSNR, SSIM and .svdz sizes with a truncated SVD).
     storage : {'values', 'svdz'}, optional
         How budgets count bytes (:func:`svdimage.rank_selection.rank_for_storage`).
+    rank : int, optional
+        The criterion's answer when it is already known (``decompose_for``'s
+        ``answers``), which saves searching for it again.
     """
-    k = resolve_criterion(svd, criterion, image=image, storage=storage)
+    k = rank
+    if k is None:
+        k = resolve_criterion(svd, criterion, image=image, storage=storage)
 
     def value(rank: int) -> float:
         return criterion_value(svd, criterion, rank, image=image, storage=storage)
@@ -361,6 +367,7 @@ def decompose_for(
     *,
     ranks: Sequence[int] = (),
     storage: Storage = "values",
+    answers: dict[Criterion, int] | None = None,
 ) -> ImageSVD:
     """The SVD that shows ``ranks`` and answers ``criteria``, and no more.
 
@@ -379,6 +386,9 @@ def decompose_for(
         Ranks the caller will reconstruct or measure.
     storage : {'values', 'svdz'}, optional
         How budget criteria count bytes (as the caller will resolve them).
+    answers : dict, optional
+        Filled with each criterion's rank, found on the way (a complete SVD
+        computed at the end leaves it empty).
 
     Returns
     -------
@@ -404,15 +414,19 @@ def decompose_for(
                 and criterion_value(svd, criterion, below, image=array) < (criterion.value or 0)
             ):
                 return False
+        found = {}
         try:
-            return all(
-                resolve_criterion(svd, criterion, image=array, storage=storage) < svd.max_rank
-                for criterion in criteria
-            )
+            for criterion in criteria:
+                found[criterion] = resolve_criterion(svd, criterion, image=array, storage=storage)
         except ValueError:  # not reached within these ranks
             return False
+        if any(k >= svd.max_rank for k in found.values()):
+            return False
+        if answers is not None:
+            answers.update(found)
+        return True
 
-    return decompose_until(array, enough, start=max(need, 16), sketch=2)
+    return decompose_until(array, enough, start=max(need, 32), sketch=2)
 
 
 #: What :func:`recommend` answers, as (label, criterion).

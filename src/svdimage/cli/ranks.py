@@ -140,10 +140,17 @@ def choose(
     with step("computing the SVD"):
         # Only the ranks the question needs (see criteria.decompose_for).
         wanted = given[:1] or [criterion for _, criterion in RECOMMENDED_TARGETS]
-        svd = decompose_for(array, wanted, storage=storage)  # type: ignore[arg-type]
+        answers: dict[Criterion, int] = {}
+        svd = decompose_for(array, wanted, storage=storage, answers=answers)  # type: ignore[arg-type]
     if given:
         with step("resolving the criterion"):
-            choice = explain(svd, given[0], image=array, storage=storage)  # type: ignore[arg-type]
+            choice = explain(
+                svd,
+                given[0],
+                image=array,
+                storage=storage,  # type: ignore[arg-type]
+                rank=answers.get(given[0]),
+            )
         _print_choice(choice, json_output=json_output)
         return
     with step("measuring candidate ranks"):
