@@ -12,8 +12,8 @@ Modules, one concept each: :mod:`~svdimage.io`, :mod:`~svdimage.decomposition`,
 :mod:`~svdimage.image_svd`,
 :mod:`~svdimage.randomized`, :mod:`~svdimage.metrics`, :mod:`~svdimage.sweep`,
 :mod:`~svdimage.rank_selection`, :mod:`~svdimage.criteria`,
-:mod:`~svdimage.denoising`, :mod:`~svdimage.codec`, :mod:`~svdimage.visualization`
-and :mod:`~svdimage.animation`.
+:mod:`~svdimage.denoising`, :mod:`~svdimage.codec`, :mod:`~svdimage.visualization`,
+:mod:`~svdimage.animation` and :mod:`~svdimage.explorer`.
 """
 
 from importlib import metadata as _metadata
@@ -22,6 +22,7 @@ from svdimage import metrics
 from svdimage.codec import FormatError
 from svdimage.decomposition import decompose
 from svdimage.denoising import add_noise, denoise
+from svdimage.explorer import explore
 from svdimage.image_svd import ImageSVD
 from svdimage.io import load_image, save_image
 from svdimage.randomized import randomized_svd
@@ -38,6 +39,7 @@ __all__ = [
     "add_noise",
     "decompose",
     "denoise",
+    "explore",
     "load_image",
     "metrics",
     "randomized_svd",

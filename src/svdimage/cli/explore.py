@@ -1,4 +1,4 @@
-"""Commands that explore one image: demo, sweep, reconstruct, info, animate."""
+"""Commands that explore one image: demo, sweep, reconstruct, info, animate, explore."""
 
 from __future__ import annotations
 
@@ -370,3 +370,62 @@ def animate(
         f"{fmt_count(os.path.getsize(output))} bytes).",
         soft_wrap=True,
     )
+
+
+@command("explore")
+@handle_errors
+def explore_command(
+    image: str = ImageArgument,
+    output: Path = typer.Option(
+        Path("explore.html"), "--output", "-o", metavar="FILE", help="The HTML page to write."
+    ),
+    max_side: int = typer.Option(
+        1024, "--max-side", min=1, metavar="PIXELS", help="Longest side of the display image."
+    ),
+    max_rank: Optional[int] = typer.Option(
+        None,
+        "--max-rank",
+        min=1,
+        metavar="K",
+        help="Ranks on the slider (default: what fits about 3 JPEGs + 1 MB, up to 500).",
+    ),
+    storage: bool = typer.Option(
+        True,
+        "--storage/--no-storage",
+        help="Measure real .svdz sizes and JPEGs at equal bytes (slow on big photos).",
+    ),
+    open_page: bool = typer.Option(
+        False, "--open", help="Open the page in the default web browser."
+    ),
+    gray: bool = GrayOption,
+    force: bool = ForceOption,
+    max_pixels: int = MaxPixelsOption,
+    timeout: float = TimeoutOption,
+) -> None:
+    """Write ONE self-contained HTML page to explore IMAGE's SVD: a rank slider, views,
+    live numbers and curves, computed in the browser; it works offline from a double click."""
+    import webbrowser
+
+    from svdimage._fileutil import check_writable
+    from svdimage._validation import format_bytes
+    from svdimage.explorer import explore
+
+    check_writable(output, force=force)
+    array = load(image, gray=gray, max_pixels=max_pixels, timeout=timeout)
+    page = explore(
+        array,
+        max_side=max_side,
+        max_rank=None if max_rank is None else min(max_rank, min(array.shape[:2])),
+        storage=storage,
+        title=f"{os.path.basename(image.rstrip('/')) or image} - svdimage explorer",
+        step=step,
+    )
+    page.save(output, force=force)
+    size = os.path.getsize(output)
+    out_console.print(
+        f"Wrote {output} ({format_bytes(size)}, ranks 1-{page.max_rank}); open it in any "
+        "browser, no server or network needed.",
+        soft_wrap=True,
+    )
+    if open_page:
+        webbrowser.open(Path(output).resolve().as_uri())

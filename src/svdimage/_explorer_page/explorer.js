@@ -1,0 +1,339 @@
+// svdimage explorer: rebuilds the rank-k image from embedded SVD factors, in the browser.
+// Data format: src/svdimage/explorer.py's module docstring; automation hook: docs/explorer.md.
+"use strict";
+(function () {
+  const D = JSON.parse(document.getElementById("svdimage-data").textContent);
+  const H = D.height, W = D.width, C = D.channels, K = D.maxRank, P = H * W;
+  const $ = (id) => document.getElementById(id);
+  const canvas = $("image"), ctx = canvas.getContext("2d");
+  canvas.width = W; canvas.height = H;
+  if (Math.max(W, H) < 256) canvas.classList.add("tiny");
+  const frame = ctx.createImageData(W, H);
+  const SVG = "http://www.w3.org/2000/svg";
+
+  function bytesOf(text) {
+    const bin = atob(text), out = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+    return out;
+  }
+  async function inflate(bytes) {
+    const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("deflate"));
+    return new Uint8Array(await new Response(stream).arrayBuffer());
+  }
+
+  // -- factors: U[(i*C + c)*H + row], V[(i*C + c)*W + col], sqrt(sigma)-scaled --------
+  let U, V;
+  async function loadFactors() {
+    const bytes = await inflate(bytesOf(D.factors.data));
+    const us = new Float32Array(bytesOf(D.factors.uStep).buffer);
+    const vs = new Float32Array(bytesOf(D.factors.vStep).buffer);
+    U = new Float32Array(K * C * H); V = new Float32Array(K * C * W);
+    const n = C * (H + W);
+    const value = (i, at) => {  // component i, position at: low byte, high byte, un-zigzag
+      const z = bytes[2 * n * i + at] | (bytes[2 * n * i + n + at] << 8);
+      return (z >>> 1) ^ -(z & 1);
+    };
+    for (let i = 0; i < K; i++) {
+      for (let c = 0; c < C; c++) {
+        const ic = i * C + c, src = c * (H + W), qu = us[ic], qv = vs[ic];
+        for (let r = 0; r < H; r++) U[ic * H + r] = value(i, src + r) * qu;
+        for (let j = 0; j < W; j++) V[ic * W + j] = value(i, src + H + j) * qv;
+      }
+    }
+  }
+
+  let original = null;  // Uint8ClampedArray RGBA of the display-size original
+  async function loadOriginal() {
+    if (!D.original) return;
+    const img = new Image();
+    img.src = "data:" + D.original.mime + ";base64," + D.original.data;
+    await img.decode();
+    const c = document.createElement("canvas");
+    c.width = W; c.height = H;
+    const x = c.getContext("2d");
+    x.drawImage(img, 0, 0);
+    original = x.getImageData(0, 0, W, H).data;
+  }
+
+  // -- the rank-k image, kept as a float sum and moved by rank-1 terms ----------------
+  const acc = Array.from({ length: C }, () => new Float32Array(P));
+  let built = 0;         // rank held in acc
+  let target = 1;        // rank asked for
+  let termsSinceReset = 0;
+  function addTerm(i, sign) {  // component i (0-based)
+    for (let c = 0; c < C; c++) {
+      const a = acc[c], u = (i * C + c) * H, v = (i * C + c) * W;
+      for (let r = 0; r < H; r++) {
+        const x = sign * U[u + r];
+        if (x === 0) continue;
+        const o = r * W;
+        for (let j = 0; j < W; j++) a[o + j] += x * V[v + j];
+      }
+    }
+    termsSinceReset++;
+  }
+  function reset() { for (const a of acc) a.fill(0); built = 0; termsSinceReset = 0; }
+  // Step toward `target` for at most `budgetMs`; true when done.
+  function advance(budgetMs) {
+    const t0 = performance.now();
+    if (built !== target && (target < Math.abs(target - built) || termsSinceReset > 4 * K + 64)) reset();
+    while (built !== target) {
+      if (built < target) { addTerm(built, 1); built++; } else { built--; addTerm(built, -1); }
+      if (performance.now() - t0 > budgetMs) break;
+    }
+    return built === target;
+  }
+
+  // -- drawing ---------------------------------------------------------------------------
+  let view = "reconstruction", wipeAt = 0.5, lastDrawMs = 0;
+  const lut = bytesOf(D.colormap);
+  function draw() {
+    const t0 = performance.now();
+    const out = frame.data;
+    const showRecon = (p) => view === "reconstruction" || (view === "wipe" && (p % W) < wipeAt * W);
+    if (view === "difference" && original) {
+      const s = 255 / (D.diffScale * 255 * C);
+      for (let p = 0; p < P; p++) {
+        let d = 0;
+        for (let c = 0; c < C; c++) d += Math.abs(Math.min(255, Math.max(0, acc[c][p] * 255)) - original[4 * p + (C === 1 ? 0 : c)]);
+        const idx = Math.min(255, Math.round(d * s)) * 3;
+        out[4 * p] = lut[idx]; out[4 * p + 1] = lut[idx + 1]; out[4 * p + 2] = lut[idx + 2]; out[4 * p + 3] = 255;
+      }
+    } else {
+      for (let p = 0; p < P; p++) {
+        const q = 4 * p;
+        if (!original || showRecon(p)) {
+          if (C === 1) { const g = acc[0][p] * 255; out[q] = g; out[q + 1] = g; out[q + 2] = g; }
+          else { out[q] = acc[0][p] * 255; out[q + 1] = acc[1][p] * 255; out[q + 2] = acc[2][p] * 255; }
+        } else {
+          out[q] = original[q]; out[q + 1] = original[q + 1]; out[q + 2] = original[q + 2];
+        }
+        out[q + 3] = 255;
+      }
+    }
+    ctx.putImageData(frame, 0, 0);
+    if (view === "wipe" && original) {
+      ctx.fillStyle = "#fff"; ctx.fillRect(Math.round(wipeAt * W) - 1, 0, Math.max(1, Math.round(W / 400)), H);
+    }
+    lastDrawMs = performance.now() - t0;
+  }
+
+  // -- rank changes: synchronous when cheap, otherwise in slices between frames ------------
+  let waiting = [], pumping = false;
+  function pump() {
+    const done = advance(30);
+    if (!done) { draw(); updateNumbers(built); requestAnimationFrame(pump); return; }
+    pumping = false;
+    draw(); updateNumbers(built);
+    const w = waiting; waiting = [];
+    for (const resolve of w) resolve(built);
+  }
+  function setRank(k) {
+    k = Math.max(1, Math.min(K, Math.round(Number(k)) || 1));
+    target = k;
+    slider.value = k; number.value = k;
+    const promise = new Promise((resolve) => waiting.push(resolve));
+    if (!pumping) { pumping = true; pump(); }
+    return promise;
+  }
+
+  // -- numbers -----------------------------------------------------------------------------
+  function nearest(ranks, k) {
+    let best = -1, bestCost = Infinity;
+    ranks.forEach((r, i) => { const cost = Math.abs(r - k) + (r > k ? 0.5 : 0); if (cost < bestCost) { bestCost = cost; best = i; } });
+    return best;
+  }
+  function state(k) {
+    k = k === undefined ? target : k;
+    const q = nearest(D.quality.ranks, k), s = nearest(D.storage.ranks, k);
+    return {
+      rank: k, maxRank: K,
+      relativeError: D.relativeError[k - 1], energy: D.energy[k - 1],
+      psnr: q < 0 ? null : D.quality.psnr[q], ssim: q < 0 ? null : D.quality.ssim[q],
+      psnrRank: q < 0 ? null : D.quality.ranks[q],
+      storedValues: k * D.storedValuesPerRank, float32Bytes: 4 * k * D.storedValuesPerRank,
+      svdzBytes: s < 0 ? null : D.storage.svdzBytes[s], svdzRank: s < 0 ? null : D.storage.ranks[s],
+      view: view, built: built, lastDrawMs: lastDrawMs,
+    };
+  }
+  const fmt = (x, d) => (x === null || x === undefined) ? "–" : Number(x).toFixed(d);
+  const count = (n) => Number(n).toLocaleString("en-US");
+  const pixels = D.sourceWidth * D.sourceHeight;
+  const bpp = (b) => (8 * b / pixels).toFixed(3) + " bpp";
+  const at = (r, k) => (r === null || r === k) ? "" : ` <small>(rank ${r})</small>`;
+  function row(name, value) { return `<tr><th>${name}</th><td>${value}</td></tr>`; }
+  function updateNumbers(shown) {
+    const s = state(target), si = nearest(D.storage.ranks, target);
+    const jq = si < 0 ? null : D.storage.jpegQuality[si];
+    $("numbers").tBodies[0].innerHTML =
+      row("rank", `${s.rank} <small>of ${K}${shown !== target ? `, drawing ${shown}…` : ""}</small>`) +
+      row("relative error ‖A−A<sub>k</sub>‖/‖A‖", fmt(s.relativeError, 4)) +
+      row("energy kept", fmt(100 * s.energy, 3) + " %") +
+      row("PSNR", s.psnr === null ? "–" : fmt(s.psnr, 2) + " dB" + at(s.psnrRank, s.rank)) +
+      row("SSIM", s.ssim === null ? "–" : fmt(s.ssim, 4) + at(s.psnrRank, s.rank)) +
+      row("stored values C·k·(M+N+1)", count(s.storedValues)) +
+      row("as float32", count(s.float32Bytes) + " B, " + bpp(s.float32Bytes)) +
+      row("real .svdz file", s.svdzBytes === null ? "–" : count(s.svdzBytes) + " B, " + bpp(s.svdzBytes) + at(s.svdzRank, s.rank)) +
+      row("JPEG at those bytes", si < 0 ? "–" : jq === null ? "none fits" :
+        `q${jq}, ${fmt(D.storage.jpegPsnr[si], 2)} dB <small>(${count(D.storage.jpegBytes[si])} B)</small>`);
+    moveCursors(target);
+  }
+
+  // -- plots (SVG) -------------------------------------------------------------------------
+  const plots = [];
+  function el(name, attrs, parent) {
+    const e = document.createElementNS(SVG, name);
+    for (const k in attrs) e.setAttribute(k, attrs[k]);
+    if (parent) parent.appendChild(e);
+    return e;
+  }
+  function logTicks(lo, hi) {  // 1, 2, 5 x 10^e when the range is short, else powers of 10
+    const steps = Math.log10(hi / lo) < 2.5 ? [1, 2, 5] : [1];
+    const out = [];
+    for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++)
+      for (const m of steps) out.push(m * 10 ** e);
+    return out.filter((t) => t >= lo * 0.999 && t <= hi * 1.001);
+  }
+  const tickText = (t) => (t >= 1e-3 && t < 1e4) ? String(Number(t.toPrecision(1))) : t.toExponential(0);
+  function makePlot(svg, title, series, opts) {
+    const w = 420, h = 190, m = { l: 44, r: opts.right ? 40 : 10, t: 18, b: 24 };
+    svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
+    svg.setAttribute("preserveAspectRatio", "none");
+    const pos = series.flat().filter((v) => v > 0);
+    const lo = Math.max(Math.min(...pos), Math.max(...pos) * 1e-7), hi = Math.max(...pos);
+    const x = (k) => m.l + (K === 1 ? 0.5 : (k - 1) / (K - 1)) * (w - m.l - m.r);
+    const y = (v) => m.t + (Math.log(hi) - Math.log(Math.max(v, lo))) / Math.max(1e-12, Math.log(hi) - Math.log(lo)) * (h - m.t - m.b);
+    el("text", { x: m.l, y: 12, class: "title" }, svg).textContent = title;
+    el("line", { x1: m.l, y1: h - m.b, x2: w - m.r, y2: h - m.b, class: "axis" }, svg);
+    el("line", { x1: m.l, y1: m.t, x2: m.l, y2: h - m.b, class: "axis" }, svg);
+    for (const t of logTicks(lo, hi)) {
+      el("line", { x1: m.l - 3, y1: y(t), x2: w - m.r, y2: y(t), class: "axis", "stroke-opacity": 0.5 }, svg);
+      el("text", { x: m.l - 5, y: y(t) + 3, "text-anchor": "end" }, svg).textContent = tickText(t);
+    }
+    for (const k of [1, Math.round(K / 4), Math.round(K / 2), Math.round(3 * K / 4), K]) {
+      if (k < 1) continue;
+      el("text", { x: x(k), y: h - 8, "text-anchor": "middle" }, svg).textContent = String(k);
+    }
+    el("text", { x: w - m.r, y: h - 1, "text-anchor": "end" }, svg).textContent = "rank k";
+    const colors = C === 1 ? ["#1d2330"] : ["#d62728", "#2ca02c", "#1f77b4"];
+    series.forEach((values, s) => {
+      const pts = values.map((v, i) => `${x(i + 1).toFixed(1)},${y(v).toFixed(1)}`).join(" ");
+      el("polyline", { points: pts, fill: "none", stroke: opts.colors ? colors[s] : "#1d2330", "stroke-width": 1.3 }, svg);
+    });
+    if (opts.right) {  // cumulative energy, linear 0..1, right axis
+      const yr = (v) => m.t + (1 - v) * (h - m.t - m.b);
+      const pts = opts.right.map((v, i) => `${x(i + 1).toFixed(1)},${yr(v).toFixed(1)}`).join(" ");
+      el("polyline", { points: pts, fill: "none", stroke: "#c2410c", "stroke-width": 1.3, "stroke-dasharray": "4 2" }, svg);
+      for (const t of [0, 0.5, 1]) el("text", { x: w - m.r + 4, y: yr(t) + 3 }, svg).textContent = `${100 * t}%`;
+    }
+    D.targets.forEach((t, n) => {
+      if (t.rank === null || t.rank > K) return;
+      el("line", { x1: x(t.rank), y1: m.t, x2: x(t.rank), y2: h - m.b, class: "mark" }, svg);
+      const label = el("text", { x: x(t.rank) + 2, y: m.t + 9 + 10 * (n % 4), class: "mark-label", "data-rank": t.rank }, svg);
+      label.textContent = t.label;
+      label.addEventListener("click", (event) => { event.stopPropagation(); setRank(t.rank); });
+    });
+    const cursor = el("line", { y1: m.t, y2: h - m.b, class: "cursor" }, svg);
+    const rankAt = (event) => {
+      const box = svg.getBoundingClientRect();
+      const px = (event.clientX - box.left) / box.width * w;
+      return Math.max(1, Math.min(K, Math.round(1 + (px - m.l) / (w - m.l - m.r) * (K - 1))));
+    };
+    svg.addEventListener("click", (event) => setRank(rankAt(event)));
+    plots.push({ cursor, x });
+  }
+  function moveCursors(k) {
+    for (const p of plots) { p.cursor.setAttribute("x1", p.x(k)); p.cursor.setAttribute("x2", p.x(k)); }
+  }
+
+  // -- controls ----------------------------------------------------------------------------
+  const slider = $("rank-slider"), number = $("rank-number");
+  function setView(name) {
+    if (!["reconstruction", "original", "difference", "wipe"].includes(name)) throw new Error("unknown view " + name);
+    if (name !== "reconstruction" && !original) return view;
+    view = name;
+    for (const b of document.querySelectorAll("#views button")) b.setAttribute("aria-pressed", String(b.dataset.view === name));
+    $("colorbar").hidden = name !== "difference";
+    canvas.classList.toggle("wipe", name === "wipe");
+    draw();
+    return view;
+  }
+  let playing = null;
+  async function play() {
+    if (playing) { playing.stop = true; return; }
+    const token = { stop: false }; playing = token;
+    $("play").textContent = "❚❚ pause";
+    for (const k of D.schedule) {
+      if (token.stop) break;
+      await setRank(k);
+      await new Promise((r) => setTimeout(r, k <= 70 ? 60 : 120));
+    }
+    playing = null; $("play").textContent = "▶ play";
+  }
+
+  function setup() {
+    slider.max = number.max = K;
+    $("rank-of").textContent = `of ${K}`;
+    const src = `${D.sourceWidth}×${D.sourceHeight}`;
+    $("subtitle").textContent = `${src} ${C === 1 ? "gray" : "colour"}, ${D.method} SVD, ` +
+      `ranks 1–${K} of ${D.fullRank} embedded; shown at ${W}×${H}` +
+      (W !== D.sourceWidth ? " (factors resized, box filter)" : "") +
+      ". PSNR, SSIM and sizes are those of the full image." +
+      (D.original && D.original.mime === "image/jpeg" ? " The original view is a quality-95 JPEG of the display image (a lossless copy would not fit the file budget)." : "");
+    slider.addEventListener("input", () => setRank(slider.value));
+    number.addEventListener("change", () => setRank(number.value));
+    document.addEventListener("keydown", (e) => {
+      if (e.target === number || e.target === slider) return;  // their own arrow keys
+      if (e.key === "ArrowRight" || e.key === "ArrowLeft") {
+        e.preventDefault();
+        setRank(target + (e.key === "ArrowRight" ? 1 : -1) * (e.shiftKey ? 10 : 1));
+      }
+    });
+    $("play").addEventListener("click", play);
+    for (const b of document.querySelectorAll("#views button")) {
+      b.disabled = b.dataset.view !== "reconstruction" && !original;
+      b.addEventListener("click", () => setView(b.dataset.view));
+    }
+    const drag = (e) => {
+      if (view !== "wipe" || (e.type === "pointermove" && !(e.buttons & 1))) return;
+      const box = canvas.getBoundingClientRect();
+      wipeAt = Math.max(0, Math.min(1, (e.clientX - box.left) / box.width));
+      draw();
+    };
+    canvas.addEventListener("pointerdown", drag);
+    canvas.addEventListener("pointermove", drag);
+    const ramp = $("colorbar-ramp").getContext("2d");
+    for (let i = 0; i < 256; i++) { ramp.fillStyle = `rgb(${lut[3 * i]},${lut[3 * i + 1]},${lut[3 * i + 2]})`; ramp.fillRect(i, 0, 1, 12); }
+    $("colorbar-max").textContent = "≥ " + (D.diffScale * 255).toFixed(1);
+    const targets = $("targets");
+    for (const t of D.targets) {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.textContent = t.rank === null ? `${t.label}: not within ranks 1–${K}` : `${t.label}: rank ${t.rank}`;
+      b.disabled = t.rank === null;
+      b.dataset.criterion = t.criterion;
+      b.addEventListener("click", () => setRank(t.rank));
+      targets.appendChild(b);
+    }
+    makePlot($("error-plot"), "relative error ‖A−Aₖ‖F/‖A‖F (log scale, exact from σ)", [D.relativeError], {});
+    makePlot($("spectrum-plot"), "singular values σᵢ (log) and cumulative energy (dashed)", D.sigma, { colors: true, right: D.energy });
+  }
+
+  const ready = (async () => {
+    await Promise.all([loadFactors(), loadOriginal()]);
+    setup();
+    await setRank(1);
+    $("status").textContent = "Drawn in your browser from the embedded SVD factors; this page makes no network request. Made with svdimage.";
+    return true;
+  })();
+  ready.catch((e) => { $("status").textContent = "Could not start: " + e; console.error(e); });
+
+  window.svdimage = {
+    ready,
+    setRank,
+    state: () => state(),
+    view: (name) => (name === undefined ? view : setView(name)),
+    play,
+    wipe: (fraction) => { wipeAt = Math.max(0, Math.min(1, fraction)); draw(); },
+  };
+})();
