@@ -213,3 +213,272 @@ def test_psnr_in_the_page_is_sweeps(camera):
     assert page.data["quality"]["psnr"][5] == pytest.approx(
         metrics.peak_signal_noise_ratio(camera, svd.reconstruct(k))
     )
+
+
+# -- in a real browser: Playwright driving the system's Chromium ------------------------------
+def _chromium() -> str | None:
+    import os
+    import shutil
+
+    for name in (os.environ.get("SVDIMAGE_CHROMIUM"), "chromium", "chromium-browser"):
+        path = name and shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    executable = _chromium()
+    if executable is None:
+        pytest.skip("no Chromium on this machine (apt-get install chromium; .ci/run does)")
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=executable)
+        yield chromium
+        chromium.close()
+
+
+class PageSession:
+    """A page loaded from file:// with every network request refused and recorded."""
+
+    def __init__(self, browser, path, viewport=(1280, 900)):
+        self.page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
+        self.requests, self.problems = [], []
+        self.page.on("console", self._console)
+        self.page.on("pageerror", lambda error: self.problems.append(f"pageerror: {error}"))
+
+        def route(request_route):
+            url = request_route.request.url
+            self.requests.append(url)
+            if url == path.as_uri():
+                request_route.continue_()
+            else:
+                request_route.abort()
+
+        self.page.route("**/*", route)
+        self.page.goto(path.as_uri())
+        self.page.evaluate("window.svdimage.ready")
+
+    def _console(self, message):
+        if message.type in ("error", "warning"):
+            self.problems.append(f"console {message.type}: {message.text}")
+
+    def set_rank(self, k):
+        return self.page.evaluate("(k) => window.svdimage.setRank(k)", k)
+
+    def state(self):
+        return self.page.evaluate("window.svdimage.state()")
+
+    def wait_for_rank(self, accept, timeout=10.0):
+        """Poll the page's rank until ``accept(rank)`` (the page's CSP forbids the string
+        evaluation that Playwright's ``wait_for_function`` uses)."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while not accept(rank := self.state()["rank"]):
+            assert time.monotonic() < deadline, f"rank stayed at {rank}"
+            self.page.wait_for_timeout(5)
+        return rank
+
+    def canvas(self) -> np.ndarray:
+        url = self.page.evaluate("document.getElementById('image').toDataURL('image/png')")
+        with Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))) as png:
+            return np.asarray(png.convert("RGB"), dtype=np.float64)
+
+    def close(self):
+        self.page.close()
+
+
+@pytest.fixture(scope="module")
+def gray_page(tmp_path_factory, camera, browser):
+    image = camera[::2, ::2]  # 256x256
+    svd = decompose(image)
+    page = explore(svd, image=image, max_side=200, max_rank=120)
+    path = page.save(tmp_path_factory.mktemp("gray") / "gray.html")
+    session = PageSession(browser, path)
+    yield image, svd, page, session
+    session.close()
+
+
+@pytest.fixture(scope="module")
+def color_page(tmp_path_factory, astronaut, browser):
+    image = astronaut[::2, ::2][:200]  # 200x256 colour
+    svd = decompose(image)
+    page = explore(svd, image=image, max_side=160)
+    path = page.save(tmp_path_factory.mktemp("color") / "color.html")
+    session = PageSession(browser, path)
+    yield image, svd, page, session
+    session.close()
+
+
+def test_page_makes_no_request_and_logs_no_error(gray_page, color_page):
+    for _, _, _, session in (gray_page, color_page):
+        assert session.requests == [session.page.url]
+        assert session.problems == []
+
+
+@pytest.mark.parametrize("which", ["gray_page", "color_page"])
+def test_canvas_shows_the_rank_k_reconstruction(which, request):
+    image, svd, page, session = request.getfixturevalue(which)
+    height, width = page.data["height"], page.data["width"]
+    for k in (1, page.max_rank // 2, page.max_rank):
+        assert session.set_rank(k) == k
+        shown = session.canvas()
+        assert shown.shape[:2] == (height, width)
+        expected = pillow_box(svd.reconstruct(k), (width, height)) * 255
+        if expected.ndim == 2:
+            expected = np.repeat(expected[..., None], 3, axis=-1)
+        mean_abs = np.abs(shown - expected).mean()
+        assert mean_abs <= 2, f"rank {k}: mean |difference| {mean_abs:.2f} grey levels"
+        state = session.state()
+        expected_state = page.state(k)
+        for key, value in expected_state.items():
+            assert state[key] == pytest.approx(value), key
+        assert state["relativeError"] == pytest.approx(svd.relative_error(k), rel=1e-6)
+
+
+def test_views(color_page):
+    image, svd, page, session = color_page
+    session.set_rank(5)
+    blob = base64.b64decode(page.data["original"]["data"])
+    with Image.open(io.BytesIO(blob)) as decoded:
+        original = np.asarray(decoded.convert("RGB"), dtype=np.float64)
+    session.page.click("#views button[data-view=original]")
+    assert session.page.evaluate("window.svdimage.view()") == "original"
+    assert np.abs(session.canvas() - original).max() <= 1
+    session.page.click("#views button[data-view=difference]")
+    assert session.page.is_visible("#colorbar")
+    heat = session.canvas()
+    lut = np.frombuffer(base64.b64decode(page.data["colormap"]), np.uint8).reshape(256, 3)
+    # Every pixel is a colour of the map, and the map is not flat.
+    colours = {tuple(c) for c in lut.tolist()}
+    assert all(tuple(p) in colours for p in heat.reshape(-1, 3)[::97].astype(int).tolist())
+    assert heat.std() > 5
+    session.page.click("#views button[data-view=wipe]")
+    session.page.evaluate("window.svdimage.wipe(0.5)")
+    wiped = session.canvas()
+    recon = pillow_box(svd.reconstruct(5), (page.data["width"], page.data["height"])) * 255
+    half = page.data["width"] // 2 - 2
+    assert np.abs(wiped[:, :half] - recon[:, :half]).mean() <= 2
+    assert np.abs(wiped[:, half + 4 :] - original[:, half + 4 :]).max() <= 1
+    # Dragging the divider moves it.
+    box = session.page.locator("#image").bounding_box()
+    session.page.mouse.click(box["x"] + 0.9 * box["width"], box["y"] + box["height"] / 2)
+    moved = session.canvas()
+    assert np.abs(moved[:, :half] - recon[:, :half]).mean() <= 2
+    limit = int(0.85 * page.data["width"])
+    assert np.abs(moved[:, half + 4 : limit] - recon[:, half + 4 : limit]).mean() <= 2
+    session.page.click("#views button[data-view=reconstruction]")
+    assert session.page.evaluate("window.svdimage.view()") == "reconstruction"
+
+
+def test_controls_change_the_rank(gray_page):
+    _, _, page, session = gray_page
+    p = session.page
+    session.set_rank(10)
+    p.locator("#rank-slider").press("ArrowRight")
+    session.wait_for_rank(lambda k: k == 11)
+    p.locator("#rank-number").fill("42")
+    p.locator("#rank-number").press("Enter")
+    session.wait_for_rank(lambda k: k == 42)
+    p.locator("body").click(position={"x": 5, "y": 5})
+    p.keyboard.press("ArrowLeft")
+    p.keyboard.press("Shift+ArrowRight")
+    session.wait_for_rank(lambda k: k == 51)
+    assert p.input_value("#rank-slider") == "51"
+    # A click on a curve sets the rank under the pointer; a target button sets its rank.
+    box = p.locator("#error-plot").bounding_box()
+    p.mouse.click(box["x"] + box["width"] * (44 + 0.5 * (420 - 54)) / 420, box["y"] + 100)
+    middle = 1 + round(0.5 * (page.max_rank - 1))
+    session.wait_for_rank(lambda k: abs(k - middle) <= 1)
+    energy = next(t for t in page.data["targets"] if t["criterion"] == "energy=0.99")
+    p.click("#targets button[data-criterion='energy=0.99']")
+    session.wait_for_rank(lambda k: k == energy["rank"])
+    assert p.locator("#numbers").inner_text().count(str(energy["rank"])) >= 1
+
+
+def test_play_runs_the_seed_schedule(gray_page):
+    _, _, page, session = gray_page
+    p = session.page
+    session.set_rank(1)
+    p.evaluate(
+        "window.__ranks = []; window.__timer = setInterval(() => "
+        "window.__ranks.push(window.svdimage.state().rank), 5);"
+    )
+    p.click("#play")
+    session.wait_for_rank(lambda k: k >= 12)
+    p.click("#play")  # pause
+    ranks = p.evaluate("clearInterval(window.__timer); window.__ranks")
+    seen = sorted(set(ranks))
+    assert seen[0] == 1 and seen[-1] >= 12
+    assert seen == page.data["schedule"][: len(seen)]
+    p.wait_for_timeout(300)
+    paused_at = session.state()["rank"]
+    p.wait_for_timeout(300)
+    assert session.state()["rank"] == paused_at < page.max_rank
+
+
+def test_tiny_image_page(tmp_path, browser, rng):
+    image = rng.random((2, 2, 3)).astype(np.float32)
+    path = explore(image).save(tmp_path / "tiny.html")
+    session = PageSession(browser, path)
+    try:
+        assert session.problems == []
+        session.set_rank(2)
+        shown = session.canvas()
+        assert np.abs(shown - np.rint(image * 255)).max() <= 1
+    finally:
+        session.close()
+
+
+def test_screenshot_is_not_blank(color_page, tmp_path):
+    _, _, _, session = color_page
+    session.set_rank(20)
+    shot = tmp_path / "page.png"
+    session.page.screenshot(path=str(shot), full_page=True)
+    with Image.open(shot) as picture:
+        pixels = np.asarray(picture.convert("L"), dtype=np.float64)
+    assert pixels.std() > 20
+
+
+def test_slider_step_time_is_recorded(browser, tmp_path, record_property):
+    """Measured, not asserted (timings belong in benchmarks/bench_explorer.py): one slider
+    step on a 1 MP colour display image."""
+    rng = np.random.default_rng(3)
+    image = np.clip(rng.random((1000, 1000, 3)), 0, 1).astype(np.float32)
+    svd = decompose(image, rank=30)
+    path = explore(svd, image=image, storage=False).save(tmp_path / "big.html")
+    session = PageSession(browser, path)
+    try:
+        times = session.page.evaluate(
+            "async () => { const out = []; for (let k = 2; k <= 12; k++) {"
+            " const t = performance.now(); await window.svdimage.setRank(k);"
+            " out.push(performance.now() - t); } return out; }"
+        )
+        assert session.state()["rank"] == 12 and len(times) == 11
+        record_property("slider_step_ms_median", float(np.median(times)))
+    finally:
+        session.close()
+
+
+# -- in a notebook -----------------------------------------------------------------------------
+def test_notebook_shows_the_explorer(tmp_path):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell(
+            "import numpy as np, svdimage\n"
+            "x = np.outer(np.hanning(48), np.hanning(64)).astype(np.float32)\n"
+            "svd = svdimage.decompose(x)\nsvd"
+        ),
+        nbformat.v4.new_code_cell("svdimage.explore(x, storage=False)"),
+    ]
+    nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3").execute()
+    for cell in notebook.cells:
+        data = cell.outputs[-1]["data"]
+        assert data["text/html"].startswith("<iframe")
+        assert "svdimage-data" in html.unescape(data["text/html"])
+    assert "ImageSVD(shape=(48, 64)" in notebook.cells[0].outputs[-1]["data"]["text/plain"]

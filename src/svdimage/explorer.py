@@ -461,12 +461,10 @@ def _difference_scale(original: np.ndarray, Ud: np.ndarray, Vd: np.ndarray) -> f
 
 
 def _grid(max_rank: int, points: int) -> list[int]:
-    """Every rank up to 10, then about ``points`` ranks spaced evenly in log rank."""
-    dense = list(range(1, min(max_rank, 10) + 1))
-    if max_rank <= 10:
-        return dense
-    spaced = np.geomspace(10, max_rank, num=max(2, points - 10))
-    return sorted(set(dense) | {int(round(r)) for r in spaced} | {max_rank})
+    """About ``points`` ranks from 1 to ``max_rank``, evenly spaced in log rank (every rank
+    when there are fewer)."""
+    spaced = np.geomspace(1, max_rank, num=max(2, points))
+    return sorted({int(round(r)) for r in spaced} | {max_rank})
 
 
 def _quality_grid(reference: np.ndarray, svd: ImageSVD) -> dict[str, list[Any]]:
@@ -474,7 +472,7 @@ def _quality_grid(reference: np.ndarray, svd: ImageSVD) -> dict[str, list[Any]]:
     from svdimage.sweep import measure_ranks
 
     # About 10 s of metrics on a 12 MP colour photo, 2 s on a 1 MP one.
-    points = int(np.clip(80e6 / reference.size, 12, 80))
+    points = int(np.clip(80e6 / reference.size, 16, 80))
     rows = measure_ranks(reference, svd, _grid(svd.max_rank, points))
     return {
         "ranks": [r.rank for r in rows],
@@ -495,7 +493,7 @@ def _storage_grid(reference: np.ndarray, svd: ImageSVD) -> dict[str, list[Any]]:
 
     # Each point is a real encode of the full image (seconds on a 12 MP photo).
     points = int(np.clip(20e6 / reference.size, 5, 16))
-    grid = sorted({int(round(r)) for r in np.geomspace(1, svd.max_rank, points)})
+    grid = _grid(svd.max_rank, points)
     out = _no_storage()
     for k in grid:
         nbytes = svdz_bytes(svd, k, image=reference)

@@ -1,0 +1,144 @@
+"""The explorer page: build time, file size and how fast the page answers in Chromium.
+
+Two inputs: the deterministic 12 MP phone-like photo of ``bench_commands.py``
+(``svdimage explore`` at the default ``--max-side`` 1024, so a 1024x768 display
+image) and a 1000x1000 colour crop of it (a 1 MP display image, the size issue
+#13 names). In headless Chromium (Playwright, the system's ``chromium``), each page
+is timed on: one slider step (rank k -> k+1: one rank-1 term and a redraw), a
+10-rank jump, the jump from rank 1 to the highest rank, and the page load.
+Baseline, timed in the same page: one full redraw of the ``original`` view (one
+pass over the pixels and ``putImageData``), so ratios say how many plain redraws
+a rank change costs. Python's build time is given against G (one full ``gesdd``
+of one float32 gray 3000x4000 channel, as in ``bench_commands.py``).
+
+Run ``python benchmarks/bench_explorer.py`` (about a minute); writes
+``benchmarks/results/explorer.md`` and, with ``--screenshot``, the README's
+screenshot ``docs/images/explorer.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine, print_table
+from bench_commands import make_photo, reference_seconds
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results" / "explorer.md"
+SCREENSHOT = ROOT / "docs" / "images" / "explorer.png"
+
+TIMINGS = """async () => {
+  const s = window.svdimage, times = (f) => f().then(() => 0);
+  const once = async (k) => { const t = performance.now(); await s.setRank(k); return performance.now() - t; };
+  await s.setRank(20);
+  const steps = []; for (let k = 21; k <= 40; k++) steps.push(await once(k));
+  const jumps = []; for (const k of [50, 60, 70, 80]) jumps.push(await once(k));
+  await s.setRank(1); const full = await once(s.state().maxRank);
+  s.view("original");
+  const draws = []; for (let i = 0; i < 10; i++) { const t = performance.now(); s.view("original"); draws.push(performance.now() - t); }
+  s.view("reconstruction");
+  const median = (a) => a.slice().sort((x, y) => x - y)[a.length >> 1];
+  return { step: median(steps), jump10: median(jumps), full: full, draw: median(draws) };
+}"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--screenshot", action="store_true", help="also write the screenshot")
+    args = parser.parse_args()
+
+    from PIL import Image
+    from playwright.sync_api import sync_playwright
+
+    import svdimage
+    from svdimage.explorer import _file_budget, _resize, resize_matrix
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        sys.exit("bench_explorer: needs Chromium (apt-get install chromium)")
+    g = reference_seconds(height=3000, width=4000)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium)
+        photo_path = Path(tmp) / "photo.jpg"
+        make_photo(photo_path, width=4000, height=3000)
+        photo = svdimage.load_image(photo_path)
+        cases = [
+            ("12 MP photo, default", photo, {}),
+            ("1000x1000 crop (1 MP display)", photo[1000:2000, 1500:2500], {}),
+        ]
+        for name, image, options in cases:
+            start = time.perf_counter()
+            page = svdimage.explore(image, title=name, **options)
+            built = time.perf_counter() - start
+            path = page.save(Path(tmp) / f"page{len(rows)}.html")
+            M, N = image.shape[:2]
+            Md, Nd = page.data["height"], page.data["width"]
+            display = _resize(image, resize_matrix(M, Md), resize_matrix(N, Nd))
+            budget = _file_budget(display)
+            tab = browser.new_page(viewport={"width": 1280, "height": 860})
+            start = time.perf_counter()
+            tab.goto(path.as_uri())
+            tab.evaluate("window.svdimage.ready")
+            loaded = time.perf_counter() - start
+            t = tab.evaluate(TIMINGS)
+            if args.screenshot and name.startswith("12 MP"):
+                tab.evaluate("window.svdimage.setRank(30)")
+                shot = tab.screenshot(full_page=True)
+                Image.open(io.BytesIO(shot)).convert("RGB").save(SCREENSHOT, optimize=True)
+            tab.close()
+            rows.append(
+                [
+                    name,
+                    f"{Nd}x{Md}",
+                    page.max_rank,
+                    f"{built:.1f} s ({built / g:.1f} G)",
+                    f"{path.stat().st_size / 1e6:.2f} MB ({path.stat().st_size / budget:.2f})",
+                    f"{loaded:.2f} s",
+                    f"{t['draw']:.1f}",
+                    f"{t['step']:.1f} ({t['step'] / t['draw']:.1f}x)",
+                    f"{t['jump10']:.1f} ({t['jump10'] / t['draw']:.1f}x)",
+                    f"{t['full']:.0f} ({t['full'] / t['draw']:.0f}x)",
+                ]
+            )
+        browser.close()
+    headers = [
+        "input",
+        "display",
+        "ranks",
+        "build (÷ G)",
+        "file (÷ budget)",
+        "load",
+        "baseline redraw ms",
+        "1-rank step ms",
+        "10-rank jump ms",
+        "1 → max ms",
+    ]
+    print(f"G = {g:.2f} s; {machine()}")
+    print_table(headers, rows)
+    lines = [
+        "# `bench_explorer.py`: the explorer page in headless Chromium",
+        "",
+        f"G = {g:.2f} s (one full `gesdd` of one float32 gray 3000x4000 channel, same run). "
+        f"Machine: {machine()}. Budget: 3 quality-90 JPEGs of the display image + 1 MB. "
+        "Baseline: one full redraw of the `original` view in the same page.",
+        "",
+        "| " + " | ".join(headers) + " |",
+        "|" + "---:|" * len(headers),
+        *("| " + " | ".join(str(c) for c in row) + " |" for row in rows),
+        "",
+    ]
+    RESULTS.write_text("\n".join(lines), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
