@@ -26,8 +26,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, print_table
 from bench_commands import make_photo, reference_seconds
@@ -37,14 +35,19 @@ RESULTS = ROOT / "benchmarks" / "results" / "explorer.md"
 SCREENSHOT = ROOT / "docs" / "images" / "explorer.png"
 
 TIMINGS = """async () => {
-  const s = window.svdimage, times = (f) => f().then(() => 0);
-  const once = async (k) => { const t = performance.now(); await s.setRank(k); return performance.now() - t; };
+  const s = window.svdimage;
+  const once = async (k) => {
+    const t = performance.now(); await s.setRank(k); return performance.now() - t;
+  };
   await s.setRank(20);
   const steps = []; for (let k = 21; k <= 40; k++) steps.push(await once(k));
   const jumps = []; for (const k of [50, 60, 70, 80]) jumps.push(await once(k));
   await s.setRank(1); const full = await once(s.state().maxRank);
   s.view("original");
-  const draws = []; for (let i = 0; i < 10; i++) { const t = performance.now(); s.view("original"); draws.push(performance.now() - t); }
+  const draws = [];
+  for (let i = 0; i < 10; i++) {
+    const t = performance.now(); s.view("original"); draws.push(performance.now() - t);
+  }
   s.view("reconstruction");
   const median = (a) => a.slice().sort((x, y) => x - y)[a.length >> 1];
   return { step: median(steps), jump10: median(jumps), full: full, draw: median(draws) };

@@ -750,3 +750,26 @@ def test_a_file_declaring_more_work_than_its_payload_holds_is_one_line(tmp_path)
         args = [command, path] + (["-o", tmp_path / "out.png"] if command == "decompress" else [])
         assert_one_line_error(invoke(*args), EXIT_BAD_INPUT, "tile ranks declare")
     assert not (tmp_path / "out.png").exists()
+
+
+def test_explore_writes_one_page_and_never_overwrites(tmp_path, color_photo):
+    out = tmp_path / "page.html"
+    result = invoke("explore", color_photo, "-o", out, "--max-rank", 20, "--no-storage")
+    assert result.exit_code == 0, result.output
+    assert "Wrote" in result.stdout and str(out) in result.stdout.replace("\n", "")
+    text = out.read_text(encoding="utf-8")
+    assert '"maxRank":20' in text and "color.jpg" in text
+    before = out.stat().st_mtime_ns
+    assert_one_line_error(invoke("explore", color_photo, "-o", out), EXIT_FILES, "--force")
+    assert out.stat().st_mtime_ns == before
+    assert invoke("explore", color_photo, "-o", out, "--max-rank", 5, "--force").exit_code == 0
+    assert '"maxRank":5' in out.read_text(encoding="utf-8")
+
+
+def test_explore_bad_input_is_one_line(tmp_path):
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    assert_one_line_error(
+        invoke("explore", broken, "-o", tmp_path / "x.html"), EXIT_BAD_INPUT, "broken.png"
+    )
+    assert not (tmp_path / "x.html").exists()

@@ -320,7 +320,7 @@ def test_page_makes_no_request_and_logs_no_error(gray_page, color_page):
 
 @pytest.mark.parametrize("which", ["gray_page", "color_page"])
 def test_canvas_shows_the_rank_k_reconstruction(which, request):
-    image, svd, page, session = request.getfixturevalue(which)
+    _, svd, page, session = request.getfixturevalue(which)
     height, width = page.data["height"], page.data["width"]
     for k in (1, page.max_rank // 2, page.max_rank):
         assert session.set_rank(k) == k
@@ -339,7 +339,7 @@ def test_canvas_shows_the_rank_k_reconstruction(which, request):
 
 
 def test_views(color_page):
-    image, svd, page, session = color_page
+    _, svd, page, session = color_page
     session.set_rank(5)
     blob = base64.b64decode(page.data["original"]["data"])
     with Image.open(io.BytesIO(blob)) as decoded:
