@@ -11,7 +11,8 @@ pass over the pixels and ``putImageData``), so ratios say how many plain redraws
 a rank change costs. Python's build time is given against G (one full ``gesdd``
 of one float32 gray 3000x4000 channel, as in ``bench_commands.py``).
 
-Run ``python benchmarks/bench_explorer.py`` (about a minute); writes
+Run ``python benchmarks/bench_explorer.py`` (about a minute; ``--quick``: tiny inputs,
+nothing written); writes
 ``benchmarks/results/explorer.md`` and, with ``--screenshot``, the README's
 screenshot ``docs/images/explorer.png``.
 """
@@ -57,6 +58,9 @@ TIMINGS = """async () => {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--screenshot", action="store_true", help="also write the screenshot")
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny inputs, nothing written (keeps it running)"
+    )
     args = parser.parse_args()
 
     from PIL import Image
@@ -68,16 +72,18 @@ def main() -> None:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         sys.exit("bench_explorer: needs Chromium (apt-get install chromium)")
-    g = reference_seconds(height=3000, width=4000)
+    height, width = (300, 400) if args.quick else (3000, 4000)
+    g = reference_seconds(height=height, width=width)
     rows = []
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium)
         photo_path = Path(tmp) / "photo.jpg"
-        make_photo(photo_path, width=4000, height=3000)
+        make_photo(photo_path, width=width, height=height)
         photo = svdimage.load_image(photo_path)
+        crop = photo[: height // 3, : height // 3]
         cases = [
-            ("12 MP photo, default", photo, {}),
-            ("1000x1000 crop (1 MP display)", photo[1000:2000, 1500:2500], {}),
+            ("12 MP photo, default" if not args.quick else "quick photo", photo, {}),
+            (f"{crop.shape[1]}x{crop.shape[0]} crop (1 MP display)", crop, {}),
         ]
         for name, image, options in cases:
             start = time.perf_counter()
@@ -94,7 +100,7 @@ def main() -> None:
             tab.evaluate("window.svdimage.ready")
             loaded = time.perf_counter() - start
             t = tab.evaluate(TIMINGS)
-            if args.screenshot and name.startswith("12 MP"):
+            if args.screenshot and not args.quick and name.startswith("12 MP"):
                 tab.evaluate("window.svdimage.setRank(30)")
                 shot = tab.screenshot(full_page=True)
                 Image.open(io.BytesIO(shot)).convert("RGB").save(SCREENSHOT, optimize=True)
@@ -128,6 +134,8 @@ def main() -> None:
     ]
     print(f"G = {g:.2f} s; {machine()}")
     print_table(headers, rows)
+    if args.quick:
+        return
     lines = [
         "# `bench_explorer.py`: the explorer page in headless Chromium",
         "",

@@ -88,3 +88,17 @@ def test_bench_commands_quick_runs_every_command_as_a_user_would():
     for row in rows:
         cells = [c.strip() for c in row.strip("|").split("|")]
         assert float(cells[1]) > 0 and float(cells[4]) > 0  # seconds and peak MiB measured
+
+
+def test_bench_explorer_quick_times_the_page_in_chromium():
+    import shutil
+
+    pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    if not (shutil.which("chromium") or shutil.which("chromium-browser")):
+        pytest.skip("no Chromium on this machine (apt-get install chromium; .ci/run does)")
+    out = run("bench_explorer.py")
+    rows = [line for line in out.splitlines() if line.startswith("| ") and "input" not in line]
+    assert len(rows) == 2
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert int(cells[2]) >= 1 and float(cells[7].split()[0]) > 0  # ranks; step measured
