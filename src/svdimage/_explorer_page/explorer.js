@@ -173,8 +173,8 @@
       row("SSIM", s.ssim === null ? "–" : fmt(s.ssim, 4) + at(s.psnrRank, s.rank)) +
       row("stored values C·k·(M+N+1)", count(s.storedValues)) +
       row("as float32", count(s.float32Bytes) + " B, " + bpp(s.float32Bytes)) +
-      row("real .svdz file", s.svdzBytes === null ? "–" : count(s.svdzBytes) + " B, " + bpp(s.svdzBytes) + at(s.svdzRank, s.rank)) +
-      row("JPEG at those bytes", si < 0 ? "–" : jq === null ? "none fits" :
+      row("real .svdz file", s.svdzBytes === null ? "<small>not measured (storage off)</small>" : count(s.svdzBytes) + " B, " + bpp(s.svdzBytes) + at(s.svdzRank, s.rank)) +
+      row("JPEG at those bytes", si < 0 ? "<small>not measured</small>" : jq === null ? "none fits" :
         `q${jq}, ${fmt(D.storage.jpegPsnr[si], 2)} dB <small>(${count(D.storage.jpegBytes[si])} B)</small>`);
     moveCursors(target);
   }
