@@ -482,3 +482,25 @@ def test_notebook_shows_the_explorer(tmp_path):
         assert data["text/html"].startswith("<iframe")
         assert "svdimage-data" in html.unescape(data["text/html"])
     assert "ImageSVD(shape=(48, 64)" in notebook.cells[0].outputs[-1]["data"]["text/plain"]
+
+
+def test_repr_html_runs_inside_its_sandboxed_iframe(tmp_path, browser, small_color):
+    """What Jupyter shows: the page's script runs in the sandboxed srcdoc iframe."""
+    _, svd = small_color
+    host = tmp_path / "notebook.html"
+    host.write_text(f"<!DOCTYPE html><body>{svd._repr_html_()}</body>", encoding="utf-8")
+    page = browser.new_page()
+    problems = []
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on("console", lambda m: m.type == "error" and problems.append(m.text))
+    try:
+        page.goto(host.as_uri())
+        frame = next(f for f in page.frames if f is not page.main_frame)
+        frame.evaluate("window.svdimage.ready")
+        assert frame.evaluate("window.svdimage.setRank(9)") == 9
+        assert frame.evaluate("window.svdimage.state()")["relativeError"] == pytest.approx(
+            svd.relative_error(9), rel=1e-6
+        )
+        assert problems == []
+    finally:
+        page.close()
