@@ -14,8 +14,19 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from svdimage import FormatError, decompose
-from svdimage.codec import decode, encode, inspect, jpeg_at_size, load, quality_to_step, save
+from svdimage._search import largest_true
+from svdimage.codec import (
+    decode,
+    encode,
+    encode_for_sizes,
+    inspect,
+    jpeg_at_size,
+    load,
+    quality_to_step,
+    save,
+)
 from svdimage.codec._format import MAGIC, VERSION, unpack
+from svdimage.codec._rate import qualities_for_budgets
 from svdimage.metrics import peak_signal_noise_ratio
 
 
@@ -104,6 +115,40 @@ def test_rate_targets(camera):
         encode(camera, size=50)
     with pytest.raises(ValueError, match="one of quality, step, psnr, size or bpp"):
         encode(camera, quality=50, psnr=30)
+
+
+@given(
+    steps=st.lists(st.integers(0, 400), min_size=100, max_size=100),
+    budgets=st.lists(st.integers(1, 40_000), min_size=1, max_size=5),
+)
+@settings(max_examples=200, deadline=None)
+def test_qualities_for_budgets_equal_bisection_with_fewer_trials(steps, budgets):
+    """Any size that grows with the quality (plateaus included): the bisection's answers."""
+    sizes = dict(zip(range(1, 101), np.cumsum(steps) + 1))
+    trials = []
+
+    def size_at(q):
+        trials.append(q)
+        return int(sizes[q])
+
+    got = qualities_for_budgets(size_at, budgets)
+    expected = [
+        largest_true(lambda q, b=b: sizes[q] <= b, 1, 100) if sizes[1] <= b else None
+        for b in budgets
+    ]
+    assert got == expected
+    assert len(trials) == len(set(trials))  # each quality encoded once, shared by the budgets
+    assert len(trials) <= 7 * len(set(budgets)) + 1
+
+
+def test_encode_for_sizes_is_encode_at_each_size(camera):
+    sizes = [6_000, 15_000, 40_000]
+    files = encode_for_sizes(camera, sizes + [40])
+    assert files[-1] is None  # not even quality 1 fits 40 bytes
+    for nbytes, data in zip(sizes, files):
+        assert data == encode(camera, size=nbytes)
+        assert len(data) <= nbytes
+    assert len(files[0]) < len(files[1]) < len(files[2])
 
 
 def test_global_rank_cap_and_real_compression(camera):

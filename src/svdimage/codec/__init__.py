@@ -32,6 +32,7 @@ from svdimage.codec._encode import (
     DC_STEP_DIVISOR,
     RANK_RULE,
     encode,
+    encode_for_sizes,
     quality_to_step,
     save,
 )
@@ -40,6 +41,7 @@ from svdimage.codec._planes import DEBLOCK_STRENGTH
 
 __all__ = [
     "encode",
+    "encode_for_sizes",
     "decode",
     "save",
     "load",

@@ -35,9 +35,11 @@ Rate control picks the quantizer step (and so the ranks), never the target:
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -52,13 +54,14 @@ from svdimage.codec._entropy import compress_symbols
 from svdimage.codec._format import pack
 from svdimage.codec._planes import tiles as cut_tiles
 from svdimage.codec._planes import to_planes
-from svdimage.codec._rate import quality_for_budget, quality_for_psnr
+from svdimage.codec._rate import qualities_for_budgets, quality_for_budget, quality_for_psnr
 from svdimage.decomposition import AUTO_EXACT_RANK_FRACTION
 from svdimage.randomized import randomized_svd
 
 __all__ = [
     "encode",
     "encode_at",
+    "encode_for_sizes",
     "save",
     "quality_to_step",
     "RANK_RULE",
@@ -290,6 +293,7 @@ def encode(
     if step is not None and not (math.isfinite(step) and 1e-6 <= step <= 10):
         raise ValueError(f"step must be between 1e-6 and 10; got {step!r}.")
 
+    @functools.cache  # rate control's last trial is the file itself
     def at_quality(q: float) -> bytes:
         return encode_at(
             array, step=quality_to_step(q), max_rank=rank, tile=tile, color=color, chroma=chroma
@@ -303,6 +307,38 @@ def encode(
         budget = size if size is not None else bpp * array.shape[0] * array.shape[1] / 8
         return at_quality(quality_for_budget(at_quality, budget))
     return at_quality(75.0 if quality is None else quality)
+
+
+def encode_for_sizes(
+    image: ArrayLike, sizes: Sequence[float], **options: Any
+) -> list[bytes | None]:
+    """The best ``.svdz`` file of at most each of ``sizes`` bytes, from shared trials.
+
+    Each file is byte for byte the one ``encode(image, size=n, **options)``
+    gives, but trial encodes are shared across the sizes, so four budgets cost
+    about as much as two. ``None`` where even quality 1 is larger.
+
+    Parameters
+    ----------
+    image : (M, N) or (M, N, 3) array_like
+    sizes : sequence of float
+        Byte budgets (positive).
+    **options
+        As :func:`encode`, except the targets (``quality``, ``psnr``, ...).
+
+    Returns
+    -------
+    list of bytes or None
+    """
+    array = as_image_array(image)
+    trials: dict[int, bytes] = {}
+
+    def size_at(quality: int) -> int:
+        trials[quality] = encode(array, quality=quality, **options)
+        return len(trials[quality])
+
+    qualities = qualities_for_budgets(size_at, list(sizes))
+    return [None if q is None else trials[q] for q in qualities]
 
 
 def save(

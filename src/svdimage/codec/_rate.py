@@ -3,18 +3,19 @@
 Package-internal. Rate control picks the quantizer step (through the integer
 quality 1-100, monotone in rate and distortion), never the target itself:
 :func:`search_quality` bisects it; the JPEG comparison uses the same search
-over Pillow's quality.
+over Pillow's quality. :func:`qualities_for_budgets` answers several byte
+budgets from one shared set of trial encodes (a survey asks for four).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from svdimage._search import largest_true, smallest_true
 
-__all__ = ["search_quality", "quality_for_psnr", "quality_for_budget"]
+__all__ = ["search_quality", "quality_for_psnr", "quality_for_budget", "qualities_for_budgets"]
 
 
 def search_quality(accept: Callable[[int], bool], *, prefer: str, target: str) -> int:
@@ -47,8 +48,51 @@ def quality_for_psnr(image: np.ndarray, encode: Callable[[float], bytes], psnr: 
 
 def quality_for_budget(encode: Callable[[float], bytes], budget: float) -> int:
     """Largest quality whose file takes at most ``budget`` bytes."""
-    if not budget > 0:
-        raise ValueError(f"size and bpp must be positive; got a budget of {budget:g} bytes.")
-    return search_quality(
-        lambda q: len(encode(q)) <= budget, prefer="high", target=f"{int(budget):,} bytes"
-    )
+    (quality,) = qualities_for_budgets(lambda q: len(encode(q)), [budget])
+    if quality is None:
+        raise ValueError(f"even quality 1 does not fit {int(budget):,} bytes.")
+    return quality
+
+
+def qualities_for_budgets(
+    size_at: Callable[[int], int], budgets: Sequence[float]
+) -> list[int | None]:
+    """The largest quality 1..100 whose file fits each budget (``None``: not even 1).
+
+    The answer is the one bisection gives for a size that grows with the
+    quality, found in fewer trial encodes: the bracket around each budget
+    (the largest quality known to fit, the smallest known not to) is narrowed
+    by interpolating the log of the size between its ends, with a plain
+    bisection step whenever interpolation failed to halve it, and every size
+    measured is remembered for the next budget.
+    """
+    if any(not budget > 0 for budget in budgets):
+        raise ValueError(f"size and bpp must be positive; got budgets {list(budgets)!r}.")
+    sizes: dict[int, int] = {}
+
+    def size(quality: int) -> int:
+        if quality not in sizes:
+            sizes[quality] = size_at(quality)
+        return sizes[quality]
+
+    answers: dict[float, int | None] = {}
+    for budget in sorted(set(budgets)):
+        fits = [q for q, n in sizes.items() if n <= budget]
+        low = max(fits, default=0)  # 0: no quality known to fit yet
+        high = min((q for q, n in sizes.items() if n > budget and q > low), default=101)
+        halve = False
+        while high - low > 1:
+            width = high - low
+            if not halve and low in sizes and high in sizes:
+                a, b = np.log(sizes[low]), np.log(sizes[high])
+                guess = low + (np.log(budget) - a) / (b - a) * width
+                quality = int(np.clip(np.rint(guess), low + 1, high - 1))
+            else:
+                quality = (low + high + 1) // 2 if low or high <= 100 else 75
+            if size(quality) <= budget:
+                low = quality
+            else:
+                high = quality
+            halve = high - low > width / 2
+        answers[budget] = low or None
+    return [answers[budget] for budget in budgets]
