@@ -151,18 +151,17 @@ def bd_psnr(
     high: float = 2.0,
 ) -> float | None:
     """Bjontegaard delta PSNR of ``test`` over ``reference`` within [low, high] bpp."""
+    from svdimage.metrics import bd_psnr as bd
 
-    def fit(points: list[tuple[float, float, float]]) -> tuple[np.ndarray, float, float]:
-        rates = np.log10([p[0] for p in points])
-        return np.polyfit(rates, [p[1] for p in points], 3), rates.min(), rates.max()
-
-    (p_test, a0, a1), (p_ref, b0, b1) = fit(test), fit(reference)
-    lo, hi = max(a0, b0, np.log10(low)), min(a1, b1, np.log10(high))
-    if hi <= lo:
-        return None
-    integral_test = np.polyval(np.polyint(p_test), hi) - np.polyval(np.polyint(p_test), lo)
-    integral_ref = np.polyval(np.polyint(p_ref), hi) - np.polyval(np.polyint(p_ref), lo)
-    return float((integral_test - integral_ref) / (hi - lo))
+    value = bd(
+        [p[0] for p in test],
+        [p[1] for p in test],
+        [p[0] for p in reference],
+        [p[1] for p in reference],
+        low=low,
+        high=high,
+    )
+    return None if np.isnan(value) else value
 
 
 def main(argv: list[str] | None = None) -> None:

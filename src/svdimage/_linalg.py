@@ -5,19 +5,30 @@
 * :class:`RankAccumulator`: ``sum_{i<k} left[:, i] right[i]`` grown in place, one
   BLAS ``gemm`` per step (rank sweeps and animation frames use it);
 * :func:`squared_norm`: ``||A||_F^2`` in float64 without a float64 copy;
-* :func:`blas_threads`: a context that limits BLAS threads.
+* :func:`blas_threads`: a context that limits BLAS threads;
+* :func:`one_core`: a context that keeps everything (BLAS and the package's own
+  thread pools) on one core: a batch worker's share of the machine.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
+import os
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
-__all__ = ["svd_flip", "RankAccumulator", "squared_norm", "blas_threads"]
+__all__ = [
+    "svd_flip",
+    "RankAccumulator",
+    "squared_norm",
+    "blas_threads",
+    "one_core",
+    "pool_threads",
+]
 
 
 def svd_flip(U: np.ndarray, Vt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -107,3 +118,22 @@ def blas_threads(threads: int | None) -> Iterator[None]:
     else:
         with _blas_controller().limit(limits=threads, user_api="blas"):
             yield
+
+
+_ONE_CORE: contextvars.ContextVar[bool] = contextvars.ContextVar("svdimage_one_core", default=False)
+
+
+def pool_threads(limit: int = 8) -> int:
+    """Threads for the package's own pools: the cores (at most ``limit``); 1 in :func:`one_core`."""
+    return 1 if _ONE_CORE.get() else min(os.cpu_count() or 1, limit)
+
+
+@contextlib.contextmanager
+def one_core() -> Iterator[None]:
+    """Run the block on one core: one BLAS thread, and the package's pools single-threaded."""
+    token = _ONE_CORE.set(True)
+    try:
+        with blas_threads(1):
+            yield
+    finally:
+        _ONE_CORE.reset(token)

@@ -1,4 +1,4 @@
-"""Quality and storage measures: relative error, PSNR, SSIM, bits per pixel.
+"""Quality and storage measures: relative error, PSNR, SSIM, bits per pixel, BD-PSNR.
 
 Images are floats in [0, 1], so PSNR and SSIM use ``data_range=1.0``;
 PSNR and SSIM are scikit-image's definitions (and equal its results: the tests
@@ -9,7 +9,6 @@ statistics reused across approximations (:class:`SSIMReference`).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
@@ -17,6 +16,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
+from svdimage._linalg import pool_threads
 from svdimage._validation import as_image_array
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "SSIMReference",
     "bits_per_pixel",
     "compression_ratio",
+    "bd_psnr",
     "SSIM_WINDOW",
 ]
 
@@ -210,7 +211,7 @@ class SSIMReference:
             for c in range(self._x.shape[0])
             for top in range(0, self._rows, self.STRIP)
         ]
-        workers = min(os.cpu_count() or 1, 8)
+        workers = pool_threads()
         if workers == 1 or len(tasks) < 4:
             return {(c, top): work(c, top, stop) for c, top, stop in tasks}
         blocks = [tasks[i::workers] for i in range(workers)]
@@ -288,3 +289,55 @@ def compression_ratio(original_bytes: int, compressed_bytes: int) -> float:
             f"original_bytes={original_bytes}, compressed_bytes={compressed_bytes}."
         )
     return original_bytes / compressed_bytes
+
+
+def bd_psnr(
+    test_rates: ArrayLike,
+    test_quality: ArrayLike,
+    reference_rates: ArrayLike,
+    reference_quality: ArrayLike,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+) -> float:
+    """Bjøntegaard delta: the mean quality gain of ``test`` over ``reference`` at equal rate.
+
+    Each curve's quality (PSNR in dB, or SSIM) is fitted by a polynomial in
+    log10 of the rate (a cubic, or of lower degree for fewer than four
+    points) and the difference of the fits is averaged over the rates both
+    curves cover, narrowed to ``[low, high]`` when given (e.g. 0.25-2 bpp:
+    a fit is only trusted where it has points). Points with a non-finite
+    value are dropped. NaN when a curve has fewer than two points or the
+    ranges do not overlap.
+
+    References
+    ----------
+    .. [1] G. Bjøntegaard, "Calculation of average PSNR differences between
+       RD-curves", ITU-T SG16 Q.6, VCEG-M33, 2001.
+
+    Examples
+    --------
+    >>> rates = [0.25, 0.5, 1.0, 2.0]
+    >>> round(bd_psnr(rates, [31, 34, 37, 40], rates, [30, 33, 36, 39]), 6)
+    1.0
+    """
+
+    def fit(rates: ArrayLike, quality: ArrayLike) -> tuple[np.ndarray, float, float] | None:
+        r = np.asarray(rates, dtype=np.float64)
+        q = np.asarray(quality, dtype=np.float64)
+        keep = np.isfinite(r) & np.isfinite(q) & (r > 0)
+        r, q = np.log10(r[keep]), q[keep]
+        if np.unique(r).size < 2:
+            return None
+        degree = min(3, np.unique(r).size - 1)
+        return np.polyfit(r, q, degree), float(r.min()), float(r.max())
+
+    a, b = fit(test_rates, test_quality), fit(reference_rates, reference_quality)
+    if a is None or b is None:
+        return float("nan")
+    start = max(a[1], b[1], -np.inf if low is None else np.log10(low))
+    stop = min(a[2], b[2], np.inf if high is None else np.log10(high))
+    if not stop > start:
+        return float("nan")
+    difference = np.polyint(np.polysub(a[0], b[0]))
+    return float((np.polyval(difference, stop) - np.polyval(difference, start)) / (stop - start))

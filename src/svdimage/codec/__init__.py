@@ -25,7 +25,13 @@ Examples
 (32, 48)
 """
 
-from svdimage.codec._compare import CompressionReport, Measured, compress, jpeg_at_size
+from svdimage.codec._compare import (
+    CompressionReport,
+    Measured,
+    compress,
+    jpeg_at_size,
+    pillow_at_size,
+)
 from svdimage.codec._decode import FileInfo, decode, inspect, load
 from svdimage.codec._encode import (
     CHROMA_STEP_FACTOR,
@@ -48,6 +54,7 @@ __all__ = [
     "inspect",
     "compress",
     "jpeg_at_size",
+    "pillow_at_size",
     "quality_to_step",
     "FormatError",
     "FileInfo",

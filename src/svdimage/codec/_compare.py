@@ -25,7 +25,7 @@ from svdimage.codec._rate import search_quality
 if TYPE_CHECKING:
     from svdimage.criteria import Criterion
 
-__all__ = ["compress", "CompressionReport", "Measured", "jpeg_at_size"]
+__all__ = ["compress", "CompressionReport", "Measured", "jpeg_at_size", "pillow_at_size"]
 
 
 @dataclass(frozen=True)
@@ -158,25 +158,46 @@ def jpeg_at_size(image: ArrayLike, nbytes: int) -> tuple[int, bytes, np.ndarray]
     Returns ``(quality, data, decoded float32 image)``, or ``None`` when even
     quality 1 is larger. For honest side-by-side comparisons.
     """
+    return pillow_at_size(image, nbytes, format="JPEG")
+
+
+def pillow_at_size(
+    image: ArrayLike, nbytes: int, *, format: str = "JPEG"
+) -> tuple[int, bytes, np.ndarray] | None:
+    """The best Pillow ``format`` file (``'JPEG'`` or ``'WEBP'``) of at most ``nbytes`` bytes.
+
+    JPEG with ``optimize=True`` and quality at most 95 (above it Pillow's own
+    documentation advises against); lossy WebP at quality 1-100, Pillow's
+    default effort. Returns ``(quality, data, decoded float32 image)``, or
+    ``None`` when even quality 1 is larger.
+    """
     import io
 
-    from PIL import Image
+    from PIL import Image, features
 
+    if format not in ("JPEG", "WEBP"):
+        raise ValueError(f"format must be 'JPEG' or 'WEBP'; got {format!r}.")
+    if format == "WEBP" and not features.check("webp"):
+        raise ValueError("this Pillow was built without WebP; install a Pillow wheel from PyPI.")
     array = as_image_array(image)
     pixels = Image.fromarray(np.rint(np.clip(array, 0, 1) * 255).astype(np.uint8))
+    top = 95 if format == "JPEG" else 100
+    options: dict[str, Any] = {"optimize": True} if format == "JPEG" else {}
 
-    def encode_jpeg(quality: int) -> bytes:
+    def encode_pillow(quality: int) -> bytes:
         buffer = io.BytesIO()
-        pixels.save(buffer, format="JPEG", quality=quality, optimize=True)
+        pixels.save(buffer, format=format, quality=min(quality, top), **options)
         return buffer.getvalue()
 
     try:
         quality = search_quality(
-            lambda q: len(encode_jpeg(min(q, 95))) <= nbytes, prefer="high", target=""
+            lambda q: len(encode_pillow(q)) <= nbytes, prefer="high", target=""
         )
     except ValueError:
         return None
-    quality = min(quality, 95)
-    data = encode_jpeg(quality)
+    quality = min(quality, top)
+    data = encode_pillow(quality)
     with Image.open(io.BytesIO(data)) as decoded:
+        if array.ndim == 2 and decoded.mode != "L":
+            decoded = decoded.convert("L")  # WebP decodes gray as RGB
         return quality, data, np.asarray(decoded, dtype=np.float32) / 255.0

@@ -1,0 +1,114 @@
+"""What a batch runs on: image files found in folders and globs, and URLs.
+
+Package-internal; :func:`find_images` is re-exported by :mod:`svdimage.batch`.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+__all__ = ["find_images", "is_url"]
+
+
+def is_url(source: str) -> bool:
+    """``http://`` or ``https://``: read by the worker that processes it."""
+    return source.lower().startswith(("http://", "https://"))
+
+
+def find_images(sources: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list[str]:
+    """Expand images, folders, globs and URLs into the list a batch processes.
+
+    A folder is searched recursively; a file in it is kept when its extension
+    is an image format's (so a corrupt or empty ``.jpg`` becomes a failed row,
+    not a silent gap) or when Pillow recognizes its content (a JPEG named
+    ``.dat``). Hidden files and folders (names starting with ``.``) are
+    skipped. A glob (``*``, ``?``, ``[``; ``**`` for any depth) keeps the files
+    it matches, as files named one by one are kept: the user chose them. URLs
+    pass through. The result is in the order given, folders and globs sorted,
+    without repeats.
+
+    Parameters
+    ----------
+    sources : str, path or iterable of them
+
+    Returns
+    -------
+    list of str
+
+    Raises
+    ------
+    FileNotFoundError
+        For a path that does not exist, or a glob that matches nothing.
+    ValueError
+        For a folder that holds no image file.
+
+    Examples
+    --------
+    >>> find_images(["https://example.org/a.png"])
+    ['https://example.org/a.png']
+    """
+    if isinstance(sources, (str, os.PathLike)):
+        sources = [sources]
+    found: dict[str, None] = {}
+    for item in map(os.fspath, sources):
+        if is_url(item):
+            found[item] = None
+        elif os.path.isdir(item):
+            images = _folder_images(Path(item))
+            if not images:
+                raise ValueError(f"folder {item!r} holds no image files.")
+            found.update(dict.fromkeys(images))
+        elif os.path.exists(item):
+            found[item] = None
+        elif glob.has_magic(item):
+            matches = sorted(
+                path
+                for path in glob.glob(item, recursive=True)
+                if os.path.isfile(path) and not _hidden(path)
+            )
+            if not matches:
+                raise FileNotFoundError(f"no file matches {item!r}.")
+            found.update(dict.fromkeys(matches))
+        else:
+            raise FileNotFoundError(f"image file {item!r} does not exist.")
+    return list(found)
+
+
+def _hidden(path: str) -> bool:
+    return any(part.startswith(".") and part not in (".", "..") for part in Path(path).parts)
+
+
+def _folder_images(folder: Path) -> list[str]:
+    from PIL import Image
+
+    extensions = set(Image.registered_extensions())
+    images = []
+    for root, folders, files in os.walk(folder):
+        folders[:] = sorted(name for name in folders if not name.startswith("."))
+        for name in sorted(files):
+            path = os.path.join(root, name)
+            if name.startswith(".") or not os.path.isfile(path):
+                continue
+            if os.path.splitext(name)[1].lower() in extensions or _looks_like_image(path):
+                images.append(path)
+    return images
+
+
+def _looks_like_image(path: str) -> bool:
+    """Pillow recognizes the file's first bytes (nothing is decoded)."""
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a huge image's bomb warning: its row will say
+            with Image.open(path):
+                return True
+    except (UnidentifiedImageError, OSError, ValueError):
+        return False
+    except Exception:  # noqa: BLE001 - a plugin choking on garbage means "not an image"
+        return False
