@@ -19,6 +19,7 @@ import logging
 import math
 import os
 import time
+import uuid
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -105,8 +106,9 @@ def map(
         Paths or URLs (see :func:`find_images`).
     workers : int, optional
         Worker processes of a local Dask cluster (default: this machine's
-        cores), each with one thread; ``0`` runs everything in this process,
-        in order, without Dask.
+        cores, at most one per image), each with one thread; ``0`` runs
+        everything in this process, in order, without Dask (the default for
+        one image or one core).
     scheduler : str or distributed.Client, optional
         The address of a running Dask scheduler (``'tcp://host:8786'``) or a
         connected client; its workers must reach the images by the same path
@@ -131,11 +133,11 @@ def map(
     if workers is not None and (isinstance(workers, bool) or not 0 <= workers <= 1024):
         raise ValueError(f"workers must be 0 (this process) to 1024; got {workers!r}.")
     paths = [source if is_url(source) else os.path.abspath(source) for source in sources]
+    if workers is None and scheduler is None and min(default_workers(), len(sources)) <= 1:
+        workers = 0  # one image or one core: a cluster would only add its start-up
     if workers == 0:
         for source, path in zip(sources, paths):
             yield run_one(func, source, path)
-        return
-    if not sources:
         return
     with _client(scheduler, workers) as client:
         yield from _stream(client, func, sources, paths)
@@ -147,6 +149,7 @@ def _stream(client: Any, func: Callable[[str], Any], sources: list[str], paths: 
     threads = max(1, sum(client.nthreads().values()))
     window = 2 * threads
     pending = iter(enumerate(zip(sources, paths)))
+    run = uuid.uuid4().hex[:12]  # keys unique on a scheduler that other runs share
     origin: dict[str, str] = {}
 
     def submit() -> Any:
@@ -154,7 +157,9 @@ def _stream(client: Any, func: Callable[[str], Any], sources: list[str], paths: 
         if item is None:
             return None
         index, (source, path) = item
-        future = client.submit(run_one, func, source, path, key=f"svdimage-{index}", pure=False)
+        future = client.submit(
+            run_one, func, source, path, key=f"svdimage-{run}-{index}", pure=False
+        )
         origin[future.key] = source
         return future
 

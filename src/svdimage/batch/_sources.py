@@ -10,7 +10,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["find_images", "is_url"]
+__all__ = ["find_images", "is_url", "output_path"]
 
 
 def is_url(source: str) -> bool:
@@ -41,9 +41,8 @@ def find_images(sources: str | os.PathLike[str] | Iterable[str | os.PathLike[str
     Raises
     ------
     FileNotFoundError
-        For a path that does not exist, or a glob that matches nothing.
-    ValueError
-        For a folder that holds no image file.
+        For a path that does not exist, a glob that matches nothing, or a
+        folder that holds no image file.
 
     Examples
     --------
@@ -59,7 +58,7 @@ def find_images(sources: str | os.PathLike[str] | Iterable[str | os.PathLike[str
         elif os.path.isdir(item):
             images = _folder_images(Path(item))
             if not images:
-                raise ValueError(f"folder {item!r} holds no image files.")
+                raise FileNotFoundError(f"folder {item!r} holds no image files.")
             found.update(dict.fromkeys(images))
         elif os.path.exists(item):
             found[item] = None
@@ -112,3 +111,21 @@ def _looks_like_image(path: str) -> bool:
         return False
     except Exception:  # noqa: BLE001 - a plugin choking on garbage means "not an image"
         return False
+
+
+def output_path(path: str, *, roots: Iterable[str], folder: str, suffix: str) -> str:
+    """Where a batch writes the output of the image at ``path`` (absolute, or a URL).
+
+    Under one of the folders given as sources (``roots``, absolute), the
+    output mirrors the image's place in it (``photos/2024/a.jpg`` ->
+    ``OUT/2024/a.svdz``); elsewhere it is named after the file (or the URL's
+    last segment). ``suffix`` replaces the extension (``''``: a folder).
+    """
+    if is_url(path):
+        name = path.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1] or "image"
+        return os.path.join(folder, os.path.splitext(name)[0] + suffix)
+    for root in roots:
+        if os.path.commonpath([root, path]) == root:
+            relative = os.path.relpath(path, root)
+            return os.path.join(folder, os.path.splitext(relative)[0] + suffix)
+    return os.path.join(folder, os.path.splitext(os.path.basename(path))[0] + suffix)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from svdimage._validation import DEFAULT_MAX_PIXELS
-from svdimage.batch._engine import Outcome, default_workers
+from svdimage.batch._engine import Outcome
 from svdimage.batch._engine import map as batch_map
 from svdimage.batch._sources import find_images, is_url
 from svdimage.batch._store import SurveyStore
@@ -138,9 +138,7 @@ def survey_image(
     return row
 
 
-def _measure(
-    image: np.ndarray, name: str, rate: float, found: Any, metrics: Any
-) -> dict[str, Any]:
+def _measure(image: np.ndarray, name: str, rate: float, found: Any, metrics: Any) -> dict[str, Any]:
     keys = [f"{name}_{field}@{rate:g}" for field in CODEC_FIELDS[name]]
     if found is None:
         return dict.fromkeys(keys, None)
@@ -235,8 +233,6 @@ def survey(
     todo = [source for source in found if source not in store.done]
     options = dict(bpp=bpp, targets=targets, gray=gray, max_pixels=max_pixels, timeout=timeout)
     task = functools.partial(_survey_task, options=options)
-    if workers is None and scheduler is None:
-        workers = min(default_workers(), max(len(todo), 1))
     for done, outcome in enumerate(
         batch_map(task, todo, workers=workers, scheduler=scheduler), start=1
     ):

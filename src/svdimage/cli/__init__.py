@@ -5,9 +5,11 @@ No mathematics lives here. One module per group of commands:
 * :mod:`~svdimage.cli.explore`: ``demo``, ``sweep``, ``reconstruct``, ``info``, ``animate``;
 * :mod:`~svdimage.cli.ranks`: ``choose``, ``denoise``;
 * :mod:`~svdimage.cli.compression`: ``compress``, ``decompress``, ``inspect``;
+* :mod:`~svdimage.cli.batch`: ``survey``;
 
 and :mod:`~svdimage.cli._app` for what they share (the app, errors and exit
-codes, options, number formats).
+codes, options, number formats), :mod:`~svdimage.cli._batch` for the batch
+modes (several images, a folder or a glob, on :mod:`svdimage.batch`).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from svdimage.cli._app import (
 )
 
 # Importing a group registers its commands; --help lists them in this order.
-for _group in ("explore", "ranks", "compression"):
+for _group in ("explore", "ranks", "compression", "batch"):
     importlib.import_module(f"svdimage.cli.{_group}")
 
 __all__ = [

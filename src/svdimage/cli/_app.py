@@ -90,6 +90,11 @@ class UsageError(ValueError):
 
 # -- options shared by several commands --------------------------------------
 ImageArgument = typer.Argument(..., metavar="IMAGE", help="Image file or http(s) URL.")
+ImagesArgument = typer.Argument(
+    ...,
+    metavar="IMAGE...",
+    help="Image file or http(s) URL; several, a folder or a glob for a batch.",
+)
 GrayOption = typer.Option(False, "--gray", help="Convert to gray (BT.709 luma) first.")
 ForceOption = typer.Option(False, "--force", "-f", help="Overwrite existing outputs.")
 JsonOption = typer.Option(False, "--json", help="Print one JSON document on stdout, nothing else.")

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
 from rich.table import Table
 
+from svdimage.cli import _batch
 from svdimage.cli._app import (
-    EXIT_OK,
     ForceOption,
     GrayOption,
     JsonOption,
@@ -28,33 +27,8 @@ from svdimage.cli._app import (
     one_of,
     out_console,
     print_json,
-    report_error,
     step,
 )
-
-
-def _image_sources(items: Sequence[str]) -> tuple[list[str], bool]:
-    """Expand folders into the image files they hold (sorted, not recursive).
-
-    Returns the sources and whether this is a batch (several inputs or a folder).
-    """
-    from PIL import Image
-
-    known = set(Image.registered_extensions())
-    sources: list[str] = []
-    batch = len(items) > 1
-    for item in items:
-        if os.path.isdir(item):
-            batch = True
-            found = sorted(
-                str(p) for p in Path(item).iterdir() if p.is_file() and p.suffix.lower() in known
-            )
-            if not found:
-                raise FileNotFoundError(f"folder {item!r} holds no image files.")
-            sources += found
-        else:
-            sources.append(item)
-    return sources, batch
 
 
 @command()
@@ -100,84 +74,114 @@ def compress(
     json_output: bool = JsonOption,
     max_pixels: int = MaxPixelsOption,
     timeout: float = TimeoutOption,
+    workers: Optional[int] = _batch.WorkersOption,
+    scheduler: Optional[str] = _batch.SchedulerOption,
+    resume: bool = _batch.ResumeOption,
 ) -> None:
     """Compress images to real .svdz files and compare them honestly with JPEG at equal size.
 
     One image: OUTPUT is the file, and a table compares it with the original and with the
-    best JPEG of at most the same bytes. Several images or a folder: OUTPUT is a folder
-    (created if needed) that receives NAME.svdz for each, with one line per image; a failing
-    image is reported and skipped, and the exit code is that of the last failure."""
+    best JPEG of at most the same bytes. Several images, a folder (searched recursively) or a
+    glob: OUTPUT is a folder (created if needed) that receives NAME.svdz for each (mirroring
+    the input folder's subfolders), in parallel, with one line per image; a failing image is
+    reported and skipped, and the exit code is then 3."""
     from svdimage.criteria import parse_rank_item
 
     one_of(quality=quality, psnr=psnr, size=size, bpp=bpp)
     if color not in ("ycbcr", "rgb"):
         raise ValueError(f"--color must be 'ycbcr' or 'rgb'; got {color!r}.")
     cap = None if rank is None else parse_rank_item(rank)
-    sources, batch = _image_sources(images)
-    options: dict[str, Any] = dict(
-        quality=quality,
-        rank=cap,
-        psnr=psnr,
-        size=size,
-        bpp=bpp,
-        tile=None if global_svd or rank is not None else tiles,
-        color=color,
-    )
     loading: dict[str, Any] = dict(gray=gray, max_pixels=max_pixels, timeout=timeout)
-    if not batch:
+    if not _batch.is_batch(images):
+        options = dict(
+            quality=quality,
+            rank=cap,
+            psnr=psnr,
+            size=size,
+            bpp=bpp,
+            tile=None if global_svd or rank is not None else tiles,
+            color=color,
+        )
         report = _compress_one(
-            sources[0], output, force=force, compare=True, loading=loading, options=options
+            images[0], output, force=force, compare=True, loading=loading, options=options
         )
         if json_output:
-            print_json(_report_json(sources[0], report))
+            print_json(_report_json(images[0], report))
         else:
-            _print_report(sources[0], report)
+            _print_report(images[0], report)
         return
+    _compress_batch(
+        images,
+        output,
+        loading=loading,
+        options=dict(
+            quality=quality,
+            rank=cap,
+            psnr=psnr,
+            size=size,
+            bpp=bpp,
+            tile=None if global_svd or rank is not None else tiles,
+            color=color,
+        ),
+        force=force,
+        resume=resume,
+        json_output=json_output,
+        engine=_batch.where(workers, scheduler),
+    )
+
+
+def _compress_batch(
+    items: list[str],
+    output: Path,
+    *,
+    loading: dict[str, Any],
+    options: dict[str, Any],
+    force: bool,
+    resume: bool,
+    json_output: bool,
+    engine: dict[str, Any],
+) -> None:
+    import functools
+
+    from svdimage import batch
+    from svdimage.batch._jobs import Outputs, compress_job
+
     if output.exists() and not output.is_dir():
         raise NotADirectoryError(f"--output {str(output)!r} must be a folder for several images.")
-    stems = [Path(source).stem for source in sources]
-    if len(set(stems)) != len(stems):
-        raise ValueError("two inputs share a file name; compress them into separate folders.")
-    failures, code, documents = 0, EXIT_OK, []
-    for source, stem in zip(sources, stems):
-        try:
-            report = _compress_one(
-                source,
-                output / f"{stem}.svdz",
-                force=force,
-                compare=False,
-                loading=loading,
-                options=options,
-            )
-        except Exception as error:  # noqa: BLE001 - report, skip, go on with the others
-            failures += 1
-            code = report_error(error, source=source)
-            documents.append({"source": source, "error": str(error)})
-            continue
+    sources = batch.find_images(items)
+    outputs = Outputs(str(output), ".svdz", _batch.roots(items))
+    _batch.check_names(sources, outputs)
+    if resume:
+        sources = _batch.not_done(sources, lambda s: _batch.output_of(outputs, s))
+    job = functools.partial(
+        compress_job, outputs=outputs, loading=loading, options=options, force=force
+    )
+    documents: list[dict[str, Any]] = []
+
+    def report(outcome: Any) -> None:
+        done = outcome.value
         if json_output:
-            documents.append(_report_json(source, report))
-        else:
-            svdz = report.svdz
-            before = (
-                f"{fmt_count(report.rows[0].nbytes)} -> "
-                if report.rows[0].name == "original file"
-                else ""
-            )
-            out_console.print(
-                f"{source} -> {report.path}: {before}{fmt_count(svdz.nbytes)} "
-                f"bytes, {fmt_bpp(svdz.bits_per_pixel)} bpp, "
-                f"PSNR {fmt_psnr(svdz.psnr)} dB",
-                soft_wrap=True,
-            )
-    if json_output:
-        print_json(documents)
-    else:
+            documents.append({"source": outcome.source, **done})
+            return
+        before = f"{fmt_count(done['original_bytes'])} -> " if done["original_bytes"] else ""
         out_console.print(
-            f"{len(sources) - failures} of {len(sources)} images compressed into {output}.",
+            f"{outcome.source} -> {done['output']}: {before}{fmt_count(done['bytes'])} "
+            f"bytes, {fmt_bpp(done['bpp'])} bpp, PSNR {fmt_psnr(done['psnr'])} dB",
             soft_wrap=True,
         )
-    if failures:
-        raise typer.Exit(code)
+
+    try:
+        _batch.run(
+            job,
+            sources,
+            label="compressing",
+            engine=engine,
+            report=report,
+            what=f"compressed into {output}",
+        )
+    finally:
+        if json_output:
+            print_json(documents)
 
 
 def _compress_one(

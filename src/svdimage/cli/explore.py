@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from rich import box
 from rich.table import Table
 
+from svdimage.cli import _batch
 from svdimage.cli._app import (
     ForceOption,
     GrayOption,
     ImageArgument,
+    ImagesArgument,
     JsonOption,
     MaxPixelsOption,
     TimeoutOption,
@@ -126,28 +128,104 @@ def demo(
 @command("sweep")
 @handle_errors
 def sweep_command(
-    image: str = ImageArgument,
+    images: list[str] = ImagesArgument,
     ranks: Optional[str] = typer.Option(None, "--ranks", "-r", metavar="LIST", help=RANKS_HELP),
     out: Path = typer.Option(..., "--out", "-o", metavar="DIR", help="Folder for the outputs."),
     gray: bool = GrayOption,
     force: bool = ForceOption,
     max_pixels: int = MaxPixelsOption,
     timeout: float = TimeoutOption,
+    workers: Optional[int] = _batch.WorkersOption,
+    scheduler: Optional[str] = _batch.SchedulerOption,
+    resume: bool = _batch.ResumeOption,
 ) -> None:
     """Reconstruct IMAGE at several ranks; write grid.png, error_curve.png,
-    spectrum.png, metrics.csv and metrics.json to --out, and print the table."""
+    spectrum.png, metrics.csv and metrics.json to --out, and print the table.
+
+    Several images, a folder or a glob: one subfolder of --out per image (named after it),
+    in parallel, one line per image; exit code 3 when some failed."""
     from svdimage import sweep
 
+    if _batch.is_batch(images):
+        from svdimage.batch._jobs import sweep_job
+
+        _folder_mode(
+            sweep_job,
+            images,
+            out,
+            suffix="",
+            done_marker="metrics.json",
+            label="sweeping",
+            options=dict(ranks=ranks),
+            loading=dict(gray=gray, max_pixels=max_pixels, timeout=timeout),
+            force=force,
+            resume=resume,
+            engine=_batch.where(workers, scheduler),
+            line=lambda v: (
+                "ranks "
+                + ", ".join(f"{k} ({fmt_psnr(p)} dB)" for k, p in zip(v["ranks"], v["psnr"]))
+            ),
+        )
+        return
+    image = images[0]
     array = load(image, gray=gray, max_pixels=max_pixels, timeout=timeout)
     _print_sweep(
         sweep.run(array, out, ranks=ranks, label=image, force=force, step=step), label=image
     )
 
 
+def _folder_mode(
+    job: Any,
+    items: list[str],
+    folder: Path,
+    *,
+    suffix: str,
+    label: str,
+    options: dict[str, Any],
+    loading: dict[str, Any],
+    force: bool,
+    resume: bool,
+    engine: dict[str, Any],
+    line: Any,
+    done_marker: str = "",
+) -> None:
+    """A command's batch mode: ``job`` per image into ``folder``, one line per image."""
+    import functools
+
+    from svdimage import batch
+    from svdimage.batch._jobs import Outputs
+
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"output {str(folder)!r} must be a folder for several images.")
+    sources = batch.find_images(items)
+    outputs = Outputs(str(folder), suffix, _batch.roots(items))
+    _batch.check_names(sources, outputs)
+    if resume:
+        sources = _batch.not_done(
+            sources,
+            lambda s: (
+                os.path.join(_batch.output_of(outputs, s), done_marker)
+                if done_marker
+                else _batch.output_of(outputs, s)
+            ),
+        )
+    task = functools.partial(job, outputs=outputs, loading=loading, force=force, **options)
+    _batch.run(
+        task,
+        sources,
+        label=label,
+        engine=engine,
+        report=lambda o: out_console.print(
+            f"{o.source} -> {o.value['output']}: {line(o.value)}", soft_wrap=True
+        ),
+        what=f"written into {folder}",
+    )
+
+
 @command()
 @handle_errors
 def reconstruct(
-    image: str = ImageArgument,
+    images: list[str] = ImagesArgument,
     rank: str = typer.Option(
         ...,
         "--rank",
@@ -157,14 +235,24 @@ def reconstruct(
         "psnr=35, ssim=0.95, energy=0.99, knee (see 'choose').",
     ),
     output: Path = typer.Option(
-        ..., "--output", "-o", metavar="FILE", help="Output image (.png, .jpg, ...)."
+        ...,
+        "--output",
+        "-o",
+        metavar="FILE",
+        help="Output image (.png, .jpg, ...); a folder for several images (NAME.png).",
     ),
     gray: bool = GrayOption,
     force: bool = ForceOption,
     max_pixels: int = MaxPixelsOption,
     timeout: float = TimeoutOption,
+    workers: Optional[int] = _batch.WorkersOption,
+    scheduler: Optional[str] = _batch.SchedulerOption,
+    resume: bool = _batch.ResumeOption,
 ) -> None:
-    """Write the rank-K approximation of IMAGE and compare the sizes honestly."""
+    """Write the rank-K approximation of IMAGE and compare the sizes honestly.
+
+    Several images, a folder or a glob: NAME.png in the --output folder for each, in
+    parallel, one line per image; exit code 3 when some failed."""
     from svdimage import metrics
     from svdimage._fileutil import check_writable
     from svdimage._validation import check_rank
@@ -172,6 +260,25 @@ def reconstruct(
     from svdimage.decomposition import decompose
     from svdimage.io import save_image
 
+    if _batch.is_batch(images):
+        from svdimage.batch._jobs import reconstruct_job
+
+        parse_rank_item(rank)  # a bad rank is one error now, not one per image
+        _folder_mode(
+            reconstruct_job,
+            images,
+            output,
+            suffix=".png",
+            label="reconstructing",
+            options=dict(rank=rank),
+            loading=dict(gray=gray, max_pixels=max_pixels, timeout=timeout),
+            force=force,
+            resume=resume,
+            engine=_batch.where(workers, scheduler),
+            line=lambda v: f"rank {v['rank']}, PSNR {fmt_psnr(v['psnr'])} dB",
+        )
+        return
+    image = images[0]
     item = parse_rank_item(rank)
     check_writable(output, force=force)
     array = load(image, gray=gray, max_pixels=max_pixels, timeout=timeout)

@@ -8,10 +8,12 @@ from typing import Optional
 import typer
 from rich.table import Table
 
+from svdimage.cli import _batch
 from svdimage.cli._app import (
     ForceOption,
     GrayOption,
     ImageArgument,
+    ImagesArgument,
     JsonOption,
     MaxPixelsOption,
     TimeoutOption,
@@ -239,9 +241,13 @@ def _print_choice(choice: object, *, json_output: bool) -> None:
 @command("denoise")
 @handle_errors
 def denoise_command(
-    image: str = ImageArgument,
+    images: list[str] = ImagesArgument,
     output: Path = typer.Option(
-        ..., "--output", "-o", metavar="FILE", help="Denoised image (.png, ...)."
+        ...,
+        "--output",
+        "-o",
+        metavar="FILE",
+        help="Denoised image (.png, ...); a folder for several images (NAME.png).",
     ),
     sigma: Optional[float] = typer.Option(
         None,
@@ -268,9 +274,15 @@ def denoise_command(
     force: bool = ForceOption,
     max_pixels: int = MaxPixelsOption,
     timeout: float = TimeoutOption,
+    workers: Optional[int] = _batch.WorkersOption,
+    scheduler: Optional[str] = _batch.SchedulerOption,
+    resume: bool = _batch.ResumeOption,
 ) -> None:
     """Remove Gaussian noise by keeping the singular values above the Gavish-Donoho
-    optimal hard threshold."""
+    optimal hard threshold.
+
+    Several images, a folder or a glob: NAME.png in the --output folder for each, in
+    parallel, one line per image (not with --add-noise); exit code 3 when some failed."""
     from svdimage import metrics
     from svdimage._fileutil import check_writable
     from svdimage.cli._app import UsageError
@@ -278,6 +290,27 @@ def denoise_command(
     from svdimage.denoising import denoise as run_denoise
     from svdimage.io import save_image
 
+    if _batch.is_batch(images):
+        from svdimage.batch._jobs import denoise_job
+        from svdimage.cli.explore import _folder_mode
+
+        if add_noise is not None or noisy_output is not None:
+            raise UsageError("--add-noise and --noisy-output take one image, not a batch.")
+        _folder_mode(
+            denoise_job,
+            images,
+            output,
+            suffix=".png",
+            label="denoising",
+            options=dict(sigma=sigma),
+            loading=dict(gray=gray, max_pixels=max_pixels, timeout=timeout),
+            force=force,
+            resume=resume,
+            engine=_batch.where(workers, scheduler),
+            line=lambda v: f"kept rank {v['rank']} of {v['full_rank']}",
+        )
+        return
+    image = images[0]
     if noisy_output is not None and add_noise is None:
         raise UsageError("--noisy-output needs --add-noise.")
     check_writable(output, force=force)

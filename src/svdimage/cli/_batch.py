@@ -1,0 +1,197 @@
+"""What the commands' batch modes share: the options, the run, the progress, the exit code.
+
+A command is in batch mode when it is given several images, a folder or a
+glob. The work runs on :mod:`svdimage.batch`'s engine; this module only shows
+it: a Rich progress bar (images done of all, failures, ETA) on a terminal, a
+line per failed image on stderr always, and exit code 3 when some failed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Optional
+
+import typer
+
+from svdimage.cli._app import (
+    CLI_FIXES,
+    EXIT_BAD_INPUT,
+    UsageError,
+    _state,
+    err_console,
+    note,
+    out_console,
+)
+
+
+def cli_text(text: str) -> str:
+    """A library message with its parameter names as command-line options."""
+    for python, command_line in CLI_FIXES:
+        text = text.replace(python, command_line)
+    return text
+
+
+WorkersOption = typer.Option(
+    None,
+    "--workers",
+    min=0,
+    metavar="N",
+    help="Batch: worker processes of a local Dask cluster (default: the cores); "
+    "0 runs in this process.",
+)
+SchedulerOption = typer.Option(
+    None,
+    "--scheduler",
+    metavar="ADDRESS",
+    help="Batch: a running Dask scheduler (tcp://host:8786) whose workers read the images.",
+)
+ResumeOption = typer.Option(
+    False, "--resume", help="Batch: skip the images whose outputs already exist."
+)
+
+
+def is_batch(items: Sequence[str]) -> bool:
+    """Several inputs, a folder or a glob (one that is not itself a file's name)."""
+    return len(items) > 1 or any(
+        os.path.isdir(item) or (glob.has_magic(item) and not os.path.exists(item)) for item in items
+    )
+
+
+def where(workers: Optional[int], scheduler: Optional[str]) -> dict[str, Any]:
+    """The engine's ``workers``/``scheduler`` arguments (refusing both at once)."""
+    if workers is not None and scheduler is not None:
+        raise UsageError("--workers and --scheduler do not go together; give one of them.")
+    return {"workers": workers, "scheduler": scheduler}
+
+
+def roots(items: Sequence[str]) -> tuple[str, ...]:
+    """The folders among the inputs, absolute: outputs mirror the images' places in them."""
+    return tuple(os.path.abspath(item) for item in items if os.path.isdir(item))
+
+
+def check_names(sources: Sequence[str], name: Callable[[str], str]) -> None:
+    """Refuse two inputs that would write the same output."""
+    seen: dict[str, str] = {}
+    for source in sources:
+        output = output_of(name, source)
+        if output in seen:
+            raise ValueError(
+                f"{seen[output]!r} and {source!r} would both write {output!r}; "
+                "process them into separate folders."
+            )
+        seen[output] = source
+
+
+def output_of(name: Callable[[str], str], source: str) -> str:
+    """The output a batch job writes for ``source`` (as given on the command line)."""
+    from svdimage.batch._sources import is_url
+
+    return name(source if is_url(source) else os.path.abspath(source))
+
+
+def not_done(sources: list[str], output: Callable[[str], str]) -> list[str]:
+    """``--resume``: the sources whose output does not exist yet (and say how many are done)."""
+    todo = [source for source in sources if not os.path.exists(output(source))]
+    if len(todo) < len(sources):
+        note(f"--resume: {len(sources) - len(todo):,} of {len(sources):,} images already done.")
+    return todo
+
+
+@contextlib.contextmanager
+def progress(
+    total: int | None, label: str, *, lines: bool = False
+) -> Iterator[Callable[..., None]]:
+    """A progress bar on a terminal (not with --quiet); ``lines``: else one line per image.
+
+    Yields ``advance(outcome, total=None)`` (``total`` once known, when it was
+    not at the start). A failed image is always one line on stderr.
+    """
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    quiet = _state["quiet"]
+    state: dict[str, Any] = {"done": 0, "failed": 0, "total": total}
+    bar = None
+    if err_console.is_terminal and not quiet:
+        bar = Progress(
+            TextColumn(label),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("images, {task.fields[failed]} failed"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=err_console,
+        )
+        task = bar.add_task(label, total=total, failed=0)
+
+    def advance(outcome: Any, total: int | None = None) -> None:
+        if total is not None and state["total"] is None:
+            state["total"] = total
+            if bar is not None:
+                bar.update(task, total=total)
+        state["done"] += 1
+        if not outcome.ok:
+            state["failed"] += 1
+            line = f"svdimage: error: {outcome.source}: {cli_text(outcome.error)}"
+            (bar.console if bar is not None else err_console).print(
+                line, soft_wrap=True, markup=False, highlight=False
+            )
+        elif lines and bar is None and not quiet:
+            err_console.print(
+                f"svdimage: [{state['done']}/{state['total']}] {outcome.source}: done in "
+                f"{outcome.seconds:.1f} s",
+                soft_wrap=True,
+                markup=False,
+                highlight=False,
+            )
+        if bar is not None:
+            bar.update(task, advance=1, failed=state["failed"])
+
+    if bar is None:
+        yield advance
+    else:
+        with bar:
+            yield advance
+
+
+def finish(done: int, failed: int, what: str) -> None:
+    """The closing line on stdout; exit 3 when some image failed."""
+    text = f"{done - failed:,} of {done:,} images {what}." if done else "Nothing left to do."
+    if failed:
+        text += f" {failed:,} failed (see the error lines above); exit code {EXIT_BAD_INPUT}."
+    out_console.print(text, soft_wrap=True)
+    if failed:
+        raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def run(
+    job: Callable[[str], Any],
+    sources: Sequence[str],
+    *,
+    label: str,
+    engine: dict[str, Any],
+    report: Callable[[Any], None],
+    what: str,
+) -> None:
+    """Run ``job`` over ``sources`` with progress; ``report(outcome)`` prints a success."""
+    from svdimage import batch
+
+    failed = 0
+    with progress(len(sources), label) as advance:
+        for outcome in batch.map(job, sources, **engine):
+            advance(outcome)
+            if outcome.ok:
+                report(outcome)
+            else:
+                failed += 1
+    finish(len(sources), failed, what)
