@@ -151,6 +151,25 @@ def test_encode_for_sizes_is_encode_at_each_size(camera):
     assert len(files[0]) < len(files[1]) < len(files[2])
 
 
+@pytest.mark.parametrize("format", ["JPEG", "WEBP"])
+def test_pillow_at_size_is_the_best_quality_that_fits(camera, astronaut, format):
+    from PIL import Image
+
+    from svdimage.codec import pillow_at_size
+
+    for image in (camera, astronaut):
+        quality, data, decoded = pillow_at_size(image, 15_000, format=format)
+        assert len(data) <= 15_000 and decoded.shape == image.shape
+        pixels = Image.fromarray(np.rint(image * 255).astype(np.uint8))
+        options = {"optimize": True} if format == "JPEG" else {}
+        buffer = io.BytesIO()
+        pixels.save(buffer, format=format, quality=quality + 1, **options)
+        assert len(buffer.getvalue()) > 15_000  # one step better no longer fits
+    assert pillow_at_size(camera, 50, format=format) is None
+    with pytest.raises(ValueError, match="format"):
+        pillow_at_size(camera, 1000, format="PNG")
+
+
 def test_global_rank_cap_and_real_compression(camera):
     data = encode(camera, rank=40, tile=None, quality=90)
     info = inspect(data)

@@ -96,3 +96,27 @@ def test_bits_per_pixel_and_compression_ratio():
         metrics.compression_ratio(10, 0)
     with pytest.raises(ValueError):
         metrics.bits_per_pixel(-1, (2, 2))
+
+
+def test_bd_psnr_against_numerical_integration_of_the_fits(rng):
+    from scipy.integrate import quad
+
+    from svdimage.metrics import bd_psnr
+
+    for _ in range(20):
+        ra = np.sort(rng.uniform(0.1, 3, 5))
+        rb = np.sort(rng.uniform(0.1, 3, 4))
+        qa = 30 + 6 * np.log2(ra) + rng.normal(0, 0.3, 5)
+        qb = 29 + 6 * np.log2(rb) + rng.normal(0, 0.3, 4)
+        fa = np.poly1d(np.polyfit(np.log10(ra), qa, 3))
+        fb = np.poly1d(np.polyfit(np.log10(rb), qb, 3))
+        lo = max(np.log10(ra).min(), np.log10(rb).min(), np.log10(0.25))
+        hi = min(np.log10(ra).max(), np.log10(rb).max(), np.log10(2.0))
+        if hi <= lo:
+            continue
+        expected = quad(np.polysub(fa, fb), lo, hi)[0] / (hi - lo)
+        assert bd_psnr(ra, qa, rb, qb, low=0.25, high=2.0) == pytest.approx(expected, abs=1e-9)
+    same = [0.25, 0.5, 1.0, 2.0]
+    assert np.isnan(bd_psnr([1.0], [30.0], same, [1, 2, 3, 4]))  # one point: no curve
+    assert np.isnan(bd_psnr([4.0, 8.0], [1, 2], same, [1, 2, 3, 4]))  # no common rates
+    assert bd_psnr([0.5, 1.0, np.nan], [30, 33, 99], [0.5, 1.0], [29, 32]) == pytest.approx(1.0)

@@ -134,18 +134,22 @@ class SurveyStore:
 
 
 def _frame(text: str) -> pd.DataFrame:
+    """The CSV's text as a DataFrame: text columns as str, the rest as float64 parsed by
+    Python's ``float`` (exact for the round-trip text :func:`cell` writes), NaN for empty."""
     import pandas as pd
 
-    frame = pd.read_csv(
-        io.StringIO(text),
-        dtype={name: "string" for name in TEXT_COLUMNS},
-        keep_default_na=False,
-        na_values=[""],
-        float_precision="round_trip",
-    )
-    for name in TEXT_COLUMNS:
-        frame[name] = frame[name].fillna("").astype(str)
-    return frame
+    lines = list(csv.reader(io.StringIO(text)))
+    header, rows = lines[0], lines[1:]
+    columns = {}
+    for index, name in enumerate(header):
+        values = [row[index] for row in rows]
+        if name in TEXT_COLUMNS:
+            columns[name] = pd.Series(values, dtype=object)
+        else:
+            columns[name] = pd.Series(
+                [float(v) if v else math.nan for v in values], dtype="float64"
+            )
+    return pd.DataFrame(columns, columns=header)
 
 
 def read_survey(path: str | os.PathLike[str]) -> pd.DataFrame:
