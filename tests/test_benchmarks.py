@@ -102,3 +102,16 @@ def test_bench_explorer_quick_times_the_page_in_chromium():
     for row in rows:
         cells = [c.strip() for c in row.strip("|").split("|")]
         assert int(cells[2]) >= 1 and float(cells[7].split()[0]) > 0  # ranks; step measured
+
+
+def test_bench_batch_quick_runs_all_three_engines_with_the_same_numbers():
+    out = run("bench_batch.py")
+    rows = [line for line in out.splitlines() if line.startswith("| ") and "images" not in line]
+    assert [row.split("|")[1].strip() for row in rows] == [
+        "serial, this process (baseline)",
+        "local cluster, 2 workers",
+        "scheduler + 2 dask workers",
+    ]
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[2] == "0" and cells[6] == "yes"  # no failure; identical numbers

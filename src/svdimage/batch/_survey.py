@@ -71,9 +71,10 @@ def survey_image(
     NaN for a target no rank reaches); at each rate, the best ``.svdz`` file
     of at most that many bytes (:func:`svdimage.codec.encode_for_sizes`) and
     the best Pillow JPEG (``optimize=True``) and WebP of at most the
-    ``.svdz`` file's bytes, each decoded and measured against the loaded
-    image (PSNR, SSIM as :mod:`svdimage.metrics`). NaN where a codec cannot
-    get that small, or where Pillow lacks WebP.
+    ``.svdz`` file's bytes (:func:`svdimage.codec.pillow_at_sizes`), each
+    decoded and measured against the loaded image (PSNR, SSIM as
+    :mod:`svdimage.metrics`). NaN where a codec cannot get that small, or
+    where Pillow lacks WebP.
 
     Parameters
     ----------
@@ -123,18 +124,21 @@ def survey_image(
     del svd
     pixels = image.shape[0] * image.shape[1]
     budgets = [rate * pixels / 8 for rate in bpp]
-    measure = functools.partial(_measure, image)
-    for rate, data_svdz in zip(bpp, codec.encode_for_sizes(image, budgets)):
+    files = codec.encode_for_sizes(image, budgets)
+    made = [len(data) for data in files if data is not None]
+    others = {}
+    for name, format in (("jpeg", "JPEG"), ("webp", "WEBP")):
+        try:
+            others[name] = iter(codec.pillow_at_sizes(image, made, format=format))
+        except ValueError:  # this Pillow has no WebP
+            others[name] = iter([None] * len(made))
+    for rate, data_svdz in zip(bpp, files):
         found: dict[str, Any] = {}
         if data_svdz is not None:
             found["svdz"] = (None, data_svdz, codec.decode(data_svdz, max_pixels=None))
-            for name, format in (("jpeg", "JPEG"), ("webp", "WEBP")):
-                try:
-                    found[name] = codec.pillow_at_size(image, len(data_svdz), format=format)
-                except ValueError:  # this Pillow has no WebP
-                    found[name] = None
+            found.update((name, next(results)) for name, results in others.items())
         for name in CODECS:
-            row.update(measure(name, rate, found.get(name), metrics))
+            row.update(_measure(image, name, rate, found.get(name), metrics))
     return row
 
 

@@ -31,6 +31,7 @@ from svdimage.codec._compare import (
     compress,
     jpeg_at_size,
     pillow_at_size,
+    pillow_at_sizes,
 )
 from svdimage.codec._decode import FileInfo, decode, inspect, load
 from svdimage.codec._encode import (
@@ -55,6 +56,7 @@ __all__ = [
     "compress",
     "jpeg_at_size",
     "pillow_at_size",
+    "pillow_at_sizes",
     "quality_to_step",
     "FormatError",
     "FileInfo",

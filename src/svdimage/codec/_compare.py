@@ -9,6 +9,7 @@ most the same bytes.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,12 +21,19 @@ from svdimage._fileutil import atomic_path, check_writable
 from svdimage._validation import as_image_array
 from svdimage.codec._decode import decode
 from svdimage.codec._encode import encode
-from svdimage.codec._rate import search_quality
+from svdimage.codec._rate import qualities_for_budgets
 
 if TYPE_CHECKING:
     from svdimage.criteria import Criterion
 
-__all__ = ["compress", "CompressionReport", "Measured", "jpeg_at_size", "pillow_at_size"]
+__all__ = [
+    "compress",
+    "CompressionReport",
+    "Measured",
+    "jpeg_at_size",
+    "pillow_at_size",
+    "pillow_at_sizes",
+]
 
 
 @dataclass(frozen=True)
@@ -171,6 +179,13 @@ def pillow_at_size(
     default effort. Returns ``(quality, data, decoded float32 image)``, or
     ``None`` when even quality 1 is larger.
     """
+    return pillow_at_sizes(image, [nbytes], format=format)[0]
+
+
+def pillow_at_sizes(
+    image: ArrayLike, sizes: Sequence[float], *, format: str = "JPEG"
+) -> list[tuple[int, bytes, np.ndarray] | None]:
+    """:func:`pillow_at_size` for several byte budgets, sharing the trial encodes."""
     import io
 
     from PIL import Image, features
@@ -183,21 +198,25 @@ def pillow_at_size(
     pixels = Image.fromarray(np.rint(np.clip(array, 0, 1) * 255).astype(np.uint8))
     top = 95 if format == "JPEG" else 100
     options: dict[str, Any] = {"optimize": True} if format == "JPEG" else {}
+    trials: dict[int, bytes] = {}
 
-    def encode_pillow(quality: int) -> bytes:
-        buffer = io.BytesIO()
-        pixels.save(buffer, format=format, quality=min(quality, top), **options)
-        return buffer.getvalue()
+    def size_at(quality: int) -> int:
+        quality = min(quality, top)
+        if quality not in trials:
+            buffer = io.BytesIO()
+            pixels.save(buffer, format=format, quality=quality, **options)
+            trials[quality] = buffer.getvalue()
+        return len(trials[quality])
 
-    try:
-        quality = search_quality(
-            lambda q: len(encode_pillow(q)) <= nbytes, prefer="high", target=""
-        )
-    except ValueError:
-        return None
-    quality = min(quality, top)
-    data = encode_pillow(quality)
-    with Image.open(io.BytesIO(data)) as decoded:
-        if array.ndim == 2 and decoded.mode != "L":
-            decoded = decoded.convert("L")  # WebP decodes gray as RGB
-        return quality, data, np.asarray(decoded, dtype=np.float32) / 255.0
+    found: list[tuple[int, bytes, np.ndarray] | None] = []
+    for quality in qualities_for_budgets(size_at, list(sizes)):
+        if quality is None:
+            found.append(None)
+            continue
+        quality = min(quality, top)
+        data = trials[quality]
+        with Image.open(io.BytesIO(data)) as decoded:
+            if array.ndim == 2 and decoded.mode != "L":
+                decoded = decoded.convert("L")  # WebP decodes gray as RGB
+            found.append((quality, data, np.asarray(decoded, dtype=np.float32) / 255.0))
+    return found

@@ -62,9 +62,11 @@ def qualities_for_budgets(
     The answer is the one bisection gives for a size that grows with the
     quality, found in fewer trial encodes: the bracket around each budget
     (the largest quality known to fit, the smallest known not to) is narrowed
-    by interpolating the log of the size between its ends, with a plain
-    bisection step whenever interpolation failed to halve it, and every size
-    measured is remembered for the next budget.
+    at the quality where the log of the size, drawn as a line through the two
+    measured sizes nearest the budget, meets it (inter- or extrapolated), then
+    at the next quality beyond that guess (which usually closes the bracket),
+    with a plain bisection step whenever two steps failed to halve it; every
+    size measured is remembered for the next budget.
     """
     if any(not budget > 0 for budget in budgets):
         raise ValueError(f"size and bpp must be positive; got budgets {list(budgets)!r}.")
@@ -80,12 +82,12 @@ def qualities_for_budgets(
         fits = [q for q, n in sizes.items() if n <= budget]
         low = max(fits, default=0)  # 0: no quality known to fit yet
         high = min((q for q, n in sizes.items() if n > budget and q > low), default=101)
-        halve = False
+        mode, width, last = "secant", high - low, 0
         while high - low > 1:
-            width = high - low
-            if not halve and low in sizes and high in sizes:
-                a, b = np.log(sizes[low]), np.log(sizes[high])
-                guess = low + (np.log(budget) - a) / (b - a) * width
+            guess = _secant(sizes, budget) if mode == "secant" else None
+            if mode == "neighbour":  # a secant guess is usually right: test the next step
+                quality = low + 1 if last == low else high - 1
+            elif guess is not None:
                 quality = int(np.clip(np.rint(guess), low + 1, high - 1))
             else:
                 quality = (low + high + 1) // 2 if low or high <= 100 else 75
@@ -93,6 +95,30 @@ def qualities_for_budgets(
                 low = quality
             else:
                 high = quality
-            halve = high - low > width / 2
+            last = quality
+            if mode == "secant" and guess is not None:
+                mode = "neighbour"
+            elif high - low > width / 2:  # two steps did not halve the bracket
+                mode, width = "bisect", high - low
+            else:
+                mode, width = "secant", high - low
         answers[budget] = low or None
     return [answers[budget] for budget in budgets]
+
+
+def _secant(sizes: dict[int, int], budget: float) -> float | None:
+    """Where log(size) meets log(budget) on a line through two measurements: the nearest
+    below and above the budget when there are both (interpolation), else the two nearest."""
+    if len(sizes) < 2:
+        return None
+    target = np.log(budget)
+    below = [item for item in sizes.items() if item[1] <= budget]
+    above = [item for item in sizes.items() if item[1] > budget]
+    if below and above:
+        (qa, na), (qb, nb) = max(below, key=lambda i: i[1]), min(above, key=lambda i: i[1])
+    else:
+        nearest = sorted(sizes.items(), key=lambda item: abs(np.log(item[1]) - target))
+        (qa, na), (qb, nb) = nearest[:2]
+    if na == nb:
+        return None
+    return float(qa + (target - np.log(na)) * (qb - qa) / (np.log(nb) - np.log(na)))
