@@ -13,7 +13,9 @@ Modules, one concept each: :mod:`~svdimage.io`, :mod:`~svdimage.decomposition`,
 :mod:`~svdimage.randomized`, :mod:`~svdimage.metrics`, :mod:`~svdimage.sweep`,
 :mod:`~svdimage.rank_selection`, :mod:`~svdimage.criteria`,
 :mod:`~svdimage.denoising`, :mod:`~svdimage.codec`, :mod:`~svdimage.visualization`,
-:mod:`~svdimage.animation` and :mod:`~svdimage.explorer`.
+:mod:`~svdimage.animation`, :mod:`~svdimage.explorer` and :mod:`~svdimage.batch`
+(datasets on Dask; imported on first use, as ``svdimage.batch``, so that
+``import svdimage`` does not load Dask and pandas).
 """
 
 from importlib import metadata as _metadata
@@ -26,6 +28,15 @@ from svdimage.explorer import explore
 from svdimage.image_svd import ImageSVD
 from svdimage.io import load_image, save_image
 from svdimage.randomized import randomized_svd
+
+
+def __getattr__(name: str) -> object:
+    if name == "batch":
+        import importlib
+
+        return importlib.import_module("svdimage.batch")
+    raise AttributeError(f"module 'svdimage' has no attribute {name!r}")
+
 
 try:  # the version lives in pyproject.toml only
     __version__ = _metadata.version("svdimage")
