@@ -346,7 +346,7 @@ def test_resume_after_a_kill_processes_only_the_missing_images(dataset, serial, 
         workers=0,
         max_pixels=15_000,
         resume=True,
-        on_row=lambda outcome, done, total: seen.append(outcome.source),
+        on_row=lambda outcome, done, total: outcome and seen.append(outcome.source),
     )
     assert sorted(seen) == sorted(set(map(str, batch.find_images(dataset))) - set(complete))
     assert frame["path"].tolist() == expected["path"].tolist()  # each image once, in order
@@ -365,6 +365,11 @@ def test_an_existing_survey_needs_resume_or_force(dataset, serial, tmp_path):
     for bad in ((0,), (-1.0,), (float("nan"),), ()):
         with pytest.raises(ValueError, match="bpp"):
             batch.survey(dataset, tmp_path / "x", bpp=bad, workers=0)
+    (tmp_path / "z").mkdir()
+    (tmp_path / "z" / "summary.md").write_text("someone's notes")
+    with pytest.raises(FileExistsError, match="summary.md' already exists"):
+        batch.survey(dataset, tmp_path / "z", bpp=BPP, targets=TARGETS, workers=0)
+    assert (tmp_path / "z" / "summary.md").read_text() == "someone's notes"
     with pytest.raises(ValueError, match="unknown rank criterion"):
         batch.survey(dataset, tmp_path / "y", targets=("sharpness=3",), workers=0)
 

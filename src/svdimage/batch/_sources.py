@@ -52,7 +52,7 @@ def find_images(sources: str | os.PathLike[str] | Iterable[str | os.PathLike[str
     if isinstance(sources, (str, os.PathLike)):
         sources = [sources]
     found: dict[str, None] = {}
-    for item in map(os.fspath, sources):
+    for item in [str(os.fspath(source)) for source in sources]:
         if is_url(item):
             found[item] = None
         elif os.path.isdir(item):

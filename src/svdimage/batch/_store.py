@@ -28,6 +28,8 @@ __all__ = ["SurveyStore", "read_survey"]
 
 CSV_NAME = "survey.csv"
 PARQUET_NAME = "survey.parquet"
+#: What else a survey writes into its folder (never overwritten without ``force``).
+OTHER_OUTPUTS = (PARQUET_NAME, "summary.md", "rd_curves.png", "target_ranks.png")
 #: Columns read as text; every other column is numeric (empty: missing).
 TEXT_COLUMNS = ("path", "mode", "method", "error")
 
@@ -78,6 +80,12 @@ class SurveyStore:
             raise FileExistsError(
                 f"{str(self.path)!r} exists: pass --resume to continue that survey, "
                 "or --force to start over."
+            )
+        others = [folder / name for name in OTHER_OUTPUTS if (folder / name).exists()]
+        if others and not force:
+            raise FileExistsError(
+                f"output {str(others[0])!r} already exists; pass --force to overwrite it, "
+                "or choose another folder."
             )
         check_writable(self.path, force=True)
         folder.mkdir(parents=True, exist_ok=True)

@@ -174,7 +174,7 @@ def survey(
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     timeout: float = 10.0,
     summary: bool = True,
-    on_row: Callable[[Outcome, int, int], None] | None = None,
+    on_row: Callable[[Outcome | None, int, int], None] | None = None,
 ) -> pd.DataFrame:
     """Survey a dataset: one row per image (see :func:`survey_image`), in parallel.
 
@@ -206,7 +206,8 @@ def survey(
         Seconds to wait for a URL.
     summary : bool, optional
     on_row : callable, optional
-        ``on_row(outcome, done, total)`` after each image (a progress bar).
+        ``on_row(outcome, done, total)`` after each image (a progress bar),
+        and once with ``outcome=None, done=0`` before the first.
 
     Returns
     -------
@@ -237,6 +238,8 @@ def survey(
     todo = [source for source in found if source not in store.done]
     options = dict(bpp=bpp, targets=targets, gray=gray, max_pixels=max_pixels, timeout=timeout)
     task = functools.partial(_survey_task, options=options)
+    if on_row is not None:
+        on_row(None, 0, len(todo))
     for done, outcome in enumerate(
         batch_map(task, todo, workers=workers, scheduler=scheduler), start=1
     ):

@@ -107,7 +107,8 @@ def progress(
     """A progress bar on a terminal (not with --quiet); ``lines``: else one line per image.
 
     Yields ``advance(outcome, total=None)`` (``total`` once known, when it was
-    not at the start). A failed image is always one line on stderr.
+    not at the start; ``outcome=None`` gives only the total). A failed image is
+    always one line on stderr.
     """
     from rich.progress import (
         BarColumn,
@@ -139,6 +140,8 @@ def progress(
             state["total"] = total
             if bar is not None:
                 bar.update(task, total=total)
+        if outcome is None:  # only the total
+            return
         state["done"] += 1
         if not outcome.ok:
             state["failed"] += 1

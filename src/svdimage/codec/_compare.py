@@ -215,8 +215,8 @@ def pillow_at_sizes(
             continue
         quality = min(quality, top)
         data = trials[quality]
-        with Image.open(io.BytesIO(data)) as decoded:
-            if array.ndim == 2 and decoded.mode != "L":
-                decoded = decoded.convert("L")  # WebP decodes gray as RGB
+        with Image.open(io.BytesIO(data)) as opened:
+            # WebP decodes gray as RGB
+            decoded = opened.convert("L") if array.ndim == 2 and opened.mode != "L" else opened
             found.append((quality, data, np.asarray(decoded, dtype=np.float32) / 255.0))
     return found
