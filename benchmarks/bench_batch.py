@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import subprocess
 import sys
 import tempfile
@@ -73,7 +74,14 @@ def scheduler_with_workers(workers: int, folder: Path) -> Iterator[str]:
 
     dask = str(Path(sys.executable).parent / "dask")
     file = folder / "scheduler.json"
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    # As docs/batch.md advises for any cluster: no MALLOC_TRIM_THRESHOLD_ in the workers.
+    config = folder / "dask-config"
+    config.mkdir(exist_ok=True)
+    (config / "svdimage.yaml").write_text(
+        "distributed:\n  nanny:\n    pre-spawn-environ:\n      MALLOC_TRIM_THRESHOLD_: null\n"
+    )
+    env = {**os.environ, "DASK_CONFIG": str(config)}
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": env}
     processes = [
         subprocess.Popen(
             [dask, "scheduler", "--scheduler-file", str(file), "--host", "127.0.0.1",
@@ -95,6 +103,8 @@ def scheduler_with_workers(workers: int, folder: Path) -> Iterator[str]:
         with Client(scheduler_file=str(file), timeout="60s") as client:
             client.wait_for_workers(workers, timeout=120)
             address = client.scheduler.address
+            trims = client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
+            assert set(trims.values()) == {None}, trims
         yield address
     finally:
         for process in processes[::-1]:

@@ -124,6 +124,18 @@ def test_map_runs_on_one_core_per_task():
     assert pool == 1 and set(threads) == {1}
 
 
+def trim_setting(path):
+    return os.environ.get("MALLOC_TRIM_THRESHOLD_")
+
+
+def test_local_cluster_workers_keep_glibc_adaptive_malloc():
+    """Dask's nanny would set MALLOC_TRIM_THRESHOLD_, which halves a survey's speed."""
+    if "MALLOC_TRIM_THRESHOLD_" in os.environ:
+        pytest.skip("set in this environment; workers inherit it")
+    outcomes = list(batch.map(trim_setting, ["a", "b"], workers=2))
+    assert [o.value for o in outcomes] == [None, None]
+
+
 def test_unreachable_scheduler_is_a_connection_error():
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
