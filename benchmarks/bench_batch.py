@@ -81,6 +81,7 @@ def scheduler_with_workers(workers: int, folder: Path) -> Iterator[str]:
         "distributed:\n  nanny:\n    pre-spawn-environ:\n      MALLOC_TRIM_THRESHOLD_: null\n"
     )
     env = {**os.environ, "DASK_CONFIG": str(config)}
+    env.pop("MALLOC_TRIM_THRESHOLD_", None)  # a nanny started in our parent may have set it
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": env}
     processes = [
         subprocess.Popen(

@@ -128,7 +128,7 @@ def trim_setting(path):
     return os.environ.get("MALLOC_TRIM_THRESHOLD_")
 
 
-def test_local_cluster_workers_keep_glibc_adaptive_malloc():
+def test_local_cluster_workers_keep_glibc_adaptive_malloc(restored_environ):
     """Dask's nanny would set MALLOC_TRIM_THRESHOLD_, which halves a survey's speed."""
     if "MALLOC_TRIM_THRESHOLD_" in os.environ:
         pytest.skip("set in this environment; workers inherit it")
@@ -151,7 +151,18 @@ def slow_name(path):
     return os.path.basename(path)
 
 
-def test_a_worker_killed_mid_run_loses_and_duplicates_nothing():
+@pytest.fixture
+def restored_environ():
+    """A LocalCluster's nanny writes its workers' variables into this process's os.environ
+    (OMP_NUM_THREADS, MALLOC_TRIM_THRESHOLD_): undo that for the tests that follow."""
+    before = dict(os.environ)
+    yield
+    for key in set(os.environ) - set(before):
+        del os.environ[key]
+    os.environ.update(before)
+
+
+def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(restored_environ):
     from distributed import Client, LocalCluster
 
     sources = [f"img{i}.png" for i in range(10)]
@@ -251,7 +262,9 @@ def test_csv_parquet_and_frame_hold_the_same_numbers(serial):
     np.testing.assert_array_equal(parquet[numeric].to_numpy(float), frame[numeric].to_numpy(float))
 
 
-def test_serial_local_cluster_and_scheduler_give_identical_rows(dataset, serial, tmp_path):
+def test_serial_local_cluster_and_scheduler_give_identical_rows(
+    dataset, serial, tmp_path, restored_environ
+):
     _, expected = serial
     local = batch.survey(dataset, None, bpp=BPP, targets=TARGETS, workers=2, max_pixels=15_000)
     assert frame_of(local).equals(frame_of(expected))

@@ -206,6 +206,7 @@ def _client(scheduler: Any, workers: int | None) -> Iterator[Any]:
     import dask
 
     with (
+        _restored_environ(),
         _quiet_dask(),
         # Dask's nanny sets MALLOC_TRIM_THRESHOLD_ in its workers, which turns off glibc's
         # adaptive mmap threshold: every large temporary array is then mapped and faulted
@@ -221,6 +222,19 @@ def _client(scheduler: Any, workers: int | None) -> Iterator[Any]:
         Client(cluster, set_as_default=False) as client,
     ):
         yield client
+
+
+@contextlib.contextmanager
+def _restored_environ() -> Iterator[None]:
+    """Dask's nanny writes its workers' variables (OMP_NUM_THREADS=1, ...) into this
+    process's environment before spawning them; the caller's environment comes back after."""
+    before = dict(os.environ)
+    try:
+        yield
+    finally:
+        for key in set(os.environ) - set(before):
+            del os.environ[key]
+        os.environ.update(before)
 
 
 @contextlib.contextmanager
