@@ -12,6 +12,7 @@ import contextlib
 import glob
 import os
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any, Optional
 
 import typer
@@ -198,3 +199,46 @@ def run(
             else:
                 failed += 1
     finish(len(sources), failed, what)
+
+
+def line_report(line: Callable[[Any], str]) -> Callable[[Any], None]:
+    """``report`` for :func:`folder_mode`: ``SOURCE -> OUTPUT: line(value)`` on stdout."""
+    return lambda o: out_console.print(
+        f"{o.source} -> {o.value['output']}: {line(o.value)}", soft_wrap=True
+    )
+
+
+def folder_mode(
+    job: Callable[..., Any],
+    items: list[str],
+    folder: Path,
+    *,
+    suffix: str,
+    label: str,
+    options: dict[str, Any],
+    loading: dict[str, Any],
+    force: bool,
+    resume: bool,
+    engine: dict[str, Any],
+    report: Callable[[Any], None],
+    what: str = "written",
+    done_marker: str = "",
+) -> None:
+    """A command's batch mode: ``job`` per image into ``folder`` (outputs named by
+    :class:`svdimage.batch._jobs.Outputs`); ``--resume`` skips an image whose output (or
+    ``done_marker`` inside its output folder) exists."""
+    import functools
+
+    from svdimage import batch
+    from svdimage.batch._jobs import Outputs
+
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"output {str(folder)!r} must be a folder for several images.")
+    sources = batch.find_images(items)
+    outputs = Outputs(str(folder), suffix, roots(items))
+    check_names(sources, outputs)
+    if resume:
+        marker = [done_marker] if done_marker else []  # join(x, "") would add a slash
+        sources = not_done(sources, lambda s: os.path.join(output_of(outputs, s), *marker))
+    task = functools.partial(job, outputs=outputs, loading=loading, force=force, **options)
+    run(task, sources, label=label, engine=engine, report=report, what=f"{what} into {folder}")

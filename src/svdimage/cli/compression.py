@@ -92,16 +92,16 @@ def compress(
         raise ValueError(f"--color must be 'ycbcr' or 'rgb'; got {color!r}.")
     cap = None if rank is None else parse_rank_item(rank)
     loading: dict[str, Any] = dict(gray=gray, max_pixels=max_pixels, timeout=timeout)
+    options: dict[str, Any] = dict(
+        quality=quality,
+        rank=cap,
+        psnr=psnr,
+        size=size,
+        bpp=bpp,
+        tile=None if global_svd or rank is not None else tiles,
+        color=color,
+    )
     if not _batch.is_batch(images):
-        options = dict(
-            quality=quality,
-            rank=cap,
-            psnr=psnr,
-            size=size,
-            bpp=bpp,
-            tile=None if global_svd or rank is not None else tiles,
-            color=color,
-        )
         report = _compress_one(
             images[0], output, force=force, compare=True, loading=loading, options=options
         )
@@ -110,55 +110,11 @@ def compress(
         else:
             _print_report(images[0], report)
         return
-    _compress_batch(
-        images,
-        output,
-        loading=loading,
-        options=dict(
-            quality=quality,
-            rank=cap,
-            psnr=psnr,
-            size=size,
-            bpp=bpp,
-            tile=None if global_svd or rank is not None else tiles,
-            color=color,
-        ),
-        force=force,
-        resume=resume,
-        json_output=json_output,
-        engine=_batch.where(workers, scheduler),
-    )
+    from svdimage.batch._jobs import compress_job
 
-
-def _compress_batch(
-    items: list[str],
-    output: Path,
-    *,
-    loading: dict[str, Any],
-    options: dict[str, Any],
-    force: bool,
-    resume: bool,
-    json_output: bool,
-    engine: dict[str, Any],
-) -> None:
-    import functools
-
-    from svdimage import batch
-    from svdimage.batch._jobs import Outputs, compress_job
-
-    if output.exists() and not output.is_dir():
-        raise NotADirectoryError(f"--output {str(output)!r} must be a folder for several images.")
-    sources = batch.find_images(items)
-    outputs = Outputs(str(output), ".svdz", _batch.roots(items))
-    _batch.check_names(sources, outputs)
-    if resume:
-        sources = _batch.not_done(sources, lambda s: _batch.output_of(outputs, s))
-    job = functools.partial(
-        compress_job, outputs=outputs, loading=loading, options=options, force=force
-    )
     documents: list[dict[str, Any]] = []
 
-    def report(outcome: Any) -> None:
+    def one_line(outcome: Any) -> None:
         done = outcome.value
         if json_output:
             documents.append({"source": outcome.source, **done})
@@ -171,13 +127,19 @@ def _compress_batch(
         )
 
     try:
-        _batch.run(
-            job,
-            sources,
+        _batch.folder_mode(
+            compress_job,
+            images,
+            output,
+            suffix=".svdz",
             label="compressing",
-            engine=engine,
-            report=report,
-            what=f"compressed into {output}",
+            options=dict(options=options),
+            loading=loading,
+            force=force,
+            resume=resume,
+            engine=_batch.where(workers, scheduler),
+            report=one_line,
+            what="compressed",
         )
     finally:
         if json_output:

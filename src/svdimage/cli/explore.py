@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import typer
 from rich import box
@@ -149,7 +149,7 @@ def sweep_command(
     if _batch.is_batch(images):
         from svdimage.batch._jobs import sweep_job
 
-        _folder_mode(
+        _batch.folder_mode(
             sweep_job,
             images,
             out,
@@ -161,9 +161,11 @@ def sweep_command(
             force=force,
             resume=resume,
             engine=_batch.where(workers, scheduler),
-            line=lambda v: (
-                "ranks "
-                + ", ".join(f"{k} ({fmt_psnr(p)} dB)" for k, p in zip(v["ranks"], v["psnr"]))
+            report=_batch.line_report(
+                lambda v: (
+                    "ranks "
+                    + ", ".join(f"{k} ({fmt_psnr(p)} dB)" for k, p in zip(v["ranks"], v["psnr"]))
+                )
             ),
         )
         return
@@ -171,54 +173,6 @@ def sweep_command(
     array = load(image, gray=gray, max_pixels=max_pixels, timeout=timeout)
     _print_sweep(
         sweep.run(array, out, ranks=ranks, label=image, force=force, step=step), label=image
-    )
-
-
-def _folder_mode(
-    job: Any,
-    items: list[str],
-    folder: Path,
-    *,
-    suffix: str,
-    label: str,
-    options: dict[str, Any],
-    loading: dict[str, Any],
-    force: bool,
-    resume: bool,
-    engine: dict[str, Any],
-    line: Any,
-    done_marker: str = "",
-) -> None:
-    """A command's batch mode: ``job`` per image into ``folder``, one line per image."""
-    import functools
-
-    from svdimage import batch
-    from svdimage.batch._jobs import Outputs
-
-    if folder.exists() and not folder.is_dir():
-        raise NotADirectoryError(f"output {str(folder)!r} must be a folder for several images.")
-    sources = batch.find_images(items)
-    outputs = Outputs(str(folder), suffix, _batch.roots(items))
-    _batch.check_names(sources, outputs)
-    if resume:
-        sources = _batch.not_done(
-            sources,
-            lambda s: (
-                os.path.join(_batch.output_of(outputs, s), done_marker)
-                if done_marker
-                else _batch.output_of(outputs, s)
-            ),
-        )
-    task = functools.partial(job, outputs=outputs, loading=loading, force=force, **options)
-    _batch.run(
-        task,
-        sources,
-        label=label,
-        engine=engine,
-        report=lambda o: out_console.print(
-            f"{o.source} -> {o.value['output']}: {line(o.value)}", soft_wrap=True
-        ),
-        what=f"written into {folder}",
     )
 
 
@@ -264,7 +218,7 @@ def reconstruct(
         from svdimage.batch._jobs import reconstruct_job
 
         parse_rank_item(rank)  # a bad rank is one error now, not one per image
-        _folder_mode(
+        _batch.folder_mode(
             reconstruct_job,
             images,
             output,
@@ -275,7 +229,7 @@ def reconstruct(
             force=force,
             resume=resume,
             engine=_batch.where(workers, scheduler),
-            line=lambda v: f"rank {v['rank']}, PSNR {fmt_psnr(v['psnr'])} dB",
+            report=_batch.line_report(lambda v: f"rank {v['rank']}, PSNR {fmt_psnr(v['psnr'])} dB"),
         )
         return
     image = images[0]

@@ -292,11 +292,10 @@ def denoise_command(
 
     if _batch.is_batch(images):
         from svdimage.batch._jobs import denoise_job
-        from svdimage.cli.explore import _folder_mode
 
         if add_noise is not None or noisy_output is not None:
             raise UsageError("--add-noise and --noisy-output take one image, not a batch.")
-        _folder_mode(
+        _batch.folder_mode(
             denoise_job,
             images,
             output,
@@ -307,7 +306,7 @@ def denoise_command(
             force=force,
             resume=resume,
             engine=_batch.where(workers, scheduler),
-            line=lambda v: f"kept rank {v['rank']} of {v['full_rank']}",
+            report=_batch.line_report(lambda v: f"kept rank {v['rank']} of {v['full_rank']}"),
         )
         return
     image = images[0]
