@@ -229,6 +229,23 @@ def test_save_image_round_trip_color_and_16bit(tmp_path, gradient_rgb):
         save_image(tmp_path / "c16.png", rgb, bit_depth=16)
 
 
+def test_save_image_png_level_changes_bytes_not_pixels(tmp_path):
+    rng = np.random.default_rng(3)
+    smooth = np.cumsum(rng.normal(size=(64, 96, 3)), axis=1)
+    image = (smooth - smooth.min()) / np.ptp(smooth)
+    fast = save_image(tmp_path / "fast.png", image)  # level 1
+    small = save_image(tmp_path / "small.png", image, compress_level=9)
+    stored = save_image(tmp_path / "stored.png", image, compress_level=0)
+    sizes = [p.stat().st_size for p in (stored, fast, small)]
+    assert sizes[0] > sizes[1] >= sizes[2]
+    with Image.open(fast) as a, Image.open(small) as b:
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    save_image(tmp_path / "x.jpg", image, compress_level=9)  # ignored by other formats
+    for bad in (10, -1, True, 1.5):
+        with pytest.raises(ValueError, match="compress_level"):
+            save_image(tmp_path / "bad.png", image, compress_level=bad)
+
+
 def test_save_image_refuses_to_overwrite_without_force(tmp_path):
     path = tmp_path / "out.png"
     save_image(path, np.zeros((4, 4)))

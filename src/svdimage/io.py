@@ -171,6 +171,7 @@ def save_image(
     *,
     force: bool = False,
     bit_depth: Literal[8, 16] = 8,
+    compress_level: int = 1,
 ) -> Path:
     """Write an image in [0, 1] to a file, clipping and rounding first.
 
@@ -186,6 +187,11 @@ def save_image(
         Overwrite an existing file. Without it an existing file is an error.
     bit_depth : {8, 16}, optional
         16 keeps 16-bit precision (gray PNG or TIFF only).
+    compress_level : int, optional
+        PNG's zlib level, 0-9 (other formats ignore it). The default, 1, as
+        OpenCV's, writes a 12 MP photo about 4x faster than Pillow's default
+        6, for a file about 25 % larger (both lossless); 9 gives the smallest
+        file.
 
     Returns
     -------
@@ -220,8 +226,11 @@ def save_image(
         pil = Image.fromarray(_quantized(array, 65535.0, np.uint16))
     else:
         raise ValueError(f"bit_depth must be 8 or 16; got {bit_depth!r}.")
+    if isinstance(compress_level, bool) or compress_level not in range(10):
+        raise ValueError(f"compress_level must be an integer 0-9; got {compress_level!r}.")
+    options = {"compress_level": compress_level} if fmt == "PNG" else {}
     with atomic_path(path, force=force) as tmp:
-        pil.save(tmp, format=fmt)
+        pil.save(tmp, format=fmt, **options)
     return path
 
 
