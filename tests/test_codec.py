@@ -147,11 +147,17 @@ def test_encode_for_sizes_is_encode_at_each_size(camera, monkeypatch):
     from svdimage.codec import _encode
 
     sizes = [6_000, 15_000, 40_000]
-    calls = []
-    real = _encode.encode_at
-    monkeypatch.setattr(_encode, "encode_at", lambda *a, **k: calls.append(1) or real(*a, **k))
+    calls, factored = [], []
+    at_step, plane_factors = _encode.Trials.at_step, _encode.plane_factors
+    monkeypatch.setattr(
+        _encode.Trials, "at_step", lambda *a, **k: calls.append(1) or at_step(*a, **k)
+    )
+    monkeypatch.setattr(
+        _encode, "plane_factors", lambda *a, **k: factored.append(1) or plane_factors(*a, **k)
+    )
     files = encode_for_sizes(camera, sizes + [40])
     assert len(calls) <= 18  # bisection: 7 per budget, 28 in all
+    assert len(factored) == 1  # the tile SVDs of the one plane, shared by every trial
     monkeypatch.undo()
     assert files[-1] is None  # not even quality 1 fits 40 bytes
     for nbytes, data in zip(sizes, files):

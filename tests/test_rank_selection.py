@@ -6,6 +6,7 @@ import skimage.metrics
 
 from svdimage import decompose
 from svdimage.rank_selection import (
+    SvdzSizes,
     knee_rank,
     rank_for_energy,
     rank_for_error,
@@ -126,7 +127,8 @@ def test_unreachable_targets_raise(camera):
 def test_rank_for_storage_counts_real_svdz_bytes(camera):
     from svdimage import codec
 
-    svd = decompose(camera[::2, ::2].copy())
+    original = camera[::2, ::2].copy()
+    svd = decompose(original)
     sizes = [svdz_bytes(svd, k) for k in (5, 20, 60, 120)]
     assert sizes == sorted(sizes)  # grows with the rank
     k = rank_for_storage(svd, bytes=sizes[2], storage="svdz")
@@ -137,12 +139,38 @@ def test_rank_for_storage_counts_real_svdz_bytes(camera):
     # components, and it is far below the float32 factors.
     M, N = svd.shape
     step = math.sqrt(12 * float(svd.s[k - 1]) / (codec.RANK_RULE * (M + N))) * 0.999
-    data = codec.encode(camera[::2, ::2].copy(), step=step, rank=k, tile=None)
-    assert len(data) == svdz_bytes(svd, k)
+    data = codec.encode(original, step=step, rank=k, tile=None)
+    assert len(data) == svdz_bytes(svd, k, image=original)
     assert codec.inspect(data).tile_ranks[0]["max_rank"] == k
     assert svdz_bytes(svd, k) < 4 * svd.stored_values(k) / 4
     with pytest.raises(ValueError, match="storage must be"):
         rank_for_storage(svd, bytes=10**6, storage="png")
+
+
+def test_svdz_sizes_share_factorizations_and_equal_the_files(astronaut, monkeypatch):
+    """Sizes of a 512x512 colour photo's ranks, asked in any order through one SvdzSizes,
+    are those of the files codec.encode writes for each rank alone (randomized plane
+    factorizations at ranks 16 and 32, the full one above), and each is computed once."""
+    from svdimage import codec
+    from svdimage.codec import _encode
+
+    svd = decompose(astronaut, rank=200)
+    calls = []
+    real = _encode.plane_factors
+    monkeypatch.setattr(_encode, "plane_factors", lambda *a, **k: calls.append(k) or real(*a, **k))
+    sizes = SvdzSizes(svd, astronaut)
+    asked = [30, 3, 100, 12, 25, 16, 70]
+    got = {k: sizes(k) for k in asked}
+    # Y (512x512) at ranks 16 and 32, then in full; Cb and Cr (256x256, where a sketch of
+    # 64 is no longer cheaper than the full SVD) at rank 16, then in full.
+    assert len(calls) == 3 + 2 + 2
+    monkeypatch.undo()
+    M, N = svd.shape[:2]
+    for k in asked:
+        sigma = float(svd.s[:, k - 1].mean())
+        step = math.sqrt(12 * sigma / (codec.RANK_RULE * (M + N))) * 0.999
+        assert got[k] == len(codec.encode(astronaut, step=step, rank=k, tile=None))
+    assert [got[k] for k in sorted(asked)] == sorted(got.values())
 
 
 def test_knee_of_a_truncated_svd_is_certain_or_refused(astronaut):

@@ -25,14 +25,12 @@ from svdimage._validation import as_image_array
 from svdimage.decomposition import ImageSVD
 from svdimage.denoising import optimal_hard_threshold, optimal_hard_threshold_rank
 from svdimage.rank_selection import (
+    DisplayedQuality,
     knee_rank,
     rank_for_energy,
     rank_for_error,
     rank_for_fraction,
-    rank_for_psnr,
-    rank_for_ssim,
     rank_for_storage,
-    reference_image,
     svdz_bytes,
 )
 
@@ -166,11 +164,14 @@ def resolve_criterion(
     *,
     image: ArrayLike | None = None,
     storage: Storage = "values",
+    quality: DisplayedQuality | None = None,
 ) -> int:
     """The rank a criterion picks (for color denoising: the largest channel rank).
 
     ``storage`` says how ``ratio``, ``bytes`` and ``bpp`` count bytes (see
-    :func:`rank_for_storage`).
+    :func:`rank_for_storage`). ``quality``, a
+    :class:`~svdimage.rank_selection.DisplayedQuality` of ``svd``, shares
+    PSNR and SSIM measurements across calls.
     """
     name, value = criterion.name, criterion.value
     if name == "knee":
@@ -183,10 +184,9 @@ def resolve_criterion(
         return rank_for_error(svd, value)
     if name == "energy":
         return rank_for_energy(svd, value)
-    if name == "psnr":
-        return rank_for_psnr(svd, value, image=image)
-    if name == "ssim":
-        return rank_for_ssim(svd, value, image=image)
+    if name in ("psnr", "ssim"):
+        quality = _displayed(svd, image, quality)
+        return quality.rank_for_psnr(value) if name == "psnr" else quality.rank_for_ssim(value)
     if name == "percent":
         return rank_for_fraction(svd, value)
     if name == "bytes":
@@ -203,6 +203,7 @@ def criterion_value(
     *,
     image: ArrayLike | None = None,
     storage: Storage = "values",
+    quality: DisplayedQuality | None = None,
 ) -> float:
     """What ``criterion`` measures at ``rank``: the number that explains a choice.
 
@@ -217,11 +218,8 @@ def criterion_value(
     if name == "energy":
         return float(svd.energy(rank))
     if name in ("psnr", "ssim"):
-        reference = reference_image(svd, image)
-        measure = (
-            metrics.peak_signal_noise_ratio if name == "psnr" else metrics.structural_similarity
-        )
-        return measure(reference, svd.reconstruct(rank))
+        quality = _displayed(svd, image, quality)
+        return quality.psnr(rank) if name == "psnr" else quality.ssim(rank)
     if name == "percent":
         return 100.0 * rank / svd.full_rank
     if name == "denoise":
@@ -234,6 +232,16 @@ def criterion_value(
     if name == "bpp":
         return metrics.bits_per_pixel(nbytes, svd.shape)
     return metrics.compression_ratio(int(np.prod(svd.shape)), nbytes)
+
+
+def _displayed(
+    svd: ImageSVD, image: ArrayLike | None, quality: DisplayedQuality | None
+) -> DisplayedQuality:
+    if quality is None:
+        return DisplayedQuality(svd, image)
+    if quality.svd is not svd:
+        raise ValueError("quality must measure the same decomposition (DisplayedQuality(svd)).")
+    return quality
 
 
 def criterion_unit(name: str, *, storage: Storage = "values") -> str:
@@ -322,12 +330,13 @@ def explain(
         The criterion's answer when it is already known (``decompose_for``'s
         ``answers``), which saves searching for it again.
     """
+    quality = DisplayedQuality(svd, image) if criterion.name in ("psnr", "ssim") else None
     k = rank
     if k is None:
-        k = resolve_criterion(svd, criterion, image=image, storage=storage)
+        k = resolve_criterion(svd, criterion, image=image, storage=storage, quality=quality)
 
     def value(rank: int) -> float:
-        return criterion_value(svd, criterion, rank, image=image, storage=storage)
+        return criterion_value(svd, criterion, rank, image=image, storage=storage, quality=quality)
 
     unit = criterion_unit(criterion.name, storage=storage)
     if criterion.name == "denoise":
@@ -400,24 +409,31 @@ def decompose_for(
     if any(c.name in WHOLE_SPECTRUM_CRITERIA for c in criteria):
         return decompose(array)
     need = max(ranks, default=1)
+    # The original's SSIM statistics, once for every decomposition tried.
+    ssim_reference = (
+        metrics.SSIMReference(array) if any(c.name == "ssim" for c in criteria) else None
+    )
 
     def enough(svd: ImageSVD) -> bool:
         if svd.max_rank < need:
             return False
         below = svd.max_rank - 1
+        quality = DisplayedQuality(svd, array, ssim_reference=ssim_reference)
         for criterion in criteria:
             # One measurement first: a PSNR or SSIM unmet at the rank below the last cannot be
             # answered inside these ranks, and its search (a dozen measurements) would be wasted.
             if (
                 criterion.name in ("psnr", "ssim")
                 and below >= 1
-                and criterion_value(svd, criterion, below, image=array) < (criterion.value or 0)
+                and criterion_value(svd, criterion, below, quality=quality) < (criterion.value or 0)
             ):
                 return False
         found = {}
         try:
             for criterion in criteria:
-                found[criterion] = resolve_criterion(svd, criterion, image=array, storage=storage)
+                found[criterion] = resolve_criterion(
+                    svd, criterion, image=array, storage=storage, quality=quality
+                )
         except ValueError:  # not reached within these ranks
             return False
         if any(k >= svd.max_rank for k in found.values()):
@@ -463,24 +479,22 @@ def recommend(svd: ImageSVD, *, image: ArrayLike | None = None) -> list[Recommen
     SSIM 0.90 and ``VISUALLY_LOSSLESS_SSIM`` (0.95). Targets no held rank
     reaches are left out.
     """
-    reference = reference_image(svd, image)
-    ssim = metrics.SSIMReference(reference)
+    quality = DisplayedQuality(svd, image)  # every PSNR and SSIM measured once
     rows = []
     for label, criterion in RECOMMENDED_TARGETS:
         try:
-            k = resolve_criterion(svd, criterion, image=reference)
+            k = resolve_criterion(svd, criterion, image=quality.reference, quality=quality)
         except ValueError:
             continue
         nbytes = 4 * svd.stored_values(k)
-        approx = svd.reconstruct(k)
-        real = svdz_bytes(svd, k, image=reference)
+        real = svdz_bytes(svd, k, image=image)
         rows.append(
             Recommendation(
                 criterion=label,
                 rank=k,
                 relative_error=float(svd.relative_error(k)),
-                psnr=metrics.peak_signal_noise_ratio(reference, approx),
-                ssim=ssim(approx),
+                psnr=quality.psnr(k),
+                ssim=quality.ssim(k),
                 factor_bytes_float32=nbytes,
                 bits_per_pixel=metrics.bits_per_pixel(nbytes, svd.shape),
                 svdz_bytes=real,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import math
+import weakref
 from collections.abc import Callable
 from typing import Literal
 
@@ -21,11 +22,12 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from svdimage import metrics
-from svdimage._search import largest_true, smallest_true
+from svdimage._search import largest_true, smallest_reaching, smallest_true
 from svdimage._validation import as_image_array, check_rank
 from svdimage.decomposition import ImageSVD
 
 __all__ = [
+    "DisplayedQuality",
     "rank_for_error",
     "rank_for_energy",
     "rank_for_psnr",
@@ -34,6 +36,7 @@ __all__ = [
     "rank_for_fraction",
     "knee_rank",
     "svdz_bytes",
+    "SvdzSizes",
     "reference_image",
 ]
 
@@ -118,8 +121,9 @@ def rank_for_storage(
     storage : {'values', 'svdz'}, optional
         ``'values'``: the factors take ``C * k * (M + N + 1) * bytes_per_value``
         bytes. ``'svdz'``: the size of a real ``.svdz`` file of the global
-        rank-``k`` SVD (:func:`svdz_bytes`), found by bisection over the rank
-        (monotone in practice; the rank above is checked not to fit).
+        rank-``k`` SVD (:func:`svdz_bytes`), found by doubling the rank from
+        16 until a file is too large, then bisecting the last step (sizes grow
+        with the rank in practice; the rank above the answer is checked not to fit).
     image : array_like, optional
         The original, for ``'svdz'`` with a truncated SVD.
     """
@@ -144,22 +148,64 @@ def rank_for_storage(
             raise ValueError(f"bpp must be positive; got {bpp}.")
         budget, target = bpp * M * N / 8, f"{bpp:g} bits per pixel"
     if storage == "svdz":
-        reference = reference_image(svd, image)
-        fits = functools.lru_cache(maxsize=None)(
-            lambda k: svdz_bytes(svd, k, image=reference) <= budget
-        )
-        if not fits(1):
-            raise ValueError(
-                f"even rank 1 ({svdz_bytes(svd, 1, image=reference):,} bytes as "
-                f".svdz) does not fit {target}."
-            )
-        return largest_true(fits, 1, svd.max_rank)
+        sizes = _shared_sizes(svd, image)
+        if sizes(1) > budget:
+            raise ValueError(f"even rank 1 ({sizes(1):,} bytes as .svdz) does not fit {target}.")
+        # Galloping up by powers of two, then bisecting the last step: the codec factors
+        # the planes only as far as the answer (each power of two once; SvdzSizes).
+        low, high = 1, 16
+        while high < svd.max_rank and sizes(high) <= budget:
+            low, high = high, 2 * high
+        high = min(high, svd.max_rank)
+        if sizes(high) <= budget:
+            return high
+        return largest_true(lambda k: sizes(k) <= budget, low, high - 1)
     if storage != "values":
         raise ValueError(f"storage must be 'values' or 'svdz'; got {storage!r}.")
     k = min(int(budget // per_rank), svd.max_rank)
     if k < 1:
         raise ValueError(f"even rank 1 ({per_rank:,} bytes) does not fit {target}.")
     return k
+
+
+class SvdzSizes:
+    """Bytes of real global ``.svdz`` files of an SVD's ranks (:func:`svdz_bytes`),
+    sharing the codec's work between ranks.
+
+    The codec factors the image's own planes (YCbCr, chroma at half
+    resolution), once per power of two of the rank
+    (:func:`svdimage.codec._encode.plane_factors`); each size then costs a
+    quantization and the entropy coder. Sizes are the same whatever ranks were
+    asked before.
+
+    Parameters
+    ----------
+    svd : ImageSVD
+    image : array_like, optional
+        The original; needed only when the SVD is truncated.
+    """
+
+    def __init__(self, svd: ImageSVD, image: ArrayLike | None = None) -> None:
+        from svdimage.codec._encode import Trials
+
+        self.svd, self.image = svd, image
+        reference = reference_image(svd, image)
+        self._trials = Trials(reference, max_rank=None, tile=None, color="ycbcr", chroma="420")
+        self._sizes: dict[int, int] = {}
+
+    def __call__(self, rank: int) -> int:
+        """The file's bytes at ``rank``."""
+        from svdimage import codec
+
+        svd = self.svd
+        k = check_rank(rank, svd.max_rank, shape=svd.shape)
+        if k not in self._sizes:
+            sigma = float(np.atleast_2d(svd.s)[:, k - 1].mean())
+            M, N = svd.shape[:2]
+            # Just below the threshold of the k-th value; floor keeps tiny values codable.
+            step = max(math.sqrt(12 * sigma / (codec.RANK_RULE * (M + N))) * 0.999, 1e-4)
+            self._sizes[k] = len(self._trials.at_step(step, max_rank=k))
+        return self._sizes[k]
 
 
 def svdz_bytes(svd: ImageSVD, rank: int, *, image: ArrayLike | None = None) -> int:
@@ -170,18 +216,33 @@ def svdz_bytes(svd: ImageSVD, rank: int, *, image: ArrayLike | None = None) -> i
     quantizer step that still keeps the ``rank``-th: the codec keeps
     ``s_i > 8 q^2 (M + N) / 12``, so ``q = sqrt(12 s_k / (8 (M + N)))`` with
     ``s_k`` the ``rank``-th singular value (averaged over color channels).
-    Sizes therefore grow with the rank.
-    """
-    from svdimage import codec
+    Sizes therefore grow with the rank. The file is the one
+    ``codec.encode(image, step=q, rank=rank, tile=None)`` writes.
 
-    reference = reference_image(svd, image)
-    k = check_rank(rank, svd.max_rank, shape=svd.shape)
-    sigma = float(np.atleast_2d(svd.s)[:, k - 1].mean())
-    M, N = svd.shape[:2]
-    # Just below the threshold of the k-th value; floor keeps tiny values codable.
-    step = max(math.sqrt(12 * sigma / (codec.RANK_RULE * (M + N))) * 0.999, 1e-4)
-    data = codec.encode(reference, step=step, rank=k, tile=None, color="ycbcr", chroma="420")
-    return len(data)
+    Calls for the same ``svd`` and ``image`` object share one :class:`SvdzSizes`
+    (held while ``svd`` lives), so a search and the table that explains it
+    factor the planes once.
+
+    See Also
+    --------
+    SvdzSizes : the sizes of several ranks, sharing the codec's factorizations.
+    """
+    return _shared_sizes(svd, image)(rank)
+
+
+_SHARED_SIZES: weakref.WeakKeyDictionary[ImageSVD, tuple[int | None, SvdzSizes]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _shared_sizes(svd: ImageSVD, image: ArrayLike | None) -> SvdzSizes:
+    """The :class:`SvdzSizes` of ``svd`` and this very ``image`` object, made once."""
+    key = None if image is None else id(image)
+    held = _SHARED_SIZES.get(svd)
+    if held is None or held[0] != key or (image is not None and held[1].image is not image):
+        held = (key, SvdzSizes(svd, image))
+        _SHARED_SIZES[svd] = held
+    return held[1]
 
 
 def knee_rank(svd: ImageSVD) -> int:
@@ -235,6 +296,101 @@ def _knee_is_certain(svd: ImageSVD, errors: np.ndarray, n: int) -> bool:
 
 
 # -- from the displayed image (PSNR, SSIM) -------------------------------------------
+class DisplayedQuality:
+    """PSNR and SSIM of an SVD's displayed rank-``k`` approximations, each measured once.
+
+    The approximations are clipped to [0, 1], as shown and saved. One object
+    answers several targets from shared measurements (the recommendation table
+    asks for three PSNRs and two SSIMs, then shows both at every chosen rank),
+    and the original's SSIM statistics are computed once.
+
+    Parameters
+    ----------
+    svd : ImageSVD
+    image : array_like, optional
+        The original; needed only when the SVD is truncated (a complete SVD
+        rebuilds it).
+    ssim_reference : metrics.SSIMReference, optional
+        The original's SSIM statistics, if already computed (for another
+        decomposition of the same image).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from svdimage.decomposition import decompose
+    >>> image = np.random.default_rng(0).random((64, 48))
+    >>> quality = DisplayedQuality(decompose(image))
+    >>> k, m = quality.rank_for_psnr(30), quality.rank_for_ssim(0.9)
+    >>> quality.psnr(k) >= 30 > quality.psnr(k - 1), quality.ssim(m) >= 0.9 > quality.ssim(m - 1)
+    (True, True)
+    """
+
+    def __init__(
+        self,
+        svd: ImageSVD,
+        image: ArrayLike | None = None,
+        *,
+        ssim_reference: metrics.SSIMReference | None = None,
+    ) -> None:
+        self.svd = svd
+        self.reference = reference_image(svd, image)
+        self._ssim_reference = ssim_reference
+        self._psnr: dict[int, float] = {}
+        self._ssim: dict[int, float] = {}
+        self._last: tuple[int, np.ndarray] | None = None
+
+    def approximation(self, rank: int) -> np.ndarray:
+        """The displayed rank-``rank`` image (the last one is kept for the other metric)."""
+        if self._last is None or self._last[0] != rank:
+            self._last = (rank, self.svd.reconstruct(rank))
+        return self._last[1]
+
+    def psnr(self, rank: int) -> float:
+        """PSNR (dB) of the displayed rank-``rank`` image."""
+        if rank not in self._psnr:
+            self._psnr[rank] = metrics.peak_signal_noise_ratio(
+                self.reference, self.approximation(rank)
+            )
+        return self._psnr[rank]
+
+    def ssim(self, rank: int) -> float:
+        """SSIM of the displayed rank-``rank`` image (scikit-image's definition)."""
+        if rank not in self._ssim:
+            if self._ssim_reference is None:
+                self._ssim_reference = metrics.SSIMReference(self.reference)
+            self._ssim[rank] = self._ssim_reference(self.approximation(rank))
+        return self._ssim[rank]
+
+    def rank_for_psnr(self, db: float) -> int:
+        """Smallest rank reaching ``db`` dB: see :func:`rank_for_psnr`."""
+        svd, target = self.svd, f"{db:g} dB of PSNR"
+        total = float(np.sum(self.reference.astype(np.float64) ** 2))
+        mse = (np.asarray(svd.relative_error()) ** 2) * total / self.reference.size
+        with np.errstate(divide="ignore"):
+            bound = np.where(mse > 0, -10 * np.log10(np.maximum(mse, 1e-300)), np.inf)
+        upper = _first(bound >= db, target, svd, strict=False)
+        return _bisect(
+            lambda k: self.psnr(k) >= db,
+            upper or svd.max_rank,
+            target,
+            svd,
+            near_upper=bool(upper),
+        )
+
+    def rank_for_ssim(self, value: float) -> int:
+        """Smallest rank reaching SSIM ``value``: see :func:`rank_for_ssim`."""
+        if not -1 < value <= 1:
+            raise ValueError(f"SSIM target must be in (-1, 1]; got {value}.")
+        svd, upper = self.svd, self.svd.max_rank
+        if self.ssim(upper) < value:
+            more = "" if svd.is_complete else " (the SVD is truncated)"
+            raise ValueError(f"no rank up to {upper} reaches an SSIM of {value:g}{more}.")
+        k = smallest_reaching(self.ssim, value, 1, upper)
+        while k > 1 and self.ssim(k - 1) >= value:  # measured already; walk down if not monotone
+            k -= 1
+        return k
+
+
 def rank_for_psnr(svd: ImageSVD, db: float, *, image: ArrayLike | None = None) -> int:
     """Smallest rank whose displayed approximation reaches ``db`` dB of PSNR.
 
@@ -248,39 +404,29 @@ def rank_for_psnr(svd: ImageSVD, db: float, *, image: ArrayLike | None = None) -
     image : array_like, optional
         The original; needed only when the SVD is truncated (a complete SVD
         rebuilds it).
+
+    See Also
+    --------
+    DisplayedQuality : several targets from shared measurements.
     """
-    reference = reference_image(svd, image)
-    total = float(np.sum(reference.astype(np.float64) ** 2))
-    mse = (np.asarray(svd.relative_error()) ** 2) * total / reference.size
-    with np.errstate(divide="ignore"):
-        bound = np.where(mse > 0, -10 * np.log10(np.maximum(mse, 1e-300)), np.inf)
-    upper = _first(bound >= db, f"{db:g} dB of PSNR", svd, strict=False)
-    return _bisect(
-        lambda k: metrics.peak_signal_noise_ratio(reference, svd.reconstruct(k)) >= db,
-        upper or svd.max_rank,
-        f"{db:g} dB of PSNR",
-        svd,
-        near_upper=bool(upper),
-    )
+    return DisplayedQuality(svd, image).rank_for_psnr(db)
 
 
 def rank_for_ssim(svd: ImageSVD, value: float, *, image: ArrayLike | None = None) -> int:
     """Smallest rank whose displayed approximation reaches SSIM ``value``.
 
     SSIM is not guaranteed to grow with the rank, but does in practice: the
-    rank is found by bisection over ``1..max_rank`` and its neighbours are
-    verified (``k`` meets the target, ``k - 1`` does not; if ``k - 1`` also
-    does, the search walks down until it does not).
+    rank is searched over ``1..max_rank`` by interpolation on ``log k``
+    (:func:`svdimage._search.smallest_reaching`, about 6-9 measurements where
+    bisection needs 10-13) and its neighbour is verified (``k`` meets the
+    target, ``k - 1`` does not; if ``k - 1`` also does, the search walks down
+    until it does not).
+
+    See Also
+    --------
+    DisplayedQuality : several targets from shared measurements.
     """
-    if not -1 < value <= 1:
-        raise ValueError(f"SSIM target must be in (-1, 1]; got {value}.")
-    ssim = metrics.SSIMReference(reference_image(svd, image))  # the original's statistics, once
-    return _bisect(
-        lambda k: ssim(svd.reconstruct(k)) >= value,
-        svd.max_rank,
-        f"an SSIM of {value:g}",
-        svd,
-    )
+    return DisplayedQuality(svd, image).rank_for_ssim(value)
 
 
 def reference_image(svd: ImageSVD, image: ArrayLike | None) -> np.ndarray:

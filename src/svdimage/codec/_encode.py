@@ -7,7 +7,8 @@ An image is turned into planes (gray; or YCbCr, BT.601 full range as in JPEG,
 with chroma at half resolution, 4:2:0; or plain RGB), each plane is cut into
 tiles (8x8 by default; one tile per plane is the *global* SVD learners
 study), and each tile ``T`` is coded as its quantized mean plus a truncated
-SVD of the rest:
+SVD of ``T`` less its exact mean (the mean's rounding, at most an eighth of a
+step, is left uncorrected, so that the SVDs do not depend on the step):
 
 * the singular values are folded into the vectors, ``a_i = sqrt(s_i) u_i``
   and ``b_i = sqrt(s_i) v_i``, and every entry of every vector is quantized
@@ -30,7 +31,9 @@ that any prefix of the payload decodes to a lower-rank image
 
 Rate control picks the quantizer step (and so the ranks), never the target:
 ``quality`` maps 1-100 monotonically to a step (:func:`quality_to_step`);
-``psnr``, ``size`` and ``bpp`` bisect over the quality.
+``psnr``, ``size`` and ``bpp`` search over the quality (:mod:`._rate`), and
+their trials share the planes and tile SVDs (:class:`Trials`): only the
+quantization and the entropy coding are repeated.
 """
 
 from __future__ import annotations
@@ -111,13 +114,25 @@ class CodedPlane:
 
 
 def code_plane(
-    plane: np.ndarray, *, tile: int | None, step: float, dc_step: float, max_rank: int | None
+    plane: np.ndarray,
+    *,
+    tile: int | None,
+    step: float,
+    dc_step: float,
+    max_rank: int | None,
+    factors: Factors | None = None,
 ) -> CodedPlane:
-    tiles, (_, _, th, tw) = cut_tiles(plane.astype(np.float64), tile)
-    dc = np.rint(tiles.mean(axis=(1, 2)) / dc_step)
-    residual = tiles - (dc * dc_step)[:, None, None]
-    U, s, Vt = _tile_svds(residual, max_rank)
-    U, Vt = svd_flip(U, Vt)  # the package's one sign rule, batched over tiles
+    """Quantize one plane's tile means and truncated SVDs at ``step``.
+
+    ``factors``, from :func:`plane_factors`, are the SVDs of the plane's tiles
+    with their means removed: they do not depend on the step, so rate control
+    computes them once for all its trials.
+    """
+    if factors is None:
+        factors = plane_factors(plane, tile=tile, max_rank=max_rank)
+    U, s, Vt, means = factors
+    th, tw = U.shape[1], Vt.shape[2]
+    dc = np.rint(means / dc_step)
     ranks = np.count_nonzero(s > RANK_RULE * step**2 * (th + tw) / 12, axis=1)
     if max_rank is not None:
         ranks = np.minimum(ranks, max_rank)
@@ -136,23 +151,40 @@ def code_plane(
     )
 
 
-def _tile_svds(
-    residual: np.ndarray, max_rank: int | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """SVDs of a stack of tiles; for one global plane capped at a small rank, only the top.
+#: ``(U, s, Vt, means)`` of a plane's tiles: stacked SVDs of the mean-free tiles, and the means.
+Factors = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
-    A global plane of a 12 MP photo takes seconds to factor completely; with a rank cap
-    well below its side (``rank=`` or a rank criterion, and every ``svdz_bytes`` call),
-    a seeded randomized SVD twice as wide as the cap, of which the first half is kept,
-    gives the same components to float precision in a fraction of that time.
+
+def plane_factors(plane: np.ndarray, *, tile: int | None, max_rank: int | None) -> Factors:
+    """The SVDs of a plane's tiles, less their means, with deterministic signs.
+
+    A global plane (``tile=None``) with a rank cap well below its side is
+    factored by a seeded randomized SVD of twice :func:`factored_rank` of the
+    cap, of which the first half is kept (exact to float precision; see
+    :func:`svdimage.decomposition.decompose_until`): every cap up to the same
+    power of two gets the same components, so one factorization serves a
+    search over ranks, and a file does not depend on which ranks were tried
+    before it.
     """
+    tiles, _ = cut_tiles(plane.astype(np.float64), tile)
+    means = tiles.mean(axis=(1, 2))
+    residual = tiles - means[:, None, None]
+    U = s = Vt = None
     if max_rank is not None and residual.shape[0] == 1:
-        plane = residual[0]
-        width = 2 * max_rank
-        if width < AUTO_EXACT_RANK_FRACTION * min(plane.shape):
-            U, s, Vt = randomized_svd(plane, width, rng=0)
-            return U[None, :, :max_rank], s[None, :max_rank], Vt[None, :max_rank]
-    return np.linalg.svd(residual, full_matrices=False)
+        keep = factored_rank(max_rank)
+        if 2 * keep < AUTO_EXACT_RANK_FRACTION * min(residual.shape[1:]):
+            u, sv, vt = randomized_svd(residual[0], 2 * keep, rng=0)
+            U, s, Vt = u[None, :, :keep], sv[None, :keep], vt[None, :keep]
+    if U is None:
+        U, s, Vt = np.linalg.svd(residual, full_matrices=False)
+    U, Vt = svd_flip(U, Vt)  # the package's one sign rule, batched over tiles
+    return U, s, Vt, means
+
+
+def factored_rank(max_rank: int) -> int:
+    """How many components a global plane is factored to for a rank cap: the
+    smallest power of two, at least 16, that holds the cap."""
+    return max(16, 1 << (int(max_rank) - 1).bit_length())
 
 
 def serialize(coded: list[CodedPlane]) -> np.ndarray:
@@ -172,6 +204,83 @@ def serialize(coded: list[CodedPlane]) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
 
+class Trials:
+    """Encodes of one image at several quantizer steps, sharing its planes and tile SVDs.
+
+    Only the quantization and the entropy coding depend on the step, so rate
+    control's trials cost a fraction of a first encode (:func:`encode`,
+    :func:`encode_for_sizes`), and the global sizes of
+    :func:`svdimage.rank_selection.svdz_bytes` share their factorizations.
+    """
+
+    def __init__(
+        self,
+        image: np.ndarray,
+        *,
+        max_rank: int | None,
+        tile: int | None,
+        color: str,
+        chroma: str,
+    ) -> None:
+        self.shape = image.shape
+        self.max_rank, self.tile, self.color, self.chroma = max_rank, tile, color, chroma
+        self.planes = to_planes(image, color, chroma)
+        self._factors: dict[tuple[int, int | None], Factors] = {}
+
+    def factors(self, index: int, max_rank: int | None) -> Factors:
+        """Plane ``index``'s factors for a rank cap (computed once per power of two)."""
+        plane = self.planes[index]
+        key = None if max_rank is None else factored_rank(max_rank)
+        if self.tile is not None or (
+            key is not None and 2 * key >= AUTO_EXACT_RANK_FRACTION * min(plane.shape)
+        ):
+            key = None  # the full SVD of each tile, or of the plane: one for every cap
+        if (index, key) not in self._factors:
+            self._factors[(index, key)] = plane_factors(plane, tile=self.tile, max_rank=max_rank)
+        return self._factors[(index, key)]
+
+    def at_step(self, step: float, *, max_rank: int | None = None) -> bytes:
+        """The file at a luma quantizer ``step`` (and a rank cap other than the trials')."""
+        max_rank = self.max_rank if max_rank is None else max_rank
+        ycbcr = self.color == "ycbcr" and len(self.shape) == 3
+        coded, described = [], []
+        for index, plane in enumerate(self.planes):
+            plane_step = step * (CHROMA_STEP_FACTOR if ycbcr and index > 0 else 1.0)
+            dc_step = plane_step / DC_STEP_DIVISOR
+            item = code_plane(
+                plane,
+                tile=self.tile,
+                step=plane_step,
+                dc_step=dc_step,
+                max_rank=max_rank,
+                factors=self.factors(index, max_rank),
+            )
+            coded.append(item)
+            described.append(
+                {
+                    "shape": list(plane.shape),
+                    "step": plane_step,
+                    "dc_step": dc_step,
+                    "max_rank": int(item.ranks.max()) if item.ranks.size else 0,
+                }
+            )
+        header = {
+            "shape": list(self.shape),
+            "color": self.color if len(self.shape) == 3 else "gray",
+            "chroma": self.chroma if ycbcr else "444",
+            "tile": self.tile,
+            "planes": described,
+            "coder": "lzma-varint",
+            "order": "rank-major",
+        }
+        return pack(header, compress_symbols(serialize(coded)))
+
+    @functools.cache  # noqa: B019 (one Trials lives for one rate control: its files are kept)
+    def at_quality(self, quality: float) -> bytes:
+        """The file at a quality (:func:`quality_to_step`), each quality encoded once."""
+        return self.at_step(quality_to_step(quality))
+
+
 def encode_at(
     image: np.ndarray,
     *,
@@ -182,31 +291,8 @@ def encode_at(
     chroma: str,
 ) -> bytes:
     """Encode a validated float image at a luma quantizer ``step`` (no rate control)."""
-    planes = to_planes(image, color, chroma)
-    coded, described = [], []
-    for index, plane in enumerate(planes):
-        plane_step = step * (CHROMA_STEP_FACTOR if color == "ycbcr" and index > 0 else 1.0)
-        dc_step = plane_step / DC_STEP_DIVISOR
-        item = code_plane(plane, tile=tile, step=plane_step, dc_step=dc_step, max_rank=max_rank)
-        coded.append(item)
-        described.append(
-            {
-                "shape": list(plane.shape),
-                "step": plane_step,
-                "dc_step": dc_step,
-                "max_rank": int(item.ranks.max()) if item.ranks.size else 0,
-            }
-        )
-    header = {
-        "shape": list(image.shape),
-        "color": color if image.ndim == 3 else "gray",
-        "chroma": chroma if image.ndim == 3 and color == "ycbcr" else "444",
-        "tile": tile,
-        "planes": described,
-        "coder": "lzma-varint",
-        "order": "rank-major",
-    }
-    return pack(header, compress_symbols(serialize(coded)))
+    trials = Trials(image, max_rank=max_rank, tile=tile, color=color, chroma=chroma)
+    return trials.at_step(step)
 
 
 def encode(
@@ -260,6 +346,38 @@ def encode(
         For a rank or tile that is not an integer.
     """
     array = as_image_array(image)
+    trials = _trials(array, rank=rank, tile=tile, color=color, chroma=chroma)
+    targets = [
+        name
+        for name, value in (
+            ("quality", quality),
+            ("step", step),
+            ("psnr", psnr),
+            ("size", size),
+            ("bpp", bpp),
+        )
+        if value is not None
+    ]
+    if len(targets) > 1:
+        raise ValueError(f"give one of quality, step, psnr, size or bpp; got {', '.join(targets)}.")
+    if step is not None and not (math.isfinite(step) and 1e-6 <= step <= 10):
+        raise ValueError(f"step must be between 1e-6 and 10; got {step!r}.")
+
+    at_quality = trials.at_quality  # rate control's last trial is the file itself
+    if step is not None:
+        return trials.at_step(step)
+    if psnr is not None:
+        return at_quality(quality_for_psnr(array, at_quality, psnr))
+    if size is not None or bpp is not None:
+        budget = size if size is not None else bpp * array.shape[0] * array.shape[1] / 8
+        return at_quality(quality_for_budget(at_quality, budget))
+    return at_quality(75.0 if quality is None else quality)
+
+
+def _trials(
+    array: np.ndarray, *, rank: int | None, tile: int | None, color: str, chroma: str
+) -> Trials:
+    """Check the options shared by every target; the image's trials under them."""
     if tile is not None and (
         isinstance(tile, bool) or not isinstance(tile, numbers.Integral) or not 4 <= tile <= 256
     ):
@@ -277,36 +395,7 @@ def encode(
             shape=array.shape if tile is None else None,
             name="rank" if tile is None else f"rank (per {tile}x{tile} tile)",
         )
-    targets = [
-        name
-        for name, value in (
-            ("quality", quality),
-            ("step", step),
-            ("psnr", psnr),
-            ("size", size),
-            ("bpp", bpp),
-        )
-        if value is not None
-    ]
-    if len(targets) > 1:
-        raise ValueError(f"give one of quality, step, psnr, size or bpp; got {', '.join(targets)}.")
-    if step is not None and not (math.isfinite(step) and 1e-6 <= step <= 10):
-        raise ValueError(f"step must be between 1e-6 and 10; got {step!r}.")
-
-    @functools.cache  # rate control's last trial is the file itself
-    def at_quality(q: float) -> bytes:
-        return encode_at(
-            array, step=quality_to_step(q), max_rank=rank, tile=tile, color=color, chroma=chroma
-        )
-
-    if step is not None:
-        return encode_at(array, step=step, max_rank=rank, tile=tile, color=color, chroma=chroma)
-    if psnr is not None:
-        return at_quality(quality_for_psnr(array, at_quality, psnr))
-    if size is not None or bpp is not None:
-        budget = size if size is not None else bpp * array.shape[0] * array.shape[1] / 8
-        return at_quality(quality_for_budget(at_quality, budget))
-    return at_quality(75.0 if quality is None else quality)
+    return Trials(array, max_rank=rank, tile=tile, color=color, chroma=chroma)
 
 
 def encode_for_sizes(
@@ -330,15 +419,13 @@ def encode_for_sizes(
     -------
     list of bytes or None
     """
-    array = as_image_array(image)
-    trials: dict[int, bytes] = {}
-
-    def size_at(quality: int) -> int:
-        trials[quality] = encode(array, quality=quality, **options)
-        return len(trials[quality])
-
-    qualities = qualities_for_budgets(size_at, list(sizes))
-    return [None if q is None else trials[q] for q in qualities]
+    unknown = set(options) - {"rank", "tile", "color", "chroma"}
+    if unknown:
+        raise TypeError(f"encode_for_sizes() got unexpected options: {', '.join(sorted(unknown))}.")
+    options = {"rank": None, "tile": 8, "color": "ycbcr", "chroma": "420", **options}
+    trials = _trials(as_image_array(image), **options)
+    qualities = qualities_for_budgets(lambda q: len(trials.at_quality(q)), list(sizes))
+    return [None if q is None else trials.at_quality(q) for q in qualities]
 
 
 def save(
