@@ -40,11 +40,18 @@ def read_mp4(path):
 
 
 def test_default_animation_ranks_are_the_seeds():
-    ranks = default_animation_ranks(512)
+    ranks = default_animation_ranks(512, last=512)
     assert ranks[:70] == list(range(1, 71))
     assert ranks[70:73] == [80, 90, 100] and ranks[-2:] == [510, 512]
     assert default_animation_ranks(50) == list(range(1, 51))
     assert default_animation_ranks(75) == list(range(1, 71)) + [75]
+
+
+def test_default_animation_ranks_stop_at_the_last_rank_unless_asked():
+    ranks = default_animation_ranks(3000)
+    assert ranks[-3:] == [230, 240, 250] and len(ranks) == 70 + 17 + 1
+    assert default_animation_ranks(3000, last=3000)[-2:] == [2990, 3000]
+    assert default_animation_ranks(255)[-2:] == [240, 250]
 
 
 @pytest.fixture(scope="module")

@@ -20,24 +20,45 @@ from svdimage._linalg import RankAccumulator
 from svdimage._validation import check_ranks
 from svdimage.decomposition import ImageSVD
 
-__all__ = ["animate", "render_frame", "default_animation_ranks", "DEFAULT_FRAME_SIZE"]
+__all__ = [
+    "animate",
+    "render_frame",
+    "default_animation_ranks",
+    "DEFAULT_FRAME_SIZE",
+    "DEFAULT_LAST_RANK",
+]
 
 
 #: Frame size in pixels when none is given, per layout (the seed's 5x8 inch figure at 100 dpi).
 DEFAULT_FRAME_SIZE = {"stacked": (500, 800), "side": (1000, 500)}
 
 
-def default_animation_ranks(max_rank: int) -> list[int]:
-    """The seed notebook's schedule: ranks 1..70, then every 10th, then the maximum.
+#: The last rank of the default schedule. At a frame's panel size (about 500 pixels wide)
+#: nothing changes beyond it: a 12 MP photo's rank-250 panel is 63 dB from the original's
+#: (benchmarks/bench_commands.py's photo), while the seed's schedule to the full rank gave
+#: 363 frames (45 s of video, 35 s of them still) and needed the complete SVD.
+DEFAULT_LAST_RANK = 250
+
+
+def default_animation_ranks(max_rank: int, *, last: int = DEFAULT_LAST_RANK) -> list[int]:
+    """The seed notebook's schedule: ranks 1..70, then every 10th, then the last.
+
+    The seed ran to the full rank of a small image; here the schedule stops at
+    ``min(max_rank, last)`` (:data:`DEFAULT_LAST_RANK`, 250), so that a phone
+    photo's animation does not end in hundreds of identical frames. Pass
+    ``last=max_rank``, or explicit ranks to :func:`animate`, for the full range.
 
     Examples
     --------
     >>> default_animation_ranks(100)[68:]
     [69, 70, 80, 90, 100]
+    >>> default_animation_ranks(3000)[-3:], default_animation_ranks(3000, last=3000)[-2:]
+    ([230, 240, 250], [2990, 3000])
     """
-    ranks = list(range(1, min(70, max_rank) + 1)) + list(range(80, max_rank, 10))
-    if ranks[-1] != max_rank:
-        ranks.append(max_rank)
+    top = min(max_rank, last)
+    ranks = list(range(1, min(70, top) + 1)) + list(range(80, top, 10))
+    if ranks[-1] != top:
+        ranks.append(top)
     return ranks
 
 
@@ -316,8 +337,8 @@ def animate(
         ``.mp4`` (H.264, yuv420p, through imageio-ffmpeg's bundled ffmpeg) or
         ``.gif`` (Pillow, adaptive palette per frame, looping).
     ranks : sequence of int, optional
-        Default: 1..70, then every 10th rank, then the maximum
-        (:func:`default_animation_ranks`).
+        Default: 1..70, then every 10th rank, up to the maximum or 250, whichever
+        is smaller (:func:`default_animation_ranks`).
     fps : float, optional
         Frames per second (the seed used 8).
     size : (int, int), optional

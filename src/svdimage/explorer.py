@@ -530,7 +530,7 @@ def _targets(svd: ImageSVD, reference: np.ndarray | None) -> list[dict[str, Any]
 def _play_schedule(max_rank: int) -> list[int]:
     from svdimage.animation import default_animation_ranks
 
-    return [int(k) for k in default_animation_ranks(max_rank)]
+    return [int(k) for k in default_animation_ranks(max_rank, last=max_rank)]
 
 
 def _colormap() -> bytes:

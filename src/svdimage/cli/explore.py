@@ -361,7 +361,8 @@ def animate(
         "--ranks",
         "-r",
         metavar="LIST",
-        help="Frames' ranks, e.g. 1:70,80:500:10 (default: 1..70, every 10th, the maximum).",
+        help="Frames' ranks, e.g. 1:70,80:3000:10 (default: 1..70, then every 10th up to 250 or "
+        "the image's full rank, whichever is smaller).",
     ),
     fps: float = typer.Option(
         8.0, "--fps", min=0.1, max=120, metavar="FPS", help="Frames per second."
@@ -386,8 +387,8 @@ def animate(
 
     from svdimage._fileutil import check_writable
     from svdimage._validation import check_ranks, parse_rank_spec
+    from svdimage.animation import DEFAULT_LAST_RANK, default_animation_ranks
     from svdimage.animation import animate as write_animation
-    from svdimage.animation import default_animation_ranks
     from svdimage.decomposition import decompose
 
     if output.suffix.lower() not in (".mp4", ".gif"):
@@ -401,9 +402,9 @@ def animate(
     full = min(array.shape[:2])
     if wanted is not None:
         wanted = check_ranks(wanted, full, shape=array.shape)
-    top = None if wanted is None or max(wanted) >= full else max(wanted)
+    last = DEFAULT_LAST_RANK if wanted is None else max(wanted)
     with step("computing the SVD"):
-        svd = decompose(array, rank=top)
+        svd = decompose(array, rank=None if last >= full else last)  # only the ranks shown
     frame_ranks = wanted or default_animation_ranks(svd.max_rank)
     with Progress(
         "[progress.description]{task.description}",
