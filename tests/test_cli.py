@@ -221,6 +221,31 @@ def test_animate_command_writes_gif_and_mp4(tmp_path, photo):
     result = invoke("animate", photo, "-o", tmp_path / "a.mp4", "--layout", "side", "--fps", "4")
     assert result.exit_code == 0, result.output
     assert (tmp_path / "a.mp4").stat().st_size > 0
+    assert "73 frames" in result.stdout  # 1..70, 80, 90, the full rank 96
+
+
+def test_animate_command_default_stops_at_rank_250(tmp_path, monkeypatch):
+    """A photo whose full rank is 300: frames 1..70, 80..240, 250, from a rank-250 SVD (the
+    complete one is not computed); the frame shows the rank-250 image of a full SVD."""
+    import imageio.v3 as iio
+    import skimage.data
+
+    from svdimage import decomposition
+
+    path = tmp_path / "big.png"
+    Image.fromarray(skimage.data.astronaut()[:300, :400]).save(path)
+    ranks_asked = []
+    real = decomposition.decompose
+    monkeypatch.setattr(
+        decomposition,
+        "decompose",
+        lambda *a, **k: ranks_asked.append(k.get("rank")) or real(*a, **k),
+    )
+    result = invoke("animate", path, "-o", tmp_path / "a.gif", "--size", "200x320")
+    assert result.exit_code == 0, result.output
+    assert "88 frames" in result.stdout and ranks_asked == [250]
+    frames = iio.imread(tmp_path / "a.gif", index=None)
+    assert frames.shape[0] == 88
 
 
 @pytest.mark.parametrize(
