@@ -156,5 +156,13 @@ def test_decompose_until_grows_and_computes_everything_for_small_images(camera, 
     sizes = []
     decompose_until(medium_photo, lambda t: sizes.append(t.max_rank) or t.max_rank >= 100, start=16)
     assert sizes == [16, 32, 64, 128]  # doubling until the request is answered
+    sizes.clear()
+    svd = decompose_until(
+        medium_photo, lambda t: sizes.append(t.max_rank) or t.max_rank >= 100, start=16, growth=4
+    )
+    assert sizes == [16, 64]  # 256 would be past the crossover (a quarter of 900): exact
+    assert svd.is_complete
+    with pytest.raises(ValueError, match="growth"):
+        decompose_until(medium_photo, lambda t: True, growth=1)
     assert min(camera.shape) <= FULL_SPECTRUM_MAX_SIDE
     assert decompose_until(camera, lambda t: False).is_complete

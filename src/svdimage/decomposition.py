@@ -167,13 +167,14 @@ def decompose_until(
     *,
     start: int = 64,
     sketch: int = 1,
+    growth: int = 2,
     rng: int | np.random.Generator | None = 0,
     full_max_side: int | None = None,
 ) -> ImageSVD:
     """The top singular triplets, as many as a request needs: no full SVD unless it does.
 
-    Computes a randomized SVD of rank ``K`` (from ``start``), doubling ``K``
-    until ``enough(svd)`` holds, or computes the complete SVD at once when
+    Computes a randomized SVD of rank ``K`` (from ``start``), multiplying ``K``
+    by ``growth`` until ``enough(svd)`` holds, or computes the complete SVD at once when
     the image is small or ``K`` has grown to where the exact SVD is cheaper.
     Energies and errors of every rank up to ``K`` then follow from these
     singular values and the exact ``||A||_F`` (Eckart--Young).
@@ -190,6 +191,9 @@ def decompose_until(
         Compute ``sketch * K`` components and keep the first ``K``: with 2,
         the kept singular values and vectors are exact to float precision
         (see Notes), for reconstructions that must equal the optimal ones.
+    growth : int, optional
+        Factor of ``K`` between tries (2 or more): 4 reaches a large answer in
+        fewer tries, each a new randomized SVD, at the price of a wider last one.
     rng : int or numpy.random.Generator, optional
         Seed of the randomized SVD (seeded by default: results repeat).
     full_max_side : int, optional
@@ -209,6 +213,8 @@ def decompose_until(
     cumulative energies, sums of squares, stay within ~1e-6 of LAPACK's for
     every rank up to ``K``.
     """
+    if isinstance(growth, bool) or not isinstance(growth, int) or growth < 2:
+        raise ValueError(f"growth must be an integer >= 2; got {growth!r}.")
     array = as_image_array(image)
     full = min(array.shape[:2])
     limit = FULL_SPECTRUM_MAX_SIDE if full_max_side is None else full_max_side
@@ -218,7 +224,7 @@ def decompose_until(
         svd = decompose(array, rank=sketch * k, method="randomized", rng=generator).truncated(k)
         if enough(svd):
             return svd
-        k *= 2
+        k *= growth
     return decompose(array, method="exact")
 
 
