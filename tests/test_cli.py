@@ -798,3 +798,33 @@ def test_explore_bad_input_is_one_line(tmp_path):
         invoke("explore", broken, "-o", tmp_path / "x.html"), EXIT_BAD_INPUT, "broken.png"
     )
     assert not (tmp_path / "x.html").exists()
+
+
+# -- progress (issue 10): steps are shown, or logged one line each, or silenced ---------------
+def test_steps_are_logged_one_line_each_when_stderr_is_not_a_terminal(tmp_path, photo, monkeypatch):
+    from svdimage.cli._app import StepDisplay
+
+    monkeypatch.setattr(StepDisplay, "LOG_SECONDS", 0.0)  # every step, however short
+    result = invoke("choose", photo, "--ssim", "0.9")
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    assert "svdimage: complete SVD of 128x96: 1 of 1 channels in " in "\n".join(lines)
+    search = [line for line in lines if line.startswith("svdimage: searching the rank for")]
+    assert len(search) == 1 and " ranks measured in " in search[0]
+    assert all(line.startswith("svdimage: ") and line.endswith(" s") for line in lines)
+    quiet = runner.invoke(app, ["--quiet", "choose", str(photo), "--ssim", "0.9"])
+    assert quiet.exit_code == 0 and quiet.stderr == ""
+
+
+def test_batch_modes_log_images_not_their_steps(tmp_path, photo, monkeypatch):
+    from svdimage.cli._app import StepDisplay
+
+    monkeypatch.setattr(StepDisplay, "LOG_SECONDS", 0.0)
+    second = tmp_path / "second.png"
+    second.write_bytes(photo.read_bytes())
+    result = invoke(
+        "reconstruct", photo, second, "--rank", "5", "-o", tmp_path / "out", "--workers", "0"
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""  # each image's SVD and writing are not logged ...
+    assert result.stdout.count(" -> ") == 2  # ... its result line is

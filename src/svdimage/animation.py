@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from svdimage import _progress
 from svdimage._fileutil import atomic_path
 from svdimage._linalg import RankAccumulator
 from svdimage._validation import check_ranks
@@ -376,7 +377,16 @@ def animate(
     chosen, frame_size = _animation_setup(svd, ranks, size, layout, fps)
     figure = _AnimationFigure(svd, chosen, size=frame_size, layout=layout, caption=caption)
     frames = (figure.frame(i, panel) for i, panel in enumerate(figure.panels()))
-    with atomic_path(path, force=force) as tmp:
+    with (
+        atomic_path(path, force=force) as tmp,
+        _progress.task(f"writing {suffix[1:].upper()}", len(chosen), unit="frames") as step,
+    ):
+
+        def advance(done: int, total: int) -> None:
+            step.advance()
+            if progress is not None:
+                progress(done, total)
+
         if suffix == ".mp4":
             _write_mp4(
                 tmp,
@@ -385,10 +395,10 @@ def animate(
                 fps=fps,
                 quality=quality,
                 total=len(chosen),
-                progress=progress,
+                progress=advance,
             )
         else:
-            _write_gif(tmp, frames, fps=fps, total=len(chosen), progress=progress)
+            _write_gif(tmp, frames, fps=fps, total=len(chosen), progress=advance)
     return path
 
 

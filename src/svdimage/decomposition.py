@@ -16,6 +16,7 @@ import numpy as np
 import scipy.linalg
 from numpy.typing import ArrayLike
 
+from svdimage import _progress
 from svdimage._linalg import squared_norm, svd_flip
 from svdimage._validation import as_image_array, check_rank
 from svdimage.image_svd import ImageSVD
@@ -132,25 +133,25 @@ def decompose(
     planes = [array] if array.ndim == 2 else [array[:, :, c] for c in range(array.shape[2])]
     generator = np.random.default_rng(rng)
     Us, ss, Vts, norms = [], [], [], []
-    for plane in planes:
-        plane = np.ascontiguousarray(plane)
-        norms.append(squared_norm(plane))
-        if backend == "torch":
-            U, s, Vt = _torch_svd(plane, k, chosen, n_oversamples, n_iter, generator)
-        elif chosen == "exact":
-            U, s, Vt = _exact_svd(plane, k)
-        else:
-            U, s, Vt = randomized_svd(
+    what = "complete SVD" if k == full else f"rank-{k} SVD ({chosen})"
+    with _progress.task(f"{what} of {N}x{M}", len(planes), unit="channels") as step:
+        for plane in planes:
+            plane = np.ascontiguousarray(plane)
+            U, s, Vt = _plane_svd(
                 plane,
                 k,
+                chosen,
+                backend=backend,
+                rng=generator,
                 n_oversamples=n_oversamples,
                 n_iter=n_iter,
-                rng=generator,
                 lapack_threads=lapack_threads,
             )
-        Us.append(U)
-        ss.append(s)
-        Vts.append(Vt)
+            norms.append(squared_norm(plane))
+            Us.append(U)
+            ss.append(s)
+            Vts.append(Vt)
+            step.advance()
     return ImageSVD(
         np.stack(Us),
         np.stack(ss),
@@ -158,6 +159,31 @@ def decompose(
         shape=array.shape,
         norm_sq=np.array(norms),
         method=chosen,
+    )
+
+
+def _plane_svd(
+    plane: np.ndarray,
+    k: int,
+    chosen: str,
+    *,
+    backend: str,
+    rng: np.random.Generator,
+    n_oversamples: int | str,
+    n_iter: int | str,
+    lapack_threads: int | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    if backend == "torch":
+        return _torch_svd(plane, k, chosen, n_oversamples, n_iter, rng)
+    if chosen == "exact":
+        return _exact_svd(plane, k)
+    return randomized_svd(
+        plane,
+        k,
+        n_oversamples=n_oversamples,
+        n_iter=n_iter,
+        rng=rng,
+        lapack_threads=lapack_threads,
     )
 
 
@@ -230,12 +256,20 @@ def decompose_until(
 
 def _spectrum_only(array: np.ndarray) -> ImageSVD:
     planes = [array] if array.ndim == 2 else [array[:, :, c] for c in range(array.shape[2])]
-    values = [
-        scipy.linalg.svd(
-            np.ascontiguousarray(p), compute_uv=False, lapack_driver="gesdd", check_finite=False
-        )
-        for p in planes
-    ]
+    values = []
+    with _progress.task(
+        f"singular values of {array.shape[1]}x{array.shape[0]}", len(planes), unit="channels"
+    ) as step:
+        for p in planes:
+            values.append(
+                scipy.linalg.svd(
+                    np.ascontiguousarray(p),
+                    compute_uv=False,
+                    lapack_driver="gesdd",
+                    check_finite=False,
+                )
+            )
+            step.advance()
     M, N = array.shape[:2]
     C = len(planes)
     return ImageSVD(

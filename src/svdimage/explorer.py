@@ -43,7 +43,6 @@ References
 from __future__ import annotations
 
 import base64
-import contextlib
 import html
 import io
 import json
@@ -59,6 +58,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from svdimage import _progress
 from svdimage._fileutil import atomic_path
 from svdimage._validation import as_image_array, check_rank
 from svdimage.image_svd import ImageSVD
@@ -234,8 +234,9 @@ def explore(
     rng : int or numpy.random.Generator, optional
         Seed for a randomized decomposition.
     step : callable, optional
-        ``step(name)`` returns a context manager wrapped around each slow stage
-        (the CLI shows progress with it).
+        ``step(name)`` returns a context manager wrapped around each slow stage.
+        By default each stage is reported as a step of :mod:`svdimage._progress`
+        (the CLI's progress display).
 
     Returns
     -------
@@ -287,7 +288,7 @@ def explore(
         cap = min(full, DEFAULT_RANK_CAP, max(8, int(1.5 * factor_budget / per_rank)))
     else:
         cap = check_rank(max_rank, full, shape=shape)
-    stage = (lambda name: contextlib.nullcontext()) if step is None else step
+    stage = _progress.task if step is None else step
     if svd is None:
         with stage(f"computing the top {cap} singular values and vectors"):
             svd = decompose(reference, rank=cap, rng=rng)

@@ -12,16 +12,17 @@ text (``psnr=35``) and the recommendation table in :mod:`svdimage.criteria`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from svdimage import metrics
+from svdimage import _progress, metrics
 from svdimage._search import largest_true, smallest_reaching, smallest_true
 from svdimage._validation import as_image_array, check_rank
 from svdimage.decomposition import ImageSVD
@@ -338,6 +339,7 @@ class DisplayedQuality:
         self._psnr: dict[int, float] = {}
         self._ssim: dict[int, float] = {}
         self._last: tuple[int, np.ndarray] | None = None
+        self._search: _progress.Task | None = None  # counts the measurements of a search
 
     def approximation(self, rank: int) -> np.ndarray:
         """The displayed rank-``rank`` image (the last one is kept for the other metric)."""
@@ -351,6 +353,8 @@ class DisplayedQuality:
             self._psnr[rank] = metrics.peak_signal_noise_ratio(
                 self.reference, self.approximation(rank)
             )
+            if self._search is not None:
+                self._search.advance()
         return self._psnr[rank]
 
     def ssim(self, rank: int) -> float:
@@ -359,7 +363,18 @@ class DisplayedQuality:
             if self._ssim_reference is None:
                 self._ssim_reference = metrics.SSIMReference(self.reference)
             self._ssim[rank] = self._ssim_reference(self.approximation(rank))
+            if self._search is not None:
+                self._search.advance()
         return self._ssim[rank]
+
+    @contextlib.contextmanager
+    def _searching(self, target: str) -> Iterator[None]:
+        with _progress.task(f"searching the rank for {target}", unit="ranks measured") as step:
+            self._search = step
+            try:
+                yield
+            finally:
+                self._search = None
 
     def rank_for_psnr(self, db: float) -> int:
         """Smallest rank reaching ``db`` dB: see :func:`rank_for_psnr`."""
@@ -369,25 +384,27 @@ class DisplayedQuality:
         with np.errstate(divide="ignore"):
             bound = np.where(mse > 0, -10 * np.log10(np.maximum(mse, 1e-300)), np.inf)
         upper = _first(bound >= db, target, svd, strict=False)
-        return _bisect(
-            lambda k: self.psnr(k) >= db,
-            upper or svd.max_rank,
-            target,
-            svd,
-            near_upper=bool(upper),
-        )
+        with self._searching(target):
+            return _bisect(
+                lambda k: self.psnr(k) >= db,
+                upper or svd.max_rank,
+                target,
+                svd,
+                near_upper=bool(upper),
+            )
 
     def rank_for_ssim(self, value: float) -> int:
         """Smallest rank reaching SSIM ``value``: see :func:`rank_for_ssim`."""
         if not -1 < value <= 1:
             raise ValueError(f"SSIM target must be in (-1, 1]; got {value}.")
         svd, upper = self.svd, self.svd.max_rank
-        if self.ssim(upper) < value:
-            more = "" if svd.is_complete else " (the SVD is truncated)"
-            raise ValueError(f"no rank up to {upper} reaches an SSIM of {value:g}{more}.")
-        k = smallest_reaching(self.ssim, value, 1, upper)
-        while k > 1 and self.ssim(k - 1) >= value:  # measured already; walk down if not monotone
-            k -= 1
+        with self._searching(f"SSIM {value:g}"):
+            if self.ssim(upper) < value:
+                more = "" if svd.is_complete else " (the SVD is truncated)"
+                raise ValueError(f"no rank up to {upper} reaches an SSIM of {value:g}{more}.")
+            k = smallest_reaching(self.ssim, value, 1, upper)
+            while k > 1 and self.ssim(k - 1) >= value:  # measured already; walk down if not
+                k -= 1
         return k
 
 

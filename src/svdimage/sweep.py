@@ -8,7 +8,6 @@ the SVD, resolves rank criteria, measures every rank and writes ``grid.png``,
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import dataclasses
 import json
@@ -23,7 +22,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from svdimage import metrics
+from svdimage import _progress, metrics
 from svdimage._fileutil import atomic_path
 from svdimage._validation import as_image_array
 from svdimage.decomposition import ImageSVD
@@ -118,22 +117,34 @@ def measure_ranks(
     raw_bytes = int(np.prod(svd.shape))
     rows = []
     ssim = metrics.SSIMReference(reference, too_small="nan")
-    for k, approx in svd.iter_reconstructions(ranks, clip=True):
-        values = svd.stored_values(k)
-        rows.append(
-            RankMetrics(
-                rank=k,
-                criterion=(criteria or {}).get(k, ""),
-                relative_error=float(svd.relative_error(k)),
-                psnr=metrics.peak_signal_noise_ratio(reference, approx),
-                ssim=ssim(approx),
-                energy=float(svd.energy(k)),
-                stored_values=values,
-                factor_bytes_float32=4 * values,
-                compression_ratio_vs_raw8bit=raw_bytes / (4 * values),
-            )
-        )
+    with _progress.task("measuring PSNR and SSIM", len(ranks), unit="ranks") as step:
+        for k, approx in svd.iter_reconstructions(ranks, clip=True):
+            rows.append(_measured(k, approx, svd, reference, ssim, criteria, raw_bytes))
+            step.advance()
     return rows
+
+
+def _measured(
+    k: int,
+    approx: np.ndarray,
+    svd: ImageSVD,
+    reference: np.ndarray,
+    ssim: metrics.SSIMReference,
+    criteria: dict[int, str] | None,
+    raw_bytes: int,
+) -> RankMetrics:
+    values = svd.stored_values(k)
+    return RankMetrics(
+        rank=k,
+        criterion=(criteria or {}).get(k, ""),
+        relative_error=float(svd.relative_error(k)),
+        psnr=metrics.peak_signal_noise_ratio(reference, approx),
+        ssim=ssim(approx),
+        energy=float(svd.energy(k)),
+        stored_values=values,
+        factor_bytes_float32=4 * values,
+        compression_ratio_vs_raw8bit=raw_bytes / (4 * values),
+    )
 
 
 _FIELDS = [f.name for f in dataclasses.fields(RankMetrics)]
@@ -233,8 +244,9 @@ def run(
     force : bool, optional
         Overwrite existing outputs.
     step : callable, optional
-        ``step(name)`` returns a context manager wrapped around each stage
-        (the CLI shows a spinner with it).
+        ``step(name)`` returns a context manager wrapped around each stage.
+        By default each stage is reported as a step of :mod:`svdimage._progress`
+        (the CLI's progress display).
 
     Returns
     -------
@@ -251,7 +263,7 @@ def run(
     from svdimage.visualization import plot_error_curve, plot_grid, plot_spectrum, save_figure
 
     def stage(name: str) -> AbstractContextManager[Any]:
-        return contextlib.nullcontext() if step is None else step(name)
+        return _progress.task(name) if step is None else step(name)
 
     reference = as_image_array(image)
     folder = Path(out)

@@ -165,8 +165,15 @@ def handle_errors(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from svdimage import _progress
+
+        display = StepDisplay()
         try:
-            return func(*args, **kwargs)
+            with _progress.listening(display):
+                try:
+                    return func(*args, **kwargs)
+                finally:
+                    display.close()
         except (typer.Exit, typer.Abort, SystemExit):
             raise
         except KeyboardInterrupt:
@@ -191,12 +198,93 @@ def one_of(**options: Any) -> None:
 
 @contextlib.contextmanager
 def step(text: str) -> Iterator[None]:
-    """A spinner on stderr while a step runs (shown on terminals only, not with --quiet)."""
-    if err_console.is_terminal and not _state["quiet"]:
-        with err_console.status(text):
-            yield
-    else:
+    """A step of the command itself, shown as the library's steps are (:class:`StepDisplay`)."""
+    from svdimage import _progress
+
+    with _progress.task(text):
         yield
+
+
+class StepDisplay:
+    """How a command shows the library's steps (:mod:`svdimage._progress`) on stderr.
+
+    On a terminal: one Rich line per running step, with a bar, done/total and
+    an ETA when the step's work can be counted (an SVD's channels, ranks
+    measured, frames), its elapsed time otherwise; each line goes when its
+    step ends. Elsewhere (a log, a pipe): one line per finished step that
+    took a second or more. Nothing with ``--quiet``.
+    """
+
+    #: Steps shorter than this are not worth a line in a log.
+    LOG_SECONDS = 1.0
+
+    def __init__(self) -> None:
+        self._bar: Any = None
+        self._ids: dict[int, Any] = {}
+        self._live = err_console.is_terminal and not _state["quiet"]
+
+    def started(self, task: Any) -> None:
+        if not self._live:
+            return
+        if self._bar is None:
+            from rich.progress import (
+                BarColumn,
+                Progress,
+                SpinnerColumn,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self._bar = Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.fields[count]}"),
+                TimeElapsedColumn(),
+                TextColumn("{task.fields[eta]}"),
+                TimeRemainingColumn(),
+                console=err_console,
+                transient=True,
+            )
+            self._bar.start()
+        self._ids[id(task)] = self._bar.add_task(
+            task.name, total=task.total, count=self._count(task), eta="ETA" if task.total else ""
+        )
+
+    def advanced(self, task: Any) -> None:
+        if self._bar is not None and id(task) in self._ids:
+            self._bar.update(
+                self._ids[id(task)], completed=task.done, total=task.total, count=self._count(task)
+            )
+
+    @staticmethod
+    def _count(task: Any) -> str:
+        """``2/3 channels``; ``5 ranks measured`` when the total is not known."""
+        done = f"{task.done:,}/{task.total:,}" if task.total else f"{task.done:,}"
+        return f"{done} {task.unit}" if task.unit else (done if task.total else "")
+
+    def finished(self, task: Any) -> None:
+        if self._bar is not None and id(task) in self._ids:
+            self._bar.remove_task(self._ids.pop(id(task)))
+            if not self._ids:
+                self._bar.stop()
+                self._bar = None
+        elif not _state["quiet"] and not self._live and task.seconds >= self.LOG_SECONDS:
+            counted = f"{task.done:,} of {task.total:,}" if task.total else f"{task.done:,}"
+            counted = f"{counted} {task.unit} in " if task.unit else ""
+            err_console.print(
+                f"svdimage: {task.name}: {counted}{task.seconds:.1f} s",
+                soft_wrap=True,
+                markup=False,
+                highlight=False,
+            )
+
+    def close(self) -> None:
+        """Stop the display (a step interrupted by an error leaves no bar behind)."""
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
 
 
 def print_json(document: Any) -> None:

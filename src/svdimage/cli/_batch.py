@@ -120,6 +120,8 @@ def progress(
         TimeRemainingColumn,
     )
 
+    from svdimage import _progress
+
     quiet = _state["quiet"]
     state: dict[str, Any] = {"done": 0, "failed": 0, "total": total}
     bar = None
@@ -161,11 +163,14 @@ def progress(
         if bar is not None:
             bar.update(task, advance=1, failed=state["failed"])
 
-    if bar is None:
-        yield advance
-    else:
-        with bar:
+    # The images' bar (or lines) is the display: each image's own steps, run in this
+    # process with --workers 0, would only flicker beneath it.
+    with _progress.listening(None):
+        if bar is None:
             yield advance
+        else:
+            with bar:
+                yield advance
 
 
 def finish(done: int, failed: int, what: str) -> None:

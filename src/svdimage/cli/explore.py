@@ -20,7 +20,6 @@ from svdimage.cli._app import (
     MaxPixelsOption,
     TimeoutOption,
     command,
-    err_console,
     fmt_bpp,
     fmt_count,
     fmt_error,
@@ -121,7 +120,7 @@ def demo(
         raise ValueError(f"--sample must be one of {', '.join(sorted(samples))}; got {sample!r}.")
     label = f"skimage.data.{sample}()"
     image = load_image(getattr(skimage.data, sample)())
-    _print_sweep(sweep.run(image, out, label=label, force=force, step=step), label=label)
+    _print_sweep(sweep.run(image, out, label=label, force=force), label=label)
     out_console.print(f"Open {out / 'grid.png'} to see the reconstructions.", soft_wrap=True)
 
 
@@ -171,9 +170,7 @@ def sweep_command(
         return
     image = images[0]
     array = load(image, gray=gray, max_pixels=max_pixels, timeout=timeout)
-    _print_sweep(
-        sweep.run(array, out, ranks=ranks, label=image, force=force, step=step), label=image
-    )
+    _print_sweep(sweep.run(array, out, ranks=ranks, label=image, force=force), label=image)
 
 
 @command()
@@ -383,8 +380,6 @@ def animate(
     timeout: float = TimeoutOption,
 ) -> None:
     """Write an MP4 or GIF of IMAGE sharpening as the rank grows, beside its error curve."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
     from svdimage._fileutil import check_writable
     from svdimage._validation import check_ranks, parse_rank_spec
     from svdimage.animation import DEFAULT_LAST_RANK, default_animation_ranks
@@ -406,27 +401,16 @@ def animate(
     with step("computing the SVD"):
         svd = decompose(array, rank=None if last >= full else last)  # only the ranks shown
     frame_ranks = wanted or default_animation_ranks(svd.max_rank)
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err_console,
-        transient=True,
-        disable=not err_console.is_terminal,
-    ) as bar:
-        task = bar.add_task("frames", total=len(frame_ranks))
-        write_animation(
-            svd,
-            output,
-            ranks=frame_ranks,
-            fps=fps,
-            size=frame_size,
-            layout=layout,
-            caption=caption,
-            force=force,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
-        )
+    write_animation(
+        svd,
+        output,
+        ranks=frame_ranks,
+        fps=fps,
+        size=frame_size,
+        layout=layout,
+        caption=caption,
+        force=force,
+    )
     out_console.print(
         f"Wrote {output} ({fmt_count(len(frame_ranks))} frames at {fps:g} fps, "
         f"{fmt_count(os.path.getsize(output))} bytes).",
@@ -480,7 +464,6 @@ def explore_command(
         max_rank=None if max_rank is None else min(max_rank, min(array.shape[:2])),
         storage=storage,
         title=f"{os.path.basename(image.rstrip('/')) or image} - svdimage explorer",
-        step=step,
     )
     page.save(output, force=force)
     size = os.path.getsize(output)

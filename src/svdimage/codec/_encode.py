@@ -51,6 +51,7 @@ import numpy as np
 import scipy.linalg
 from numpy.typing import ArrayLike
 
+from svdimage import _progress
 from svdimage._fileutil import atomic_path
 from svdimage._linalg import svd_flip
 from svdimage._validation import as_image_array, check_rank
@@ -244,7 +245,11 @@ class Trials:
         ):
             key = None  # the full SVD of each tile, or of the plane: one for every cap
         if (index, key) not in self._factors:
-            self._factors[(index, key)] = plane_factors(plane, tile=self.tile, max_rank=max_rank)
+            what = "global SVD" if self.tile is None else f"{self.tile}x{self.tile} tile SVDs"
+            with _progress.task(f"{what} of plane {index + 1} of {len(self.planes)}"):
+                self._factors[(index, key)] = plane_factors(
+                    plane, tile=self.tile, max_rank=max_rank
+                )
         return self._factors[(index, key)]
 
     def at_step(self, step: float, *, max_rank: int | None = None) -> bytes:
@@ -374,12 +379,26 @@ def encode(
     at_quality = trials.at_quality  # rate control's last trial is the file itself
     if step is not None:
         return trials.at_step(step)
-    if psnr is not None:
-        return at_quality(quality_for_psnr(array, at_quality, psnr))
-    if size is not None or bpp is not None:
+    if quality is not None or (psnr is None and size is None and bpp is None):
+        return at_quality(75.0 if quality is None else quality)
+    goal = (
+        f"PSNR {psnr:g} dB" if psnr is not None else f"{size:,} bytes" if size else f"{bpp:g} bpp"
+    )
+    with _progress.task(f"searching the quality for {goal}", unit="files encoded") as search:
+
+        def trial(q: float) -> bytes:
+            done = q in tried
+            tried.add(q)
+            data = at_quality(q)
+            if not done:
+                search.advance()
+            return data
+
+        tried: set[float] = set()
+        if psnr is not None:
+            return trial(quality_for_psnr(array, trial, psnr))
         budget = size if size is not None else bpp * array.shape[0] * array.shape[1] / 8
-        return at_quality(quality_for_budget(at_quality, budget))
-    return at_quality(75.0 if quality is None else quality)
+        return trial(quality_for_budget(trial, budget))
 
 
 def _trials(
@@ -432,7 +451,18 @@ def encode_for_sizes(
         raise TypeError(f"encode_for_sizes() got unexpected options: {', '.join(sorted(unknown))}.")
     options = {"rank": None, "tile": 8, "color": "ycbcr", "chroma": "420", **options}
     trials = _trials(as_image_array(image), **options)
-    qualities = qualities_for_budgets(lambda q: len(trials.at_quality(q)), list(sizes))
+    tried: set[int] = set()
+    with _progress.task(
+        f"searching the qualities for {len(sizes)} sizes", unit="files encoded"
+    ) as search:
+
+        def size_at(quality: int) -> int:
+            if quality not in tried:
+                tried.add(quality)
+                search.advance()
+            return len(trials.at_quality(quality))
+
+        qualities = qualities_for_budgets(size_at, list(sizes))
     return [None if q is None else trials.at_quality(q) for q in qualities]
 
 

@@ -1,0 +1,80 @@
+import threading
+
+import numpy as np
+
+from svdimage import _progress
+from svdimage.decomposition import decompose
+
+
+class Recorder:
+    def __init__(self):
+        self.events = []
+
+    def started(self, task):
+        self.events.append(("start", task.name, task.total, task.unit))
+
+    def advanced(self, task):
+        self.events.append(("advance", task.name, task.done))
+
+    def finished(self, task):
+        self.events.append(("finish", task.name, task.done))
+
+
+def test_steps_reach_the_listener_nested_and_in_order():
+    recorder = Recorder()
+    with _progress.listening(recorder), _progress.task("outer") as outer:
+        with _progress.task("inner", 2, unit="things") as inner:
+            inner.advance()
+            inner.advance()
+        outer.advance()
+    assert recorder.events == [
+        ("start", "outer", None, ""),
+        ("start", "inner", 2, "things"),
+        ("advance", "inner", 1),
+        ("advance", "inner", 2),
+        ("finish", "inner", 2),
+        ("advance", "outer", 1),
+        ("finish", "outer", 1),
+    ]
+
+
+def test_a_step_that_raises_is_still_finished():
+    recorder = Recorder()
+    with _progress.listening(recorder):
+        try:
+            with _progress.task("doomed"):
+                raise RuntimeError("boom")
+        except RuntimeError:
+            pass
+    assert recorder.events[-1] == ("finish", "doomed", 0)
+
+
+def test_silent_without_a_listener_in_muted_blocks_and_other_threads():
+    recorder = Recorder()
+    with _progress.task("nobody listens") as step:
+        step.advance()  # no listener: nothing happens, nothing fails
+    assert step.done == 1
+    with _progress.listening(recorder):
+        with _progress.listening(None), _progress.task("muted"):
+            pass
+        thread = threading.Thread(target=lambda: _progress.task("thread").__enter__())
+        thread.start()
+        thread.join()
+    assert recorder.events == []
+
+
+def test_the_library_reports_its_long_steps():
+    """An SVD counts its channels; a search counts the ranks it measured."""
+    from svdimage.rank_selection import rank_for_ssim
+
+    recorder = Recorder()
+    image = np.random.default_rng(0).random((40, 30, 3))
+    with _progress.listening(recorder):
+        svd = decompose(image)
+        k = rank_for_ssim(svd, 0.9)
+    starts = [e for e in recorder.events if e[0] == "start"]
+    assert starts[0] == ("start", "complete SVD of 30x40", 3, "channels")
+    assert ("finish", "complete SVD of 30x40", 3) in recorder.events
+    search = [e for e in recorder.events if e[1] == "searching the rank for SSIM 0.9"]
+    measured = search[-1][2]
+    assert search[0][0] == "start" and search[-1][0] == "finish" and 2 <= measured <= k + 1
