@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import skimage.metrics
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -657,3 +658,47 @@ def test_trailing_bytes_after_the_payload_are_refused(small_file):
         decode(small_file + b"abc")
     with pytest.raises(FormatError, match="unexpected bytes"):
         inspect(small_file + b"abc")
+
+
+# -- the compression report is honest (issue 10: speed changes no result) ---------------------
+@pytest.mark.parametrize("which", ["gray", "color"])
+def test_compress_report_equals_independent_measurements(tmp_path, camera, astronaut, which):
+    """Every number of compress's report, recomputed from the written file and from Pillow:
+    the .svdz row from the file decoded and scikit-image's PSNR and SSIM; the JPEG row from
+    Pillow at the reported quality (the largest whose file fits the .svdz bytes)."""
+    from PIL import Image
+
+    from svdimage.codec import compress
+
+    image = camera[::2, ::2] if which == "gray" else astronaut[::2, ::2]
+    path = tmp_path / "out.svdz"
+    report = compress(image, path, bpp=1.0)
+    data = path.read_bytes()
+    assert report.svdz.nbytes == len(data) <= image.shape[0] * image.shape[1] / 8
+    assert report.svdz.bits_per_pixel == 8 * len(data) / (image.shape[0] * image.shape[1])
+    channel = {} if which == "gray" else {"channel_axis": -1}
+
+    def measured(approx):
+        return (
+            skimage.metrics.peak_signal_noise_ratio(image, approx, data_range=1.0),
+            skimage.metrics.structural_similarity(image, approx, data_range=1.0, **channel),
+        )
+
+    psnr, ssim = measured(decode(data))
+    assert report.svdz.psnr == pytest.approx(psnr, abs=1e-6)
+    assert report.svdz.ssim == pytest.approx(ssim, abs=1e-5)
+    jpeg = next(row for row in report.rows if row.name == "JPEG")
+    pixels = Image.fromarray(np.rint(image * 255).astype(np.uint8))
+
+    def jpeg_at(quality):
+        buffer = io.BytesIO()
+        pixels.save(buffer, format="JPEG", quality=quality, optimize=True)
+        return buffer.getvalue()
+
+    q = report.jpeg_quality
+    assert len(jpeg_at(q)) == jpeg.nbytes <= len(data)
+    assert q == 100 or len(jpeg_at(q + 1)) > len(data)
+    decoded = np.asarray(Image.open(io.BytesIO(jpeg_at(q))), dtype=np.float64) / 255
+    psnr, ssim = measured(decoded)
+    assert jpeg.psnr == pytest.approx(psnr, abs=1e-6)
+    assert jpeg.ssim == pytest.approx(ssim, abs=1e-5)

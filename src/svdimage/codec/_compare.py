@@ -124,10 +124,11 @@ def compress(
     if isinstance(rank, Criterion):
         if options.get("tile", 8) is not None:
             raise ValueError("a rank criterion needs the global SVD: pass tile=None.")
-        from svdimage.criteria import resolve_criterion
-        from svdimage.decomposition import decompose
+        from svdimage.criteria import decompose_for, resolve_criterion
 
-        chosen = rank = resolve_criterion(decompose(array), rank, image=array)
+        answers: dict[Criterion, int] = {}
+        svd = decompose_for(array, [rank], answers=answers)  # only the top ranks it needs
+        chosen = rank = answers.get(rank) or resolve_criterion(svd, rank, image=array)
     data = encode(array, rank=rank, **options)
     decoded = decode(data, max_pixels=None)
     with atomic_path(path, force=force) as tmp:
