@@ -144,6 +144,32 @@ def test_qualities_for_budgets_equal_bisection_with_fewer_trials(steps, budgets)
     assert len(trials) <= 15 * len(set(budgets))
 
 
+@given(
+    top=st.integers(2, 5000),
+    slope=st.floats(10, 5000),
+    budget=st.floats(1, 1e7),
+    seen=st.lists(st.integers(1, 5000), max_size=4),
+)
+@settings(max_examples=200, deadline=None)
+def test_qualities_for_budgets_over_any_range_with_known_sizes(top, slope, budget, seen):
+    """The same search over ranks 1..top (sizes growing with the rank, some already known):
+    the bisection answer, and no known size measured again."""
+
+    def size_of(k):
+        return int(200 + slope * k + 0.01 * k * k)
+
+    known = {k: size_of(k) for k in seen if k <= top}
+    calls = []
+    (got,) = qualities_for_budgets(
+        lambda k: calls.append(k) or size_of(k), [budget], lowest=1, highest=top, known=known
+    )
+    expected = (
+        largest_true(lambda k: size_of(k) <= budget, 1, top) if size_of(1) <= budget else None
+    )
+    assert got == expected
+    assert not set(calls) & set(known)
+
+
 def test_encode_for_sizes_is_encode_at_each_size(camera, monkeypatch):
     from svdimage.codec import _encode
 

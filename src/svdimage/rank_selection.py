@@ -23,8 +23,9 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from svdimage import _progress, metrics
-from svdimage._search import largest_true, smallest_reaching, smallest_true
+from svdimage._search import smallest_reaching, smallest_true
 from svdimage._validation import as_image_array, check_rank
+from svdimage.codec._rate import qualities_for_budgets
 from svdimage.decomposition import ImageSVD
 
 __all__ = [
@@ -123,8 +124,9 @@ def rank_for_storage(
         ``'values'``: the factors take ``C * k * (M + N + 1) * bytes_per_value``
         bytes. ``'svdz'``: the size of a real ``.svdz`` file of the global
         rank-``k`` SVD (:func:`svdz_bytes`), found by doubling the rank from
-        16 until a file is too large, then bisecting the last step (sizes grow
-        with the rank in practice; the rank above the answer is checked not to fit).
+        16 until a file is too large, then by the codec's rate control inside
+        the last step (sizes grow with the rank in practice; the rank above the
+        answer is checked not to fit).
     image : array_like, optional
         The original, for ``'svdz'`` with a truncated SVD.
     """
@@ -152,15 +154,23 @@ def rank_for_storage(
         sizes = _shared_sizes(svd, image)
         if sizes(1) > budget:
             raise ValueError(f"even rank 1 ({sizes(1):,} bytes as .svdz) does not fit {target}.")
-        # Galloping up by powers of two, then bisecting the last step: the codec factors
-        # the planes only as far as the answer (each power of two once; SvdzSizes).
-        low, high = 1, 16
+        # Galloping up by powers of two, then the codec's own rate control inside the last
+        # step (a secant on log size, the answer's neighbour checked): the planes are factored
+        # only as far as the answer (each power of two once; SvdzSizes), and the large files
+        # near it, seconds of entropy coding each, are encoded a few times, not ten.
+        measured, high = {1: sizes(1)}, 16
         while high < svd.max_rank and sizes(high) <= budget:
-            low, high = high, 2 * high
+            measured[high] = sizes(high)
+            high *= 2
         high = min(high, svd.max_rank)
-        if sizes(high) <= budget:
+        measured[high] = sizes(high)
+        if measured[high] <= budget:
             return high
-        return largest_true(lambda k: sizes(k) <= budget, low, high - 1)
+        (k,) = qualities_for_budgets(
+            sizes, [budget], lowest=1, highest=svd.max_rank, known=measured
+        )
+        assert k is not None  # rank 1 fits
+        return k
     if storage != "values":
         raise ValueError(f"storage must be 'values' or 'svdz'; got {storage!r}.")
     k = min(int(budget // per_rank), svd.max_rank)

@@ -55,9 +55,19 @@ def quality_for_budget(encode: Callable[[float], bytes], budget: float) -> int:
 
 
 def qualities_for_budgets(
-    size_at: Callable[[int], int], budgets: Sequence[float]
+    size_at: Callable[[int], int],
+    budgets: Sequence[float],
+    *,
+    lowest: int = 1,
+    highest: int = 100,
+    first: int = 75,
+    known: dict[int, int] | None = None,
 ) -> list[int | None]:
     """The largest quality 1..100 whose file fits each budget (``None``: not even 1).
+
+    Any integer parameter whose size grows with it works the same way: a rank
+    in ``lowest..highest`` (``first`` is tried when nothing is known yet;
+    ``known`` holds sizes already measured).
 
     The answer is the one bisection gives for a size that grows with the
     quality, found in fewer trial encodes: the bracket around each budget
@@ -70,7 +80,7 @@ def qualities_for_budgets(
     """
     if any(not budget > 0 for budget in budgets):
         raise ValueError(f"size and bpp must be positive; got budgets {list(budgets)!r}.")
-    sizes: dict[int, int] = {}
+    sizes: dict[int, int] = dict(known or {})
 
     def size(quality: int) -> int:
         if quality not in sizes:
@@ -80,8 +90,8 @@ def qualities_for_budgets(
     answers: dict[float, int | None] = {}
     for budget in sorted(set(budgets)):
         fits = [q for q, n in sizes.items() if n <= budget]
-        low = max(fits, default=0)  # 0: no quality known to fit yet
-        high = min((q for q, n in sizes.items() if n > budget and q > low), default=101)
+        low = max(fits, default=lowest - 1)  # below lowest: nothing known to fit yet
+        high = min((q for q, n in sizes.items() if n > budget and q > low), default=highest + 1)
         mode, width, last = "secant", high - low, 0
         while high - low > 1:
             guess = _secant(sizes, budget) if mode == "secant" else None
@@ -90,7 +100,8 @@ def qualities_for_budgets(
             elif guess is not None:
                 quality = int(np.clip(np.rint(guess), low + 1, high - 1))
             else:
-                quality = (low + high + 1) // 2 if low or high <= 100 else 75
+                bracketed = low >= lowest or high <= highest
+                quality = (low + high + 1) // 2 if bracketed else min(max(first, lowest), highest)
             if size(quality) <= budget:
                 low = quality
             else:
@@ -102,7 +113,7 @@ def qualities_for_budgets(
                 mode, width = "bisect", high - low
             else:
                 mode, width = "secant", high - low
-        answers[budget] = low or None
+        answers[budget] = low if low >= lowest else None
     return [answers[budget] for budget in budgets]
 
 
