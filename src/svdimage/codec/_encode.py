@@ -38,7 +38,6 @@ quantization and the entropy coding are repeated.
 
 from __future__ import annotations
 
-import functools
 import math
 import numbers
 import os
@@ -65,7 +64,6 @@ from svdimage.randomized import randomized_svd
 
 __all__ = [
     "encode",
-    "encode_at",
     "encode_for_sizes",
     "save",
     "quality_to_step",
@@ -235,6 +233,7 @@ class Trials:
         self.max_rank, self.tile, self.color, self.chroma = max_rank, tile, color, chroma
         self.planes = to_planes(image, color, chroma)
         self._factors: dict[tuple[int, int | None], Factors] = {}
+        self._files: dict[float, bytes] = {}  # rate control's last trial is the file itself
 
     def factors(self, index: int, max_rank: int | None) -> Factors:
         """Plane ``index``'s factors for a rank cap (computed once per power of two)."""
@@ -288,24 +287,11 @@ class Trials:
         }
         return pack(header, compress_symbols(serialize(coded)))
 
-    @functools.cache  # noqa: B019 (one Trials lives for one rate control: its files are kept)
     def at_quality(self, quality: float) -> bytes:
         """The file at a quality (:func:`quality_to_step`), each quality encoded once."""
-        return self.at_step(quality_to_step(quality))
-
-
-def encode_at(
-    image: np.ndarray,
-    *,
-    step: float,
-    max_rank: int | None,
-    tile: int | None,
-    color: str,
-    chroma: str,
-) -> bytes:
-    """Encode a validated float image at a luma quantizer ``step`` (no rate control)."""
-    trials = Trials(image, max_rank=max_rank, tile=tile, color=color, chroma=chroma)
-    return trials.at_step(step)
+        if quality not in self._files:
+            self._files[quality] = self.at_step(quality_to_step(quality))
+        return self._files[quality]
 
 
 def encode(
