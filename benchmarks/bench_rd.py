@@ -1,23 +1,27 @@
-"""Rate-distortion of .svdz against JPEG, WebP and the naive SVD "compressors".
+"""Rate-distortion of .svdz against JPEG, WebP, AVIF and the naive SVD "compressors".
 
-For scikit-image's bundled photos (gray and color), each method is swept over
-its own knob and its PSNR and SSIM are read at equal bits per pixel (0.25,
-0.5, 1 and 2 bpp, interpolated on log rate). Methods:
+The protocol (so that a constant tuned on some photos is judged on others):
 
-* ``.svdz tiled`` (8x8 tiles, the default) and ``.svdz global`` (one SVD
-  per plane), swept over quality;
-* Pillow JPEG (``optimize=True``) and WebP (``method=6``), swept over quality;
-* the naive baselines: float32 factors of the rank-k SVD (4 C k (M + N + 1)
-  bytes); the usual "quantized SVD" (each vector to 8 bits between its own
-  min and max, LZMA-compressed); and a PNG of the rank-k reconstruction, all
-  swept over rank.
+* ``TUNING`` lists the photos every constant of the codec was chosen on
+  (:mod:`svdimage.codec._patches` and ``_encode``); ``EVALUATION`` lists photos
+  that no constant was chosen with. Both are reported, separately; the
+  evaluation set is the evidence.
+* Each codec is swept over its own knob (the .svdz step, Pillow's quality) and
+  scored on the decoded 8-bit image: RGB PSNR, luma (BT.601 Y) PSNR and SSIM
+  (scikit-image, 7x7 windows, ``data_range=255``).
+* BD-PSNR and BD-SSIM against Pillow JPEG (``optimize=True``) use only the
+  points inside 0.25-2 bpp of each curve (a cubic on log10 rate;
+  :func:`svdimage.metrics.bd_psnr`), per image and as the mean of gray and
+  colour images separately.
 
-Also printed: the Bjontegaard delta PSNR (BD-PSNR) of each .svdz mode (and
-WebP) against JPEG, and of the global .svdz against the per-vector 8-bit SVD,
-over 0.25-2 bpp (cubic fit of PSNR against log10 rate; positive means the
-first is better). Writes ``benchmarks/results/rd.md`` and ``rd.png``.
+Methods: ``.svdz`` (the default: the patch-matrix SVD of format 2), ``.svdz
+global`` (one SVD per plane, format 1), JPEG, WebP (``method=6``), AVIF
+(``speed=4``), and the naive baselines of the usual SVD tools: float32 factors
+of the rank-k SVD, each vector quantized to 8 bits between its own min and
+max (LZMA), and a PNG of the rank-k reconstruction. Writes
+``benchmarks/results/rd.md`` and ``rd.png``.
 
-Run ``python benchmarks/bench_rd.py`` (a few minutes) or ``--quick``.
+Run ``python benchmarks/bench_rd.py`` (about 10 minutes) or ``--quick``.
 """
 
 from __future__ import annotations
@@ -32,17 +36,54 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, print_table
 from svdimage import codec, decompose, load_image
-from svdimage.metrics import peak_signal_noise_ratio, structural_similarity
+from svdimage.metrics import bd_psnr
 
 TARGETS = (0.25, 0.5, 1.0, 2.0)
-BD_HEADERS = [
-    "image",
-    ".svdz tiled vs JPEG",
-    ".svdz global vs JPEG",
-    "WebP vs JPEG",
-    ".svdz global vs 8-bit per-vector",
-]
+LOW, HIGH = 0.25, 2.0
+#: The photos the codec's constants were chosen on (scikit-image names; "gray:" = its luma).
+TUNING = ("camera", "moon", "astronaut", "coffee", "chelsea")
+#: Photos no constant was chosen with, declared before any was measured.
+EVALUATION = (
+    "coins",
+    "clock",
+    "gray:rocket",
+    "gray:stereo_motorcycle",
+    "rocket",
+    "stereo_motorcycle",
+    "immunohistochemistry",
+    "retina",
+)
+CODECS = (".svdz", ".svdz global", "JPEG", "WebP", "AVIF")
+NAIVE = ("8-bit per-vector factors", "float32 factors", "PNG of reconstruction")
 RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def load(name: str) -> np.ndarray:
+    """A scikit-image photo as float32 in [0, 1]; ``gray:NAME`` is its luma."""
+    import skimage.data
+
+    gray = name.startswith("gray:")
+    raw = getattr(skimage.data, name.removeprefix("gray:"))()
+    if isinstance(raw, tuple) or (raw.ndim == 3 and raw.shape[0] == 2):
+        raw = raw[0]  # stereo pairs: the left view
+    return load_image(raw, mode="gray" if gray else "auto")
+
+
+def scores(image: np.ndarray, decoded: np.ndarray) -> tuple[float, float, float]:
+    """(RGB PSNR, Y PSNR, SSIM) of a decoded image against the original, both as 8-bit."""
+    from skimage.metrics import structural_similarity
+
+    a = np.rint(np.clip(image, 0, 1) * 255)
+    b = np.rint(np.clip(decoded, 0, 1) * 255)
+
+    def psnr(x: np.ndarray, y: np.ndarray) -> float:
+        mse = float(np.mean((x - y) ** 2))
+        return 10 * np.log10(255**2 / max(mse, 1e-12))
+
+    luma = np.array([0.299, 0.587, 0.114])
+    y_psnr = psnr(a @ luma, b @ luma) if a.ndim == 3 else psnr(a, b)
+    ssim = structural_similarity(a, b, data_range=255, channel_axis=-1 if a.ndim == 3 else None)
+    return psnr(a, b), y_psnr, float(ssim)
 
 
 def _pil(image: np.ndarray):  # type: ignore[no-untyped-def]
@@ -58,25 +99,28 @@ def _decode_pil(data: bytes, *, gray: bool) -> np.ndarray:
         return np.asarray(handle.convert("L" if gray else "RGB"), dtype=np.float32) / 255.0
 
 
-def sweep(image: np.ndarray, method: str, *, quick: bool) -> list[tuple[float, float, float]]:
-    """(bpp, PSNR, SSIM) points of one method on one image."""
+def sweep(image: np.ndarray, method: str, *, quick: bool) -> list[tuple[float, ...]]:
+    """(bpp, RGB PSNR, Y PSNR, SSIM) points of one method on one image."""
     pixels = image.shape[0] * image.shape[1]
-    points = []
-    qualities = (
-        [5, 20, 50, 75, 90] if quick else [2, 5, 10, 15, 20, 30, 40, 50, 60, 70, 75, 80, 85, 90, 95]
-    )
-    if method.startswith(".svdz"):
-        tile = 8 if method == ".svdz tiled" else None
-        for quality in qualities:
-            data = codec.encode(image, quality=quality, tile=tile)
+    points: list[tuple[int, np.ndarray]] = []
+    qualities = list(range(5, 96, 15 if quick else 3))
+    if method == ".svdz":
+        for step in np.geomspace(0.004, 0.4, 6 if quick else 24):
+            data = codec.encode(image, step=float(step))
             points.append((len(data), codec.decode(data)))
-    elif method in ("JPEG", "WebP"):
+    elif method == ".svdz global":
+        for quality in [5, 20, 50, 75, 90] if quick else range(5, 96, 5):
+            data = codec.encode(image, quality=quality, tile=None)
+            points.append((len(data), codec.decode(data)))
+    elif method in ("JPEG", "WebP", "AVIF"):
         for quality in qualities:
             buffer = io.BytesIO()
             if method == "JPEG":
-                _pil(image).save(buffer, format="JPEG", quality=min(quality, 95), optimize=True)
-            else:
+                _pil(image).save(buffer, format="JPEG", quality=quality, optimize=True)
+            elif method == "WebP":
                 _pil(image).save(buffer, format="WEBP", quality=quality, method=6)
+            else:
+                _pil(image).save(buffer, format="AVIF", quality=quality, speed=4)
             points.append(
                 (len(buffer.getvalue()), _decode_pil(buffer.getvalue(), gray=image.ndim == 2))
             )
@@ -100,10 +144,7 @@ def sweep(image: np.ndarray, method: str, *, quick: bool) -> list[tuple[float, f
                 buffer = io.BytesIO()
                 _pil(approx).save(buffer, format="PNG", optimize=True)
                 points.append((len(buffer.getvalue()), np.rint(approx * 255) / 255))
-    return [
-        (8 * n / pixels, peak_signal_noise_ratio(image, out), structural_similarity(image, out))
-        for n, out in points
-    ]
+    return [(8 * n / pixels, *scores(image, out)) for n, out in points]
 
 
 def _per_vector_8bit(svd, rank: int) -> tuple[int, np.ndarray]:  # type: ignore[no-untyped-def]
@@ -135,8 +176,9 @@ def _per_vector_8bit(svd, rank: int) -> tuple[int, np.ndarray]:  # type: ignore[
     return len(lzma.compress(b"".join(payload), preset=9)), np.clip(image, 0, 1)
 
 
-def at_rate(points: list[tuple[float, float, float]], bpp: float, index: int) -> float | None:
-    """Metric ``index`` (1 PSNR, 2 SSIM) at ``bpp`` by interpolation on log rate."""
+def at_rate(points: list[tuple[float, ...]], bpp: float, index: int) -> float | None:
+    """Metric ``index`` (1 RGB PSNR, 2 Y PSNR, 3 SSIM) at ``bpp`` by interpolation on log
+    rate (of the upper hull: a rate at which a better point exists is not a loss)."""
     ordered = sorted(points)
     rates = np.log([p[0] for p in ordered])
     if not rates[0] <= np.log(bpp) <= rates[-1]:
@@ -144,24 +186,19 @@ def at_rate(points: list[tuple[float, float, float]], bpp: float, index: int) ->
     return float(np.interp(np.log(bpp), rates, [p[index] for p in ordered]))
 
 
-def bd_psnr(
-    test: list[tuple[float, float, float]],
-    reference: list[tuple[float, float, float]],
-    low: float = 0.25,
-    high: float = 2.0,
-) -> float | None:
-    """Bjontegaard delta PSNR of ``test`` over ``reference`` within [low, high] bpp."""
-    from svdimage.metrics import bd_psnr as bd
+def bd(test: list[tuple[float, ...]], reference: list[tuple[float, ...]], index: int) -> float:
+    """BD of metric ``index`` of ``test`` over ``reference``, each curve fitted only to its
+    points inside LOW..HIGH bpp (NaN when either has fewer than two there)."""
 
-    value = bd(
-        [p[0] for p in test],
-        [p[1] for p in test],
-        [p[0] for p in reference],
-        [p[1] for p in reference],
-        low=low,
-        high=high,
-    )
-    return None if np.isnan(value) else value
+    def inside(points: list[tuple[float, ...]]) -> tuple[list[float], list[float]]:
+        chosen = [p for p in points if LOW <= p[0] <= HIGH]
+        return [p[0] for p in chosen], [p[index] for p in chosen]
+
+    return bd_psnr(*inside(test), *inside(reference), low=LOW, high=HIGH)
+
+
+def _cell(value: float, unit: str = "dB", digits: int = 2) -> str:
+    return "—" if not np.isfinite(value) else f"{value:+.{digits}f}{' ' + unit if unit else ''}"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -169,85 +206,124 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="small images, few points (CI)")
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args(argv)
-    import skimage.data
-
-    names = (
-        ["camera", "astronaut"]
-        if args.quick
-        else ["camera", "moon", "astronaut", "coffee", "chelsea"]
-    )
-    methods = [
-        ".svdz tiled",
-        ".svdz global",
-        "JPEG",
-        "WebP",
-        "8-bit per-vector factors",
-        "float32 factors",
-        "PNG of reconstruction",
-    ]
-    rows, bd_rows, curves = [], [], {}
-    for name in names:
-        image = load_image(getattr(skimage.data, name)())
-        if args.quick:
-            image = np.ascontiguousarray(image[::4, ::4])
-        kind = "color" if image.ndim == 3 else "gray"
-        results = {method: sweep(image, method, quick=args.quick) for method in methods}
-        curves[name] = results
-        for method, points in results.items():
-            cells = []
-            for bpp in TARGETS:
-                psnr, ssim = at_rate(points, bpp, 1), at_rate(points, bpp, 2)
-                cells.append("—" if psnr is None else f"{psnr:.2f} / {ssim:.3f}")
-            rows.append([f"{name} ({kind})", method, *cells])
-        pairs = [
-            (".svdz tiled", "JPEG"),
-            (".svdz global", "JPEG"),
-            ("WebP", "JPEG"),
-            (".svdz global", "8-bit per-vector factors"),
-        ]
-        bd_rows.append(
-            [
-                name,
-                *(
-                    ("—" if (v := bd_psnr(results[a], results[b])) is None else f"{v:+.2f} dB")
-                    for a, b in pairs
-                ),
+    sets = {"tuning": TUNING, "evaluation": EVALUATION}
+    if args.quick:
+        sets = {"tuning": ("camera",), "evaluation": ("rocket",)}
+    methods = [*CODECS, *NAIVE]
+    curves: dict[str, dict[str, list[tuple[float, ...]]]] = {}
+    rate_rows, bd_tables = [], {}
+    for set_name, names in sets.items():
+        bd_rows, means = [], {"gray": [], "colour": []}
+        for name in names:
+            image = load(name)
+            if args.quick:
+                image = np.ascontiguousarray(image[::4, ::4])
+            kind = "colour" if image.ndim == 3 else "gray"
+            results = {method: sweep(image, method, quick=args.quick) for method in methods}
+            curves[name] = results
+            for method, points in results.items():
+                cells = []
+                for bpp in TARGETS:
+                    psnr, ssim = at_rate(points, bpp, 1), at_rate(points, bpp, 3)
+                    cells.append("—" if psnr is None else f"{psnr:.2f} / {ssim:.3f}")
+                rate_rows.append([f"{name} ({kind}, {set_name})", method, *cells])
+            values = [
+                bd(results[".svdz"], results["JPEG"], 1),
+                bd(results[".svdz"], results["JPEG"], 2),
+                bd(results[".svdz"], results["JPEG"], 3),
+                bd(results["WebP"], results["JPEG"], 1),
+                bd(results["AVIF"], results["JPEG"], 1),
+                bd(results[".svdz global"], results["JPEG"], 1),
             ]
-        )
+            means[kind].append(values)
+            bd_rows.append([f"{name} ({kind})", *_bd_cells(values)])
+        for kind, rows in means.items():
+            if rows:
+                mean = np.nanmean(np.array(rows), axis=0)
+                bd_rows.append([f"**mean, {kind}**", *_bd_cells(list(mean))])
+        bd_tables[set_name] = bd_rows
 
     print(f"Machine: {machine()}\n")
-    print("PSNR (dB) / SSIM at equal bits per pixel (— : the method does not reach that rate)\n")
-    print_table(["image", "method", *(f"{b:g} bpp" for b in TARGETS)], rows)
-    print("\nBD-PSNR over 0.25-2 bpp (positive: the first method is better)\n")
-    print_table(BD_HEADERS, bd_rows)
+    print(
+        "RGB PSNR (dB) / SSIM at equal bits per pixel (— : the method does not reach that rate)\n"
+    )
+    print_table(["image", "method", *(f"{b:g} bpp" for b in TARGETS)], rate_rows)
+    for set_name, rows in bd_tables.items():
+        print(
+            f"\nBD against JPEG over {LOW:g}-{HIGH:g} bpp, {set_name} set (positive: better "
+            "than JPEG)\n"
+        )
+        print_table(BD_HEADERS, rows)
     if not args.no_write:
-        _write(curves, rows, bd_rows)
+        _write(curves, rate_rows, bd_tables)
 
 
-def _write(curves: dict, rows: list, bd_rows: list) -> None:
+BD_HEADERS = [
+    "image",
+    ".svdz RGB PSNR",
+    ".svdz Y PSNR",
+    ".svdz SSIM",
+    "WebP RGB PSNR",
+    "AVIF RGB PSNR",
+    "gap to WebP closed",
+    ".svdz global RGB PSNR",
+]
+
+
+def _bd_cells(values: list[float]) -> list[str]:
+    svdz, svdz_y, svdz_ssim, webp, avif, global_ = values
+    closed = svdz / webp if np.isfinite(webp) and webp > 0 and np.isfinite(svdz) else float("nan")
+    return [
+        _cell(svdz),
+        _cell(svdz_y),
+        _cell(svdz_ssim, "", 4),
+        _cell(webp),
+        _cell(avif),
+        "—" if not np.isfinite(closed) else f"{100 * closed:.0f} %",
+        _cell(global_),
+    ]
+
+
+def _write(curves: dict, rate_rows: list, bd_tables: dict) -> None:
     from matplotlib.figure import Figure
 
     RESULTS.mkdir(exist_ok=True)
-    fig = Figure(figsize=(4 * len(curves), 4), layout="constrained")
-    axes = fig.subplots(1, len(curves), squeeze=False)[0]
+    columns = 4
+    rows = -(-len(curves) // columns)
+    fig = Figure(figsize=(4 * columns, 3.4 * rows), layout="constrained")
+    axes = fig.subplots(rows, columns, squeeze=False).ravel()
     for ax, (name, results) in zip(axes, curves.items()):
         for method, points in results.items():
             ordered = sorted(points)
             ax.semilogx([p[0] for p in ordered], [p[1] for p in ordered], marker=".", label=method)
-        ax.set_title(name)
+        ax.set_title(name + (" (tuning)" if name in TUNING else " (evaluation)"))
         ax.set_xlabel("bits per pixel")
-        ax.set_xlim(0.05, 16)
+        ax.set_xlim(0.1, 8)
+        ax.axvspan(LOW, HIGH, color="0.9", zorder=0)
         ax.grid(True, which="both", ls=":", lw=0.5)
-    axes[0].set_ylabel("PSNR (dB)")
-    axes[-1].legend(fontsize=7)
-    fig.savefig(RESULTS / "rd.png", dpi=100)
-    lines = [
+    for ax in axes[len(curves) :]:
+        ax.set_visible(False)
+    axes[0].set_ylabel("RGB PSNR (dB)")
+    axes[0].legend(fontsize=7)
+    fig.savefig(RESULTS / "rd.png", dpi=80)
+    lines = [f"Machine: {machine()}", ""]
+    for set_name, rows_ in bd_tables.items():
+        lines += [
+            f"BD against Pillow JPEG over {LOW:g}-{HIGH:g} bpp, {set_name} set "
+            "(each curve fitted only to its points inside the range):",
+            "",
+            "| " + " | ".join(BD_HEADERS) + " |",
+            "|---|" + "---:|" * (len(BD_HEADERS) - 1),
+        ]
+        lines += ["| " + " | ".join(map(str, row)) + " |" for row in rows_]
+        lines.append("")
+    lines += [
+        "RGB PSNR (dB) / SSIM at equal bits per pixel:",
+        "",
         "| image | method | " + " | ".join(f"{b:g} bpp" for b in TARGETS) + " |",
         "|---|---|" + "---:|" * len(TARGETS),
     ]
-    lines += ["| " + " | ".join(map(str, row)) + " |" for row in rows]
-    lines += ["", "| " + " | ".join(BD_HEADERS) + " |", "|---|---:|---:|---:|---:|"]
-    lines += ["| " + " | ".join(map(str, row)) + " |" for row in bd_rows]
+    lines += ["| " + " | ".join(map(str, row)) + " |" for row in rate_rows]
     (RESULTS / "rd.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 

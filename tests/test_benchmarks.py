@@ -54,16 +54,19 @@ def test_bench_animate_quick_times_both_methods():
 def test_bench_rd_quick_compares_every_method():
     out = run("bench_rd.py", "--no-write")
     for method in (
-        ".svdz tiled",
+        ".svdz",
         ".svdz global",
         "JPEG",
         "WebP",
+        "AVIF",
         "8-bit per-vector factors",
         "float32 factors",
         "PNG of reconstruction",
     ):
         assert f"| {method} |" in out
-    assert "BD-PSNR" in out and " dB |" in out and "vs 8-bit per-vector" in out
+    assert "tuning set" in out and "evaluation set" in out
+    assert "(colour, evaluation)" in out and "(gray, tuning)" in out
+    assert " dB |" in out and "gap to WebP closed" in out
 
 
 @pytest.mark.parametrize(

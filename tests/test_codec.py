@@ -30,13 +30,16 @@ from svdimage.codec._format import MAGIC, VERSION, unpack
 from svdimage.codec._rate import qualities_for_budgets
 from svdimage.metrics import peak_signal_noise_ratio
 
+#: The version of the format-1 files most tests below tamper with.
+V1 = (1, 1)
 
-def rebuild(header: dict, payload: bytes, *, version=VERSION) -> bytes:
+
+def rebuild(header: dict, payload: bytes, *, version=V1) -> bytes:
     """A file with any header (valid or not) and correct checksums."""
     return rebuild_text(json.dumps(header).encode(), payload, version=version)
 
 
-def rebuild_text(text: bytes, payload: bytes, *, version=VERSION) -> bytes:
+def rebuild_text(text: bytes, payload: bytes, *, version=V1) -> bytes:
     """A file with any header text (even invalid JSON) and correct checksums."""
     head = MAGIC + bytes(version) + struct.pack("<I", len(text)) + text
     return (
@@ -55,7 +58,8 @@ def small_gray(camera):
 
 @pytest.fixture(scope="module")
 def small_file(small_gray):
-    return encode(small_gray, quality=80)
+    """A format-1 (per-tile SVD) file: the malformed-file tests below edit its header."""
+    return encode(small_gray, quality=80, version=1)
 
 
 # -- round trips --------------------------------------------------------------------
@@ -112,7 +116,7 @@ def test_rate_targets(camera):
     assert peak_signal_noise_ratio(camera, decode(data)) >= 33.0
     assert len(encode(camera, size=20_000)) <= 20_000
     assert len(encode(camera, bpp=0.5)) <= 0.5 * 512 * 512 / 8
-    with pytest.raises(ValueError, match="even quality 1 does not fit"):
+    with pytest.raises(ValueError, match="even the coarsest step does not fit 50 bytes"):
         encode(camera, size=50)
     with pytest.raises(ValueError, match="one of quality, step, psnr, size or bpp"):
         encode(camera, quality=50, psnr=30)
@@ -171,22 +175,24 @@ def test_qualities_for_budgets_over_any_range_with_known_sizes(top, slope, budge
 
 
 def test_encode_for_sizes_is_encode_at_each_size(camera, monkeypatch):
-    from svdimage.codec import _encode
+    from svdimage.codec import _patches
 
     sizes = [6_000, 15_000, 40_000]
     calls, factored = [], []
-    at_step, plane_factors = _encode.Trials.at_step, _encode.plane_factors
+    at_step, analysis = _patches.PatchTrials.at_step, _patches._PlaneAnalysis.__init__
     monkeypatch.setattr(
-        _encode.Trials, "at_step", lambda *a, **k: calls.append(1) or at_step(*a, **k)
+        _patches.PatchTrials, "at_step", lambda *a, **k: calls.append(1) or at_step(*a, **k)
     )
     monkeypatch.setattr(
-        _encode, "plane_factors", lambda *a, **k: factored.append(1) or plane_factors(*a, **k)
+        _patches._PlaneAnalysis,
+        "__init__",
+        lambda *a, **k: factored.append(1) or analysis(*a, **k),
     )
     files = encode_for_sizes(camera, sizes + [40])
-    assert len(calls) <= 18  # bisection: 7 per budget, 28 in all
-    assert len(factored) == 1  # the tile SVDs of the one plane, shared by every trial
+    assert len(calls) <= 30  # bisection over 1100 levels: 11 per budget, 44 in all
+    assert len(factored) == 1  # the patch SVD of the one plane, shared by every trial
     monkeypatch.undo()
-    assert files[-1] is None  # not even quality 1 fits 40 bytes
+    assert files[-1] is None  # not even the coarsest step fits 40 bytes
     for nbytes, data in zip(sizes, files):
         assert data == encode(camera, size=nbytes)
         assert len(data) <= nbytes
@@ -272,8 +278,8 @@ def test_bad_magic_future_version_and_checksums(small_file):
     with pytest.raises(FormatError, match="bad magic"):
         decode(b"\x89PNG\r\n\x1a\n" + small_file[8:])
     future = bytearray(small_file)
-    future[5] = 2
-    with pytest.raises(FormatError, match=r"unsupported .svdz version 2\.1.*Upgrade"):
+    future[5] = 3
+    with pytest.raises(FormatError, match=r"unsupported .svdz version 3\.1.*Upgrade"):
         decode(bytes(future))
     newer_minor = bytearray(small_file)
     newer_minor[6] = 7  # same major, newer minor: refused even with a matching checksum
@@ -441,10 +447,13 @@ def fuzz_seeds(small_gray, astronaut):
     """Files of every kind the encoder writes: gray and colour, tiled and global."""
     colour = np.ascontiguousarray(astronaut[100:148, 200:264])
     return [
-        encode(small_gray, quality=80),
+        encode(small_gray, quality=80, version=1),
         encode(small_gray, quality=60, tile=None),
-        encode(colour, quality=70),
+        encode(colour, quality=70, version=1),
         encode(colour, quality=50, tile=None, chroma="444"),
+        encode(small_gray, quality=80),
+        encode(colour, quality=70),
+        encode(colour, quality=90, tile=4, chroma="444"),
     ]
 
 
@@ -457,14 +466,14 @@ TARGETS = st.sampled_from(["header", "payload", "file"])
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(ops=OPS, target=TARGETS, seed=st.integers(0, 3))
+@given(ops=OPS, target=TARGETS, seed=st.integers(0, 6))
 def test_fuzz_mutated_files_raise_only_format_errors(fuzz_seeds, ops, target, seed):
     _fuzz_one(fuzz_seeds[seed], ops, target)
 
 
 @pytest.mark.slow
 @settings(max_examples=10_000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(ops=OPS, target=TARGETS, seed=st.integers(0, 3))
+@given(ops=OPS, target=TARGETS, seed=st.integers(0, 6))
 def test_fuzz_many_mutated_files(fuzz_seeds, ops, target, seed):
     _fuzz_one(fuzz_seeds[seed], ops, target)
 
@@ -605,12 +614,14 @@ def test_version_1_0_tiled_files_are_not_deblocked_and_1_1_files_are():
 
 def test_new_files_carry_the_current_version():
     data = encode(np.random.default_rng(0).random((20, 24)))
-    assert (data[5], data[6]) == VERSION == (1, 1)
+    assert (data[5], data[6]) == VERSION == (2, 0)
+    assert encode(np.random.default_rng(0).random((20, 24)), tile=None)[5:7] == bytes(V1)
+    assert encode(np.random.default_rng(0).random((20, 24)), version=1)[5:7] == bytes(V1)
 
 
 def test_newer_minor_version_is_refused_with_upgrade_message(small_file):
     header, payload, _ = unpack(small_file)
-    newer = rebuild(header, payload, version=(VERSION[0], VERSION[1] + 1))
+    newer = rebuild(header, payload, version=(V1[0], V1[1] + 1))
     with pytest.raises(FormatError, match=r"unsupported .svdz version 1\.2.*Upgrade"):
         decode(newer)
     with pytest.raises(FormatError, match="Upgrade"):
@@ -728,3 +739,173 @@ def test_compress_report_equals_independent_measurements(tmp_path, camera, astro
     psnr, ssim = measured(decoded)
     assert jpeg.psnr == pytest.approx(psnr, abs=1e-6)
     assert jpeg.ssim == pytest.approx(ssim, abs=1e-5)
+
+
+# -- format 2: the patch-matrix SVD (issue 12) ----------------------------------------------
+def test_patch_basis_is_the_svd_of_the_patch_matrix(camera):
+    """The basis and coefficients are a truncated SVD of the mean-free patch matrix: checked
+    against LAPACK's SVD of the same matrix, built here independently."""
+    from svdimage.codec._patches import _PlaneAnalysis
+
+    analysis = _PlaneAnalysis(camera, 8)
+    patches = camera.astype(np.float64).reshape(64, 8, 64, 8).transpose(0, 2, 1, 3)
+    patches = patches.reshape(-1, 64)
+    residual = patches - patches.mean(axis=1, keepdims=True)
+    _, s, vt = np.linalg.svd(residual, full_matrices=False)
+    np.testing.assert_allclose(analysis.rms, s / np.sqrt(residual.shape[0]), rtol=1e-6, atol=1e-7)
+    for j in range(10):  # the leading right singular vectors, up to sign
+        assert abs(abs(analysis.basis[:, j] @ vt[j]) - 1) < 1e-6
+    # deterministic signs: each basis vector's largest entry is positive
+    top = np.argmax(np.abs(analysis.basis), axis=0)
+    assert (analysis.basis[top, np.arange(64)] > 0).all()
+
+
+@pytest.mark.parametrize("which", ["gray", "colour"])
+def test_patch_files_decode_close_to_the_step(camera, astronaut, which):
+    # Colour at 4:4:4, so that only the quantizer errs; YCbCr to RGB amplifies a plane's
+    # error by at most 3 in the mean square (the inverse matrix's mean squared row norm).
+    image, chroma, gain = (camera, "420", 1) if which == "gray" else (astronaut, "444", 3)
+    previous = None
+    for step in (0.08, 0.03, 0.01):
+        data = encode(image, step=step, chroma=chroma)
+        info = inspect(data)
+        assert info.version == (2, 0) and info.header["patch"] == 8
+        decoded = decode(data)
+        assert decoded.dtype == np.float32 and decoded.shape == image.shape
+        mse = float(np.mean((decoded.astype(np.float64) - image) ** 2))
+        assert mse < gain * step**2  # a uniform quantizer errs step^2 / 12 per kept value
+        score = peak_signal_noise_ratio(image, decoded)
+        assert previous is None or (score > previous[0] and len(data) > previous[1])
+        previous = (score, len(data))
+
+
+def test_patch_progressive_prefixes_decode_to_fewer_components(camera):
+    data = encode(camera, quality=90)
+    scores = [
+        peak_signal_noise_ratio(camera, decode(data, max_bytes=int(len(data) * f)))
+        for f in (0.3, 0.5, 0.8, 1.0)
+    ]
+    assert scores == sorted(scores) and scores[-1] - scores[0] > 3
+    assert scores[-1] == pytest.approx(peak_signal_noise_ratio(camera, decode(data)))
+
+
+@pytest.mark.parametrize("which", ["gray", "colour"])
+@pytest.mark.parametrize("bpp", [0.3, 0.75, 1.5])
+def test_bpp_lands_within_three_percent_below_the_target(camera, astronaut, which, bpp):
+    image = camera if which == "gray" else astronaut
+    data = encode(image, bpp=bpp)
+    reached = 8 * len(data) / (image.shape[0] * image.shape[1])
+    assert 0.97 * bpp <= reached <= bpp
+
+
+def test_rank_means_the_rank(camera, astronaut):
+    # Global files: --rank K alone keeps exactly K luma components, whatever the default
+    # quality would have dropped; with a quality it is a cap.
+    for rank in (8, 30, 110):
+        header = inspect(encode(camera, rank=rank, tile=None)).header
+        assert header["planes"][0]["max_rank"] == rank
+    header = inspect(encode(astronaut, rank=30, tile=None)).header
+    assert header["planes"][0]["max_rank"] == 30
+    assert inspect(encode(camera, rank=40, tile=None, quality=20)).tile_ranks[0]["max_rank"] <= 40
+    # Patch files: a cap on the components of the shared basis.
+    assert inspect(encode(camera, rank=5)).header["planes"][0]["components"] == 5
+    with pytest.raises(ValueError, match="rank"):
+        encode(camera, rank=65)
+    with pytest.raises(ValueError, match="patch side"):
+        encode(camera, tile=12)
+
+
+@pytest.fixture(scope="module")
+def patch_file(small_gray):
+    return encode(small_gray, quality=80)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "match"),
+    [
+        (lambda h: h.update(patch=5), "'patch' must be one of"),
+        (lambda h: h.update(patch=None), "'patch' must be one of"),
+        (lambda h: h.update(tile=8), r"unexpected \['tile'\]"),
+        (lambda h: h.update(coder="lzma-varint"), "unknown coder"),
+        (lambda h: h.update(color="rgb"), "'rgb'"),
+        (lambda h: h["planes"][0].update(components=65), "'components' must be in 0..64"),
+        (lambda h: h["planes"][0].update(components=-1), "'components'"),
+        (lambda h: h["planes"][0].update(step=float("nan")), "NaN"),
+        (lambda h: h["planes"][0].update(step=0), "'step'"),
+        (lambda h: h["planes"][0].update(shape=[10, 10]), "plane shape"),
+        (lambda h: h["planes"][0].pop("step"), "exactly the keys"),
+        (lambda h: h["planes"][0].update(components=3), "keeps .* components but its header"),
+    ],
+)
+def test_patch_header_with_wrong_keys_types_or_ranges(patch_file, mutate, match):
+    header, payload, _ = unpack(patch_file)
+    mutate(header)
+    text = json.dumps(header, allow_nan=True).encode()
+    with pytest.raises(FormatError, match=match):
+        decode(rebuild_text(text, payload, version=(2, 0)))
+
+
+def _keep_segment_table(payload, fill):
+    """``payload`` with every segment's bytes replaced by ``fill``, lengths kept."""
+    start = 4 + 4 * struct.unpack_from("<I", payload)[0]
+    return payload[:start] + fill * (len(payload) - start)
+
+
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        (lambda p: p[:3], "too short for its segment count"),
+        (lambda p: struct.pack("<I", 0) + p[4:], "declares 0 segments"),
+        (lambda p: struct.pack("<I", 10**6) + p[4:], "declares 1000000 segments"),
+        (lambda p: p[:4] + struct.pack("<I", 2**31) + p[8:], "runs past its end"),
+        (lambda p: p + b"\x00\x00\x00\x00", "unexpected bytes after the last segment"),
+        (lambda p: _keep_segment_table(p, b"\xff"), "corrupt|components|table"),
+        (lambda p: _keep_segment_table(p, b"\x00"), "corrupt|components|table"),
+    ],
+)
+def test_patch_payload_inconsistent_with_header(patch_file, edit, match):
+    header, payload, _ = unpack(patch_file)
+    bad = rebuild(header, edit(payload), version=(2, 0))
+    with pytest.raises(FormatError, match=match):
+        decode(bad)
+    with pytest.raises(FormatError):
+        inspect(bad)
+
+
+def test_patch_decode_memory_is_bounded_by_the_image():
+    flat = np.full((1200, 1600), 0.25, dtype=np.float32)
+    data = encode(flat, quality=90)
+    assert len(data) < 2000  # a tiny file that declares a large image
+    image, peak = _decode_measured(data)
+    np.testing.assert_allclose(image, 0.25, atol=1 / 255)
+    assert peak < 4 * image.nbytes + 32 * 2**20
+
+
+def test_context_coder_round_trips_any_integers():
+    from svdimage.codec._context import (
+        MAX_MAGNITUDE,
+        ContextReader,
+        ContextWriter,
+        histogram_codes,
+        symbols_of,
+    )
+
+    rng = np.random.default_rng(0)
+    batches = [
+        rng.laplace(0, 3, 1000).round().astype(np.int64),
+        np.array([0, 1, -1, 7, -8, 9, 1000, -(2**20), MAX_MAGNITUDE, -MAX_MAGNITUDE]),
+        np.zeros(500, dtype=np.int64),
+    ]
+    writer = ContextWriter()
+    tables = []
+    for values in batches:
+        codes = histogram_codes(symbols_of(values)[0])
+        writer.table(codes)
+        writer.values(values, codes)
+        tables.append(codes)
+    reader = ContextReader(writer.getvalue())
+    for values, codes in zip(batches, tables):
+        np.testing.assert_array_equal(reader.table(), codes)
+        np.testing.assert_array_equal(reader.values(values.size, codes), values)
+    with pytest.raises(ValueError, match="cannot be coded"):
+        writer.values(np.array([MAX_MAGNITUDE + 1]), tables[0])

@@ -65,7 +65,12 @@ def compress(
         None, "--bpp", metavar="B", help="Best file of at most B bits/pixel."
     ),
     tiles: int = typer.Option(
-        8, "--tiles", min=4, max=256, metavar="SIDE", help="Tile side in pixels."
+        8,
+        "--tiles",
+        min=4,
+        max=16,
+        metavar="SIDE",
+        help="Patch side in pixels: 4, 8 or 16 (the rows of the patch matrix whose SVD is coded).",
     ),
     global_svd: bool = typer.Option(False, "--global", help="One SVD per plane, no tiles."),
     color: str = typer.Option("ycbcr", "--color", metavar="SPACE", help="ycbcr (4:2:0) or rgb."),
@@ -275,11 +280,12 @@ def inspect_command(
         "rgb": "RGB",
         "ycbcr": f"YCbCr {header['chroma'][0]}:{header['chroma'][1]}:{header['chroma'][2]}",
     }[header["color"]]
-    layout = (
-        "global SVD (one tile per plane)"
-        if header["tile"] is None
-        else f"{header['tile']}x{header['tile']} tiles"
-    )
+    if "patch" in header:
+        layout = f"SVD of each plane's {header['patch']}x{header['patch']} patch matrix"
+    elif header["tile"] is None:
+        layout = "global SVD (one tile per plane)"
+    else:
+        layout = f"{header['tile']}x{header['tile']} tiles"
     overhead = info.file_bytes - info.header_bytes - info.payload_bytes
     lines = [
         f"{source}: .svdz version {info.version[0]}.{info.version[1]}, checksums OK, "
@@ -296,10 +302,17 @@ def inspect_command(
     )
     for name, plane, stats in zip(names, header["planes"], info.tile_ranks):
         h, w = plane["shape"]
+        if "patches" in stats:
+            what = (
+                f"{fmt_count(int(stats['patches']))} patches, {int(stats['components'])} "
+                "components of a shared basis"
+            )
+        else:
+            what = (
+                f"{fmt_count(int(stats['tiles']))} tiles, mean rank "
+                f"{stats['mean_rank']:.2f}, max rank {int(stats['max_rank'])}"
+            )
         lines.append(
-            f"plane {name} ({fmt_count(w)} x {fmt_count(h)}): "
-            f"{fmt_count(int(stats['tiles']))} tiles, mean rank "
-            f"{stats['mean_rank']:.2f}, max rank {int(stats['max_rank'])}, "
-            f"step {plane['step']:.4g}"
+            f"plane {name} ({fmt_count(w)} x {fmt_count(h)}): {what}, step {plane['step']:.4g}"
         )
     out_console.print("\n".join(lines), soft_wrap=True)

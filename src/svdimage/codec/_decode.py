@@ -18,6 +18,7 @@ import numpy as np
 from svdimage._validation import DEFAULT_MAX_PIXELS
 from svdimage.codec._entropy import SymbolReader, capacity
 from svdimage.codec._format import FRAMING_BYTES, FormatError, unpack
+from svdimage.codec._patches import decode_payload, grid_of
 from svdimage.codec._planes import DEBLOCK_STRENGTH, deblock, double, from_planes, grid
 
 __all__ = ["decode", "load", "inspect", "FileInfo", "read_components"]
@@ -260,6 +261,11 @@ def decode(
     if partial:
         data = bytes(data[:max_bytes])
     header, payload, version = unpack(bytes(data), max_pixels=max_pixels, partial=partial)
+    if version[0] == 2:
+        planes = decode_payload(header, payload, partial=partial)
+        shape = tuple(header["shape"])
+        image = from_planes(planes, shape, header["color"] if len(shape) == 3 else "gray")
+        return np.clip(image, 0.0, 1.0).astype(np.float32)
     canvas = _Canvas(header, [grid(p["shape"], header["tile"]) for p in header["planes"]])
     read_components(header, payload, partial=partial, canvas=canvas)
     return canvas.finish(version)
@@ -286,7 +292,8 @@ class FileInfo:
     file_bytes, header_bytes, payload_bytes : int
         The whole file, the JSON header, and the entropy-coded payload.
     tile_ranks : list of dict
-        Per plane: ``tiles`` (count), ``mean_rank``, ``max_rank``.
+        Per plane: ``tiles`` (count), ``mean_rank``, ``max_rank`` (version 1); ``patches``
+        (count) and ``components`` (of the shared basis; version 2).
     """
 
     version: tuple[int, int]
@@ -309,15 +316,25 @@ def inspect(data: bytes, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> File
         For any file that :func:`decode` would refuse.
     """
     header, payload, version = unpack(bytes(data), max_pixels=max_pixels)
-    ranks = read_components(header, payload)
-    stats = [
-        {
-            "tiles": int(r.size),
-            "mean_rank": float(r.mean()) if r.size else 0.0,
-            "max_rank": int(r.max(initial=0)),
-        }
-        for r in ranks
-    ]
+    if version[0] == 2:
+        decode_payload(header, payload)  # every check decode makes
+        stats = [
+            {
+                "patches": int(np.prod(grid_of(plane["shape"], header["patch"]))),
+                "components": int(plane["components"]),
+            }
+            for plane in header["planes"]
+        ]
+    else:
+        ranks = read_components(header, payload)
+        stats = [
+            {
+                "tiles": int(r.size),
+                "mean_rank": float(r.mean()) if r.size else 0.0,
+                "max_rank": int(r.max(initial=0)),
+            }
+            for r in ranks
+        ]
     return FileInfo(
         version=version,
         header=header,

@@ -41,7 +41,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -55,10 +55,11 @@ from svdimage._fileutil import atomic_path
 from svdimage._linalg import svd_flip
 from svdimage._validation import as_image_array, check_rank
 from svdimage.codec._entropy import compress_symbols
-from svdimage.codec._format import pack
+from svdimage.codec._format import PATCH_SIDES, pack
+from svdimage.codec._patches import PatchTrials
 from svdimage.codec._planes import tiles as cut_tiles
 from svdimage.codec._planes import to_planes
-from svdimage.codec._rate import qualities_for_budgets, quality_for_budget, quality_for_psnr
+from svdimage.codec._rate import qualities_for_budgets, quality_for_psnr
 from svdimage.decomposition import AUTO_EXACT_RANK_FRACTION
 from svdimage.randomized import randomized_svd
 
@@ -285,7 +286,19 @@ class Trials:
             "coder": "lzma-varint",
             "order": "rank-major",
         }
-        return pack(header, compress_symbols(serialize(coded)))
+        return pack(header, compress_symbols(serialize(coded)), version=(1, 1))
+
+    def step_of(self, quality: float) -> float:
+        """The luma step of a quality."""
+        return quality_to_step(quality)
+
+    def step_keeping(self, rank: int) -> float:
+        """A step fine enough that the luma plane keeps ``rank`` components (of a global
+        plane: the rule of the module docstring, solved for the step)."""
+        U, s, Vt, _ = self.factors(0, rank)
+        h, w = U.shape[1], Vt.shape[2]
+        sigma = float(s[0, min(rank, s.shape[1]) - 1])
+        return max(0.999 * math.sqrt(12 * sigma / (RANK_RULE * (h + w))), 1e-4)
 
     def at_quality(self, quality: float) -> bytes:
         """The file at a quality (:func:`quality_to_step`), each quality encoded once."""
@@ -306,8 +319,16 @@ def encode(
     tile: int | None = 8,
     color: Literal["ycbcr", "rgb"] = "ycbcr",
     chroma: Literal["420", "444"] = "420",
+    version: int = 2,
 ) -> bytes:
     """Compress an image to ``.svdz`` bytes.
+
+    By default a format-2 file: each plane's 8x8 patches are the rows of a
+    matrix whose truncated SVD (one shared basis, a few coefficients per
+    patch) is quantized and context-coded (:mod:`svdimage.codec._patches`).
+    ``tile=None`` writes the global SVD of each plane (format 1.1: ``rank`` is
+    then the rank of the image), and ``version=1`` the per-tile SVDs of
+    format 1.1, for readers older than format 2.
 
     Parameters
     ----------
@@ -316,22 +337,28 @@ def encode(
     quality : float, optional
         1-100, monotone (default 75 when no other target is given).
     rank : int, optional
-        Cap on the components kept per tile, 1 to the tile side (with
-        ``tile=None``: the global rank, 1 to ``min(M, N)``); combines with the
-        quality or target.
+        With ``tile=None``: the global rank, 1 to ``min(M, N)``; alone, the
+        file keeps exactly this many luma components (the step is made fine
+        enough), with a quality or target it is a cap. Otherwise a cap on the
+        components of the patch basis (1 to ``tile**2``; format 1: per tile, 1
+        to the tile side).
     psnr : float, optional
         Smallest file whose decoded image reaches this PSNR (dB).
     size, bpp : optional
-        Best quality whose file fits this many bytes / bits per pixel.
+        Best file of at most this many bytes / bits per pixel (the step is
+        searched in 1 % increments, so the file lands within a few percent).
     step : float, optional
-        The luma quantizer step itself, instead of a quality (advanced: the
-        step that ``quality`` maps to, :func:`quality_to_step`).
+        The luma quantizer step itself, instead of a quality (advanced).
     tile : int or None, optional
-        Tile side (4-256), or ``None`` for one global SVD per plane.
+        Patch side (4, 8 or 16; format 1: tile side 4-256), or ``None`` for one
+        global SVD per plane.
     color : {'ycbcr', 'rgb'}, optional
-        Color planes: YCbCr (BT.601, as JPEG) or plain RGB channels.
+        Color planes: YCbCr (BT.601, as JPEG) or plain RGB channels (``'rgb'``
+        writes format 1).
     chroma : {'420', '444'}, optional
         Chroma resolution for YCbCr: half (4:2:0) or full.
+    version : {2, 1}, optional
+        The format to write with ``tile`` given (format 1 is the per-tile SVD).
 
     Returns
     -------
@@ -345,7 +372,7 @@ def encode(
         For a rank or tile that is not an integer.
     """
     array = as_image_array(image)
-    trials = _trials(array, rank=rank, tile=tile, color=color, chroma=chroma)
+    trials = _trials(array, rank=rank, tile=tile, color=color, chroma=chroma, version=version)
     targets = [
         name
         for name, value in (
@@ -359,38 +386,72 @@ def encode(
     ]
     if len(targets) > 1:
         raise ValueError(f"give one of quality, step, psnr, size or bpp; got {', '.join(targets)}.")
-    if step is not None and not (math.isfinite(step) and 1e-6 <= step <= 10):
-        raise ValueError(f"step must be between 1e-6 and 10; got {step!r}.")
+    if step is not None and not (math.isfinite(step) and 1e-4 <= step <= 10):
+        raise ValueError(f"step must be between 1e-4 and 10; got {step!r}.")
 
-    at_quality = trials.at_quality  # rate control's last trial is the file itself
     if step is not None:
         return trials.at_step(step)
+    if rank is not None and tile is None and not targets:
+        return trials.at_step(min(quality_to_step(75.0), trials.step_keeping(rank)))
     if quality is not None or (psnr is None and size is None and bpp is None):
-        return at_quality(75.0 if quality is None else quality)
+        return trials.at_quality(75.0 if quality is None else quality)
     goal = (
         f"PSNR {psnr:g} dB" if psnr is not None else f"{size:,} bytes" if size else f"{bpp:g} bpp"
     )
-    with _progress.task(f"searching the quality for {goal}", unit="files encoded") as search:
-
-        def trial(q: float) -> bytes:
-            done = q in tried
-            tried.add(q)
-            data = at_quality(q)
-            if not done:
-                search.advance()
-            return data
-
+    with _progress.task(f"searching the step for {goal}", unit="files encoded") as search:
         tried: set[float] = set()
+
+        def trial(knob: float, at: Callable[[float], bytes]) -> bytes:
+            if knob not in tried:
+                tried.add(knob)
+                search.advance()
+            return at(knob)
+
         if psnr is not None:
-            return trial(quality_for_psnr(array, trial, psnr))
+            quality = quality_for_psnr(array, lambda q: trial(q, trials.at_quality), psnr)
+            return trial(quality, trials.at_quality)
         budget = size if size is not None else bpp * array.shape[0] * array.shape[1] / 8
-        return trial(quality_for_budget(trial, budget))
+        (level,) = qualities_for_budgets(
+            lambda n: len(trial(level_to_step(n), trials.at_step)),
+            [budget],
+            lowest=0,
+            highest=STEP_LEVELS,
+            first=step_to_level(trials.step_of(75.0)),
+        )
+        if level is None:
+            raise ValueError(
+                f"even the coarsest step does not fit {int(budget):,} bytes; give a larger size."
+            )
+        return trial(level_to_step(level), trials.at_step)
+
+
+#: Rate control's steps: ``level_to_step(n) = 2 * 0.99**n`` for n in 0..STEP_LEVELS, so that
+#: consecutive levels differ by about 1.3% in size and a budget is met within a few percent.
+STEP_LEVELS = 1100
+
+
+def level_to_step(level: int) -> float:
+    """The quantizer step of rate control's integer ``level`` (finer as it grows)."""
+    return 2.0 * 0.99 ** int(level)
+
+
+def step_to_level(step: float) -> int:
+    """The level whose step is nearest ``step``."""
+    return int(np.clip(round(math.log(step / 2.0) / math.log(0.99)), 0, STEP_LEVELS))
 
 
 def _trials(
-    array: np.ndarray, *, rank: int | None, tile: int | None, color: str, chroma: str
-) -> Trials:
+    array: np.ndarray,
+    *,
+    rank: int | None,
+    tile: int | None,
+    color: str,
+    chroma: str,
+    version: int = 2,
+) -> Trials | PatchTrials:
     """Check the options shared by every target; the image's trials under them."""
+    if version not in (1, 2):
+        raise ValueError(f"version must be 1 or 2; got {version!r}.")
     if tile is not None and (
         isinstance(tile, bool) or not isinstance(tile, numbers.Integral) or not 4 <= tile <= 256
     ):
@@ -400,14 +461,23 @@ def _trials(
         raise ValueError(
             f"color must be 'ycbcr' or 'rgb' and chroma '420' or '444'; got {color!r}, {chroma!r}."
         )
+    patches = version == 2 and tile is not None and (color == "ycbcr" or array.ndim == 2)
+    if patches and tile not in PATCH_SIDES:
+        raise ValueError(f"patch side (tile) must be one of {PATCH_SIDES}; got {tile}.")
     if rank is not None:
-        largest = min(array.shape[:2]) if tile is None else tile
+        largest = min(array.shape[:2]) if tile is None else tile * tile if patches else tile
         rank = check_rank(
             rank,
             largest,
             shape=array.shape if tile is None else None,
-            name="rank" if tile is None else f"rank (per {tile}x{tile} tile)",
+            name="rank"
+            if tile is None
+            else f"rank (components of the {tile}x{tile} patch basis)"
+            if patches
+            else f"rank (per {tile}x{tile} tile)",
         )
+    if patches:
+        return PatchTrials(array, patch=int(tile), max_rank=rank, chroma=chroma)  # type: ignore[arg-type]
     return Trials(array, max_rank=rank, tile=tile, color=color, chroma=chroma)
 
 
@@ -418,7 +488,7 @@ def encode_for_sizes(
 
     Each file is byte for byte the one ``encode(image, size=n, **options)``
     gives, but trial encodes are shared across the sizes, so four budgets cost
-    about as much as two. ``None`` where even quality 1 is larger.
+    about as much as two. ``None`` where even the coarsest step is larger.
 
     Parameters
     ----------
@@ -432,24 +502,30 @@ def encode_for_sizes(
     -------
     list of bytes or None
     """
-    unknown = set(options) - {"rank", "tile", "color", "chroma"}
+    unknown = set(options) - {"rank", "tile", "color", "chroma", "version"}
     if unknown:
         raise TypeError(f"encode_for_sizes() got unexpected options: {', '.join(sorted(unknown))}.")
-    options = {"rank": None, "tile": 8, "color": "ycbcr", "chroma": "420", **options}
+    options = {"rank": None, "tile": 8, "color": "ycbcr", "chroma": "420", "version": 2, **options}
     trials = _trials(as_image_array(image), **options)
     tried: set[int] = set()
     with _progress.task(
-        f"searching the qualities for {len(sizes)} sizes", unit="files encoded"
+        f"searching the steps for {len(sizes)} sizes", unit="files encoded"
     ) as search:
 
-        def size_at(quality: int) -> int:
-            if quality not in tried:
-                tried.add(quality)
+        def size_at(level: int) -> int:
+            if level not in tried:
+                tried.add(level)
                 search.advance()
-            return len(trials.at_quality(quality))
+            return len(trials.at_step(level_to_step(level)))
 
-        qualities = qualities_for_budgets(size_at, list(sizes))
-    return [None if q is None else trials.at_quality(q) for q in qualities]
+        levels = qualities_for_budgets(
+            size_at,
+            list(sizes),
+            lowest=0,
+            highest=STEP_LEVELS,
+            first=step_to_level(trials.step_of(75.0)),
+        )
+    return [None if n is None else trials.at_step(level_to_step(n)) for n in levels]
 
 
 def save(

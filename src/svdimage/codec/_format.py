@@ -63,8 +63,10 @@ __all__ = [
 ]
 
 MAGIC = b"\x93SVDZ"
-#: The version this package writes; every version from (1, 0) up to it is read.
-VERSION = (1, 1)
+#: The version this package writes by default; every version in KNOWN_VERSIONS is read.
+VERSION = (2, 0)
+#: Every version this reader decodes, each exactly as specified.
+KNOWN_VERSIONS = ((1, 0), (1, 1), (2, 0))
 #: Prefix of extension keys that readers ignore.
 EXTENSION_PREFIX = "x-"
 MAX_HEADER = 65536
@@ -89,11 +91,9 @@ def pack(header: dict[str, Any], payload: bytes, *, version: tuple[int, int] = V
 
     ``version`` is for tests that need files of an older version.
     """
-    if not (1, 0) <= version <= VERSION:
-        raise ValueError(
-            f"version must be between 1.0 and {VERSION[0]}.{VERSION[1]}; got {version}."
-        )
-    validate_header(header)
+    if version not in KNOWN_VERSIONS:
+        raise ValueError(f"version must be one of {KNOWN_VERSIONS}; got {version}.")
+    validate_header(header, version=version)
     text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
     if len(text) > MAX_HEADER:
         raise FormatError(f"header is {len(text)} bytes, over the {MAX_HEADER}-byte limit.")
@@ -122,10 +122,10 @@ def unpack(
     magic, major, minor, length = _PREFIX.unpack_from(view)
     if magic != MAGIC:
         raise FormatError(f"not an .svdz file: bad magic bytes {bytes(magic)!r}.")
-    if (major, minor) > VERSION or major < 1:
+    if (major, minor) not in KNOWN_VERSIONS:
         raise FormatError(
             f"unsupported .svdz version {major}.{minor}; this reader knows "
-            f"1.0 to {VERSION[0]}.{VERSION[1]}. Upgrade svdimage to read it."
+            f"{', '.join(f'{a}.{b}' for a, b in KNOWN_VERSIONS)}. Upgrade svdimage to read it."
         )
     if length > MAX_HEADER:
         raise FormatError(f"header length {length} is over the {MAX_HEADER}-byte limit.")
@@ -135,7 +135,7 @@ def unpack(
     if crc != zlib.crc32(view[:end]):
         raise FormatError("header checksum mismatch: the file is corrupt or was modified.")
     header = parse_header(bytes(view[_PREFIX.size : end]))
-    validate_header(header, max_pixels=max_pixels)
+    validate_header(header, max_pixels=max_pixels, version=(major, minor))
     (size,) = struct.unpack_from("<Q", view, end + 4)
     start = end + 12
     available = len(view) - start
@@ -208,15 +208,23 @@ def _need(view: memoryview, size: int, what: str) -> None:
 
 _KEYS = {"shape", "color", "chroma", "tile", "planes", "coder", "order"}
 _PLANE_KEYS = {"shape", "step", "dc_step", "max_rank"}
+_KEYS_V2 = {"shape", "color", "chroma", "patch", "planes", "coder"}
+_PLANE_KEYS_V2 = {"shape", "step", "components"}
+#: Patch sides a version-2 file may have.
+PATCH_SIDES = (4, 8, 16)
 
 
-def validate_header(header: Any, *, max_pixels: int | None = None) -> None:
-    """Check keys, types and ranges; raise :class:`FormatError` naming the problem."""
+def validate_header(
+    header: Any, *, max_pixels: int | None = None, version: tuple[int, int] = VERSION
+) -> None:
+    """Check keys, types and ranges for ``version``; raise :class:`FormatError`
+    naming the problem."""
     if not isinstance(header, dict):
         raise FormatError("header must be a JSON object.")
+    expected_keys = _KEYS_V2 if version[0] == 2 else _KEYS
     keys = {key for key in header if not key.startswith(EXTENSION_PREFIX)}
-    if keys != _KEYS:
-        missing, extra = sorted(_KEYS - keys), sorted(keys - _KEYS)
+    if keys != expected_keys:
+        missing, extra = sorted(expected_keys - keys), sorted(keys - expected_keys)
         raise FormatError(f"header keys are wrong: missing {missing}, unexpected {extra}.")
     shape = header["shape"]
     if (
@@ -240,6 +248,9 @@ def validate_header(header: Any, *, max_pixels: int | None = None) -> None:
         raise FormatError(
             f"header 'color' {color!r} / 'chroma' {chroma!r} do not fit shape {shape}."
         )
+    if version[0] == 2:
+        _validate_v2(header, M, N, color, chroma)
+        return
     tile = header["tile"]
     if tile is not None and not (_is_int(tile) and 4 <= tile <= 256):
         raise FormatError(f"header 'tile' must be null or an int in 4..256; got {tile!r}.")
@@ -272,6 +283,37 @@ def validate_header(header: Any, *, max_pixels: int | None = None) -> None:
         if not _is_int(plane["max_rank"]) or not 0 <= plane["max_rank"] <= min(tile_h, tile_w):
             raise FormatError(
                 f"plane 'max_rank' must be in 0..{min(tile_h, tile_w)}; got {plane['max_rank']!r}."
+            )
+
+
+def _validate_v2(header: dict[str, Any], M: int, N: int, color: str, chroma: str) -> None:
+    if color == "rgb":
+        raise FormatError("version-2 files are gray or YCbCr; 'rgb' is not one of them.")
+    patch = header["patch"]
+    if not _is_int(patch) or patch not in PATCH_SIDES:
+        raise FormatError(f"header 'patch' must be one of {PATCH_SIDES}; got {patch!r}.")
+    if header["coder"] != "context-range":
+        raise FormatError(f"unknown coder {header['coder']!r} for version 2.")
+    planes = header["planes"]
+    expected = _plane_shapes(M, N, color, chroma)
+    if not isinstance(planes, list) or len(planes) != len(expected):
+        raise FormatError(f"header 'planes' must list {len(expected)} planes.")
+    for plane, shape_expected in zip(planes, expected):
+        if not isinstance(plane, dict) or set(plane) != _PLANE_KEYS_V2:
+            raise FormatError(f"each plane must have exactly the keys {sorted(_PLANE_KEYS_V2)}.")
+        if plane["shape"] != list(shape_expected) or not all(_is_int(n) for n in plane["shape"]):
+            raise FormatError(f"plane shape {plane['shape']!r} should be {list(shape_expected)}.")
+        value = plane["step"]
+        if (
+            not isinstance(value, (int, float))
+            or isinstance(value, bool)
+            or not math.isfinite(value)
+            or not 1e-6 <= value <= 1e3
+        ):
+            raise FormatError(f"plane 'step' must be a number in 1e-6..1e3; got {value!r}.")
+        if not _is_int(plane["components"]) or not 0 <= plane["components"] <= patch * patch:
+            raise FormatError(
+                f"plane 'components' must be in 0..{patch * patch}; got {plane['components']!r}."
             )
 
 

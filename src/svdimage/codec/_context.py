@@ -1,0 +1,177 @@
+"""Context-modelled entropy coding for format 2: integers through a range coder.
+
+Package-internal. Every integer of a version-2 payload is coded by
+``constriction``'s range coder (a queue: symbols come out in the order they went
+in) with one of a few *contexts*, each a categorical distribution that the
+encoder measures and sends ahead of the symbols as a small table, so that the
+decoder models each integer exactly as the encoder did.
+
+An integer ``v`` becomes
+
+* a symbol ``m = |v|`` when ``|v| < E`` (``E = 8``); otherwise, with
+  ``x = |v| - E + 1`` of bit length ``b`` (1 to 25), the symbol ``E - 1 + b``;
+  symbols are coded with the context's table;
+* for ``v != 0``, a sign (uniform: 1 for negative);
+* for ``b >= 2``, the ``b - 1`` low bits of ``x`` (uniform over ``2**(b-1)``).
+
+Symbols, then signs, then low bits, for each batch of integers that share a
+context. A table is the highest symbol used plus one (uniform over 0..``ALPHABET``)
+and then a 4-bit code per symbol up to it; code ``c`` stands for the integer
+weight ``TABLE_WEIGHTS[c]`` (0 for code 0), and the distribution is the weights
+divided by their sum: integers and one division, so that every machine builds
+the same model. constriction gives every symbol of the alphabet a nonzero
+probability, so a table never makes a symbol uncodable.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from svdimage.codec._format import FormatError
+
+__all__ = ["ContextWriter", "ContextReader", "ALPHABET", "histogram_codes", "symbols_of"]
+
+#: Magnitudes below this are symbols of their own.
+EXACT = 8
+#: Largest bit length of an escaped magnitude (constriction's uniform model holds < 2**24).
+MAX_BITS = 25
+#: Symbols of a table: EXACT exact magnitudes and MAX_BITS escape classes.
+ALPHABET = EXACT + MAX_BITS
+#: Largest magnitude an integer may have.
+MAX_MAGNITUDE = EXACT - 1 + (1 << MAX_BITS) - 1
+#: Integer weight of each 4-bit table code: ``round(16 * 2**(c / 2))``, 0 for code 0.
+TABLE_WEIGHTS = np.array(
+    [0, 23, 32, 45, 64, 91, 128, 181, 256, 362, 512, 724, 1024, 1448, 2048, 2896],
+    dtype=np.int64,
+)
+
+
+def symbols_of(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(symbols, bit lengths, low bits)`` of signed integers (see the module docstring)."""
+    magnitude = np.abs(values.astype(np.int64))
+    if magnitude.size and int(magnitude.max()) > MAX_MAGNITUDE:
+        raise ValueError(f"an integer of magnitude {int(magnitude.max())} cannot be coded.")
+    symbols = np.minimum(magnitude, EXACT)
+    escaped = magnitude >= EXACT
+    x = magnitude[escaped] - EXACT + 1
+    bits = np.zeros(x.shape, dtype=np.int64)
+    for shift in range(MAX_BITS):  # exact bit length, without floating point
+        bits += x >= (1 << shift)
+    symbols[escaped] = EXACT - 1 + bits
+    return symbols, bits, x - (1 << np.maximum(bits - 1, 0))
+
+
+def histogram_codes(symbols: np.ndarray) -> np.ndarray:
+    """The 4-bit table codes that model ``symbols``: ``15 + 2 log2`` of each count
+    relative to the largest, rounded, at least 1 for every symbol that occurs."""
+    counts = np.bincount(symbols, minlength=ALPHABET)[:ALPHABET]
+    codes = np.zeros(ALPHABET, dtype=np.int64)
+    seen = counts > 0
+    if seen.any():
+        relative = counts[seen] / counts.max()
+        codes[seen] = np.clip(np.rint(15 + 2 * np.log2(relative)), 1, 15)
+    return codes
+
+
+def _probabilities(codes: np.ndarray) -> np.ndarray:
+    weights = TABLE_WEIGHTS[codes]
+    total = int(weights.sum())
+    if total == 0:
+        raise FormatError("a context table has no symbol with a nonzero weight.")
+    return weights.astype(np.float64) / total
+
+
+def _models():  # type: ignore[no-untyped-def]
+    import constriction
+
+    return constriction.stream.model, constriction.stream.queue
+
+
+class ContextWriter:
+    """Appends integers to one range-coded segment."""
+
+    def __init__(self) -> None:
+        model, queue = _models()
+        self._model = model
+        self._encoder = queue.RangeEncoder()
+        self._sign = model.Uniform(2)
+        self._bits = model.Uniform()
+
+    def uniform(self, values: np.ndarray | list[int], size: int) -> None:
+        """Integers in ``0..size-1``, each equally likely."""
+        array = np.asarray(values, dtype=np.int32)
+        if array.size:
+            self._encoder.encode(array, self._model.Uniform(size))
+
+    def table(self, codes: np.ndarray) -> None:
+        used = np.flatnonzero(codes)
+        top = int(used.max()) + 1 if used.size else 0
+        self.uniform([top], ALPHABET + 1)
+        self.uniform(codes[:top], 16)
+
+    def values(self, values: np.ndarray, codes: np.ndarray) -> None:
+        """Signed integers with the context of table ``codes``."""
+        if values.size == 0:
+            return
+        symbols, bits, low = symbols_of(values)
+        model = self._model.Categorical(_probabilities(codes), perfect=False)
+        self._encoder.encode(symbols.astype(np.int32), model)
+        negative = values[values != 0] < 0
+        if negative.size:
+            self._encoder.encode(negative.astype(np.int32), self._sign)
+        wide = bits >= 2
+        if wide.any():
+            sizes = (1 << (bits[wide] - 1)).astype(np.int32)
+            self._encoder.encode(low[wide].astype(np.int32), self._bits, sizes)
+
+    def getvalue(self) -> bytes:
+        return self._encoder.get_compressed().astype("<u4").tobytes()
+
+
+class ContextReader:
+    """Reads back what a :class:`ContextWriter` wrote; every failure is a FormatError."""
+
+    def __init__(self, data: bytes) -> None:
+        if len(data) % 4:
+            raise FormatError("a range-coded segment is not a whole number of 32-bit words.")
+        model, queue = _models()
+        self._model = model
+        words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
+        self._decoder = queue.RangeDecoder(words)
+        self._sign = model.Uniform(2)
+        self._bits = model.Uniform()
+
+    def _decode(self, *args: object) -> np.ndarray:
+        try:
+            return np.asarray(self._decoder.decode(*args), dtype=np.int64)
+        except (AssertionError, ValueError, RuntimeError, OverflowError) as err:
+            raise FormatError(f"the range-coded payload is corrupt ({err}).") from None
+
+    def uniform(self, count: int, size: int) -> np.ndarray:
+        if count == 0:
+            return np.zeros(0, dtype=np.int64)
+        return self._decode(self._model.Uniform(size), count)
+
+    def table(self) -> np.ndarray:
+        top = int(self.uniform(1, ALPHABET + 1)[0])
+        codes = np.zeros(ALPHABET, dtype=np.int64)
+        codes[:top] = self.uniform(top, 16)
+        return codes
+
+    def values(self, count: int, codes: np.ndarray) -> np.ndarray:
+        if count == 0:
+            return np.zeros(0, dtype=np.int64)
+        model = self._model.Categorical(_probabilities(codes), perfect=False)
+        symbols = self._decode(model, count)
+        magnitude = symbols.copy()
+        escaped = symbols >= EXACT
+        bits = symbols[escaped] - EXACT + 1
+        x = np.left_shift(1, bits - 1)
+        nonzero = np.flatnonzero(symbols)
+        negative = self.uniform(nonzero.size, 2).astype(bool)
+        wide = bits >= 2
+        if wide.any():
+            x[wide] += self._decode(self._bits, (1 << (bits[wide] - 1)).astype(np.int32))
+        magnitude[escaped] = x + EXACT - 1
+        magnitude[nonzero[negative]] *= -1
+        return magnitude

@@ -1,0 +1,514 @@
+"""Format 2: the truncated SVD of each plane's patch matrix, context-coded.
+
+Package-internal; :func:`svdimage.codec.encode` calls :class:`PatchTrials` and
+:func:`svdimage.codec.decode` calls :func:`decode_payload`. The design:
+
+Each plane (gray; or Y, Cb, Cr with chroma at half resolution) is cut into
+``B x B`` patches (``B`` = ``patch``, 8 by default; edges repeated), and the
+patches become the rows of the *patch matrix* ``P`` (one row per patch, ``B^2``
+columns). Each row's mean is coded on its own; the SVD of the mean-free matrix,
+``P - means = U S V^T``, gives one image-adaptive basis ``V`` (the right
+singular vectors, sent once per plane) and the coefficients ``C = U S``, of
+which the first ``k`` columns are sent: a truncated SVD, with the side
+information of one ``B^2 x k`` basis instead of a basis per tile [1]_.
+
+* The quantizer: one step ``q`` per plane; a coefficient ``c`` becomes
+  ``sign(c) floor(|c| / q + 0.35)`` (a dead zone: small values go to 0, which
+  costs least) and is decoded as that integer times ``q``. The patch mean ``m``
+  is coded as ``round(B m / q)`` (the orthonormal DC coefficient with the same
+  step).
+* Which components: component ``j`` is kept when the squared error it removes
+  exceeds ``KEEP_FACTOR * q^2`` times its bits (coefficients and basis), the
+  slope of a uniform quantizer's rate-distortion curve; ``rank`` caps ``k``.
+* The basis: column ``j`` of ``V`` is sent as ``round(V_j 2^e_j)`` with
+  ``e_j = ceil(log2(s_j / (sqrt(BASIS_ERROR) q)))`` (clipped to 5..17), where
+  ``s_j`` is the coefficients' RMS: the basis is as precise as its component is
+  strong. The coefficients are computed against the decoded basis (least
+  squares), so its rounding costs no extra error.
+* Means are coded coarse to fine (each level predicted by the mean of its
+  decoded neighbours on the coarser grid, in integers); coefficients column by
+  column, each column in two checkerboard halves, each value in a context from
+  the magnitudes already decoded around it: the same patch's previous two
+  components and the four neighbours' (the previous component for the first
+  half, the same component for the second). See :mod:`._context`.
+
+The payload is a list of range-coded segments: the first holds, for every
+plane, its kept-component mask, basis exponents, context tables, basis and
+means; then components ``[0, 1), [1, 2), [2, 4), [4, 8), ...`` of all planes,
+one segment each, so that a prefix of the file decodes to fewer components
+(progressive decoding). Layout::
+
+    uint32 S (number of segments); S x uint32 segment byte lengths; segments
+
+References
+----------
+.. [1] D. Aase, J. H. Husoy and P. Waldemar, "A critique of SVD-based image
+   coding systems", ISCAS 1999 (why per-block SVD loses to a shared basis).
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from svdimage._linalg import svd_flip
+from svdimage.codec._context import (
+    ALPHABET,
+    ContextReader,
+    ContextWriter,
+    histogram_codes,
+    symbols_of,
+)
+from svdimage.codec._format import FormatError, pack
+from svdimage.codec._planes import deblock, to_planes
+
+__all__ = [
+    "PatchTrials",
+    "decode_payload",
+    "KEEP_FACTOR",
+    "BASIS_ERROR",
+    "DEAD_ZONE",
+    "CHROMA_STEP_FACTOR_V2",
+]
+
+#: Rounding offset of the quantizer (0.5 is plain rounding).
+DEAD_ZONE = 0.35
+#: Keep a component when it removes more than this times q^2 squared error per bit.
+KEEP_FACTOR = 0.12
+#: The basis error allowed per component, relative to q^2.
+BASIS_ERROR = 0.05
+#: The step of a quality is this times the version-1 step of that quality.
+STEP_SCALE = 0.5
+#: Deblocking threshold, in steps (:func:`svdimage.codec._planes.deblock`); 0 turns it off.
+DEBLOCK = 0.8
+#: Chroma step relative to luma.
+CHROMA_STEP_FACTOR_V2 = 0.8
+#: Basis exponents run from E_MIN to E_MIN + E_SPAN - 1.
+E_MIN, E_SPAN = 5, 13
+#: Context buckets of the coefficients' neighbourhood activity (thresholds, in steps).
+ACTIVITY = np.array([0.25, 0.75, 1.5, 2.5, 4.0, 7.0, 12.0])
+#: Component groups sharing a context: the group of component j is GROUP_OF[min(j, 63)].
+GROUP_OF = np.array([0, 1, 2, 3, 3, 4, 4, 4] + [5] * 4 + [6] * 6 + [7] * 10 + [8] * 36)
+N_COEF_CONTEXTS = (int(GROUP_OF.max()) + 1) * (len(ACTIVITY) + 1)
+#: Mean contexts: one for the coarsest grid, five for each of the two refinement passes.
+GRADIENT = np.array([2, 6, 16, 40])
+N_MEAN_CONTEXTS = 1 + 2 * (len(GRADIENT) + 1)
+_SEGMENT = struct.Struct("<I")
+
+
+def grid_of(shape: tuple[int, int] | list[int], patch: int) -> tuple[int, int]:
+    h, w = shape
+    return -(-h // patch), -(-w // patch)
+
+
+def layer_groups(k: int) -> list[tuple[int, int]]:
+    """The component ranges of the payload's segments: [0,1), [1,2), [2,4), ..."""
+    groups, start = [], 0
+    while start < k:
+        stop = min(k, max(1, 2 * start))
+        groups.append((start, stop))
+        start = stop
+    return groups
+
+
+def _neighbour_mean(values: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    grid = np.pad(values.reshape(rows, cols), 1)
+    return ((grid[:-2, 1:-1] + grid[2:, 1:-1] + grid[1:-1, :-2] + grid[1:-1, 2:]) / 4).ravel()
+
+
+def _checkerboard(rows: int, cols: int) -> np.ndarray:
+    i, j = np.indices((rows, cols))
+    return ((i + j) % 2 == 1).ravel()
+
+
+def _coefficient_contexts(
+    magnitude: np.ndarray, j: int, rows: int, cols: int, second: bool
+) -> np.ndarray:
+    """Contexts of component ``j`` for every patch (``magnitude`` = |Q| so far)."""
+    activity = np.zeros(magnitude.shape[0])
+    if j >= 1:
+        activity += magnitude[:, j - 1]
+    if j >= 2:
+        activity += 0.5 * magnitude[:, j - 2]
+    if second:
+        activity += _neighbour_mean(magnitude[:, j], rows, cols)
+    elif j >= 1:
+        activity += _neighbour_mean(magnitude[:, j - 1], rows, cols)
+    group = int(GROUP_OF[min(j, GROUP_OF.size - 1)])
+    return group * (len(ACTIVITY) + 1) + np.searchsorted(ACTIVITY, activity, side="right")
+
+
+def _mean_levels(shape: tuple[int, int]) -> list[tuple[int, int]]:
+    """Grid shapes from the coarsest (at most 2 x 2) to ``shape``."""
+    levels = [shape]
+    while levels[-1][0] > 2 or levels[-1][1] > 2:
+        r, c = levels[-1]
+        levels.append(((r + 1) // 2, (c + 1) // 2))
+    return levels[::-1]
+
+
+def _refine(
+    coarse: np.ndarray, shape: tuple[int, int], fill: Callable[..., np.ndarray]
+) -> np.ndarray:
+    """One coarse-to-fine step of the means: ``fill(predictions, contexts, where)``
+    returns the values at ``where`` (a pair of slices) given integer predictions."""
+    rows, cols = shape
+    grid = np.zeros(shape, dtype=np.int64)
+    grid[::2, ::2] = coarse
+    left = coarse[:, : cols // 2]
+    right = np.concatenate([coarse[:, 1:], coarse[:, -1:]], axis=1)[:, : cols // 2]
+    context = 1 + np.searchsorted(GRADIENT, np.abs(left - right), side="right")
+    grid[::2, 1::2] = fill((left + right) // 2, context, (slice(None, None, 2), slice(1, None, 2)))
+    even = grid[::2]
+    up = even[: rows // 2]
+    down = np.concatenate([even[1:], even[-1:]], axis=0)[: rows // 2]
+    context = 1 + len(GRADIENT) + 1 + np.searchsorted(GRADIENT, np.abs(up - down), side="right")
+    grid[1::2] = fill((up + down) // 2, context, (slice(1, None, 2), slice(None)))
+    return grid
+
+
+def _mean_residuals(means: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The means' residuals and contexts, block by block, in decoding order."""
+    values: list[np.ndarray] = []
+    contexts: list[np.ndarray] = []
+    levels = _mean_levels(means.shape)
+    pyramid = [means]
+    for _ in levels[1:]:
+        pyramid.append(pyramid[-1][::2, ::2])
+    pyramid = pyramid[::-1]
+    values.append(pyramid[0].ravel())
+    contexts.append(np.zeros(pyramid[0].size, dtype=np.int64))
+    for level in range(1, len(levels)):
+
+        def fill(
+            pred: np.ndarray,
+            context: np.ndarray,
+            where: tuple[slice, slice],
+            target: np.ndarray = pyramid[level],
+        ) -> np.ndarray:
+            actual = target[where]
+            values.append((actual - pred).ravel())
+            contexts.append(context.ravel())
+            return actual
+
+        _refine(pyramid[level - 1], levels[level], fill)
+    return values, contexts
+
+
+class _PlaneAnalysis:
+    """What does not depend on the step: patches, means, the patch-matrix SVD."""
+
+    def __init__(self, plane: np.ndarray, patch: int) -> None:
+        self.shape = plane.shape
+        self.patch = patch
+        self.rows, self.cols = grid_of(plane.shape, patch)
+        h, w = plane.shape
+        padded = np.pad(
+            plane.astype(np.float64),
+            ((0, self.rows * patch - h), (0, self.cols * patch - w)),
+            mode="edge",
+        )
+        patches = padded.reshape(self.rows, patch, self.cols, patch).transpose(0, 2, 1, 3)
+        patches = patches.reshape(self.rows * self.cols, patch * patch)
+        self.means = patches.mean(axis=1)
+        self.residual = patches - self.means[:, None]
+        eigenvalues, vectors = np.linalg.eigh(self.residual.T @ self.residual)
+        order = np.argsort(eigenvalues)[::-1]
+        columns = vectors[:, order]  # the right singular vectors of the patch matrix
+        self.basis = svd_flip(columns, columns.T)[0]
+        self.rms = np.sqrt(np.maximum(eigenvalues[order], 0) / patches.shape[0])
+        self.coefficients = self.residual @ self.basis
+
+
+class PatchTrials:
+    """Format-2 encodes of one image at several steps, sharing its patch SVDs."""
+
+    def __init__(self, image: np.ndarray, *, patch: int, max_rank: int | None, chroma: str) -> None:
+        self.shape = image.shape
+        self.patch, self.max_rank, self.chroma = patch, max_rank, chroma
+        self.planes = to_planes(image, "ycbcr", chroma)
+        self._analyses: dict[int, _PlaneAnalysis] = {}
+        self._files: dict[float, bytes] = {}  # the last trial: rate control's answer
+
+    def analysis(self, index: int) -> _PlaneAnalysis:
+        if index not in self._analyses:
+            self._analyses[index] = _PlaneAnalysis(self.planes[index], self.patch)
+        return self._analyses[index]
+
+    def step_of(self, quality: float) -> float:
+        """The luma step of a quality: half of :func:`svdimage.codec.quality_to_step`."""
+        from svdimage.codec._encode import quality_to_step
+
+        return STEP_SCALE * quality_to_step(quality)
+
+    def at_quality(self, quality: float) -> bytes:
+        return self.at_step(self.step_of(quality))
+
+    def at_step(self, step: float) -> bytes:
+        if step in self._files:
+            return self._files[step]
+        coded, described = [], []
+        for index in range(len(self.planes)):
+            plane_step = step * (CHROMA_STEP_FACTOR_V2 if index > 0 else 1.0)
+            coded.append(_quantize(self.analysis(index), plane_step, self.max_rank))
+            described.append(
+                {
+                    "shape": list(self.planes[index].shape),
+                    "step": plane_step,
+                    "components": int(coded[-1]["kept"].size),
+                }
+            )
+        header = {
+            "shape": list(self.shape),
+            "color": "ycbcr" if len(self.shape) == 3 else "gray",
+            "chroma": self.chroma if len(self.shape) == 3 else "444",
+            "patch": self.patch,
+            "planes": described,
+            "coder": "context-range",
+        }
+        data = pack(header, _serialize(coded, self.patch), version=(2, 0))
+        self._files = {step: data}  # rate control's last trial is the file itself
+        return data
+
+
+def _quantize(analysis: _PlaneAnalysis, step: float, max_rank: int | None) -> dict[str, Any]:
+    """Choose the components, round the basis and the coefficients at ``step``."""
+    c = analysis.coefficients
+    quantized = np.sign(c) * np.floor(np.abs(c) / step + DEAD_ZONE)
+    removed = (c**2 - (c - quantized * step) ** 2).sum(axis=0)
+    n = c.shape[0]
+    bits = np.zeros(c.shape[1])
+    for j in range(c.shape[1]):
+        if not quantized[:, j].any():
+            continue
+        symbols = symbols_of(quantized[:, j].astype(np.int64))[0]
+        counts = np.bincount(symbols)
+        bits[j] = -np.log2(counts[symbols] / n).sum() + np.count_nonzero(quantized[:, j])
+    exponents = np.clip(
+        np.ceil(np.log2(np.maximum(analysis.rms, 1e-30) / (math.sqrt(BASIS_ERROR) * step))),
+        E_MIN,
+        E_MIN + E_SPAN - 1,
+    ).astype(np.int64)
+    bits += c.shape[1] * (np.log2(np.maximum(2.0**exponents / 8, 1)) + 3)
+    keep = (removed > KEEP_FACTOR * step**2 * bits) & quantized.any(axis=0)
+    kept = np.flatnonzero(keep)
+    if max_rank is not None:
+        kept = kept[:max_rank]
+    scaled = np.rint(analysis.basis[:, kept] * 2.0 ** exponents[kept]).astype(np.int64)
+    basis = scaled / 2.0 ** exponents[kept]
+    if kept.size:
+        gram = basis.T @ basis
+        coefficients = np.linalg.solve(gram, basis.T @ analysis.residual.T).T
+    else:
+        coefficients = np.zeros((n, 0))
+    q = np.sign(coefficients) * np.floor(np.abs(coefficients) / step + DEAD_ZONE)
+    means = np.rint(analysis.means * analysis.patch / step).astype(np.int64)
+    return {
+        "kept": kept,
+        "exponents": exponents[kept],
+        "basis": scaled,
+        "means": means.reshape(analysis.rows, analysis.cols),
+        "q": q.astype(np.int64),
+        "rows": analysis.rows,
+        "cols": analysis.cols,
+    }
+
+
+def _grouped(values: np.ndarray, contexts: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """``(context, values)`` in ascending context order, each in its original order."""
+    order = np.argsort(contexts, kind="stable")
+    ctx = contexts[order]
+    cuts = np.flatnonzero(np.diff(ctx)) + 1
+    return [
+        (int(ctx[s[0]]), values[order][s]) for s in np.split(np.arange(ctx.size), cuts) if s.size
+    ]
+
+
+def _serialize(coded: list[dict[str, Any]], patch: int) -> bytes:
+    width = patch * patch
+    head = ContextWriter()
+    plans = []
+    for plane in coded:
+        kept, q = plane["kept"], plane["q"]
+        rows, cols = plane["rows"], plane["cols"]
+        mask = np.zeros(width, dtype=np.int64)
+        mask[kept] = 1
+        head.uniform(mask, 2)
+        head.uniform(plane["exponents"] - E_MIN, E_SPAN)
+        basis_values = plane["basis"].T.ravel()
+        basis_contexts = np.repeat(plane["exponents"] - E_MIN, width)
+        mean_values, mean_contexts = _mean_residuals(plane["means"])
+        second = _checkerboard(rows, cols)
+        magnitude = np.abs(q)
+        blocks: list[tuple[np.ndarray, np.ndarray]] = []
+        for j in range(kept.size):
+            for half in (False, True):
+                contexts = _coefficient_contexts(magnitude, j, rows, cols, half)
+                where = second if half else ~second
+                blocks.append((q[where, j], contexts[where]))
+        tables = []
+        for values, contexts, count in (
+            (basis_values, basis_contexts, E_SPAN),
+            (np.concatenate(mean_values), np.concatenate(mean_contexts), N_MEAN_CONTEXTS),
+            (
+                np.concatenate([b[0] for b in blocks]) if blocks else np.zeros(0, np.int64),
+                np.concatenate([b[1] for b in blocks]) if blocks else np.zeros(0, np.int64),
+                N_COEF_CONTEXTS,
+            ),
+        ):
+            symbols = symbols_of(values)[0]
+            per_context = []
+            for context in range(count):
+                chosen = symbols[contexts == context]
+                codes = histogram_codes(chosen) if chosen.size else np.zeros(ALPHABET, np.int64)
+                head.table(codes)
+                per_context.append(codes)
+            tables.append(per_context)
+        for column in range(kept.size):
+            for context, values in _grouped(
+                basis_values[column * width : (column + 1) * width],
+                basis_contexts[column * width : (column + 1) * width],
+            ):
+                head.values(values, tables[0][context])
+        for values, contexts in zip(mean_values, mean_contexts):
+            for context, chosen in _grouped(values, contexts):
+                head.values(chosen, tables[1][context])
+        plans.append((blocks, tables[2]))
+    segments = [head.getvalue()]
+    top = max(plane["kept"].size for plane in coded)
+    for start, stop in layer_groups(top):
+        writer = ContextWriter()
+        for (blocks, tables), plane in zip(plans, coded):
+            for j in range(start, min(stop, plane["kept"].size)):
+                for values, contexts in blocks[2 * j : 2 * j + 2]:
+                    for context, chosen in _grouped(values, contexts):
+                        writer.values(chosen, tables[context])
+        segments.append(writer.getvalue())
+    lengths = b"".join(_SEGMENT.pack(len(s)) for s in segments)
+    return _SEGMENT.pack(len(segments)) + lengths + b"".join(segments)
+
+
+def _read_segments(payload: bytes, *, partial: bool) -> list[bytes]:
+    view = memoryview(payload)
+    if len(view) < 4:
+        raise FormatError("payload is too short for its segment count.")
+    (count,) = _SEGMENT.unpack_from(view)
+    if not 1 <= count <= 16:
+        raise FormatError(f"payload declares {count} segments; a valid file has 1 to 16.")
+    if len(view) < 4 + 4 * count:
+        raise FormatError("payload is too short for its segment lengths.")
+    lengths = [_SEGMENT.unpack_from(view, 4 + 4 * i)[0] for i in range(count)]
+    offset = 4 + 4 * count
+    segments = []
+    for length in lengths:
+        if offset + length > len(view):
+            if partial and segments:
+                break
+            raise FormatError("truncated payload: a segment runs past its end.")
+        segments.append(bytes(view[offset : offset + length]))
+        offset += length
+    if not partial and offset != len(view):
+        raise FormatError(f"{len(view) - offset} unexpected bytes after the last segment.")
+    return segments
+
+
+def decode_payload(
+    header: dict[str, Any], payload: bytes, *, partial: bool = False
+) -> list[np.ndarray]:
+    """The planes (float64, each of its header shape) of a validated version-2 file.
+
+    Every count comes from the header, whose plane shapes were checked against
+    the pixel cap before this runs; the working memory is a few arrays of one
+    value per patch and component.
+    """
+    patch = header["patch"]
+    width = patch * patch
+    segments = _read_segments(payload, partial=partial)
+    head = ContextReader(segments[0])
+    states = []
+    for plane in header["planes"]:
+        rows, cols = grid_of(plane["shape"], patch)
+        mask = head.uniform(width, 2)
+        kept = np.flatnonzero(mask)
+        if kept.size != plane["components"]:
+            raise FormatError(
+                f"a plane keeps {kept.size} components but its header says {plane['components']}."
+            )
+        exponents = head.uniform(kept.size, E_SPAN) + E_MIN
+        tables = [
+            [head.table() for _ in range(count)]
+            for count in (E_SPAN, N_MEAN_CONTEXTS, N_COEF_CONTEXTS)
+        ]
+        basis = np.zeros((width, kept.size))
+        for column in range(kept.size):
+            values = head.values(width, tables[0][int(exponents[column]) - E_MIN])
+            basis[:, column] = values / 2.0 ** int(exponents[column])
+        means = _decode_means((rows, cols), head, tables[1])
+        states.append((rows, cols, kept.size, basis, means, tables[2]))
+    q = [np.zeros((r * c, k), dtype=np.int64) for r, c, k, _, _, _ in states]
+    top = max((k for _, _, k, _, _, _ in states), default=0)
+    decoded = 0
+    for segment, (start, stop) in zip(segments[1:], layer_groups(top)):
+        reader = ContextReader(segment)
+        for (rows, cols, k, _, _, tables), values in zip(states, q):
+            second = _checkerboard(rows, cols)
+            magnitude = np.abs(values)
+            for j in range(start, min(stop, k)):
+                for half in (False, True):
+                    where = second if half else ~second
+                    contexts = _coefficient_contexts(magnitude, j, rows, cols, half)[where]
+                    column = np.zeros(int(where.sum()), dtype=np.int64)
+                    order = np.argsort(contexts, kind="stable")
+                    sorted_contexts = contexts[order]
+                    filled = np.empty_like(column)
+                    position = 0
+                    for context in np.unique(sorted_contexts):
+                        count = int(np.count_nonzero(sorted_contexts == context))
+                        filled[position : position + count] = reader.values(
+                            count, tables[int(context)]
+                        )
+                        position += count
+                    column[order] = filled
+                    values[where, j] = column
+                    magnitude[where, j] = np.abs(column)
+        decoded = stop
+    if not partial and len(segments) != 1 + len(layer_groups(top)):
+        raise FormatError("the payload's segments do not match its components.")
+    planes = []
+    for (rows, cols, k, basis, means, _), values, plane in zip(states, q, header["planes"]):
+        step = plane["step"]
+        used = min(k, decoded)
+        patches = (
+            means.ravel()[:, None] * (step / patch) + (values[:, :used] * step) @ basis[:, :used].T
+        )
+        image = patches.reshape(rows, cols, patch, patch).transpose(0, 2, 1, 3)
+        h, w = plane["shape"]
+        out = image.reshape(rows * patch, cols * patch)[:h, :w]
+        if DEBLOCK > 0:
+            deblock(out, patch, DEBLOCK * step, in_place=True)
+        planes.append(out)
+    return planes
+
+
+def _decode_means(
+    shape: tuple[int, int], reader: ContextReader, tables: list[np.ndarray]
+) -> np.ndarray:
+    levels = _mean_levels(shape)
+    first = levels[0]
+    grid = reader.values(first[0] * first[1], tables[0]).reshape(first)
+    for level in levels[1:]:
+
+        def fill(pred: np.ndarray, context: np.ndarray, where: tuple[slice, slice]) -> np.ndarray:
+            flat = context.ravel()
+            out = np.zeros(flat.size, dtype=np.int64)
+            for value in np.unique(flat):
+                chosen = flat == value
+                out[chosen] = reader.values(int(chosen.sum()), tables[int(value)])
+            return pred + out.reshape(pred.shape)
+
+        grid = _refine(grid, level, fill)
+    return grid
