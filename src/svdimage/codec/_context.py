@@ -29,7 +29,14 @@ import numpy as np
 
 from svdimage.codec._format import FormatError
 
-__all__ = ["ContextWriter", "ContextReader", "ALPHABET", "histogram_codes", "symbols_of"]
+__all__ = [
+    "ContextWriter",
+    "ContextReader",
+    "ALPHABET",
+    "histogram_codes",
+    "codes_of_counts",
+    "symbols_of",
+]
 
 #: Magnitudes below this are symbols of their own.
 EXACT = 8
@@ -54,9 +61,7 @@ def symbols_of(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     symbols = np.minimum(magnitude, EXACT)
     escaped = magnitude >= EXACT
     x = magnitude[escaped] - EXACT + 1
-    bits = np.zeros(x.shape, dtype=np.int64)
-    for shift in range(MAX_BITS):  # exact bit length, without floating point
-        bits += x >= (1 << shift)
+    bits = np.frexp(x.astype(np.float64))[1].astype(np.int64)  # exact bit length (x < 2**53)
     symbols[escaped] = EXACT - 1 + bits
     return symbols, bits, x - (1 << np.maximum(bits - 1, 0))
 
@@ -64,12 +69,16 @@ def symbols_of(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def histogram_codes(symbols: np.ndarray) -> np.ndarray:
     """The 4-bit table codes that model ``symbols``: ``15 + 2 log2`` of each count
     relative to the largest, rounded, at least 1 for every symbol that occurs."""
-    counts = np.bincount(symbols, minlength=ALPHABET)[:ALPHABET]
-    codes = np.zeros(ALPHABET, dtype=np.int64)
+    return codes_of_counts(np.bincount(symbols, minlength=ALPHABET)[None, :ALPHABET])[0]
+
+
+def codes_of_counts(counts: np.ndarray) -> np.ndarray:
+    """:func:`histogram_codes` of each row of a ``(contexts, ALPHABET)`` count table."""
+    codes = np.zeros(counts.shape, dtype=np.int64)
+    top = counts.max(axis=1, keepdims=True)
     seen = counts > 0
-    if seen.any():
-        relative = counts[seen] / counts.max()
-        codes[seen] = np.clip(np.rint(15 + 2 * np.log2(relative)), 1, 15)
+    relative = np.where(seen, counts, 1) / np.maximum(top, 1)
+    codes[seen] = np.clip(np.rint(15 + 2 * np.log2(relative)), 1, 15)[seen]
     return codes
 
 

@@ -262,13 +262,32 @@ def decode(
         data = bytes(data[:max_bytes])
     header, payload, version = unpack(bytes(data), max_pixels=max_pixels, partial=partial)
     if version[0] == 2:
-        planes = decode_payload(header, payload, partial=partial)
-        shape = tuple(header["shape"])
-        image = from_planes(planes, shape, header["color"] if len(shape) == 3 else "gray")
-        return np.clip(image, 0.0, 1.0).astype(np.float32)
+        return _finish_v2(header, decode_payload(header, payload, partial=partial))
     canvas = _Canvas(header, [grid(p["shape"], header["tile"]) for p in header["planes"]])
     read_components(header, payload, partial=partial, canvas=canvas)
     return canvas.finish(version)
+
+
+def _finish_v2(header: dict[str, Any], planes: list[np.ndarray]) -> np.ndarray:
+    """Float32 planes to the clipped float32 image: chroma upsampled (as version 1) and
+    converted to RGB in float32, in place where it can be."""
+    if len(planes) == 1:
+        return np.clip(planes[0], 0.0, 1.0, out=planes[0])
+    M, N = header["shape"][:2]
+    y, cb, cr = planes
+    if cb.shape != (M, N):
+        cb, cr = (double(double(c, axis=0), axis=1)[:M, :N] for c in (cb, cr))
+    cb = cb - np.float32(0.5)
+    cr = cr - np.float32(0.5)
+    out = np.empty((M, N, 3), dtype=np.float32)
+    np.multiply(cr, np.float32(1.402), out=out[:, :, 0])
+    out[:, :, 0] += y
+    np.multiply(cb, np.float32(-0.344136), out=out[:, :, 1])
+    out[:, :, 1] -= np.float32(0.714136) * cr
+    out[:, :, 1] += y
+    np.multiply(cb, np.float32(1.772), out=out[:, :, 2])
+    out[:, :, 2] += y
+    return np.clip(out, 0.0, 1.0, out=out)
 
 
 def load(

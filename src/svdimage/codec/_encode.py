@@ -417,6 +417,8 @@ def encode(
             lowest=0,
             highest=STEP_LEVELS,
             first=step_to_level(trials.step_of(75.0)),
+            tolerance=BUDGET_TOLERANCE,
+            slope=SIZE_SLOPE,
         )
         if level is None:
             raise ValueError(
@@ -425,6 +427,11 @@ def encode(
         return trial(level_to_step(level), trials.at_step)
 
 
+#: A size or bpp target is met when the file fits and is within this fraction of it.
+BUDGET_TOLERANCE = 0.03
+#: About how much log(size) grows per level (size ~ step**-1.2 for photos): the second
+#: trial's guess.
+SIZE_SLOPE = 1.2 * -math.log(0.99)
 #: Rate control's steps: ``level_to_step(n) = 2 * 0.99**n`` for n in 0..STEP_LEVELS, so that
 #: consecutive levels differ by about 1.3% in size and a budget is met within a few percent.
 STEP_LEVELS = 1100
@@ -486,8 +493,8 @@ def encode_for_sizes(
 ) -> list[bytes | None]:
     """The best ``.svdz`` file of at most each of ``sizes`` bytes, from shared trials.
 
-    Each file is byte for byte the one ``encode(image, size=n, **options)``
-    gives, but trial encodes are shared across the sizes, so four budgets cost
+    Each file fits its budget within 3 %, as ``encode(image, size=n, **options)``
+    does, but trial encodes are shared across the sizes, so four budgets cost
     about as much as two. ``None`` where even the coarsest step is larger.
 
     Parameters
@@ -524,6 +531,8 @@ def encode_for_sizes(
             lowest=0,
             highest=STEP_LEVELS,
             first=step_to_level(trials.step_of(75.0)),
+            tolerance=BUDGET_TOLERANCE,
+            slope=SIZE_SLOPE,
         )
     return [None if n is None else trials.at_step(level_to_step(n)) for n in levels]
 

@@ -60,7 +60,7 @@ from svdimage.codec._context import (
     ALPHABET,
     ContextReader,
     ContextWriter,
-    histogram_codes,
+    codes_of_counts,
     symbols_of,
 )
 from svdimage.codec._format import FormatError, pack
@@ -83,6 +83,8 @@ KEEP_FACTOR = 0.12
 BASIS_ERROR = 0.05
 #: The step of a quality is this times the version-1 step of that quality.
 STEP_SCALE = 0.5
+#: The components are chosen on every SAMPLE-th patch.
+SAMPLE = 4
 #: Deblocking threshold, in steps (:func:`svdimage.codec._planes.deblock`); 0 turns it off.
 DEBLOCK = 0.8
 #: Chroma step relative to luma.
@@ -115,9 +117,15 @@ def layer_groups(k: int) -> list[tuple[int, int]]:
     return groups
 
 
-def _neighbour_mean(values: np.ndarray, rows: int, cols: int) -> np.ndarray:
-    grid = np.pad(values.reshape(rows, cols), 1)
-    return ((grid[:-2, 1:-1] + grid[2:, 1:-1] + grid[1:-1, :-2] + grid[1:-1, 2:]) / 4).ravel()
+def _neighbour_sum(values: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """The sum of each patch's four neighbours' ``values`` (zero beyond the edges)."""
+    grid = values.reshape(rows, cols)
+    out = np.zeros_like(grid)
+    out[1:] += grid[:-1]
+    out[:-1] += grid[1:]
+    out[:, 1:] += grid[:, :-1]
+    out[:, :-1] += grid[:, 1:]
+    return out.ravel()
 
 
 def _checkerboard(rows: int, cols: int) -> np.ndarray:
@@ -125,21 +133,40 @@ def _checkerboard(rows: int, cols: int) -> np.ndarray:
     return ((i + j) % 2 == 1).ravel()
 
 
+#: ACTIVITY in quarter steps, as a table from 4 x activity (capped) to its bucket.
+_BUCKET = np.searchsorted(4 * ACTIVITY, np.arange(4 * int(ACTIVITY[-1]) + 1), side="right")
+_BUCKET = _BUCKET.astype(np.uint8)
+
+
 def _coefficient_contexts(
     magnitude: np.ndarray, j: int, rows: int, cols: int, second: bool
 ) -> np.ndarray:
-    """Contexts of component ``j`` for every patch (``magnitude`` = |Q| so far)."""
-    activity = np.zeros(magnitude.shape[0])
+    """Contexts (uint8) of component ``j`` for every patch; ``magnitude[i]`` holds
+    |Q| of component ``i`` for the patches decoded so far (zero elsewhere).
+
+    The activity is ``|Q_{j-1}| + |Q_{j-2}| / 2`` of the patch plus the mean of its
+    four neighbours' ``|Q_j|`` (second half) or ``|Q_{j-1}|`` (first half), computed
+    in integers as four times that.
+    """
+    n = rows * cols
+    activity = np.zeros(n, dtype=np.int32)
     if j >= 1:
-        activity += magnitude[:, j - 1]
+        activity += 4 * magnitude[j - 1]
     if j >= 2:
-        activity += 0.5 * magnitude[:, j - 2]
+        activity += 2 * magnitude[j - 2]
     if second:
-        activity += _neighbour_mean(magnitude[:, j], rows, cols)
+        activity += _neighbour_sum(magnitude[j], rows, cols)
     elif j >= 1:
-        activity += _neighbour_mean(magnitude[:, j - 1], rows, cols)
+        activity += _neighbour_sum(magnitude[j - 1], rows, cols)
+    np.minimum(activity, _BUCKET.size - 1, out=activity)
     group = int(GROUP_OF[min(j, GROUP_OF.size - 1)])
-    return group * (len(ACTIVITY) + 1) + np.searchsorted(ACTIVITY, activity, side="right")
+    return _BUCKET[activity] + np.uint8(group * (len(ACTIVITY) + 1))
+
+
+def _groups(contexts: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(order, counts)``: a stable sort of small integer contexts, and how many
+    values each context has (the batches, in ascending context order)."""
+    return np.argsort(contexts, kind="stable"), np.bincount(contexts, minlength=count)
 
 
 def _mean_levels(shape: tuple[int, int]) -> list[tuple[int, int]]:
@@ -221,7 +248,13 @@ class _PlaneAnalysis:
         columns = vectors[:, order]  # the right singular vectors of the patch matrix
         self.basis = svd_flip(columns, columns.T)[0]
         self.rms = np.sqrt(np.maximum(eigenvalues[order], 0) / patches.shape[0])
-        self.coefficients = self.residual @ self.basis
+        self.residual = self.residual.astype(np.float32)
+        coefficients = self.residual @ self.basis.astype(np.float32)
+        self.largest = np.abs(coefficients).max(axis=0, initial=0.0)
+        # The components are chosen on every SAMPLE-th patch (their statistics, not
+        # their values, decide), which makes a rate-control trial 4x cheaper.
+        self.sample = np.ascontiguousarray(coefficients[::SAMPLE])
+        self.patches = coefficients.shape[0]
 
 
 class PatchTrials:
@@ -277,55 +310,77 @@ class PatchTrials:
 
 def _quantize(analysis: _PlaneAnalysis, step: float, max_rank: int | None) -> dict[str, Any]:
     """Choose the components, round the basis and the coefficients at ``step``."""
-    c = analysis.coefficients
+    n, width = analysis.patches, analysis.sample.shape[1]
+    # Columns whose every coefficient rounds to zero are never kept: skip their work.
+    live = np.flatnonzero(analysis.largest >= (1 - DEAD_ZONE) * step)
+    c = analysis.sample[:, live].astype(np.float64)
+    m = c.shape[0]
     quantized = np.sign(c) * np.floor(np.abs(c) / step + DEAD_ZONE)
-    removed = (c**2 - (c - quantized * step) ** 2).sum(axis=0)
-    n = c.shape[0]
-    bits = np.zeros(c.shape[1])
-    for j in range(c.shape[1]):
-        if not quantized[:, j].any():
-            continue
-        symbols = symbols_of(quantized[:, j].astype(np.int64))[0]
-        counts = np.bincount(symbols)
-        bits[j] = -np.log2(counts[symbols] / n).sum() + np.count_nonzero(quantized[:, j])
+    removed = (c**2 - (c - quantized * step) ** 2).sum(axis=0) * (n / max(m, 1))
+    symbols = symbols_of(quantized.astype(np.int64))[0]
+    counts = np.bincount(
+        (symbols + ALPHABET * np.arange(live.size)).ravel(), minlength=live.size * ALPHABET
+    ).reshape(live.size, ALPHABET)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        information = np.where(counts > 0, counts * np.log2(m / np.maximum(counts, 1)), 0.0)
+    bits = (information.sum(axis=1) + np.count_nonzero(quantized, axis=0)) * (n / max(m, 1))
     exponents = np.clip(
         np.ceil(np.log2(np.maximum(analysis.rms, 1e-30) / (math.sqrt(BASIS_ERROR) * step))),
         E_MIN,
         E_MIN + E_SPAN - 1,
     ).astype(np.int64)
-    bits += c.shape[1] * (np.log2(np.maximum(2.0**exponents / 8, 1)) + 3)
+    bits += width * (np.log2(np.maximum(2.0 ** exponents[live] / 8, 1)) + 3)
     keep = (removed > KEEP_FACTOR * step**2 * bits) & quantized.any(axis=0)
-    kept = np.flatnonzero(keep)
+    kept = live[keep]
     if max_rank is not None:
         kept = kept[:max_rank]
     scaled = np.rint(analysis.basis[:, kept] * 2.0 ** exponents[kept]).astype(np.int64)
     basis = scaled / 2.0 ** exponents[kept]
-    if kept.size:
-        gram = basis.T @ basis
-        coefficients = np.linalg.solve(gram, basis.T @ analysis.residual.T).T
+    if kept.size:  # least squares against the decoded basis
+        solve = (basis @ np.linalg.inv(basis.T @ basis)).astype(np.float32)
+        coefficients = analysis.residual @ solve
     else:
-        coefficients = np.zeros((n, 0))
-    q = np.sign(coefficients) * np.floor(np.abs(coefficients) / step + DEAD_ZONE)
+        coefficients = np.zeros((n, 0), dtype=np.float32)
+    coefficients *= np.float32(1 / step)
+    q = np.floor(np.abs(coefficients) + np.float32(DEAD_ZONE))
+    q *= np.sign(coefficients)
     means = np.rint(analysis.means * analysis.patch / step).astype(np.int64)
     return {
         "kept": kept,
         "exponents": exponents[kept],
         "basis": scaled,
         "means": means.reshape(analysis.rows, analysis.cols),
-        "q": q.astype(np.int64),
+        "q": np.ascontiguousarray(q.T).astype(np.int32),  # (components, patches)
         "rows": analysis.rows,
         "cols": analysis.cols,
     }
 
 
-def _grouped(values: np.ndarray, contexts: np.ndarray) -> list[tuple[int, np.ndarray]]:
-    """``(context, values)`` in ascending context order, each in its original order."""
-    order = np.argsort(contexts, kind="stable")
-    ctx = contexts[order]
-    cuts = np.flatnonzero(np.diff(ctx)) + 1
-    return [
-        (int(ctx[s[0]]), values[order][s]) for s in np.split(np.arange(ctx.size), cuts) if s.size
-    ]
+def _tables(
+    writer: ContextWriter, values: np.ndarray, contexts: np.ndarray, count: int
+) -> np.ndarray:
+    """Measure and write the ``count`` context tables of ``values``; return them."""
+    symbols = symbols_of(values)[0]
+    counts = np.bincount(
+        contexts.astype(np.int64) * ALPHABET + symbols, minlength=count * ALPHABET
+    ).reshape(count, ALPHABET)
+    codes = codes_of_counts(counts)
+    for row in codes:
+        writer.table(row)
+    return codes
+
+
+def _write_batches(
+    writer: ContextWriter, values: np.ndarray, contexts: np.ndarray, tables: np.ndarray
+) -> None:
+    """``values`` in batches by ascending context, each batch in its original order."""
+    order, counts = _groups(contexts, len(tables))
+    ordered = values[order]
+    start = 0
+    for context in np.flatnonzero(counts):
+        stop = start + int(counts[context])
+        writer.values(ordered[start:stop], tables[context])
+        start = stop
 
 
 def _serialize(coded: list[dict[str, Any]], patch: int) -> bytes:
@@ -342,42 +397,31 @@ def _serialize(coded: list[dict[str, Any]], patch: int) -> bytes:
         basis_values = plane["basis"].T.ravel()
         basis_contexts = np.repeat(plane["exponents"] - E_MIN, width)
         mean_values, mean_contexts = _mean_residuals(plane["means"])
-        second = _checkerboard(rows, cols)
+        halves = _checkerboard(rows, cols)
+        first, second = np.flatnonzero(~halves), np.flatnonzero(halves)
         magnitude = np.abs(q)
         blocks: list[tuple[np.ndarray, np.ndarray]] = []
         for j in range(kept.size):
-            for half in (False, True):
-                contexts = _coefficient_contexts(magnitude, j, rows, cols, half)
-                where = second if half else ~second
-                blocks.append((q[where, j], contexts[where]))
-        tables = []
-        for values, contexts, count in (
-            (basis_values, basis_contexts, E_SPAN),
-            (np.concatenate(mean_values), np.concatenate(mean_contexts), N_MEAN_CONTEXTS),
-            (
-                np.concatenate([b[0] for b in blocks]) if blocks else np.zeros(0, np.int64),
-                np.concatenate([b[1] for b in blocks]) if blocks else np.zeros(0, np.int64),
-                N_COEF_CONTEXTS,
-            ),
-        ):
-            symbols = symbols_of(values)[0]
-            per_context = []
-            for context in range(count):
-                chosen = symbols[contexts == context]
-                codes = histogram_codes(chosen) if chosen.size else np.zeros(ALPHABET, np.int64)
-                head.table(codes)
-                per_context.append(codes)
-            tables.append(per_context)
+            for where, half in ((first, False), (second, True)):
+                contexts = _coefficient_contexts(magnitude, j, rows, cols, half)[where]
+                blocks.append((q[j, where], contexts))
+        empty = np.zeros(0, np.int64)
+        basis_tables = _tables(head, basis_values, basis_contexts, E_SPAN)
+        mean_tables = _tables(
+            head, np.concatenate(mean_values), np.concatenate(mean_contexts), N_MEAN_CONTEXTS
+        )
+        coefficient_tables = _tables(
+            head,
+            np.concatenate([b[0] for b in blocks]) if blocks else empty,
+            np.concatenate([b[1] for b in blocks]) if blocks else empty,
+            N_COEF_CONTEXTS,
+        )
         for column in range(kept.size):
-            for context, values in _grouped(
-                basis_values[column * width : (column + 1) * width],
-                basis_contexts[column * width : (column + 1) * width],
-            ):
-                head.values(values, tables[0][context])
+            chosen = slice(column * width, (column + 1) * width)
+            _write_batches(head, basis_values[chosen], basis_contexts[chosen], basis_tables)
         for values, contexts in zip(mean_values, mean_contexts):
-            for context, chosen in _grouped(values, contexts):
-                head.values(chosen, tables[1][context])
-        plans.append((blocks, tables[2]))
+            _write_batches(head, values, contexts, mean_tables)
+        plans.append((blocks, coefficient_tables))
     segments = [head.getvalue()]
     top = max(plane["kept"].size for plane in coded)
     for start, stop in layer_groups(top):
@@ -385,8 +429,7 @@ def _serialize(coded: list[dict[str, Any]], patch: int) -> bytes:
         for (blocks, tables), plane in zip(plans, coded):
             for j in range(start, min(stop, plane["kept"].size)):
                 for values, contexts in blocks[2 * j : 2 * j + 2]:
-                    for context, chosen in _grouped(values, contexts):
-                        writer.values(chosen, tables[context])
+                    _write_batches(writer, values, contexts, tables)
         segments.append(writer.getvalue())
     lengths = b"".join(_SEGMENT.pack(len(s)) for s in segments)
     return _SEGMENT.pack(len(segments)) + lengths + b"".join(segments)
@@ -419,7 +462,7 @@ def _read_segments(payload: bytes, *, partial: bool) -> list[bytes]:
 def decode_payload(
     header: dict[str, Any], payload: bytes, *, partial: bool = False
 ) -> list[np.ndarray]:
-    """The planes (float64, each of its header shape) of a validated version-2 file.
+    """The planes (float32, each of its header shape) of a validated version-2 file.
 
     Every count comes from the header, whose plane shapes were checked against
     the pixel cap before this runs; the working memory is a few arrays of one
@@ -449,32 +492,33 @@ def decode_payload(
             basis[:, column] = values / 2.0 ** int(exponents[column])
         means = _decode_means((rows, cols), head, tables[1])
         states.append((rows, cols, kept.size, basis, means, tables[2]))
-    q = [np.zeros((r * c, k), dtype=np.int64) for r, c, k, _, _, _ in states]
+    # |Q| per component and patch: the contexts read it, the image is rebuilt from it
+    # and the signs kept beside it.
+    q = [np.zeros((k, r * c), dtype=np.int32) for r, c, k, _, _, _ in states]
+    magnitudes = [np.zeros((k, r * c), dtype=np.int32) for r, c, k, _, _, _ in states]
     top = max((k for _, _, k, _, _, _ in states), default=0)
     decoded = 0
     for segment, (start, stop) in zip(segments[1:], layer_groups(top)):
         reader = ContextReader(segment)
-        for (rows, cols, k, _, _, tables), values in zip(states, q):
-            second = _checkerboard(rows, cols)
-            magnitude = np.abs(values)
+        for (rows, cols, k, _, _, tables), values, magnitude in zip(states, q, magnitudes):
+            halves = _checkerboard(rows, cols)
             for j in range(start, min(stop, k)):
-                for half in (False, True):
-                    where = second if half else ~second
+                for where, half in (
+                    (np.flatnonzero(~halves), False),
+                    (np.flatnonzero(halves), True),
+                ):
                     contexts = _coefficient_contexts(magnitude, j, rows, cols, half)[where]
-                    column = np.zeros(int(where.sum()), dtype=np.int64)
-                    order = np.argsort(contexts, kind="stable")
-                    sorted_contexts = contexts[order]
-                    filled = np.empty_like(column)
+                    order, counts = _groups(contexts, len(tables))
+                    filled = np.empty(where.size, dtype=np.int64)
                     position = 0
-                    for context in np.unique(sorted_contexts):
-                        count = int(np.count_nonzero(sorted_contexts == context))
-                        filled[position : position + count] = reader.values(
-                            count, tables[int(context)]
-                        )
+                    for context in np.flatnonzero(counts):
+                        count = int(counts[context])
+                        filled[position : position + count] = reader.values(count, tables[context])
                         position += count
+                    column = np.empty_like(filled)
                     column[order] = filled
-                    values[where, j] = column
-                    magnitude[where, j] = np.abs(column)
+                    values[j, where] = column
+                    magnitude[j, where] = np.abs(column)
         decoded = stop
     if not partial and len(segments) != 1 + len(layer_groups(top)):
         raise FormatError("the payload's segments do not match its components.")
@@ -482,12 +526,17 @@ def decode_payload(
     for (rows, cols, k, basis, means, _), values, plane in zip(states, q, header["planes"]):
         step = plane["step"]
         used = min(k, decoded)
-        patches = (
-            means.ravel()[:, None] * (step / patch) + (values[:, :used] * step) @ basis[:, :used].T
-        )
-        image = patches.reshape(rows, cols, patch, patch).transpose(0, 2, 1, 3)
+        patches = (values[:used].T.astype(np.float32) * np.float32(step)) @ basis[
+            :, :used
+        ].T.astype(np.float32)
+        patches += (means.ravel() * (step / patch)).astype(np.float32)[:, None]
         h, w = plane["shape"]
-        out = image.reshape(rows * patch, cols * patch)[:h, :w]
+        out = np.empty((rows * patch, cols * patch), dtype=np.float32)
+        out.reshape(rows, patch, cols, patch)[...] = patches.reshape(
+            rows, cols, patch, patch
+        ).transpose(0, 2, 1, 3)
+        del patches
+        out = out[:h, :w]
         if DEBLOCK > 0:
             deblock(out, patch, DEBLOCK * step, in_place=True)
         planes.append(out)

@@ -62,6 +62,8 @@ def qualities_for_budgets(
     highest: int = 100,
     first: int = 75,
     known: dict[int, int] | None = None,
+    tolerance: float = 0.0,
+    slope: float | None = None,
 ) -> list[int | None]:
     """The largest quality 1..100 whose file fits each budget (``None``: not even 1).
 
@@ -77,6 +79,12 @@ def qualities_for_budgets(
     at the next quality beyond that guess (which usually closes the bracket),
     with a plain bisection step whenever two steps failed to halve it; every
     size measured is remembered for the next budget.
+
+    With ``tolerance`` > 0 the search stops at the first parameter whose size
+    fits and is within that fraction of the budget (a near answer in fewer
+    trials, for a parameter much finer than the tolerance); ``slope``, the
+    expected growth of log(size) per unit of the parameter, makes the second
+    trial a guess instead of a bisection step.
     """
     if any(not budget > 0 for budget in budgets):
         raise ValueError(f"size and bpp must be positive; got budgets {list(budgets)!r}.")
@@ -92,9 +100,13 @@ def qualities_for_budgets(
         fits = [q for q, n in sizes.items() if n <= budget]
         low = max(fits, default=lowest - 1)  # below lowest: nothing known to fit yet
         high = min((q for q, n in sizes.items() if n > budget and q > low), default=highest + 1)
-        mode, width, last = "secant", high - low, 0
-        while high - low > 1:
-            guess = _secant(sizes, budget) if mode == "secant" else None
+        mode, width, last, tries = "secant", high - low, 0, 0
+        while high - low > 1 and not (
+            tolerance > 0 and low >= lowest and sizes[low] >= (1 - tolerance) * budget
+        ):
+            guess = (
+                _secant(sizes, budget, slope, nearest=tolerance > 0) if mode == "secant" else None
+            )
             if mode == "neighbour":  # a secant guess is usually right: test the next step
                 quality = low + 1 if last == low else high - 1
             elif guess is not None:
@@ -107,7 +119,14 @@ def qualities_for_budgets(
             else:
                 high = quality
             last = quality
-            if mode == "secant" and guess is not None:
+            if tolerance > 0:  # secant steps while each two halve the bracket
+                tries += 1
+                if mode == "bisect":
+                    mode, width, tries = "secant", high - low, 0
+                elif tries >= 2:
+                    mode = "bisect" if high - low > width / 2 else "secant"
+                    width, tries = high - low, 0
+            elif mode == "secant" and guess is not None:
                 mode = "neighbour"
             elif high - low > width / 2:  # two steps did not halve the bracket
                 mode, width = "bisect", high - low
@@ -117,15 +136,22 @@ def qualities_for_budgets(
     return [answers[budget] for budget in budgets]
 
 
-def _secant(sizes: dict[int, int], budget: float) -> float | None:
+def _secant(
+    sizes: dict[int, int], budget: float, slope: float | None = None, *, nearest: bool = False
+) -> float | None:
     """Where log(size) meets log(budget) on a line through two measurements: the nearest
-    below and above the budget when there are both (interpolation), else the two nearest."""
+    below and above the budget when there are both (interpolation), else (or always, with
+    ``nearest``: the secant method) the two nearest; from one measurement, on a line of
+    the given ``slope``."""
+    if len(sizes) == 1 and slope:
+        ((q, n),) = sizes.items()
+        return float(q + (np.log(budget) - np.log(n)) / slope)
     if len(sizes) < 2:
         return None
     target = np.log(budget)
     below = [item for item in sizes.items() if item[1] <= budget]
     above = [item for item in sizes.items() if item[1] > budget]
-    if below and above:
+    if below and above and not nearest:
         (qa, na), (qb, nb) = max(below, key=lambda i: i[1]), min(above, key=lambda i: i[1])
     else:
         nearest = sorted(sizes.items(), key=lambda item: abs(np.log(item[1]) - target))
