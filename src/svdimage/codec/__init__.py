@@ -5,14 +5,17 @@ The public face of the codec; each stage lives in its own private module:
 ==================  ==========================================================
 ``_format``         the container: magic, versions, header, checksums (spec)
 ``_planes``         colour conversion, chroma subsampling, tiles, deblocking
-``_encode``         truncated SVD per tile, quantization, symbol order
-``_entropy``        varints and LZMA2
+``_encode``         options, rate control's driver; format 1: SVD per tile
+``_patches``        format 2: the SVD of each plane's patch matrix
+``_context``        format 2: context-modelled range coding (constriction)
+``_entropy``        format 1: varints and LZMA2
 ``_rate``           rate control: the quality for a PSNR or a byte budget
 ``_decode``         decoding and ``inspect`` (the same checks)
 ``_compare``        compress to a file and compare with JPEG at equal bytes
 ==================  ==========================================================
 
-The design is described in :mod:`svdimage.codec._encode`, the file format in
+The designs are described in :mod:`svdimage.codec._patches` (format 2, the
+default) and :mod:`svdimage.codec._encode` (format 1), the file format in
 :mod:`svdimage.codec._format` and ``docs/format.md``.
 
 Examples

@@ -270,24 +270,34 @@ def decode(
 
 def _finish_v2(header: dict[str, Any], planes: list[np.ndarray]) -> np.ndarray:
     """Float32 planes to the clipped float32 image: chroma upsampled (as version 1) and
-    converted to RGB in float32, in place where it can be."""
+    converted to RGB in float32, strip by strip so that the work stays in cache."""
     if len(planes) == 1:
         return np.clip(planes[0], 0.0, 1.0, out=planes[0])
     M, N = header["shape"][:2]
     y, cb, cr = planes
-    if cb.shape != (M, N):
-        cb, cr = (double(double(c, axis=0), axis=1)[:M, :N] for c in (cb, cr))
-    cb = cb - np.float32(0.5)
-    cr = cr - np.float32(0.5)
     out = np.empty((M, N, 3), dtype=np.float32)
-    np.multiply(cr, np.float32(1.402), out=out[:, :, 0])
-    out[:, :, 0] += y
-    np.multiply(cb, np.float32(-0.344136), out=out[:, :, 1])
-    out[:, :, 1] -= np.float32(0.714136) * cr
-    out[:, :, 1] += y
-    np.multiply(cb, np.float32(1.772), out=out[:, :, 2])
-    out[:, :, 2] += y
-    return np.clip(out, 0.0, 1.0, out=out)
+    strip = 64
+    for top in range(0, M, strip):
+        rows = slice(top, min(top + strip, M))
+        if cb.shape == (M, N):
+            b, r = cb[rows], cr[rows]
+        else:  # 4:2:0: the coarse rows this strip needs, upsampled (3/4-1/4, edges repeated)
+            fine = np.arange(rows.start, rows.stop)
+            coarse = fine // 2
+            near = np.clip(np.where(fine % 2 == 0, coarse - 1, coarse + 1), 0, cb.shape[0] - 1)
+            b, r = (
+                double(np.float32(0.75) * c[coarse] + np.float32(0.25) * c[near], axis=1)[:, :N]
+                for c in (cb, cr)
+            )
+        b = b - np.float32(0.5)
+        r = r - np.float32(0.5)
+        luma = y[rows]
+        block = out[rows]
+        block[:, :, 0] = luma + np.float32(1.402) * r
+        block[:, :, 1] = luma - np.float32(0.344136) * b - np.float32(0.714136) * r
+        block[:, :, 2] = luma + np.float32(1.772) * b
+        np.clip(block, 0.0, 1.0, out=block)
+    return out
 
 
 def load(

@@ -411,14 +411,15 @@ def encode(
             quality = quality_for_psnr(array, lambda q: trial(q, trials.at_quality), psnr)
             return trial(quality, trials.at_quality)
         budget = size if size is not None else bpp * array.shape[0] * array.shape[1] / 8
+        first, slope = _first_guess(trials, budget)
         (level,) = qualities_for_budgets(
             lambda n: len(trial(level_to_step(n), trials.at_step)),
             [budget],
             lowest=0,
             highest=STEP_LEVELS,
-            first=step_to_level(trials.step_of(75.0)),
+            first=first,
             tolerance=BUDGET_TOLERANCE,
-            slope=SIZE_SLOPE,
+            slope=slope,
         )
         if level is None:
             raise ValueError(
@@ -435,6 +436,44 @@ SIZE_SLOPE = 1.2 * -math.log(0.99)
 #: Rate control's steps: ``level_to_step(n) = 2 * 0.99**n`` for n in 0..STEP_LEVELS, so that
 #: consecutive levels differ by about 1.3% in size and a budget is met within a few percent.
 STEP_LEVELS = 1100
+
+
+def _first_guess(trials: Trials | PatchTrials, budget: float) -> tuple[int, float]:
+    """Rate control's first level and the slope of log(size) per level around it.
+
+    Format 2 has a cheap size estimate (:meth:`PatchTrials.estimate`, no coding):
+    the level where it meets the budget, and its local slope, so that the first
+    trial is near and the second, corrected by that slope, usually within the
+    tolerance. Otherwise the level of quality 75 and a typical slope.
+    """
+    default = step_to_level(trials.step_of(75.0)), SIZE_SLOPE
+    if not isinstance(trials, PatchTrials):
+        return default
+    estimates: dict[int, float] = {}
+
+    def estimate(level: int) -> int:
+        if level not in estimates:
+            estimates[level] = trials.estimate(level_to_step(level))
+        return int(estimates[level])
+
+    (guess,) = qualities_for_budgets(
+        estimate,
+        [budget],
+        lowest=0,
+        highest=STEP_LEVELS,
+        first=default[0],
+        tolerance=0.02,
+        slope=SIZE_SLOPE,
+    )
+    if guess is None:
+        return default
+    # Every trial keeps the components of the guess, so that the size changes smoothly
+    # with the step (a component dropped or added jumps it by up to 10 %).
+    trials.decide_at = level_to_step(guess)
+    estimates.clear()
+    low, high = max(guess - 15, 0), min(guess + 15, STEP_LEVELS)
+    rise = math.log(max(estimate(high), 1)) - math.log(max(estimate(low), 1))
+    return guess, rise / (high - low) if rise > 0 else SIZE_SLOPE
 
 
 def level_to_step(level: int) -> float:

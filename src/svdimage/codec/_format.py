@@ -4,8 +4,8 @@ Layout (all integers little-endian)::
 
     offset  size  field
     0       5     magic b"\\x93SVDZ" (first byte non-ASCII, as numpy's .npy)
-    5       1     major version (1)
-    6       1     minor version (1; 0 is still read)
+    5       1     major version (2; 1 is still read)
+    6       1     minor version (0; 1.0 and 1.1 are still read)
     7       4     header length H (uint32, at most 65536)
     11      H     header: UTF-8 JSON object with exactly the keys below
     11+H    4     CRC-32 of bytes [0, 11+H)
@@ -36,6 +36,12 @@ upgrade, never guessing. Versions so far:
 * 1.0: tiles are decoded without post-filtering.
 * 1.1: in tiled mode each plane is deblocked after the tiles are put together
   (:func:`svdimage.codec._planes.deblock`). Same keys as 1.0.
+* 2.0: the SVD of each plane's patch matrix, context-coded
+  (:mod:`svdimage.codec._patches`). Header keys ``shape``, ``color`` ("gray" or
+  "ycbcr"), ``chroma``, ``patch`` (4, 8 or 16), ``planes`` (each exactly
+  ``shape``, ``step`` and ``components``) and ``coder`` ("context-range"); the
+  payload is a list of range-coded segments. The keys listed above are those of
+  version 1.
 
 The header is parsed as JSON with integers of at most 18 digits, no NaN or
 infinity, and at most 8 levels of nesting; every number where an integer

@@ -235,20 +235,23 @@ class _PlaneAnalysis:
         self.rows, self.cols = grid_of(plane.shape, patch)
         h, w = plane.shape
         padded = np.pad(
-            plane.astype(np.float64),
+            plane.astype(np.float32, copy=False),
             ((0, self.rows * patch - h), (0, self.cols * patch - w)),
             mode="edge",
         )
-        patches = padded.reshape(self.rows, patch, self.cols, patch).transpose(0, 2, 1, 3)
+        patches = np.empty((self.rows, self.cols, patch, patch), dtype=np.float32)
+        patches[...] = padded.reshape(self.rows, patch, self.cols, patch).transpose(0, 2, 1, 3)
         patches = patches.reshape(self.rows * self.cols, patch * patch)
-        self.means = patches.mean(axis=1)
-        self.residual = patches - self.means[:, None]
-        eigenvalues, vectors = np.linalg.eigh(self.residual.T @ self.residual)
+        del padded
+        self.means = patches.mean(axis=1, dtype=np.float64)
+        patches -= self.means[:, None].astype(np.float32)
+        self.residual = patches  # float32: the Gram matrix's 1e-7 errors are far below a step
+        gram = (patches.T @ patches).astype(np.float64)
+        eigenvalues, vectors = np.linalg.eigh(gram)
         order = np.argsort(eigenvalues)[::-1]
         columns = vectors[:, order]  # the right singular vectors of the patch matrix
         self.basis = svd_flip(columns, columns.T)[0]
         self.rms = np.sqrt(np.maximum(eigenvalues[order], 0) / patches.shape[0])
-        self.residual = self.residual.astype(np.float32)
         coefficients = self.residual @ self.basis.astype(np.float32)
         self.largest = np.abs(coefficients).max(axis=0, initial=0.0)
         # The components are chosen on every SAMPLE-th patch (their statistics, not
@@ -265,7 +268,9 @@ class PatchTrials:
         self.patch, self.max_rank, self.chroma = patch, max_rank, chroma
         self.planes = to_planes(image, "ycbcr", chroma)
         self._analyses: dict[int, _PlaneAnalysis] = {}
-        self._files: dict[float, bytes] = {}  # the last trial: rate control's answer
+        self._files: dict[float, bytes] = {}  # the last trials: rate control's answer
+        #: When set, the components are chosen as at this luma step, whatever the step.
+        self.decide_at: float | None = None
 
     def analysis(self, index: int) -> _PlaneAnalysis:
         if index not in self._analyses:
@@ -281,13 +286,24 @@ class PatchTrials:
     def at_quality(self, quality: float) -> bytes:
         return self.at_step(self.step_of(quality))
 
+    def estimate(self, step: float) -> float:
+        """A cheap estimate of the file's bytes at ``step`` (no coding: the first-order
+        entropy that chooses the components), for rate control's first guess."""
+        total = 0.0
+        for index in range(len(self.planes)):
+            plane_step = step * (CHROMA_STEP_FACTOR_V2 if index > 0 else 1.0)
+            decide = None if self.decide_at is None else self.decide_at * (plane_step / step)
+            total += _choose(self.analysis(index), plane_step, self.max_rank, decide)[2]
+        return total / 8
+
     def at_step(self, step: float) -> bytes:
         if step in self._files:
             return self._files[step]
         coded, described = [], []
         for index in range(len(self.planes)):
             plane_step = step * (CHROMA_STEP_FACTOR_V2 if index > 0 else 1.0)
-            coded.append(_quantize(self.analysis(index), plane_step, self.max_rank))
+            decide = None if self.decide_at is None else self.decide_at * (plane_step / step)
+            coded.append(_quantize(self.analysis(index), plane_step, self.max_rank, decide))
             described.append(
                 {
                     "shape": list(self.planes[index].shape),
@@ -304,12 +320,23 @@ class PatchTrials:
             "coder": "context-range",
         }
         data = pack(header, _serialize(coded, self.patch), version=(2, 0))
-        self._files = {step: data}  # rate control's last trial is the file itself
+        self._files = {**dict(list(self._files.items())[-2:]), step: data}  # the last three
         return data
 
 
-def _quantize(analysis: _PlaneAnalysis, step: float, max_rank: int | None) -> dict[str, Any]:
-    """Choose the components, round the basis and the coefficients at ``step``."""
+def _choose(
+    analysis: _PlaneAnalysis, step: float, max_rank: int | None, decide: float | None = None
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """``(kept components, basis exponents, estimated bits)`` at ``step``: each component's
+    squared error removed against its bits (a first-order entropy of its quantized
+    coefficients on the sample, plus its basis), as the module docstring describes.
+
+    ``decide``: choose the components as at that step instead (rate control fixes them
+    while it searches the step, so that the size changes smoothly with it)."""
+    if decide is not None and decide != step:
+        kept, _, _ = _choose(analysis, decide, max_rank)
+        _, exponents, estimate = _choose(analysis, step, max_rank)
+        return kept, exponents, estimate
     n, width = analysis.patches, analysis.sample.shape[1]
     # Columns whose every coefficient rounds to zero are never kept: skip their work.
     live = np.flatnonzero(analysis.largest >= (1 - DEAD_ZONE) * step)
@@ -334,6 +361,18 @@ def _quantize(analysis: _PlaneAnalysis, step: float, max_rank: int | None) -> di
     kept = live[keep]
     if max_rank is not None:
         kept = kept[:max_rank]
+    means = np.rint(analysis.means[::SAMPLE] * analysis.patch / step)
+    spread = float(np.mean(np.abs(np.diff(means)))) if means.size > 1 else 0.0
+    estimate = float(bits[np.isin(live, kept)].sum()) + n * (math.log2(1 + spread) + 1)
+    return kept, exponents, estimate
+
+
+def _quantize(
+    analysis: _PlaneAnalysis, step: float, max_rank: int | None, decide: float | None = None
+) -> dict[str, Any]:
+    """Choose the components, round the basis and the coefficients at ``step``."""
+    n = analysis.patches
+    kept, exponents, _ = _choose(analysis, step, max_rank, decide)
     scaled = np.rint(analysis.basis[:, kept] * 2.0 ** exponents[kept]).astype(np.int64)
     basis = scaled / 2.0 ** exponents[kept]
     if kept.size:  # least squares against the decoded basis

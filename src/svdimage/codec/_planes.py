@@ -29,10 +29,16 @@ def to_planes(image: np.ndarray, color: str, chroma: str) -> list[np.ndarray]:
         return [image]
     if color == "rgb":
         return [image[:, :, c] for c in range(3)]
-    r, g, b = (image[:, :, c] for c in range(3))
-    y = 0.299 * r + 0.587 * g + 0.114 * b
-    cb = 0.5 - 0.168736 * r - 0.331264 * g + 0.5 * b
-    cr = 0.5 + 0.5 * r - 0.418688 * g - 0.081312 * b
+    # One product over the channels (the image's own dtype), then contiguous planes.
+    matrix = np.array(
+        [[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]],
+        dtype=image.dtype if image.dtype in (np.float32, np.float64) else np.float64,
+    )
+    mixed = image @ matrix.T
+    y = np.ascontiguousarray(mixed[:, :, 0])
+    cb = mixed[:, :, 1] + 0.5
+    cr = mixed[:, :, 2] + 0.5
+    del mixed
     if chroma == "420":
         cb, cr = halve(cb), halve(cr)
     return [y, cb, cr]

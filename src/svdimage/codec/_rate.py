@@ -104,9 +104,8 @@ def qualities_for_budgets(
         while high - low > 1 and not (
             tolerance > 0 and low >= lowest and sizes[low] >= (1 - tolerance) * budget
         ):
-            guess = (
-                _secant(sizes, budget, slope, nearest=tolerance > 0) if mode == "secant" else None
-            )
+            aim = budget * (1 - tolerance / 2)  # the middle of the accepted window
+            guess = _secant(sizes, aim, slope, nearest=tolerance > 0) if mode == "secant" else None
             if mode == "neighbour":  # a secant guess is usually right: test the next step
                 quality = low + 1 if last == low else high - 1
             elif guess is not None:
@@ -124,7 +123,8 @@ def qualities_for_budgets(
                 if mode == "bisect":
                     mode, width, tries = "secant", high - low, 0
                 elif tries >= 2:
-                    mode = "bisect" if high - low > width / 2 else "secant"
+                    bracketed = low >= lowest and high <= highest
+                    mode = "bisect" if bracketed and high - low > width / 2 else "secant"
                     width, tries = high - low, 0
             elif mode == "secant" and guess is not None:
                 mode = "neighbour"
