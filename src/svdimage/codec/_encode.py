@@ -411,15 +411,8 @@ def encode(
             quality = quality_for_psnr(array, lambda q: trial(q, trials.at_quality), psnr)
             return trial(quality, trials.at_quality)
         budget = size if size is not None else bpp * array.shape[0] * array.shape[1] / 8
-        first, slope = _first_guess(trials, budget)
-        (level,) = qualities_for_budgets(
-            lambda n: len(trial(level_to_step(n), trials.at_step)),
-            [budget],
-            lowest=0,
-            highest=STEP_LEVELS,
-            first=first,
-            tolerance=BUDGET_TOLERANCE,
-            slope=slope,
+        level = _level_for_budget(
+            trials, budget, lambda n: len(trial(level_to_step(n), trials.at_step))
         )
         if level is None:
             raise ValueError(
@@ -436,6 +429,28 @@ SIZE_SLOPE = 1.2 * -math.log(0.99)
 #: Rate control's steps: ``level_to_step(n) = 2 * 0.99**n`` for n in 0..STEP_LEVELS, so that
 #: consecutive levels differ by about 1.3% in size and a budget is met within a few percent.
 STEP_LEVELS = 1100
+
+
+def _level_for_budget(
+    trials: Trials | PatchTrials, budget: float, size_at: Callable[[int], int]
+) -> int | None:
+    """The level of the file for a byte budget: within BUDGET_TOLERANCE below it when one
+    is, found from a first guess (:func:`_first_guess`) by secant steps; ``None`` when even
+    the coarsest step is larger. The same search for :func:`encode` and
+    :func:`encode_for_sizes`, so that both give the same file."""
+    if isinstance(trials, PatchTrials):
+        trials.decide_at = None
+    first, slope = _first_guess(trials, budget)
+    (level,) = qualities_for_budgets(
+        size_at,
+        [budget],
+        lowest=0,
+        highest=STEP_LEVELS,
+        first=first,
+        tolerance=BUDGET_TOLERANCE,
+        slope=slope,
+    )
+    return level
 
 
 def _first_guess(trials: Trials | PatchTrials, budget: float) -> tuple[int, float]:
@@ -532,9 +547,9 @@ def encode_for_sizes(
 ) -> list[bytes | None]:
     """The best ``.svdz`` file of at most each of ``sizes`` bytes, from shared trials.
 
-    Each file fits its budget within 3 %, as ``encode(image, size=n, **options)``
-    does, but trial encodes are shared across the sizes, so four budgets cost
-    about as much as two. ``None`` where even the coarsest step is larger.
+    Each file is byte for byte the one ``encode(image, size=n, **options)``
+    gives (within 3 % below its budget), but the patch SVDs (or tile SVDs) are
+    computed once for all the sizes. ``None`` where even the coarsest step is larger.
 
     Parameters
     ----------
@@ -553,27 +568,21 @@ def encode_for_sizes(
         raise TypeError(f"encode_for_sizes() got unexpected options: {', '.join(sorted(unknown))}.")
     options = {"rank": None, "tile": 8, "color": "ycbcr", "chroma": "420", "version": 2, **options}
     trials = _trials(as_image_array(image), **options)
-    tried: set[int] = set()
+    files: list[bytes | None] = []
     with _progress.task(
         f"searching the steps for {len(sizes)} sizes", unit="files encoded"
     ) as search:
 
         def size_at(level: int) -> int:
-            if level not in tried:
-                tried.add(level)
-                search.advance()
+            search.advance()
             return len(trials.at_step(level_to_step(level)))
 
-        levels = qualities_for_budgets(
-            size_at,
-            list(sizes),
-            lowest=0,
-            highest=STEP_LEVELS,
-            first=step_to_level(trials.step_of(75.0)),
-            tolerance=BUDGET_TOLERANCE,
-            slope=SIZE_SLOPE,
-        )
-    return [None if n is None else trials.at_step(level_to_step(n)) for n in levels]
+        for budget in sizes:
+            if not budget > 0:
+                raise ValueError(f"size and bpp must be positive; got budgets {list(sizes)!r}.")
+            level = _level_for_budget(trials, budget, size_at)
+            files.append(None if level is None else trials.at_step(level_to_step(level)))
+    return files
 
 
 def save(
