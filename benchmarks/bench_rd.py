@@ -347,6 +347,8 @@ def _write(curves: dict, rate_rows: list, bd_tables: dict) -> None:
         ax.set_title(name + (" (tuning)" if name in TUNING else " (evaluation)"))
         ax.set_xlabel("bits per pixel")
         ax.set_xlim(0.1, 8)
+        ax.set_xticks([0.1, 0.25, 0.5, 1, 2, 4, 8], ["0.1", "0.25", "0.5", "1", "2", "4", "8"])
+        ax.minorticks_off()
         ax.axvspan(LOW, HIGH, color="0.9", zorder=0)
         ax.grid(True, which="both", ls=":", lw=0.5)
     for ax in axes[len(curves) :]:
