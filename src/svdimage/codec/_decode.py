@@ -345,6 +345,7 @@ def inspect(data: bytes, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> File
         For any file that :func:`decode` would refuse.
     """
     header, payload, version = unpack(bytes(data), max_pixels=max_pixels)
+    stats: list[dict[str, float]]
     if version[0] == 2:
         decode_payload(header, payload)  # every check decode makes
         stats = [

@@ -391,7 +391,7 @@ def encode(
 
     if step is not None:
         return trials.at_step(step)
-    if rank is not None and tile is None and not targets:
+    if rank is not None and isinstance(trials, Trials) and tile is None and not targets:
         return trials.at_step(min(quality_to_step(75.0), trials.step_keeping(rank)))
     if quality is not None or (psnr is None and size is None and bpp is None):
         return trials.at_quality(75.0 if quality is None else quality)
@@ -537,8 +537,8 @@ def _trials(
             if patches
             else f"rank (per {tile}x{tile} tile)",
         )
-    if patches:
-        return PatchTrials(array, patch=int(tile), max_rank=rank, chroma=chroma)  # type: ignore[arg-type]
+    if patches and tile is not None:
+        return PatchTrials(array, patch=int(tile), max_rank=rank, chroma=chroma)
     return Trials(array, max_rank=rank, tile=tile, color=color, chroma=chroma)
 
 

@@ -239,9 +239,10 @@ class _PlaneAnalysis:
             ((0, self.rows * patch - h), (0, self.cols * patch - w)),
             mode="edge",
         )
-        patches = np.empty((self.rows, self.cols, patch, patch), dtype=np.float32)
-        patches[...] = padded.reshape(self.rows, patch, self.cols, patch).transpose(0, 2, 1, 3)
-        patches = patches.reshape(self.rows * self.cols, patch * patch)
+        grid = np.empty((self.rows, self.cols, patch, patch), dtype=np.float32)
+        grid[...] = padded.reshape(self.rows, patch, self.cols, patch).transpose(0, 2, 1, 3)
+        patches = grid.reshape(self.rows * self.cols, patch * patch)
+        del grid
         del padded
         self.means = patches.mean(axis=1, dtype=np.float64)
         patches -= self.means[:, None].astype(np.float32)
@@ -485,7 +486,7 @@ def _read_segments(payload: bytes, *, partial: bool) -> list[bytes]:
         raise FormatError("payload is too short for its segment lengths.")
     lengths = [_SEGMENT.unpack_from(view, 4 + 4 * i)[0] for i in range(count)]
     offset = 4 + 4 * count
-    segments = []
+    segments: list[bytes] = []
     for length in lengths:
         if offset + length > len(view):
             if partial and segments:
@@ -521,16 +522,16 @@ def decode_payload(
                 f"a plane keeps {kept.size} components but its header says {plane['components']}."
             )
         exponents = head.uniform(kept.size, E_SPAN) + E_MIN
-        tables = [
-            [head.table() for _ in range(count)]
-            for count in (E_SPAN, N_MEAN_CONTEXTS, N_COEF_CONTEXTS)
+        plane_tables = [
+            [head.table() for _ in range(size)]
+            for size in (E_SPAN, N_MEAN_CONTEXTS, N_COEF_CONTEXTS)
         ]
         basis = np.zeros((width, kept.size))
         for column in range(kept.size):
-            values = head.values(width, tables[0][int(exponents[column]) - E_MIN])
-            basis[:, column] = values / 2.0 ** int(exponents[column])
-        means = _decode_means((rows, cols), head, tables[1])
-        states.append((rows, cols, kept.size, basis, means, tables[2]))
+            integers = head.values(width, plane_tables[0][int(exponents[column]) - E_MIN])
+            basis[:, column] = integers / 2.0 ** int(exponents[column])
+        means = _decode_means((rows, cols), head, plane_tables[1])
+        states.append((rows, cols, kept.size, basis, means, plane_tables[2]))
     # |Q| per component and patch: the contexts read it, the image is rebuilt from it
     # and the signs kept beside it.
     q = [np.zeros((k, r * c), dtype=np.int32) for r, c, k, _, _, _ in states]
@@ -554,10 +555,10 @@ def decode_payload(
                         count = int(counts[context])
                         filled[position : position + count] = reader.values(count, tables[context])
                         position += count
-                    column = np.empty_like(filled)
-                    column[order] = filled
-                    values[j, where] = column
-                    magnitude[j, where] = np.abs(column)
+                    unsorted = np.empty_like(filled)
+                    unsorted[order] = filled
+                    values[j, where] = unsorted
+                    magnitude[j, where] = np.abs(unsorted)
         decoded = stop
     if not partial and len(segments) != 1 + len(layer_groups(top)):
         raise FormatError("the payload's segments do not match its components.")

@@ -154,8 +154,8 @@ def _secant(
     if below and above and not nearest:
         (qa, na), (qb, nb) = max(below, key=lambda i: i[1]), min(above, key=lambda i: i[1])
     else:
-        nearest = sorted(sizes.items(), key=lambda item: abs(np.log(item[1]) - target))
-        (qa, na), (qb, nb) = nearest[:2]
+        closest = sorted(sizes.items(), key=lambda item: abs(np.log(item[1]) - target))
+        (qa, na), (qb, nb) = closest[:2]
     if na == nb:
         return None
     return float(qa + (target - np.log(na)) * (qb - qa) / (np.log(nb) - np.log(na)))
