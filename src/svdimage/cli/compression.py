@@ -59,10 +59,14 @@ def compress(
         None, "--psnr", metavar="DB", help="Smallest file reaching DB."
     ),
     size: Optional[int] = typer.Option(
-        None, "--size", min=1, metavar="N", help="Best file of at most N bytes."
+        None,
+        "--size",
+        min=1,
+        metavar="N",
+        help="Best file of at most N bytes (within 3 % below it).",
     ),
     bpp: Optional[float] = typer.Option(
-        None, "--bpp", metavar="B", help="Best file of at most B bits/pixel."
+        None, "--bpp", metavar="B", help="Best file of at most B bits/pixel (within 3 % below it)."
     ),
     tiles: int = typer.Option(
         8,

@@ -524,7 +524,7 @@ def _trials(
         )
     patches = version == 2 and tile is not None and (color == "ycbcr" or array.ndim == 2)
     if patches and tile not in PATCH_SIDES:
-        raise ValueError(f"patch side (tile) must be one of {PATCH_SIDES}; got {tile}.")
+        raise ValueError(f"patch side (tile, --tiles) must be 4, 8 or 16; got {tile}.")
     if rank is not None:
         largest = min(array.shape[:2]) if tile is None else tile * tile if patches else tile
         rank = check_rank(
