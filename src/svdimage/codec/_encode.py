@@ -450,6 +450,12 @@ def _level_for_budget(
         tolerance=BUDGET_TOLERANCE,
         slope=slope,
     )
+    if level is None and isinstance(trials, PatchTrials) and trials.decide_at is not None:
+        # The guess's components do not fit even at the coarsest step: choose them freely.
+        trials.decide_at = None
+        (level,) = qualities_for_budgets(
+            size_at, [budget], lowest=0, highest=STEP_LEVELS, first=first, tolerance=0.0
+        )
     return level
 
 

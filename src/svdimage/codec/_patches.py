@@ -247,7 +247,12 @@ class _PlaneAnalysis:
         self.means = patches.mean(axis=1, dtype=np.float64)
         patches -= self.means[:, None].astype(np.float32)
         self.residual = patches  # float32: the Gram matrix's 1e-7 errors are far below a step
-        gram = (patches.T @ patches).astype(np.float64)
+        # The Gram matrix in float64, by blocks of rows: a float32 product of 187,500 rows
+        # is summed in an order that depends on BLAS's threads, and the basis with it.
+        gram = np.zeros((patches.shape[1],) * 2)
+        for start in range(0, patches.shape[0], 1 << 14):
+            block = patches[start : start + (1 << 14)].astype(np.float64)
+            gram += block.T @ block
         eigenvalues, vectors = np.linalg.eigh(gram)
         order = np.argsort(eigenvalues)[::-1]
         columns = vectors[:, order]  # the right singular vectors of the patch matrix
@@ -258,6 +263,8 @@ class _PlaneAnalysis:
         # The components are chosen on every SAMPLE-th patch (their statistics, not
         # their values, decide), which makes a rate-control trial 4x cheaper.
         self.sample = np.ascontiguousarray(coefficients[::SAMPLE])
+        #: Components chosen at a step (rate control's fixed choice), by (step, coarse, cap).
+        self.decided: dict[tuple[float, bool, int | None], np.ndarray] = {}
         self.patches = coefficients.shape[0]
 
 
@@ -269,7 +276,8 @@ class PatchTrials:
         self.patch, self.max_rank, self.chroma = patch, max_rank, chroma
         self.planes = to_planes(image, "ycbcr", chroma)
         self._analyses: dict[int, _PlaneAnalysis] = {}
-        self._files: dict[float, bytes] = {}  # the last trials: rate control's answer
+        #: The last trials, by step and component choice: rate control's answer is one.
+        self._files: dict[tuple[float, float | None], bytes] = {}
         #: When set, the components are chosen as at this luma step, whatever the step.
         self.decide_at: float | None = None
 
@@ -294,12 +302,14 @@ class PatchTrials:
         for index in range(len(self.planes)):
             plane_step = step * (CHROMA_STEP_FACTOR_V2 if index > 0 else 1.0)
             decide = None if self.decide_at is None else self.decide_at * (plane_step / step)
-            total += _choose(self.analysis(index), plane_step, self.max_rank, decide)[2]
+            analysis = self.analysis(index)
+            total += _choose(analysis, plane_step, self.max_rank, decide, coarse=True)[2]
         return total / 8
 
     def at_step(self, step: float) -> bytes:
-        if step in self._files:
-            return self._files[step]
+        key = (step, self.decide_at)
+        if key in self._files:
+            return self._files[key]
         coded, described = [], []
         for index in range(len(self.planes)):
             plane_step = step * (CHROMA_STEP_FACTOR_V2 if index > 0 else 1.0)
@@ -321,27 +331,31 @@ class PatchTrials:
             "coder": "context-range",
         }
         data = pack(header, _serialize(coded, self.patch), version=(2, 0))
-        self._files = {**dict(list(self._files.items())[-2:]), step: data}  # the last three
+        self._files = {**dict(list(self._files.items())[-2:]), key: data}  # the last three
         return data
 
 
 def _choose(
-    analysis: _PlaneAnalysis, step: float, max_rank: int | None, decide: float | None = None
+    analysis: _PlaneAnalysis,
+    step: float,
+    max_rank: int | None,
+    decide: float | None = None,
+    *,
+    coarse: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """``(kept components, basis exponents, estimated bits)`` at ``step``: each component's
     squared error removed against its bits (a first-order entropy of its quantized
     coefficients on the sample, plus its basis), as the module docstring describes.
 
     ``decide``: choose the components as at that step instead (rate control fixes them
-    while it searches the step, so that the size changes smoothly with it)."""
-    if decide is not None and decide != step:
-        kept, _, _ = _choose(analysis, decide, max_rank)
-        _, exponents, estimate = _choose(analysis, step, max_rank)
-        return kept, exponents, estimate
-    n, width = analysis.patches, analysis.sample.shape[1]
+    while it searches the step, so that the size changes smoothly with it); the estimate
+    is then that of those components at ``step``. ``coarse``: measure on every
+    ``4 * SAMPLE``-th patch only (rate control's estimates)."""
+    sample = analysis.sample[::4] if coarse else analysis.sample
+    n, width = analysis.patches, sample.shape[1]
     # Columns whose every coefficient rounds to zero are never kept: skip their work.
     live = np.flatnonzero(analysis.largest >= (1 - DEAD_ZONE) * step)
-    c = analysis.sample[:, live].astype(np.float64)
+    c = sample[:, live].astype(np.float64)
     m = c.shape[0]
     quantized = np.sign(c) * np.floor(np.abs(c) / step + DEAD_ZONE)
     removed = (c**2 - (c - quantized * step) ** 2).sum(axis=0) * (n / max(m, 1))
@@ -358,10 +372,16 @@ def _choose(
         E_MIN + E_SPAN - 1,
     ).astype(np.int64)
     bits += width * (np.log2(np.maximum(2.0 ** exponents[live] / 8, 1)) + 3)
-    keep = (removed > KEEP_FACTOR * step**2 * bits) & quantized.any(axis=0)
-    kept = live[keep]
-    if max_rank is not None:
-        kept = kept[:max_rank]
+    if decide is not None and decide != step:
+        key = (decide, coarse, max_rank)
+        if key not in analysis.decided:
+            analysis.decided[key] = _choose(analysis, decide, max_rank, coarse=coarse)[0]
+        kept = analysis.decided[key]
+    else:
+        keep = (removed > KEEP_FACTOR * step**2 * bits) & quantized.any(axis=0)
+        kept = live[keep]
+        if max_rank is not None:
+            kept = kept[:max_rank]
     means = np.rint(analysis.means[::SAMPLE] * analysis.patch / step)
     spread = float(np.mean(np.abs(np.diff(means)))) if means.size > 1 else 0.0
     estimate = float(bits[np.isin(live, kept)].sum()) + n * (math.log2(1 + spread) + 1)
