@@ -33,7 +33,6 @@ __all__ = [
     "ContextWriter",
     "ContextReader",
     "ALPHABET",
-    "histogram_codes",
     "codes_of_counts",
     "symbols_of",
 ]
@@ -66,14 +65,10 @@ def symbols_of(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return symbols, bits, x - (1 << np.maximum(bits - 1, 0))
 
 
-def histogram_codes(symbols: np.ndarray) -> np.ndarray:
-    """The 4-bit table codes that model ``symbols``: ``15 + 2 log2`` of each count
-    relative to the largest, rounded, at least 1 for every symbol that occurs."""
-    return codes_of_counts(np.bincount(symbols, minlength=ALPHABET)[None, :ALPHABET])[0]
-
-
 def codes_of_counts(counts: np.ndarray) -> np.ndarray:
-    """:func:`histogram_codes` of each row of a ``(contexts, ALPHABET)`` count table."""
+    """The 4-bit table codes that model each row of a ``(contexts, ALPHABET)`` count
+    table: ``15 + 2 log2`` of each count relative to the row's largest, rounded, at least 1
+    for every symbol that occurs (0 for one that does not)."""
     codes = np.zeros(counts.shape, dtype=np.int64)
     top = counts.max(axis=1, keepdims=True)
     seen = counts > 0

@@ -347,7 +347,7 @@ def inspect(data: bytes, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> File
     header, payload, version = unpack(bytes(data), max_pixels=max_pixels)
     stats: list[dict[str, float]]
     if version[0] == 2:
-        decode_payload(header, payload)  # every check decode makes
+        decode_payload(header, payload, build=False)  # every check decode makes
         stats = [
             {
                 "patches": int(np.prod(grid_of(plane["shape"], header["patch"]))),

@@ -255,36 +255,19 @@ def validate_header(
             f"header 'color' {color!r} / 'chroma' {chroma!r} do not fit shape {shape}."
         )
     if version[0] == 2:
-        _validate_v2(header, M, N, color, chroma)
+        _validate_v2(header, M, N)
         return
     tile = header["tile"]
     if tile is not None and not (_is_int(tile) and 4 <= tile <= 256):
         raise FormatError(f"header 'tile' must be null or an int in 4..256; got {tile!r}.")
     if header["coder"] != "lzma-varint" or header["order"] != "rank-major":
         raise FormatError(f"unknown coder/order: {header['coder']!r}, {header['order']!r}.")
-    planes = header["planes"]
-    expected = _plane_shapes(M, N, color, chroma)
-    if not isinstance(planes, list) or len(planes) != len(expected):
-        raise FormatError(f"header 'planes' must list {len(expected)} planes.")
-    for plane, shape_expected in zip(planes, expected):
-        if not isinstance(plane, dict) or set(plane) != _PLANE_KEYS:
-            raise FormatError(f"each plane must have exactly the keys {sorted(_PLANE_KEYS)}.")
-        shape_given = plane["shape"]
-        if (
-            not isinstance(shape_given, list)
-            or not all(_is_int(n) for n in shape_given)
-            or shape_given != list(shape_expected)
-        ):
-            raise FormatError(f"plane shape {plane['shape']!r} should be {list(shape_expected)}.")
+    for plane, shape_expected in _checked_planes(header, M, N, _PLANE_KEYS):
         for key in ("step", "dc_step"):
-            value = plane[key]
-            if (
-                not isinstance(value, (int, float))
-                or isinstance(value, bool)
-                or not math.isfinite(value)
-                or not 1e-9 < value < 1e9
-            ):
-                raise FormatError(f"plane '{key}' must be a positive finite number; got {value!r}.")
+            if not _is_number(plane[key], 1e-9, 1e9, open_range=True):
+                raise FormatError(
+                    f"plane '{key}' must be a positive finite number; got {plane[key]!r}."
+                )
         tile_h, tile_w = (tile, tile) if tile is not None else shape_expected
         if not _is_int(plane["max_rank"]) or not 0 <= plane["max_rank"] <= min(tile_h, tile_w):
             raise FormatError(
@@ -292,35 +275,50 @@ def validate_header(
             )
 
 
-def _validate_v2(header: dict[str, Any], M: int, N: int, color: str, chroma: str) -> None:
-    if color == "rgb":
+def _validate_v2(header: dict[str, Any], M: int, N: int) -> None:
+    if header["color"] == "rgb":
         raise FormatError("version-2 files are gray or YCbCr; 'rgb' is not one of them.")
     patch = header["patch"]
     if not _is_int(patch) or patch not in PATCH_SIDES:
         raise FormatError(f"header 'patch' must be one of {PATCH_SIDES}; got {patch!r}.")
     if header["coder"] != "context-range":
         raise FormatError(f"unknown coder {header['coder']!r} for version 2.")
-    planes = header["planes"]
-    expected = _plane_shapes(M, N, color, chroma)
-    if not isinstance(planes, list) or len(planes) != len(expected):
-        raise FormatError(f"header 'planes' must list {len(expected)} planes.")
-    for plane, shape_expected in zip(planes, expected):
-        if not isinstance(plane, dict) or set(plane) != _PLANE_KEYS_V2:
-            raise FormatError(f"each plane must have exactly the keys {sorted(_PLANE_KEYS_V2)}.")
-        if plane["shape"] != list(shape_expected) or not all(_is_int(n) for n in plane["shape"]):
-            raise FormatError(f"plane shape {plane['shape']!r} should be {list(shape_expected)}.")
-        value = plane["step"]
-        if (
-            not isinstance(value, (int, float))
-            or isinstance(value, bool)
-            or not math.isfinite(value)
-            or not 1e-6 <= value <= 1e3
-        ):
-            raise FormatError(f"plane 'step' must be a number in 1e-6..1e3; got {value!r}.")
+    for plane, _ in _checked_planes(header, M, N, _PLANE_KEYS_V2):
+        if not _is_number(plane["step"], 1e-6, 1e3):
+            raise FormatError(f"plane 'step' must be a number in 1e-6..1e3; got {plane['step']!r}.")
         if not _is_int(plane["components"]) or not 0 <= plane["components"] <= patch * patch:
             raise FormatError(
                 f"plane 'components' must be in 0..{patch * patch}; got {plane['components']!r}."
             )
+
+
+def _checked_planes(
+    header: dict[str, Any], M: int, N: int, keys: set[str]
+) -> list[tuple[dict[str, Any], tuple[int, int]]]:
+    """The header's planes, each with its expected shape, after checking their number,
+    their keys (exactly ``keys``) and their shapes."""
+    planes = header["planes"]
+    expected = _plane_shapes(M, N, header["color"], header["chroma"])
+    if not isinstance(planes, list) or len(planes) != len(expected):
+        raise FormatError(f"header 'planes' must list {len(expected)} planes.")
+    for plane, shape_expected in zip(planes, expected):
+        if not isinstance(plane, dict) or set(plane) != keys:
+            raise FormatError(f"each plane must have exactly the keys {sorted(keys)}.")
+        shape_given = plane["shape"]
+        if (
+            not isinstance(shape_given, list)
+            or not all(_is_int(n) for n in shape_given)
+            or shape_given != list(shape_expected)
+        ):
+            raise FormatError(f"plane shape {plane['shape']!r} should be {list(shape_expected)}.")
+    return list(zip(planes, expected))
+
+
+def _is_number(value: Any, low: float, high: float, *, open_range: bool = False) -> bool:
+    """A finite JSON number (not a bool) in ``[low, high]`` (``(low, high)`` if open)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        return False
+    return low < value < high if open_range else low <= value <= high
 
 
 def _plane_shapes(M: int, N: int, color: str, chroma: str) -> list[tuple[int, int]]:

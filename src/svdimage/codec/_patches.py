@@ -274,7 +274,9 @@ class PatchTrials:
     def __init__(self, image: np.ndarray, *, patch: int, max_rank: int | None, chroma: str) -> None:
         self.shape = image.shape
         self.patch, self.max_rank, self.chroma = patch, max_rank, chroma
-        self.planes = to_planes(image, "ycbcr", chroma)
+        # Each plane is dropped once analysed: the analysis holds all a trial needs.
+        self.planes: list[np.ndarray | None] = list(to_planes(image, "ycbcr", chroma))
+        self.shapes = [plane.shape for plane in self.planes if plane is not None]
         self._analyses: dict[int, _PlaneAnalysis] = {}
         #: The last trials, by step and component choice: rate control's answer is one.
         self._files: dict[tuple[float, float | None], bytes] = {}
@@ -283,7 +285,10 @@ class PatchTrials:
 
     def analysis(self, index: int) -> _PlaneAnalysis:
         if index not in self._analyses:
-            self._analyses[index] = _PlaneAnalysis(self.planes[index], self.patch)
+            plane = self.planes[index]
+            assert plane is not None
+            self._analyses[index] = _PlaneAnalysis(plane, self.patch)
+            self.planes[index] = None
         return self._analyses[index]
 
     def step_of(self, quality: float) -> float:
@@ -299,7 +304,7 @@ class PatchTrials:
         """A cheap estimate of the file's bytes at ``step`` (no coding: the first-order
         entropy that chooses the components), for rate control's first guess."""
         total = 0.0
-        for index in range(len(self.planes)):
+        for index in range(len(self.shapes)):
             plane_step = step * (CHROMA_STEP_FACTOR_V2 if index > 0 else 1.0)
             decide = None if self.decide_at is None else self.decide_at * (plane_step / step)
             analysis = self.analysis(index)
@@ -311,13 +316,13 @@ class PatchTrials:
         if key in self._files:
             return self._files[key]
         coded, described = [], []
-        for index in range(len(self.planes)):
+        for index in range(len(self.shapes)):
             plane_step = step * (CHROMA_STEP_FACTOR_V2 if index > 0 else 1.0)
             decide = None if self.decide_at is None else self.decide_at * (plane_step / step)
             coded.append(_quantize(self.analysis(index), plane_step, self.max_rank, decide))
             described.append(
                 {
-                    "shape": list(self.planes[index].shape),
+                    "shape": list(self.shapes[index]),
                     "step": plane_step,
                     "components": int(coded[-1]["kept"].size),
                 }
@@ -520,13 +525,14 @@ def _read_segments(payload: bytes, *, partial: bool) -> list[bytes]:
 
 
 def decode_payload(
-    header: dict[str, Any], payload: bytes, *, partial: bool = False
+    header: dict[str, Any], payload: bytes, *, partial: bool = False, build: bool = True
 ) -> list[np.ndarray]:
     """The planes (float32, each of its header shape) of a validated version-2 file.
 
     Every count comes from the header, whose plane shapes were checked against
     the pixel cap before this runs; the working memory is a few arrays of one
-    value per patch and component.
+    value per patch and component. ``build=False`` reads and checks the whole
+    payload without putting the planes together (``inspect``) and returns ``[]``.
     """
     patch = header["patch"]
     width = patch * patch
@@ -582,7 +588,9 @@ def decode_payload(
         decoded = stop
     if not partial and len(segments) != 1 + len(layer_groups(top)):
         raise FormatError("the payload's segments do not match its components.")
-    planes = []
+    planes: list[np.ndarray] = []
+    if not build:
+        return planes
     for (rows, cols, k, basis, means, _), values, plane in zip(states, q, header["planes"]):
         step = plane["step"]
         used = min(k, decoded)

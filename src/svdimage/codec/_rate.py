@@ -15,7 +15,7 @@ import numpy as np
 
 from svdimage._search import largest_true, smallest_true
 
-__all__ = ["search_quality", "quality_for_psnr", "quality_for_budget", "qualities_for_budgets"]
+__all__ = ["search_quality", "quality_for_psnr", "qualities_for_budgets"]
 
 
 def search_quality(accept: Callable[[int], bool], *, prefer: str, target: str) -> int:
@@ -44,14 +44,6 @@ def quality_for_psnr(image: np.ndarray, encode: Callable[[float], bytes], psnr: 
         return peak_signal_noise_ratio(image, decoded) >= psnr
 
     return search_quality(good, prefer="low", target=f"{psnr:g} dB")
-
-
-def quality_for_budget(encode: Callable[[float], bytes], budget: float) -> int:
-    """Largest quality whose file takes at most ``budget`` bytes."""
-    (quality,) = qualities_for_budgets(lambda q: len(encode(q)), [budget])
-    if quality is None:
-        raise ValueError(f"even quality 1 does not fit {int(budget):,} bytes.")
-    return quality
 
 
 def qualities_for_budgets(
