@@ -126,10 +126,16 @@ def test_decompose_for_grows_until_a_svdz_budget_is_answered(astronaut):
 
     image = skimage.transform.resize(astronaut[:, :, 0], (800, 820), order=1).astype(np.float32)
     budget = Criterion("bytes", 20_000)
-    svd = decompose_for(image, [budget], storage="svdz")
+    answers = {}
+    svd = decompose_for(image, [budget], storage="svdz", answers=answers)
     answer = resolve_criterion(svd, budget, image=image, storage="svdz")
-    assert answer < svd.max_rank
+    assert answers[budget] == answer <= svd.max_rank
     values_answer = resolve_criterion(svd, budget, image=image, storage="values")
     assert values_answer < answer  # the two storages differ here: the test can tell them apart
     exact = decompose(image, method="exact")
     assert resolve_criterion(exact, budget, image=image, storage="svdz") == answer
+    # Only explaining the choice needs no singular vectors: a rank-1 SVD, the same answer.
+    only = decompose_for(image, [budget], storage="svdz", explain_only=True)
+    assert only.max_rank == 1
+    choice = explain(only, budget, image=image, storage="svdz", rank=answers[budget])
+    assert choice == explain(exact, budget, image=image, storage="svdz")

@@ -26,12 +26,16 @@ from svdimage.decomposition import ImageSVD
 from svdimage.denoising import optimal_hard_threshold, optimal_hard_threshold_rank
 from svdimage.rank_selection import (
     DisplayedQuality,
+    factor_bytes,
+    fraction_rank,
     knee_rank,
     rank_for_energy,
     rank_for_error,
     rank_for_fraction,
     rank_for_storage,
+    storage_rank,
     svdz_bytes,
+    svdz_sizes,
 )
 
 __all__ = [
@@ -50,9 +54,11 @@ __all__ = [
     "Recommendation",
     "recommend",
     "decompose_for",
+    "rank_without_spectrum",
     "RECOMMENDED_TARGETS",
     "VISUALLY_LOSSLESS_SSIM",
     "WHOLE_SPECTRUM_CRITERIA",
+    "SHAPE_CRITERIA",
 ]
 
 Storage = Literal["values", "svdz"]
@@ -225,7 +231,7 @@ def criterion_value(
     if name == "denoise":
         return float(np.atleast_2d(svd.s)[:, rank - 1].max())
     nbytes = (
-        svdz_bytes(svd, rank, image=image) if storage == "svdz" else 4 * svd.stored_values(rank)
+        svdz_bytes(svd, rank, image=image) if storage == "svdz" else factor_bytes(svd.shape, rank)
     )
     if name == "bytes":
         return float(nbytes)
@@ -356,7 +362,8 @@ def explain(
     budget = criterion.name in _BUDGETS
     other = k + 1 if budget else k - 1
     neighbour = None
-    if 1 <= other <= svd.max_rank:
+    # A budget's neighbour is measured from the shape or the codec: any rank of the image.
+    if 1 <= other <= (svd.full_rank if budget else svd.max_rank):
         why = "does not fit" if budget else "falls short"
         if criterion.name in ("knee", "percent"):
             why = "for comparison"
@@ -369,6 +376,30 @@ def explain(
 #: with a bound that proves no later rank scores higher (rank_selection.knee_rank).
 WHOLE_SPECTRUM_CRITERIA = ("denoise",)
 
+#: Criteria answered from the image's shape (and, for ``.svdz`` budgets, the codec's files of
+#: the image) without any singular value: storage budgets and a percentage of the short side.
+SHAPE_CRITERIA = ("ratio", "bytes", "bpp", "percent")
+
+
+def rank_without_spectrum(
+    image: ArrayLike, criterion: Criterion, *, storage: Storage = "values"
+) -> int:
+    """The rank a criterion of :data:`SHAPE_CRITERIA` picks, before any SVD.
+
+    Equal to :func:`resolve_criterion` on any decomposition that holds the
+    answer, so that :func:`decompose_for` knows how far to decompose.
+    """
+    if criterion.name not in SHAPE_CRITERIA:
+        raise ValueError(f"{criterion_label(criterion)} needs the singular values.")
+    assert criterion.value is not None
+    array = as_image_array(image)
+    if criterion.name == "percent":
+        return fraction_rank(array.shape, criterion.value)
+    value = int(criterion.value) if criterion.name == "bytes" else criterion.value
+    budget = {criterion.name: value}
+    sizes = svdz_sizes(image) if storage == "svdz" else None
+    return storage_rank(array.shape, storage=storage, sizes=sizes, **budget)  # type: ignore[arg-type]
+
 
 def decompose_for(
     image: ArrayLike,
@@ -377,14 +408,17 @@ def decompose_for(
     ranks: Sequence[int] = (),
     storage: Storage = "values",
     answers: dict[Criterion, int] | None = None,
+    explain_only: bool = False,
 ) -> ImageSVD:
     """The SVD that shows ``ranks`` and answers ``criteria``, and no more.
 
-    The top ``max(ranks)`` singular triplets (from a sketch twice as wide, of
-    which the kept half is exact to float precision), grown (fourfold for SSIM
-    targets, else twofold) until every
-    criterion is answered strictly inside the computed ranks (an answer at
-    the last one could lie beyond it); the complete SVD for criteria of the
+    Criteria of the shape (:data:`SHAPE_CRITERIA`: budgets, a percentage)
+    are answered first, without an SVD (:func:`rank_without_spectrum`), and
+    their ranks join ``ranks``. Then the top ``max(ranks)`` singular triplets
+    (from a sketch twice as wide, of which the kept half is exact to float
+    precision), grown (fourfold for SSIM targets, else twofold) until every
+    other criterion is answered strictly inside the computed ranks (an answer
+    at the last one could lie beyond it); the complete SVD for criteria of the
     whole spectrum and for small images
     (:func:`svdimage.decomposition.decompose_until`).
 
@@ -398,7 +432,11 @@ def decompose_for(
         How budget criteria count bytes (as the caller will resolve them).
     answers : dict, optional
         Filled with each criterion's rank, found on the way (a complete SVD
-        computed at the end leaves it empty).
+        computed at the end leaves the spectrum's criteria out).
+    explain_only : bool, optional
+        The caller only explains the criteria (:func:`explain` with the
+        ``answers``) and reconstructs none of their ranks: criteria of the
+        shape then need no singular vectors, and a rank-1 SVD is enough.
 
     Returns
     -------
@@ -409,10 +447,19 @@ def decompose_for(
     array = as_image_array(image)
     if any(c.name in WHOLE_SPECTRUM_CRITERIA for c in criteria):
         return decompose(array)
-    need = max(ranks, default=1)
+    # .svdz sizes are shared per image object: the caller's, so that explain reuses them.
+    shaped = {
+        c: rank_without_spectrum(image if storage == "svdz" else array, c, storage=storage)
+        for c in criteria
+        if c.name in SHAPE_CRITERIA
+    }
+    if answers is not None:
+        answers.update(shaped)
+    spectral = [c for c in criteria if c not in shaped]
+    need = max([*ranks, *([] if explain_only else shaped.values())], default=1)
     # The original's SSIM statistics, once for every decomposition tried.
     ssim_reference = (
-        metrics.SSIMReference(array) if any(c.name == "ssim" for c in criteria) else None
+        metrics.SSIMReference(array) if any(c.name == "ssim" for c in spectral) else None
     )
 
     def enough(svd: ImageSVD) -> bool:
@@ -420,7 +467,7 @@ def decompose_for(
             return False
         below = svd.max_rank - 1
         quality = DisplayedQuality(svd, array, ssim_reference=ssim_reference)
-        for criterion in criteria:
+        for criterion in spectral:
             # One measurement first: a PSNR or SSIM unmet at the rank below the last cannot be
             # answered inside these ranks, and its search (a dozen measurements) would be wasted.
             if (
@@ -431,7 +478,7 @@ def decompose_for(
                 return False
         found = {}
         try:
-            for criterion in criteria:
+            for criterion in spectral:
                 found[criterion] = resolve_criterion(
                     svd, criterion, image=array, storage=storage, quality=quality
                 )
@@ -446,8 +493,9 @@ def decompose_for(
     # SSIM targets of photos are answered in the hundreds (0.95: ranks 162-454 on the test
     # photos), so K grows fourfold for them: two tries instead of four before the complete
     # SVD of a 12 MP photo. Other criteria double, so as not to overshoot a small answer.
-    growth = 4 if any(c.name == "ssim" for c in criteria) else 2
-    return decompose_until(array, enough, start=max(need, 32), sketch=2, growth=growth)
+    growth = 4 if any(c.name == "ssim" for c in spectral) else 2
+    start = need if explain_only and not spectral else max(need, 32)
+    return decompose_until(array, enough, start=start, sketch=2, growth=growth)
 
 
 #: What :func:`recommend` answers, as (label, criterion).
@@ -485,37 +533,34 @@ def recommend(svd: ImageSVD, *, image: ArrayLike | None = None) -> list[Recommen
     reaches are left out.
     """
     quality = DisplayedQuality(svd, image)  # every PSNR and SSIM measured once
-    rows = []
+    picked = []
     with _progress.task("recommending ranks", len(RECOMMENDED_TARGETS), unit="targets") as step:
         for label, criterion in RECOMMENDED_TARGETS:
-            row = _recommendation(svd, label, criterion, quality, image)
-            if row is not None:
-                rows.append(row)
+            try:
+                k = resolve_criterion(svd, criterion, image=quality.reference, quality=quality)
+            except ValueError:  # not reached by a held rank
+                k = None
+            if k is not None:
+                picked.append((label, k, quality.psnr(k), quality.ssim(k)))
             step.advance()
+    # The .svdz files of every row at once: their entropy coding in parallel threads.
+    with _progress.task(f"sizing {len(picked)} .svdz files"):
+        sizes = svdz_sizes(quality.reference if image is None else image)
+        real = sizes.many([k for _, k, _, _ in picked])
+    rows = []
+    for (label, k, psnr, ssim), nbytes_svdz in zip(picked, real):
+        nbytes = factor_bytes(svd.shape, k)
+        rows.append(
+            Recommendation(
+                criterion=label,
+                rank=k,
+                relative_error=float(svd.relative_error(k)),
+                psnr=psnr,
+                ssim=ssim,
+                factor_bytes_float32=nbytes,
+                bits_per_pixel=metrics.bits_per_pixel(nbytes, svd.shape),
+                svdz_bytes=nbytes_svdz,
+                svdz_bits_per_pixel=metrics.bits_per_pixel(nbytes_svdz, svd.shape),
+            )
+        )
     return rows
-
-
-def _recommendation(
-    svd: ImageSVD,
-    label: str,
-    criterion: Criterion,
-    quality: DisplayedQuality,
-    image: ArrayLike | None,
-) -> Recommendation | None:
-    try:
-        k = resolve_criterion(svd, criterion, image=quality.reference, quality=quality)
-    except ValueError:
-        return None
-    nbytes = 4 * svd.stored_values(k)
-    real = svdz_bytes(svd, k, image=image)
-    return Recommendation(
-        criterion=label,
-        rank=k,
-        relative_error=float(svd.relative_error(k)),
-        psnr=quality.psnr(k),
-        ssim=quality.ssim(k),
-        factor_bytes_float32=nbytes,
-        bits_per_pixel=metrics.bits_per_pixel(nbytes, svd.shape),
-        svdz_bytes=real,
-        svdz_bits_per_pixel=metrics.bits_per_pixel(real, svd.shape),
-    )

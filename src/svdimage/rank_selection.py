@@ -15,8 +15,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+import os
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Literal
 
 import numpy as np
@@ -36,8 +37,12 @@ __all__ = [
     "rank_for_ssim",
     "rank_for_storage",
     "rank_for_fraction",
+    "fraction_rank",
     "knee_rank",
+    "storage_rank",
+    "factor_bytes",
     "svdz_bytes",
+    "svdz_sizes",
     "SvdzSizes",
     "reference_image",
 ]
@@ -86,15 +91,20 @@ def rank_for_energy(svd: ImageSVD, fraction: float) -> int:
 
 def rank_for_fraction(svd: ImageSVD, percent: float) -> int:
     """``ceil(percent / 100 * min(M, N))``, at least 1: "k as a percentage of the short side"."""
-    if not 0 < percent <= 100:
-        raise ValueError(f"percent must be in (0, 100]; got {percent}.")
-    k = max(1, math.ceil(percent / 100 * svd.full_rank - 1e-9))
+    k = fraction_rank(svd.shape, percent)
     if k > svd.max_rank:
         raise ValueError(
             f"{percent:g} % of {svd.full_rank} is rank {k}, above the "
             f"{svd.max_rank} held; decompose with a larger rank."
         )
     return k
+
+
+def fraction_rank(shape: tuple[int, ...], percent: float) -> int:
+    """``ceil(percent / 100 * min(M, N))``, at least 1, for an image of ``shape``."""
+    if not 0 < percent <= 100:
+        raise ValueError(f"percent must be in (0, 100]; got {percent}.")
+    return max(1, math.ceil(percent / 100 * min(shape[:2]) - 1e-9))
 
 
 def rank_for_storage(
@@ -109,6 +119,11 @@ def rank_for_storage(
 ) -> int:
     """Largest rank whose factors fit a storage budget (exactly one of the three).
 
+    The storage of a rank depends on the image's shape (and, for ``'svdz'``,
+    on the codec's files of the image), not on the singular values, so the
+    answer is searched over every rank (:func:`storage_rank`); it must be one
+    that ``svd`` holds.
+
     Parameters
     ----------
     ratio : float, optional
@@ -122,25 +137,71 @@ def rank_for_storage(
         With ``storage='values'``: 4 for float32 factors, 8 for float64.
     storage : {'values', 'svdz'}, optional
         ``'values'``: the factors take ``C * k * (M + N + 1) * bytes_per_value``
-        bytes. ``'svdz'``: the size of a real ``.svdz`` file of the global
-        rank-``k`` SVD (:func:`svdz_bytes`), found by doubling the rank from
-        16 until a file is too large, then by the codec's rate control inside
-        the last step (sizes grow with the rank in practice; the rank above the
-        answer is checked not to fit).
+        bytes (:func:`factor_bytes`). ``'svdz'``: the size of the real global
+        ``.svdz`` file of rank ``k`` (:func:`svdz_bytes`).
     image : array_like, optional
         The original, for ``'svdz'`` with a truncated SVD.
+
+    Raises
+    ------
+    ValueError
+        For a bad budget, one that even rank 1 does not fit, or an answer above
+        the ranks ``svd`` holds.
+    """
+    sizes = None
+    if storage == "svdz":
+        sizes = _shared_sizes(svd, image)
+    k = storage_rank(
+        svd.shape,
+        ratio=ratio,
+        bytes=bytes,
+        bpp=bpp,
+        bytes_per_value=bytes_per_value,
+        storage=storage,
+        sizes=sizes,
+    )
+    if k > svd.max_rank:
+        raise ValueError(
+            f"the budget fits rank {k}, above the {svd.max_rank} held; "
+            "decompose with a larger rank."
+        )
+    return k
+
+
+def storage_rank(
+    shape: tuple[int, ...],
+    *,
+    ratio: float | None = None,
+    bytes: int | None = None,
+    bpp: float | None = None,
+    bytes_per_value: int = 4,
+    storage: Literal["values", "svdz"] = "values",
+    sizes: Callable[[int], int] | None = None,
+) -> int:
+    """Largest rank of an image of ``shape`` whose storage fits a budget; no SVD needed.
+
+    The budget and ``storage`` are those of :func:`rank_for_storage`. With
+    ``storage='svdz'``, ``sizes(k)`` gives the file's bytes at rank ``k``
+    (:func:`svdz_sizes` of the image). They are searched by galloping (ranks 1,
+    16, 64, 256, ...: each factorization of the codec's planes serves every
+    rank up to its power of two) until a file is too large, then by the
+    codec's rate control inside the last step (a secant on log size; the rank
+    above the answer is checked not to fit).
     """
     given = [
         name for name, v in (("ratio", ratio), ("bytes", bytes), ("bpp", bpp)) if v is not None
     ]
     if len(given) != 1:
         raise ValueError(f"give exactly one of ratio, bytes or bpp; got {given or 'none'}.")
-    M, N = svd.shape[:2]
-    per_rank = svd.n_channels * (M + N + 1) * bytes_per_value
+    if storage not in ("values", "svdz"):
+        raise ValueError(f"storage must be 'values' or 'svdz'; got {storage!r}.")
+    M, N = shape[:2]
+    channels = shape[2] if len(shape) == 3 else 1
+    full = min(M, N)
     if ratio is not None:
         if not ratio > 0:
             raise ValueError(f"ratio must be positive; got {ratio}.")
-        budget, target = M * N * svd.n_channels / ratio, f"a ratio of {ratio:g} to raw 8-bit"
+        budget, target = M * N * channels / ratio, f"a ratio of {ratio:g} to raw 8-bit"
     elif bytes is not None:
         if bytes < 0:
             raise ValueError(f"bytes must be >= 0; got {bytes}.")
@@ -150,89 +211,183 @@ def rank_for_storage(
         if not bpp > 0:
             raise ValueError(f"bpp must be positive; got {bpp}.")
         budget, target = bpp * M * N / 8, f"{bpp:g} bits per pixel"
-    if storage == "svdz":
-        sizes = _shared_sizes(svd, image)
-        if sizes(1) > budget:
-            raise ValueError(f"even rank 1 ({sizes(1):,} bytes as .svdz) does not fit {target}.")
-        # Galloping up by powers of two, then the codec's own rate control inside the last
-        # step (a secant on log size, the answer's neighbour checked): the planes are factored
-        # only as far as the answer (each power of two once; SvdzSizes), and the large files
-        # near it, seconds of entropy coding each, are encoded a few times, not ten.
-        measured, high = {1: sizes(1)}, 16
-        while high < svd.max_rank and sizes(high) <= budget:
-            measured[high] = sizes(high)
-            high *= 2
-        high = min(high, svd.max_rank)
-        measured[high] = sizes(high)
-        if measured[high] <= budget:
-            return high
-        (k,) = qualities_for_budgets(
-            sizes, [budget], lowest=1, highest=svd.max_rank, known=measured
-        )
-        assert k is not None  # rank 1 fits
+    if storage == "values":
+        per_rank = factor_bytes(shape, 1, bytes_per_value=bytes_per_value)
+        k = min(int(budget // per_rank), full)
+        if k < 1:
+            raise ValueError(f"even rank 1 ({per_rank:,} bytes) does not fit {target}.")
         return k
-    if storage != "values":
-        raise ValueError(f"storage must be 'values' or 'svdz'; got {storage!r}.")
-    k = min(int(budget // per_rank), svd.max_rank)
-    if k < 1:
-        raise ValueError(f"even rank 1 ({per_rank:,} bytes) does not fit {target}.")
-    return k
+    if sizes is None:
+        raise ValueError("storage='svdz' needs the sizes of the image's files (svdz_sizes).")
+    if sizes(1) > budget:
+        raise ValueError(f"even rank 1 ({sizes(1):,} bytes as .svdz) does not fit {target}.")
+    if not isinstance(sizes, SvdzSizes):
+        return _largest_fitting(sizes, budget, 1, full + 1)
+    return _svdz_rank(sizes, budget, full)
+
+
+def _largest_fitting(
+    size: Callable[[int], int],
+    budget: float,
+    low: int,
+    high: int,
+    *,
+    tolerance: float = 0.0,
+) -> int:
+    """The largest ``k`` in ``[low, high)`` with ``size(k) <= budget``, ``size(low)`` fitting
+    or ``low`` returned: galloping by 4 from ``low`` (16 at least), then the codec's rate
+    control inside the last step (a secant on log size; the answer's neighbour measured,
+    or, with ``tolerance``, the first ``k`` that fits within that fraction)."""
+    if size(low) > budget:
+        return low
+    known, top = {low: size(low)}, high - 1
+    upper = min(max(4 * low, 16), top)
+    while upper < top and size(upper) <= budget:
+        known[upper] = size(upper)
+        upper = min(4 * upper, top)
+    known[upper] = size(upper)
+    if known[upper] <= budget:
+        return upper
+    (k,) = qualities_for_budgets(
+        size, [budget], lowest=low, highest=upper, known=known, tolerance=tolerance
+    )
+    return low if k is None else k
+
+
+def _svdz_rank(sizes: SvdzSizes, budget: float, full: int) -> int:
+    """The largest rank whose real file fits ``budget`` (rank 1's does), in few real files.
+
+    Real files of large ranks take seconds of LZMA each, their estimates
+    (:meth:`SvdzSizes.estimate`) a tenth of that. So the next ranks to
+    measure are where the estimates, scaled by the real/estimate ratio (drawn
+    through the ranks measured, linear in log rank), meet the budget, and the
+    rank above it: both files at once (:meth:`SvdzSizes.many`). The ratio
+    changes slowly with the rank, so that the second or third pair is usually
+    the answer and its neighbour. A plain bisection takes over should that
+    not narrow the bracket.
+    """
+    low, high = 1, full + 1  # sizes(low) fits; high is past the end or known not to fit
+    k, tries = min(64, full), 0
+    ratios: dict[int, float] = {}
+    while high - low > 1:
+        if not low < k < high or tries >= 8:
+            k = (low + high) // 2
+        # The first rank only calibrates the estimates: no neighbour (it is 64, a power of
+        # two, and its neighbour would need the next factorization).
+        pair = [k, k + 1] if k + 1 < high and tries else [k]
+        for rank, n in zip(pair, sizes.many(pair)):
+            ratios[rank] = n / sizes.estimate(rank)
+            if n <= budget:
+                low = max(low, rank)
+            else:
+                high = min(high, rank)
+        tries += 1
+        if high - low <= 1:
+            break
+        guess = _largest_fitting(functools.partial(_predicted, sizes, ratios), budget, low, high)
+        k = guess if guess > low else low + 1
+    return low
+
+
+def _predicted(sizes: SvdzSizes, ratios: dict[int, float], rank: int) -> int:
+    """The estimate at ``rank`` scaled by the real/estimate ratio, linear in log rank between
+    the ranks measured (constant beyond them)."""
+    ranks = sorted(ratios)
+    ratio = np.interp(math.log(rank), np.log(ranks), [ratios[r] for r in ranks])
+    return round(sizes.estimate(rank) * float(ratio))
+
+
+def factor_bytes(shape: tuple[int, ...], rank: int, *, bytes_per_value: int = 4) -> int:
+    """Bytes of the factors of a rank-``rank`` SVD of an image of ``shape``:
+    ``C * k * (M + N + 1) * bytes_per_value``."""
+    M, N = shape[:2]
+    channels = shape[2] if len(shape) == 3 else 1
+    return channels * int(rank) * (M + N + 1) * bytes_per_value
 
 
 class SvdzSizes:
-    """Bytes of real global ``.svdz`` files of an SVD's ranks (:func:`svdz_bytes`),
+    """Bytes of the real global ``.svdz`` files of an image's ranks (:func:`svdz_bytes`),
     sharing the codec's work between ranks.
 
-    The codec factors the image's own planes (YCbCr, chroma at half
-    resolution), once per power of two of the rank
-    (:func:`svdimage.codec._encode.plane_factors`); each size then costs a
-    quantization and the entropy coder. Sizes are the same whatever ranks were
-    asked before.
+    The size at rank ``k`` is ``len(codec.encode(image, rank=k, tile=None))``,
+    the file ``svdimage compress --rank k --global`` writes. The codec
+    factors the image's own planes (YCbCr, chroma at half resolution) once
+    per power of two of the rank (:func:`svdimage.codec._encode.plane_factors`);
+    each size then costs a quantization and the entropy coder. Sizes are the
+    same whatever ranks were asked before.
 
     Parameters
     ----------
-    svd : ImageSVD
-    image : array_like, optional
-        The original; needed only when the SVD is truncated.
+    image : (M, N) or (M, N, 3) array_like
     """
 
-    def __init__(self, svd: ImageSVD, image: ArrayLike | None = None) -> None:
+    def __init__(self, image: ArrayLike) -> None:
         from svdimage.codec._encode import Trials
 
-        self.svd, self.image = svd, image
-        reference = reference_image(svd, image)
-        self._trials = Trials(reference, max_rank=None, tile=None, color="ycbcr", chroma="420")
+        array = as_image_array(image)
+        if array.ndim == 2:
+            array = array.copy()  # the gray plane is kept: not the caller's (svdz_sizes)
+        self.shape = array.shape
+        self.full_rank = min(array.shape[:2])
+        self._trials = Trials(array, max_rank=None, tile=None, color="ycbcr", chroma="420")
         self._sizes: dict[int, int] = {}
+        self._estimates: dict[int, int] = {}
 
     def __call__(self, rank: int) -> int:
         """The file's bytes at ``rank``."""
-        from svdimage import codec
-
-        svd = self.svd
-        k = check_rank(rank, svd.max_rank, shape=svd.shape)
+        k = check_rank(rank, self.full_rank, shape=self.shape)
         if k not in self._sizes:
-            sigma = float(np.atleast_2d(svd.s)[:, k - 1].mean())
-            M, N = svd.shape[:2]
-            # Just below the threshold of the k-th value; floor keeps tiny values codable.
-            step = max(math.sqrt(12 * sigma / (codec.RANK_RULE * (M + N))) * 0.999, 1e-4)
-            self._sizes[k] = len(self._trials.at_step(step, max_rank=k))
+            self._sizes[k] = len(self._trials.at_rank(k))
         return self._sizes[k]
+
+    def many(self, ranks: Sequence[int]) -> list[int]:
+        """The files' bytes at several ranks, entropy-coded in parallel threads (LZMA
+        releases the GIL): as fast as one on as many cores."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from svdimage.codec._entropy import compress_symbols
+        from svdimage.codec._format import pack
+
+        checked = [check_rank(k, self.full_rank, shape=self.shape) for k in ranks]
+        todo = [k for k in dict.fromkeys(checked) if k not in self._sizes]
+        trials = self._trials
+        coded = [trials.symbols_at(trials.step_for_rank(k), max_rank=k) for k in todo]
+        workers = max(1, min(len(coded), os.cpu_count() or 1))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            payloads = list(pool.map(compress_symbols, [symbols for _, symbols in coded]))
+        for k, (header, _), payload in zip(todo, coded, payloads):
+            self._sizes[k] = len(pack(header, payload, version=(1, 1)))
+        return [self._sizes[k] for k in checked]
+
+    def estimate(self, rank: int) -> int:
+        """About the file's bytes at ``rank``, ten times faster: the same symbols under
+        LZMA's fastest preset (:func:`svdimage.codec._entropy.quick_size`), larger than
+        the real size by a ratio that changes slowly with the rank."""
+        from svdimage.codec._entropy import quick_size
+        from svdimage.codec._format import pack
+
+        k = check_rank(rank, self.full_rank, shape=self.shape)
+        if k not in self._estimates:
+            trials = self._trials
+            header, symbols = trials.symbols_at(trials.step_for_rank(k), max_rank=k)
+            self._estimates[k] = len(pack(header, b"", version=(1, 1))) + quick_size(symbols)
+        return self._estimates[k]
 
 
 def svdz_bytes(svd: ImageSVD, rank: int, *, image: ArrayLike | None = None) -> int:
     """Bytes of a real ``.svdz`` file of the global rank-``rank`` SVD of the image.
 
-    The honest storage of a rank, where float32 factors overstate it. The file
-    keeps ``rank`` components (``tile=None``, ``rank=rank``) with the coarsest
-    quantizer step that still keeps the ``rank``-th: the codec keeps
-    ``s_i > 8 q^2 (M + N) / 12``, so ``q = sqrt(12 s_k / (8 (M + N)))`` with
-    ``s_k`` the ``rank``-th singular value (averaged over color channels).
-    Sizes therefore grow with the rank. The file is the one
-    ``codec.encode(image, step=q, rank=rank, tile=None)`` writes.
+    The honest storage of a rank, where float32 factors overstate it: the
+    file ``codec.encode(image, rank=rank, tile=None)`` writes (``svdimage
+    compress --rank K --global``), which keeps ``rank`` luma components with
+    the coarsest quantizer step that still keeps the ``rank``-th (at most
+    quality 75's step). Sizes therefore grow with the rank. Any rank of the
+    image can be sized, not only those ``svd`` holds: the codec factors the
+    image itself.
 
-    Calls for the same ``svd`` and ``image`` object share one :class:`SvdzSizes`
-    (held while ``svd`` lives), so a search and the table that explains it
-    factor the planes once.
+    Calls for the same ``image`` object (or, without one, the same complete
+    ``svd``) share one :class:`SvdzSizes` (:func:`svdz_sizes`), so a search
+    and the table that explains it factor the planes once.
 
     See Also
     --------
@@ -241,19 +396,39 @@ def svdz_bytes(svd: ImageSVD, rank: int, *, image: ArrayLike | None = None) -> i
     return _shared_sizes(svd, image)(rank)
 
 
-_SHARED_SIZES: weakref.WeakKeyDictionary[ImageSVD, tuple[int | None, SvdzSizes]] = (
-    weakref.WeakKeyDictionary()
-)
+def svdz_sizes(image: ArrayLike) -> SvdzSizes:
+    """The :class:`SvdzSizes` of this very ``image`` object, made once and shared while it
+    lives (the cache does not keep it alive; an object that cannot be weakly referenced,
+    such as a list, gets a new one)."""
+    return _held_sizes(image, lambda: SvdzSizes(image))
+
+
+#: id(owner) -> (weak reference to the owner, its sizes): an image, or a complete SVD.
+_SHARED_SIZES: dict[int, tuple[weakref.ref[object], SvdzSizes]] = {}
+
+
+def _held_sizes(owner: object, make: Callable[[], SvdzSizes]) -> SvdzSizes:
+    held = _SHARED_SIZES.get(id(owner))
+    if held is not None and held[0]() is owner:
+        return held[1]
+    sizes = make()
+    try:
+        reference = weakref.ref(owner)
+    except TypeError:
+        return sizes
+    _SHARED_SIZES[id(owner)] = (reference, sizes)
+    weakref.finalize(owner, _SHARED_SIZES.pop, id(owner), None)
+    return sizes
 
 
 def _shared_sizes(svd: ImageSVD, image: ArrayLike | None) -> SvdzSizes:
-    """The :class:`SvdzSizes` of ``svd`` and this very ``image`` object, made once."""
-    key = None if image is None else id(image)
-    held = _SHARED_SIZES.get(svd)
-    if held is None or held[0] != key or (image is not None and held[1].image is not image):
-        held = (key, SvdzSizes(svd, image))
-        _SHARED_SIZES[svd] = held
-    return held[1]
+    """The sizes of ``image`` (checked against ``svd``), or of a complete ``svd``'s own
+    reconstruction, shared while that object lives."""
+    if image is None:
+        return _held_sizes(svd, lambda: SvdzSizes(reference_image(svd, None)))
+    if np.shape(image) != svd.shape:
+        reference_image(svd, image)  # says how the shapes differ
+    return svdz_sizes(image)
 
 
 def knee_rank(svd: ImageSVD) -> int:

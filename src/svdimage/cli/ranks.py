@@ -87,7 +87,7 @@ def choose(
         "--storage",
         metavar="HOW",
         help="How --ratio/--bytes/--bpp count: 'values' (float32 "
-        "factors) or 'svdz' (a real global .svdz file).",
+        "factors) or 'svdz' (the real file `compress --rank K --global` writes).",
     ),
     knee: bool = typer.Option(False, "--knee", help="The knee of the error curve (Kneedle)."),
     denoise: bool = typer.Option(
@@ -143,7 +143,13 @@ def choose(
         # Only the ranks the question needs (see criteria.decompose_for).
         wanted = given[:1] or [criterion for _, criterion in RECOMMENDED_TARGETS]
         answers: dict[Criterion, int] = {}
-        svd = decompose_for(array, wanted, storage=storage, answers=answers)  # type: ignore[arg-type]
+        svd = decompose_for(
+            array,
+            wanted,
+            storage=storage,  # type: ignore[arg-type]
+            answers=answers,
+            explain_only=bool(given),
+        )
     if given:
         with step("resolving the criterion"):
             choice = explain(

@@ -254,6 +254,13 @@ class Trials:
 
     def at_step(self, step: float, *, max_rank: int | None = None) -> bytes:
         """The file at a luma quantizer ``step`` (and a rank cap other than the trials')."""
+        header, symbols = self.symbols_at(step, max_rank=max_rank)
+        return pack(header, compress_symbols(symbols), version=(1, 1))
+
+    def symbols_at(
+        self, step: float, *, max_rank: int | None = None
+    ) -> tuple[dict[str, Any], np.ndarray]:
+        """The header and the integers :meth:`at_step` entropy-codes."""
         max_rank = self.max_rank if max_rank is None else max_rank
         ycbcr = self.color == "ycbcr" and len(self.shape) == 3
         coded, described = [], []
@@ -286,7 +293,7 @@ class Trials:
             "coder": "lzma-varint",
             "order": "rank-major",
         }
-        return pack(header, compress_symbols(serialize(coded)), version=(1, 1))
+        return header, serialize(coded)
 
     def step_of(self, quality: float) -> float:
         """The luma step of a quality."""
@@ -299,6 +306,15 @@ class Trials:
         h, w = U.shape[1], Vt.shape[2]
         sigma = float(s[0, min(rank, s.shape[1]) - 1])
         return max(0.999 * math.sqrt(12 * sigma / (RANK_RULE * (h + w))), 1e-4)
+
+    def at_rank(self, rank: int) -> bytes:
+        """The global file that keeps exactly ``rank`` luma components: the step that
+        keeps the ``rank``-th (:meth:`step_keeping`), at most quality 75's."""
+        return self.at_step(self.step_for_rank(rank), max_rank=rank)
+
+    def step_for_rank(self, rank: int) -> float:
+        """The luma step of :meth:`at_rank`."""
+        return min(quality_to_step(75.0), self.step_keeping(rank))
 
     def at_quality(self, quality: float) -> bytes:
         """The file at a quality (:func:`quality_to_step`), each quality encoded once."""
@@ -392,7 +408,7 @@ def encode(
     if step is not None:
         return trials.at_step(step)
     if rank is not None and isinstance(trials, Trials) and tile is None and not targets:
-        return trials.at_step(min(quality_to_step(75.0), trials.step_keeping(rank)))
+        return trials.at_rank(rank)
     if quality is not None or (psnr is None and size is None and bpp is None):
         return trials.at_quality(75.0 if quality is None else quality)
     goal = (

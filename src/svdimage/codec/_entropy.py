@@ -16,6 +16,7 @@ __all__ = [
     "to_varints",
     "from_varints",
     "compress_symbols",
+    "quick_size",
     "SymbolReader",
     "capacity",
     "FILTERS",
@@ -38,6 +39,17 @@ FILTERS = [
 def compress_symbols(values: np.ndarray) -> bytes:
     """Integers to payload bytes."""
     return lzma.compress(to_varints(values), format=lzma.FORMAT_RAW, filters=FILTERS)
+
+
+#: LZMA's fastest preset on the same varints: :func:`quick_size`.
+QUICK_FILTERS = [dict(FILTERS[0], preset=0)]
+
+
+def quick_size(values: np.ndarray) -> int:
+    """About how large :func:`compress_symbols` makes ``values``, ten times faster: the
+    bytes of LZMA's fastest preset (about 1.25 times the real size on photos, a ratio
+    that changes slowly with the symbols), for searches that then measure real sizes."""
+    return len(lzma.compress(to_varints(values), format=lzma.FORMAT_RAW, filters=QUICK_FILTERS))
 
 
 #: Bytes of varints one payload byte can expand to, at most (see :func:`capacity`).
