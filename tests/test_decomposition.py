@@ -160,9 +160,57 @@ def test_decompose_until_grows_and_computes_everything_for_small_images(camera, 
     svd = decompose_until(
         medium_photo, lambda t: sizes.append(t.max_rank) or t.max_rank >= 100, start=16, growth=4
     )
-    assert sizes == [16, 64]  # 256 would be past the crossover (a quarter of 900): exact
-    assert svd.is_complete
+    # 256 is past the randomized crossover (a quarter of 900): the exact top 256 (a third of
+    # 900 at most), then the complete SVD (not asked: it answers everything) when that is
+    # not enough.
+    assert sizes == [16, 64, 256]
+    assert svd.max_rank == 256 and svd.method == "exact" and not svd.is_complete
+    sizes.clear()
+    svd = decompose_until(
+        medium_photo, lambda t: sizes.append(t.max_rank) or t.max_rank >= 300, start=16, growth=4
+    )
+    assert sizes == [16, 64, 256] and svd.is_complete
     with pytest.raises(ValueError, match="growth"):
         decompose_until(medium_photo, lambda t: True, growth=1)
     assert min(camera.shape) <= FULL_SPECTRUM_MAX_SIDE
     assert decompose_until(camera, lambda t: False).is_complete
+
+
+@pytest.mark.parametrize("tall", [False, True])
+def test_exact_top_ranks_of_float32_come_from_the_gram_matrix_to_float64_accuracy(
+    medium_photo, tall
+):
+    """The exact top-k SVD of a large float32 image (k up to a third of the side) is the
+    float64 Gram matrix's top eigenpairs: closer to float64 LAPACK than float32 LAPACK is."""
+    import scipy.linalg
+
+    from svdimage.decomposition import GRAM_MAX_RANK_FRACTION
+
+    plane = np.ascontiguousarray(medium_photo[:, :, 1].T if tall else medium_photo[:, :, 1])
+    k = 250
+    assert k <= GRAM_MAX_RANK_FRACTION * min(plane.shape)
+    svd = decompose(plane, rank=k, method="exact")
+    assert svd.dtype == np.float32 and svd.U.shape == (*plane.shape[:1], k)
+    U64, s64, Vt64 = scipy.linalg.svd(plane.astype(np.float64), full_matrices=False)
+    np.testing.assert_allclose(svd.s, s64[:k], rtol=1e-6)
+    _, s32, _ = scipy.linalg.svd(plane, full_matrices=False)
+    assert np.abs(svd.s - s64[:k]).max() <= np.abs(s32[:k] - s64[:k]).max()
+    for r in (10, 100, k):
+        best = (U64[:, :r] * s64[:r]) @ Vt64[:r]
+        np.testing.assert_allclose(svd.reconstruct(r, clip=False), best, atol=2e-6)
+    # Orthonormal factors, and the package's sign rule (largest |entry| of each u positive).
+    np.testing.assert_allclose(svd.U.T @ svd.U, np.eye(k), atol=1e-5)
+    np.testing.assert_allclose(svd.Vt @ svd.Vt.T, np.eye(k), atol=1e-5)
+    rows = np.abs(svd.U).argmax(axis=0)
+    assert (svd.U[rows, np.arange(k)] > 0).all()
+
+
+def test_exact_top_ranks_of_a_nearly_low_rank_image_use_lapack():
+    """Below s_k / s_1 = 1e-4 the Gram matrix would lose float32's precision: gesdd instead."""
+    from svdimage.decomposition import _gram_svd
+
+    rng = np.random.default_rng(3)
+    image = (rng.random((300, 3)) @ rng.random((3, 400)) / 3).astype(np.float32)
+    assert _gram_svd(image, 50) is None
+    svd = decompose(image, rank=50, method="exact")
+    np.testing.assert_allclose(svd.reconstruct(3, clip=False), image, atol=1e-5)

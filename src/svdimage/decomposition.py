@@ -37,6 +37,13 @@ AUTO_EXACT_RANK_FRACTION = 0.25
 #: Measured (photo, 99.9 % energy): the complete SVD is faster up to 512 px and as fast at
 #: 768 px; from 1000 px on the randomized one wins, by 5-10x at 3000 px.
 FULL_SPECTRUM_MAX_SIDE = 768
+#: The exact top-``k`` SVD of a float32 image with ``k`` at most this fraction of the short
+#: side comes from the eigenvectors of its float64 Gram matrix (see ``_exact_svd``). Measured
+#: on a 3000x4000 photo channel: the top 512 in 2.9 s, the top 1024 in 5.1 s, LAPACK's
+#: complete float32 SVD with vectors in 5.4 s.
+GRAM_MAX_RANK_FRACTION = 1 / 3
+#: ... when the short side is larger than this (below it the complete SVD takes milliseconds).
+GRAM_MIN_SIDE = 256
 
 
 def decompose(
@@ -200,8 +207,10 @@ def decompose_until(
     """The top singular triplets, as many as a request needs: no full SVD unless it does.
 
     Computes a randomized SVD of rank ``K`` (from ``start``), multiplying ``K``
-    by ``growth`` until ``enough(svd)`` holds, or computes the complete SVD at once when
-    the image is small or ``K`` has grown to where the exact SVD is cheaper.
+    by ``growth`` until ``enough(svd)`` holds; once ``K`` has grown to where the
+    exact SVD is cheaper, the exact top ``K`` (up to a third of the short side;
+    for float32, from the Gram matrix) and then, if still not enough, the
+    complete SVD; the complete SVD at once when the image is small.
     Energies and errors of every rank up to ``K`` then follow from these
     singular values and the exact ``||A||_F`` (Eckart--Young).
 
@@ -251,6 +260,11 @@ def decompose_until(
         if enough(svd):
             return svd
         k *= growth
+    if full > limit and k <= GRAM_MAX_RANK_FRACTION * full:
+        # The exact top k (from the Gram matrix for float32: half the complete SVD's time).
+        svd = decompose(array, rank=k, method="exact")
+        if enough(svd):
+            return svd
     return decompose(array, method="exact")
 
 
@@ -315,6 +329,50 @@ def _torch_svd(
 
 
 def _exact_svd(A: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The top ``k`` singular triplets, exact: LAPACK's ``gesdd``, or for a large float32
+    matrix and ``k`` up to a third of its side, its float64 Gram matrix's top eigenpairs."""
+    short = min(A.shape)
+    if A.dtype == np.float32 and short > GRAM_MIN_SIDE and k <= GRAM_MAX_RANK_FRACTION * short:
+        top = _gram_svd(A, k)
+        if top is not None:
+            return top
     U, s, Vt = scipy.linalg.svd(A, full_matrices=False, lapack_driver="gesdd", check_finite=False)
     U, Vt = svd_flip(U[:, :k], Vt[:k])
     return U, s[:k].copy(), Vt
+
+
+#: The Gram route is used only while ``s_k >= GRAM_MIN_RELATIVE * s_1``: its relative error in
+#: ``s_i`` is about ``eps64 * (s_1 / s_i)**2``, below float32's ``eps`` down to 1e-4.
+GRAM_MIN_RELATIVE = 1e-4
+
+
+def _gram_svd(A: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The top ``k`` singular triplets of a float32 ``A`` from ``B B^T`` in float64, with ``B``
+    ``A`` or its transpose (the short side): ``B B^T = X diag(s^2) X^T`` (LAPACK ``syevr``
+    for the top ``k`` eigenpairs only), then ``B^T X diag(1/s)``.
+
+    Squaring in float64 loses nothing float32 keeps while ``s_k / s_1 >= 1e-4``: on a 12 MP
+    photo channel, singular values agree with float64 ``gesdd`` to 1e-10 and rank-454
+    reconstructions to 4e-11 (float32 ``gesdd``: 8e-4 and 2e-3), at half its time. ``None``
+    when the spectrum falls below that (a nearly low-rank matrix): the caller uses ``gesdd``.
+    """
+    wide = A.shape[0] <= A.shape[1]
+    B = (A if wide else A.T).astype(np.float64)
+    n = B.shape[0]
+    gram = B @ B.T
+    w, X = scipy.linalg.eigh(
+        gram,
+        subset_by_index=[n - k, n - 1],
+        driver="evr",
+        overwrite_a=True,
+        check_finite=False,
+    )
+    del gram
+    w, X = w[::-1], X[:, ::-1]
+    if not (w[0] > 0 and w[-1] >= GRAM_MIN_RELATIVE**2 * w[0]):
+        return None
+    s = np.sqrt(w)
+    Y = (B.T @ X) / s  # the other side's vectors, as columns
+    left, right = (X, Y) if wide else (Y, X)
+    U, Vt = svd_flip(left.astype(np.float32), np.ascontiguousarray(right.T, dtype=np.float32))
+    return U, s.astype(np.float32), Vt
