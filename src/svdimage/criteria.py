@@ -466,7 +466,7 @@ def decompose_for(
         if svd.max_rank < need:
             return False
         below = svd.max_rank - 1
-        quality = DisplayedQuality(svd, array, ssim_reference=ssim_reference)
+        quality = DisplayedQuality.shared(svd, image, ssim_reference=ssim_reference)
         for criterion in spectral:
             # One measurement first: a PSNR or SSIM unmet at the rank below the last cannot be
             # answered inside these ranks, and its search (a dozen measurements) would be wasted.
@@ -532,7 +532,8 @@ def recommend(svd: ImageSVD, *, image: ArrayLike | None = None) -> list[Recommen
     SSIM 0.90 and ``VISUALLY_LOSSLESS_SSIM`` (0.95). Targets no held rank
     reaches are left out.
     """
-    quality = DisplayedQuality(svd, image)  # every PSNR and SSIM measured once
+    # Every PSNR and SSIM measured once, and not again when decompose_for has measured them.
+    quality = DisplayedQuality.shared(svd, image)
     picked = []
     with _progress.task("recommending ranks", len(RECOMMENDED_TARGETS), unit="targets") as step:
         for label, criterion in RECOMMENDED_TARGETS:

@@ -526,6 +526,23 @@ class DisplayedQuality:
         self._last: tuple[int, np.ndarray] | None = None
         self._search: _progress.Task | None = None  # counts the measurements of a search
 
+    @classmethod
+    def shared(
+        cls,
+        svd: ImageSVD,
+        image: ArrayLike | None = None,
+        *,
+        ssim_reference: metrics.SSIMReference | None = None,
+    ) -> DisplayedQuality:
+        """The measurements of ``svd`` against this very ``image`` object, shared by every
+        caller while ``svd`` lives (a search and the table that shows its answer)."""
+        held = _SHARED_QUALITY.get(svd)
+        if held is not None and held[0] == id(image):
+            return held[1]
+        quality = cls(svd, image, ssim_reference=ssim_reference)
+        _SHARED_QUALITY[svd] = (id(image), quality)
+        return quality
+
     def approximation(self, rank: int) -> np.ndarray:
         """The displayed rank-``rank`` image (the last one is kept for the other metric)."""
         if self._last is None or self._last[0] != rank:
@@ -591,6 +608,12 @@ class DisplayedQuality:
             while k > 1 and self.ssim(k - 1) >= value:  # measured already; walk down if not
                 k -= 1
         return k
+
+
+#: svd -> (id of the image, its DisplayedQuality): see DisplayedQuality.shared.
+_SHARED_QUALITY: weakref.WeakKeyDictionary[ImageSVD, tuple[int, DisplayedQuality]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def rank_for_psnr(svd: ImageSVD, db: float, *, image: ArrayLike | None = None) -> int:

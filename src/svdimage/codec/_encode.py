@@ -60,7 +60,12 @@ from svdimage.codec._patches import PatchTrials
 from svdimage.codec._planes import tiles as cut_tiles
 from svdimage.codec._planes import to_planes
 from svdimage.codec._rate import qualities_for_budgets, quality_for_psnr
-from svdimage.decomposition import AUTO_EXACT_RANK_FRACTION
+from svdimage.decomposition import (
+    AUTO_EXACT_RANK_FRACTION,
+    GRAM_MAX_RANK_FRACTION,
+    GRAM_MIN_SIDE,
+    _exact_svd,
+)
 from svdimage.randomized import randomized_svd
 
 __all__ = [
@@ -162,10 +167,12 @@ def plane_factors(plane: np.ndarray, *, tile: int | None, max_rank: int | None) 
     A global plane (``tile=None``) with a rank cap well below its side is
     factored by a seeded randomized SVD of twice :func:`factored_rank` of the
     cap, of which the first half is kept (exact to float precision; see
-    :func:`svdimage.decomposition.decompose_until`): every cap up to the same
-    power of two gets the same components, so one factorization serves a
-    search over ranks, and a file does not depend on which ranks were tried
-    before it.
+    :func:`svdimage.decomposition.decompose_until`); a cap whose power of two
+    is past that crossover but at most a third of the side by the exact top
+    components (from the plane's Gram matrix); larger caps by the complete SVD.
+    Every cap up to the same power of two gets the same components, so one
+    factorization serves a search over ranks, and a file does not depend on
+    which ranks were tried before it.
     """
     tiles, _ = cut_tiles(plane.astype(np.float64), tile)
     means = tiles.mean(axis=(1, 2))
@@ -178,6 +185,8 @@ def plane_factors(plane: np.ndarray, *, tile: int | None, max_rank: int | None) 
         if keep is not None and 2 * keep < AUTO_EXACT_RANK_FRACTION * min(single.shape):
             u, sv, vt = randomized_svd(single, 2 * keep, rng=0)
             u, sv, vt = u[:, :keep], sv[:keep], vt[:keep]
+        elif keep is not None and _exact_top(single.shape, keep):
+            u, sv, vt = _exact_svd(single, keep)  # the top ``keep`` (Gram matrix, float64)
         else:
             u, sv, vt = scipy.linalg.svd(
                 single, full_matrices=False, lapack_driver="gesdd", check_finite=False
@@ -187,6 +196,14 @@ def plane_factors(plane: np.ndarray, *, tile: int | None, max_rank: int | None) 
         U, s, Vt = np.linalg.svd(residual, full_matrices=False)
     U, Vt = svd_flip(U, Vt)  # the package's one sign rule, batched over tiles
     return U, s, Vt, means
+
+
+def _exact_top(shape: tuple[int, ...], keep: int) -> bool:
+    """Whether a global plane's top ``keep`` components are computed on their own (exact,
+    from its Gram matrix: :func:`svdimage.decomposition._exact_svd`) rather than by the
+    complete SVD, which serves every cap above."""
+    short = min(shape[:2])
+    return short > GRAM_MIN_SIDE and keep <= GRAM_MAX_RANK_FRACTION * short
 
 
 def factored_rank(max_rank: int) -> int:
@@ -241,7 +258,9 @@ class Trials:
         plane = self.planes[index]
         key = None if max_rank is None else factored_rank(max_rank)
         if self.tile is not None or (
-            key is not None and 2 * key >= AUTO_EXACT_RANK_FRACTION * min(plane.shape)
+            key is not None
+            and 2 * key >= AUTO_EXACT_RANK_FRACTION * min(plane.shape)
+            and not _exact_top(plane.shape, key)
         ):
             key = None  # the full SVD of each tile, or of the plane: one for every cap
         if (index, key) not in self._factors:
