@@ -247,3 +247,23 @@ def _certain(svd):
     except ValueError:
         return False
     return True
+
+
+def test_displayed_quality_is_shared_per_decomposition_and_freed_with_it(camera):
+    import gc
+    import weakref
+
+    from svdimage.rank_selection import DisplayedQuality
+
+    svd = decompose(camera[::4, ::4].copy())
+    image = camera[::4, ::4].copy()
+    quality = DisplayedQuality.shared(svd, image)
+    assert DisplayedQuality.shared(svd, image) is quality
+    assert DisplayedQuality.shared(svd, image.copy()) is not quality  # another image object
+    k = quality.rank_for_psnr(30)
+    expected = skimage.metrics.peak_signal_noise_ratio(image, svd.reconstruct(k), data_range=1.0)
+    assert math.isclose(quality.psnr(k), expected, rel_tol=1e-6)
+    held = weakref.ref(svd)
+    del svd, quality
+    gc.collect()
+    assert held() is None

@@ -244,7 +244,7 @@ def _displayed(
     svd: ImageSVD, image: ArrayLike | None, quality: DisplayedQuality | None
 ) -> DisplayedQuality:
     if quality is None:
-        return DisplayedQuality(svd, image)
+        return DisplayedQuality.shared(svd, image)
     if quality.svd is not svd:
         raise ValueError("quality must measure the same decomposition (DisplayedQuality(svd)).")
     return quality
@@ -336,7 +336,8 @@ def explain(
         The criterion's answer when it is already known (``decompose_for``'s
         ``answers``), which saves searching for it again.
     """
-    quality = DisplayedQuality(svd, image) if criterion.name in ("psnr", "ssim") else None
+    # The measurements decompose_for made on its way, when it made this svd.
+    quality = DisplayedQuality.shared(svd, image) if criterion.name in ("psnr", "ssim") else None
     k = rank
     if k is None:
         k = resolve_criterion(svd, criterion, image=image, storage=storage, quality=quality)
@@ -463,6 +464,12 @@ def decompose_for(
     )
 
     def enough(svd: ImageSVD) -> bool:
+        if answered(svd):
+            return True
+        svd.shared.clear()  # its measurements go with it, not at the next garbage collection
+        return False
+
+    def answered(svd: ImageSVD) -> bool:
         if svd.max_rank < need:
             return False
         below = svd.max_rank - 1

@@ -182,11 +182,14 @@ def storage_rank(
 
     The budget and ``storage`` are those of :func:`rank_for_storage`. With
     ``storage='svdz'``, ``sizes(k)`` gives the file's bytes at rank ``k``
-    (:func:`svdz_sizes` of the image). They are searched by galloping (ranks 1,
-    16, 64, 256, ...: each factorization of the codec's planes serves every
-    rank up to its power of two) until a file is too large, then by the
-    codec's rate control inside the last step (a secant on log size; the rank
-    above the answer is checked not to fit).
+    (:func:`svdz_sizes` of the image). Real files are measured where their
+    fast estimates, scaled by the real/estimate ratio of the ranks measured,
+    meet the budget, two neighbouring ranks at a time (see ``_svdz_rank``);
+    any other ``sizes`` callable is searched by galloping (ranks 1, 16, 64,
+    256, ...) until a file is too large, then by the codec's rate control
+    inside the last step (a secant on log size). Either way the answer fits
+    and the rank above it does not; sizes grow with the rank up to the
+    entropy coder's noise (about 1 %), so a rank further up may fit again.
     """
     given = [
         name for name, v in (("ratio", ratio), ("bytes", bytes), ("bpp", bpp)) if v is not None
@@ -536,11 +539,13 @@ class DisplayedQuality:
     ) -> DisplayedQuality:
         """The measurements of ``svd`` against this very ``image`` object, shared by every
         caller while ``svd`` lives (a search and the table that shows its answer)."""
-        held = _SHARED_QUALITY.get(svd)
-        if held is not None and held[0] == id(image):
-            return held[1]
+        # Held by the svd itself (a cycle the garbage collector frees with it), with the
+        # image object itself: an id could be reused.
+        held = svd.shared.get("displayed_quality")
+        if isinstance(held, tuple) and held[0] is image:
+            return held[1]  # type: ignore[no-any-return]
         quality = cls(svd, image, ssim_reference=ssim_reference)
-        _SHARED_QUALITY[svd] = (id(image), quality)
+        svd.shared["displayed_quality"] = (image, quality)
         return quality
 
     def approximation(self, rank: int) -> np.ndarray:
@@ -608,12 +613,6 @@ class DisplayedQuality:
             while k > 1 and self.ssim(k - 1) >= value:  # measured already; walk down if not
                 k -= 1
         return k
-
-
-#: svd -> (id of the image, its DisplayedQuality): see DisplayedQuality.shared.
-_SHARED_QUALITY: weakref.WeakKeyDictionary[ImageSVD, tuple[int, DisplayedQuality]] = (
-    weakref.WeakKeyDictionary()
-)
 
 
 def rank_for_psnr(svd: ImageSVD, db: float, *, image: ArrayLike | None = None) -> int:
