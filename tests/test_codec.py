@@ -946,3 +946,19 @@ def test_context_coder_round_trips_any_integers():
         np.testing.assert_array_equal(reader.values(values.size, codes), values)
     with pytest.raises(ValueError, match="cannot be coded"):
         writer.values(np.array([MAX_MAGNITUDE + 1]), tables[0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(6, 8), (7, 9), (1, 1), (31, 2)])
+def test_halve_is_the_block_mean_within_one_ulp(dtype, shape):
+    from svdimage.codec._planes import halve
+
+    plane = np.random.default_rng(5).random(shape).astype(dtype) * 0.7 + 0.1
+    h, w = shape
+    padded = np.pad(plane, ((0, h % 2), (0, w % 2)), mode="edge")
+    expected = padded.reshape(padded.shape[0] // 2, 2, padded.shape[1] // 2, 2).mean(axis=(1, 3))
+    got = halve(plane)
+    assert got.dtype == dtype
+    np.testing.assert_array_max_ulp(got, expected, maxulp=1)
+    if shape[1] > 2:  # the same summation order as NumPy's strided mean: the same bits
+        assert np.array_equal(got, expected)

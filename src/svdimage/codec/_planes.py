@@ -45,9 +45,19 @@ def to_planes(image: np.ndarray, color: str, chroma: str) -> list[np.ndarray]:
 
 
 def halve(plane: np.ndarray) -> np.ndarray:
+    """The means of 2x2 blocks (the last row and column repeated for odd sides).
+
+    Summed as ``(a + b) + (c + d)``, each block's rows first: the order in
+    which NumPy's ``reshape(...).mean(axis=(1, 3))`` sums planes wider than
+    one block, so that files are the same to the bit as with that strided
+    reduction (the golden files), which takes twice as long on a 12 MP photo.
+    """
     h, w = plane.shape
     padded = np.pad(plane, ((0, h % 2), (0, w % 2)), mode="edge")
-    return padded.reshape(padded.shape[0] // 2, 2, padded.shape[1] // 2, 2).mean(axis=(1, 3))
+    top = padded[0::2, 0::2] + padded[0::2, 1::2]
+    top += padded[1::2, 0::2] + padded[1::2, 1::2]
+    top /= 4
+    return top
 
 
 def from_planes(planes: list[np.ndarray], shape: tuple[int, ...], color: str) -> np.ndarray:
