@@ -3,7 +3,7 @@
 The protocol (so that a constant tuned on some photos is judged on others):
 
 * ``TUNING`` lists the photos every constant of the codec was chosen on
-  (:mod:`svdimage.codec._patches` and ``_encode``); ``EVALUATION`` lists photos
+  (:mod:`svdimage.codec._patches` and ``_tiles``); ``EVALUATION`` lists photos
   that no constant was chosen with. Both are reported, separately; the
   evaluation set is the evidence.
 * Each codec is swept over its own knob (the .svdz step, Pillow's quality) and

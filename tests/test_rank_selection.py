@@ -173,11 +173,11 @@ def test_svdz_sizes_share_factorizations_and_equal_the_files(astronaut, monkeypa
     for each rank alone (randomized plane factorizations at ranks 16 and 32, the full one
     above), and each is computed once."""
     from svdimage import codec
-    from svdimage.codec import _encode
+    from svdimage.codec import _tiles
 
     calls = []
-    real = _encode.plane_factors
-    monkeypatch.setattr(_encode, "plane_factors", lambda *a, **k: calls.append(k) or real(*a, **k))
+    real = _tiles.plane_factors
+    monkeypatch.setattr(_tiles, "plane_factors", lambda *a, **k: calls.append(k) or real(*a, **k))
     sizes = SvdzSizes(astronaut)
     asked = [30, 3, 100, 12, 25, 16, 70]
     got = {k: sizes(k) for k in asked[:3]}

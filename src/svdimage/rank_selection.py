@@ -315,7 +315,7 @@ class SvdzSizes:
     The size at rank ``k`` is ``len(codec.encode(image, rank=k, tile=None))``,
     the file ``svdimage compress --rank k --global`` writes. The codec
     factors the image's own planes (YCbCr, chroma at half resolution) once
-    per power of two of the rank (:func:`svdimage.codec._encode.plane_factors`);
+    per power of two of the rank (:func:`svdimage.codec._tiles.plane_factors`);
     each size then costs a quantization and the entropy coder. Sizes are the
     same whatever ranks were asked before.
 
@@ -325,7 +325,7 @@ class SvdzSizes:
     """
 
     def __init__(self, image: ArrayLike) -> None:
-        from svdimage.codec._encode import Trials
+        from svdimage.codec._tiles import Trials
 
         array = as_image_array(image)
         if array.ndim == 2:

@@ -5,7 +5,8 @@ The public face of the codec; each stage lives in its own private module:
 ==================  ==========================================================
 ``_format``         the container: magic, versions, header, checksums (spec)
 ``_planes``         colour conversion, chroma subsampling, tiles, deblocking
-``_encode``         options, rate control's driver; format 1: SVD per tile
+``_encode``         options, rate control, files: the encoder's front door
+``_tiles``          format 1.1: the SVD of each tile, or the global SVD
 ``_patches``        format 2: the SVD of each plane's patch matrix
 ``_context``        format 2: context-modelled range coding (constriction)
 ``_entropy``        format 1: varints and LZMA2
@@ -15,7 +16,7 @@ The public face of the codec; each stage lives in its own private module:
 ==================  ==========================================================
 
 The designs are described in :mod:`svdimage.codec._patches` (format 2, the
-default) and :mod:`svdimage.codec._encode` (format 1), the file format in
+default) and :mod:`svdimage.codec._tiles` (format 1), the file format in
 :mod:`svdimage.codec._format` and ``docs/format.md``.
 
 Examples

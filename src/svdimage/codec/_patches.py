@@ -293,7 +293,7 @@ class PatchTrials:
 
     def step_of(self, quality: float) -> float:
         """The luma step of a quality: half of :func:`svdimage.codec.quality_to_step`."""
-        from svdimage.codec._encode import quality_to_step
+        from svdimage.codec._tiles import quality_to_step
 
         return STEP_SCALE * quality_to_step(quality)
 
