@@ -137,3 +137,18 @@ def test_iter_reconstructions_streaming_view_is_read_only(camera):
         frames.append(image)
     kept = list(svd.iter_reconstructions([2, 6], clip=False))
     assert not np.array_equal(kept[0][1], kept[1][1])  # copies are independent
+
+
+@pytest.mark.parametrize("clip", [True, False])
+def test_reconstruct_rows_are_the_rows_of_reconstruct(camera, astronaut, clip):
+    for image in (camera, astronaut):
+        svd = decompose(image, rank=30, rng=0)
+        whole = svd.reconstruct(17, clip=clip)
+        for start, stop in [(0, 1), (0, 512), (100, 229), (511, 512), (40, 40)]:
+            rows = svd.reconstruct_rows(17, start, stop, clip=clip)
+            assert rows.shape == whole[start:stop].shape and rows.dtype == whole.dtype
+            np.testing.assert_allclose(rows, whole[start:stop], atol=1e-6)
+    with pytest.raises(ValueError, match="not within the 512 rows"):
+        svd.reconstruct_rows(17, 500, 513)
+    with pytest.raises(ValueError, match="between 1 and 30"):
+        svd.reconstruct_rows(31, 0, 10)

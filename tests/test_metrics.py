@@ -120,3 +120,27 @@ def test_bd_psnr_against_numerical_integration_of_the_fits(rng):
     assert np.isnan(bd_psnr([1.0], [30.0], same, [1, 2, 3, 4]))  # one point: no curve
     assert np.isnan(bd_psnr([4.0, 8.0], [1, 2], same, [1, 2, 3, 4]))  # no common rates
     assert bd_psnr([0.5, 1.0, np.nan], [30, 33, 99], [0.5, 1.0], [29, 32]) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("band", [1, 5, 32, 100, 10_000])
+def test_ssim_of_rows_handed_over_in_bands_equals_the_whole_image(camera, astronaut, band):
+    """Bands of any height (one row of windows, not a multiple of a strip, taller than the
+    image) give scikit-image's SSIM, and each band is asked for with its window's overlap."""
+    for name, (a, b) in _pairs(camera, astronaut).items():
+        reference = metrics.SSIMReference(a, too_small="nan")
+        planes = np.asarray(b)[None] if np.ndim(b) == 2 else np.moveaxis(np.asarray(b), -1, 0)
+        asked = []
+
+        def rows(start, stop, planes=planes, asked=asked):
+            asked.append((start, stop))
+            return planes[:, start:stop]
+
+        value = reference.of_rows(rows, band=band)
+        if reference.too_small:
+            assert np.isnan(value) and asked == [], name
+            continue
+        assert abs(value - _skimage_ssim(a, b)) < 1e-5, name
+        M, w = planes.shape[1], metrics.SSIM_WINDOW
+        starts = sorted(start for start, _ in asked)
+        assert starts == list(range(0, M - w + 1, band)), name
+        assert all(stop == min(start + band, M - w + 1) + w - 1 for start, stop in asked), name

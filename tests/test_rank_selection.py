@@ -267,3 +267,36 @@ def test_displayed_quality_is_shared_per_decomposition_and_freed_with_it(camera)
     del svd, quality
     gc.collect()
     assert held() is None
+
+
+def test_displayed_quality_measures_bands_not_whole_images(astronaut):
+    """PSNR and SSIM of a truncated SVD equal scikit-image's on the clipped reconstruction,
+    while the measurement holds a few bands of rows, never an image."""
+    import tracemalloc
+
+    from svdimage.rank_selection import DisplayedQuality
+
+    image = np.concatenate([astronaut, astronaut[::-1]] * 2, axis=0)  # 2048x512: 16 bands
+    svd = decompose(image, rank=60, rng=0)
+    quality = DisplayedQuality(svd, image)
+    quality.ssim(1)  # the SSIM statistics of the original are made once, before measuring
+    tracemalloc.start()
+    try:
+        for k in (5, 60):
+            quality.ssim(k)  # and the PSNR with it
+        quality.psnr(20)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < image.nbytes / 3
+    for k in (5, 20, 60):
+        shown = svd.reconstruct(k).astype(np.float64)
+        expected_psnr = skimage.metrics.peak_signal_noise_ratio(
+            image.astype(np.float64), shown, data_range=1.0
+        )
+        expected_ssim = skimage.metrics.structural_similarity(
+            image.astype(np.float64), shown, data_range=1.0, channel_axis=-1
+        )
+        assert quality.psnr(k) == pytest.approx(expected_psnr, abs=1e-4)
+        if k != 20:
+            assert quality.ssim(k) == pytest.approx(expected_ssim, abs=1e-5)

@@ -458,22 +458,19 @@ def decompose_for(
         answers.update(shaped)
     spectral = [c for c in criteria if c not in shaped]
     need = max([*ranks, *([] if explain_only else shaped.values())], default=1)
-    # The original's SSIM statistics, once for every decomposition tried.
-    ssim_reference = (
-        metrics.SSIMReference(array) if any(c.name == "ssim" for c in spectral) else None
-    )
-
     def enough(svd: ImageSVD) -> bool:
         if answered(svd):
             return True
-        svd.shared.clear()  # its measurements go with it, not at the next garbage collection
+        # Its measurements (and SSIM statistics: twice the image) go with it, not at the next
+        # garbage collection, nor held while the next SVD runs: they cost less to remake.
+        svd.shared.clear()
         return False
 
     def answered(svd: ImageSVD) -> bool:
         if svd.max_rank < need:
             return False
         below = svd.max_rank - 1
-        quality = DisplayedQuality.shared(svd, image, ssim_reference=ssim_reference)
+        quality = DisplayedQuality.shared(svd, image)
         for criterion in spectral:
             # One measurement first: a PSNR or SSIM unmet at the rank below the last cannot be
             # answered inside these ranks, and its search (a dozen measurements) would be wasted.
@@ -549,7 +546,8 @@ def recommend(svd: ImageSVD, *, image: ArrayLike | None = None) -> list[Recommen
             except ValueError:  # not reached by a held rank
                 k = None
             if k is not None:
-                picked.append((label, k, quality.psnr(k), quality.ssim(k)))
+                ssim = quality.ssim(k)  # measures the PSNR on the way
+                picked.append((label, k, quality.psnr(k), ssim))
             step.advance()
     # The .svdz files of every row at once: their entropy coding in parallel threads.
     with _progress.task(f"sizing {len(picked)} .svdz files"):

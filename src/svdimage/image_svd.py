@@ -210,6 +210,30 @@ class ImageSVD:
         planes = np.matmul(U[:, :, :k] * s[:, None, :k], Vt[:, :k, :])
         return self._finish(planes, clip=clip)
 
+    def reconstruct_rows(
+        self, rank: int, start: int, stop: int, *, clip: bool = True
+    ) -> np.ndarray:
+        """Rows ``start:stop`` of :meth:`reconstruct`, built alone.
+
+        For measuring or streaming an approximation a band at a time, so that
+        memory holds the band, not the image. Equal to
+        ``reconstruct(rank, clip=clip)[start:stop]`` up to the last bits of the
+        matrix product.
+
+        Returns
+        -------
+        rows : (stop - start, N) or (stop - start, N, C) ndarray
+            For color, a view of channel planes.
+        """
+        U, s, Vt = self.stacked_factors()
+        k = self._check(rank)
+        if not 0 <= start <= stop <= self.shape[0]:
+            raise ValueError(f"rows {start}:{stop} are not within the {self.shape[0]} rows.")
+        planes = np.matmul(U[:, start:stop, :k] * s[:, None, :k], Vt[:, :k, :])
+        if clip:
+            np.clip(planes, 0.0, 1.0, out=planes)
+        return np.moveaxis(planes, 0, -1) if self.is_color else planes[0]
+
     def iter_reconstructions(
         self, ranks: Iterable[int], *, clip: bool = True, copy: bool = True
     ) -> Iterator[tuple[int, np.ndarray]]:

@@ -9,19 +9,21 @@ statistics reused across approximations (:class:`SSIMReference`).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from svdimage._linalg import pool_threads
+from svdimage._linalg import blas_threads, pool_threads
 from svdimage._validation import as_image_array
 
 __all__ = [
     "relative_error",
     "peak_signal_noise_ratio",
+    "psnr_of_mse",
     "structural_similarity",
     "SSIMReference",
     "bits_per_pixel",
@@ -86,7 +88,12 @@ def peak_signal_noise_ratio(original: ArrayLike, approx: ArrayLike) -> float:
     skimage.metrics.peak_signal_noise_ratio
     """
     a, b = _pair(original, approx)
-    mse = _sum_of_squared_differences(a, b) / a.size
+    return psnr_of_mse(_sum_of_squared_differences(a, b) / a.size)
+
+
+def psnr_of_mse(mse: float) -> float:
+    """PSNR in dB of a mean squared error for images in [0, 1]: ``10 log10(1 / mse)``
+    (``inf`` for 0)."""
     if mse == 0:
         return float("inf")
     return float(10 * np.log10(1.0 / mse))
@@ -196,15 +203,62 @@ class SSIMReference:
         if self.too_small:
             return float("nan")
         planes = y[None] if y.ndim == 2 else np.moveaxis(y, -1, 0)
-        totals = self._each_strip(lambda c, top, stop: self._ssim_sum(planes, c, top, stop))
-        means = [
-            sum(t for (channel, _), t in totals.items() if channel == c) for c in range(len(planes))
-        ]
+        return self.of_rows(lambda start, stop: planes[:, start:stop])
+
+    def of_rows(self, rows: Callable[[int, int], np.ndarray], *, band: int = 128) -> float:
+        """Mean SSIM of an approximation handed over a band of rows at a time.
+
+        For approximations that are never held whole: a truncated SVD's rows
+        are built band by band (:class:`svdimage.rank_selection.DisplayedQuality`),
+        so that memory holds a band per core instead of an image. Bands run on
+        every core, each thread building its bands with one BLAS thread (BLAS's
+        own threads, idling between small products, would compete with them).
+
+        Parameters
+        ----------
+        rows : callable
+            ``rows(start, stop)`` returns the approximation's rows ``start`` to
+            ``stop`` as planes, ``(C, stop - start, N)`` (``C = 1`` for gray).
+            Called from several threads, once per band: band ``b`` asks for
+            rows ``b * band`` to ``min((b + 1) * band, M - SSIM_WINDOW + 1) +
+            SSIM_WINDOW - 1``, so consecutive bands share ``SSIM_WINDOW - 1``
+            rows and the last one ends at row ``M``.
+        band : int, optional
+            Window positions (output rows) per band.
+
+        Returns
+        -------
+        float
+            As :meth:`__call__` (NaN if too small).
+        """
+        if self.too_small:
+            return float("nan")
+        work = functools.partial(self._band_sums, rows, band)
+        firsts = range(0, self._rows, band)
+        workers = min(pool_threads(), len(firsts))
+        if workers == 1:
+            done = [work(first) for first in firsts]
+        else:
+            with blas_threads(1), ThreadPoolExecutor(workers) as pool:
+                done = list(pool.map(work, firsts))
+        # Each channel's strip sums added in row order, whatever the bands and threads.
+        sums = [item for block in done for item in block]
+        means = [sum(t for channel, t in sums if channel == c) for c in range(self._x.shape[0])]
         return float(np.mean(means) / (self._rows * self._cols))
 
-    def _each_strip(
-        self, work: Callable[[int, int, int], float | None]
-    ) -> dict[tuple[int, int], Any]:
+    def _band_sums(
+        self, rows: Callable[[int, int], np.ndarray], band: int, first: int
+    ) -> list[tuple[int, float]]:
+        """(channel, SSIM sum) of each strip of the band of output rows from ``first``."""
+        last = min(first + band, self._rows)
+        planes = rows(first, last + SSIM_WINDOW - 1)
+        return [
+            (c, self._ssim_sum(planes, c, top, min(top + self.STRIP, last), first))
+            for c in range(self._x.shape[0])
+            for top in range(first, last, self.STRIP)
+        ]
+
+    def _each_strip(self, work: Callable[[int, int, int], None]) -> None:
         """Run ``work(channel, first_row, stop_row)`` over all strips, on every core."""
         tasks = [
             (c, top, min(top + self.STRIP, self._rows))
@@ -213,11 +267,12 @@ class SSIMReference:
         ]
         workers = pool_threads()
         if workers == 1 or len(tasks) < 4:
-            return {(c, top): work(c, top, stop) for c, top, stop in tasks}
+            for task in tasks:
+                work(*task)
+            return
         blocks = [tasks[i::workers] for i in range(workers)]
         with ThreadPoolExecutor(workers) as pool:
-            done = pool.map(lambda block: [((c, t), work(c, t, e)) for c, t, e in block], blocks)
-            return dict(item for block in done for item in block)
+            list(pool.map(lambda block: [work(*task) for task in block], blocks))
 
     def _statistics(self, c: int, top: int, stop: int) -> None:
         band = np.ascontiguousarray(self._x[c, top : stop + SSIM_WINDOW - 1], dtype=np.float32)
@@ -225,8 +280,11 @@ class SSIMReference:
         self._mean[c, top:stop] = mean
         self._var[c, top:stop] = _COV_NORM * (_box_mean(band * band) - mean * mean)
 
-    def _ssim_sum(self, planes: np.ndarray, c: int, top: int, stop: int) -> float:
-        ys = np.ascontiguousarray(planes[c, top : stop + SSIM_WINDOW - 1], dtype=np.float32)
+    def _ssim_sum(self, planes: np.ndarray, c: int, top: int, stop: int, first: int) -> float:
+        """Sum of SSIM over output rows ``top:stop``; ``planes`` starts at image row ``first``."""
+        ys = np.ascontiguousarray(
+            planes[c, top - first : stop - first + SSIM_WINDOW - 1], dtype=np.float32
+        )
         xs = np.ascontiguousarray(self._x[c, top : stop + SSIM_WINDOW - 1], dtype=np.float32)
         ux, vx = self._mean[c, top:stop], self._var[c, top:stop]
         uy = _box_mean(ys)

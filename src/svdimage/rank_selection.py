@@ -18,12 +18,14 @@ import math
 import os
 import weakref
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from svdimage import _progress, metrics
+from svdimage._linalg import blas_threads, pool_threads
 from svdimage._search import smallest_reaching, smallest_true
 from svdimage._validation import as_image_array, check_rank
 from svdimage.codec._rate import qualities_for_budgets
@@ -491,7 +493,9 @@ class DisplayedQuality:
     The approximations are clipped to [0, 1], as shown and saved. One object
     answers several targets from shared measurements (the recommendation table
     asks for three PSNRs and two SSIMs, then shows both at every chosen rank),
-    and the original's SSIM statistics are computed once.
+    and the original's SSIM statistics are computed once. An approximation is
+    built and measured ``BAND`` rows at a time, never whole, and measuring
+    its SSIM measures its PSNR too.
 
     Parameters
     ----------
@@ -514,6 +518,9 @@ class DisplayedQuality:
     (True, True)
     """
 
+    #: Rows of an approximation built at a time: a few MiB of a 12 MP photo.
+    BAND = 128
+
     def __init__(
         self,
         svd: ImageSVD,
@@ -526,7 +533,6 @@ class DisplayedQuality:
         self._ssim_reference = ssim_reference
         self._psnr: dict[int, float] = {}
         self._ssim: dict[int, float] = {}
-        self._last: tuple[int, np.ndarray] | None = None
         self._search: _progress.Task | None = None  # counts the measurements of a search
 
     @classmethod
@@ -548,31 +554,54 @@ class DisplayedQuality:
         svd.shared["displayed_quality"] = (image, quality)
         return quality
 
-    def approximation(self, rank: int) -> np.ndarray:
-        """The displayed rank-``rank`` image (the last one is kept for the other metric)."""
-        if self._last is None or self._last[0] != rank:
-            self._last = (rank, self.svd.reconstruct(rank))
-        return self._last[1]
-
     def psnr(self, rank: int) -> float:
         """PSNR (dB) of the displayed rank-``rank`` image."""
         if rank not in self._psnr:
-            self._psnr[rank] = metrics.peak_signal_noise_ratio(
-                self.reference, self.approximation(rank)
-            )
-            if self._search is not None:
-                self._search.advance()
+            self._measure(rank, ssim=False)
         return self._psnr[rank]
 
     def ssim(self, rank: int) -> float:
         """SSIM of the displayed rank-``rank`` image (scikit-image's definition)."""
         if rank not in self._ssim:
-            if self._ssim_reference is None:
-                self._ssim_reference = metrics.SSIMReference(self.reference)
-            self._ssim[rank] = self._ssim_reference(self.approximation(rank))
-            if self._search is not None:
-                self._search.advance()
+            self._measure(rank, ssim=True)
         return self._ssim[rank]
+
+    def _measure(self, rank: int, *, ssim: bool) -> None:
+        """PSNR, and SSIM if asked, of rank ``rank``, built and measured ``BAND`` rows at a
+        time (:meth:`ImageSVD.reconstruct_rows`) on every core: a band per core is held,
+        never the image."""
+        reference = self.reference
+        M = reference.shape[0]
+        planes_of = _planes if reference.ndim == 3 else (lambda a: a[None])
+        squared: dict[int, float] = {}  # first row -> sum of squared differences
+
+        def rows(start: int, stop: int) -> np.ndarray:
+            band = planes_of(self.svd.reconstruct_rows(rank, start, stop))
+            # SSIM's bands overlap by the window: each counts its rows up to the next one's.
+            own = stop if stop == M else min(stop, start + self.BAND)
+            new = band[:, : own - start] - planes_of(reference[start:own])
+            squared[start] = float(np.sum(np.square(new, out=new), dtype=np.float64))
+            return band
+
+        if ssim and self._ssim_reference is None:
+            self._ssim_reference = metrics.SSIMReference(reference)  # raises if too small
+        if ssim and not self._ssim_reference.too_small:
+            self._ssim[rank] = self._ssim_reference.of_rows(rows, band=self.BAND)
+        else:
+            if ssim:
+                self._ssim[rank] = float("nan")
+            firsts = range(0, M, self.BAND)
+            workers = min(pool_threads(), len(firsts))
+
+            def count(first: int) -> None:  # the band itself is dropped at once
+                rows(first, min(first + self.BAND, M))
+
+            with blas_threads(1 if workers > 1 else None), ThreadPoolExecutor(workers) as pool:
+                list(pool.map(count, firsts))
+        total = sum(squared[first] for first in sorted(squared))
+        self._psnr[rank] = metrics.psnr_of_mse(total / reference.size)
+        if self._search is not None:
+            self._search.advance()
 
     @contextlib.contextmanager
     def _searching(self, target: str) -> Iterator[None]:
@@ -586,8 +615,7 @@ class DisplayedQuality:
     def rank_for_psnr(self, db: float) -> int:
         """Smallest rank reaching ``db`` dB: see :func:`rank_for_psnr`."""
         svd, target = self.svd, f"{db:g} dB of PSNR"
-        total = float(np.sum(self.reference.astype(np.float64) ** 2))
-        mse = (np.asarray(svd.relative_error()) ** 2) * total / self.reference.size
+        mse = (np.asarray(svd.relative_error()) ** 2) * svd.squared_norm / self.reference.size
         with np.errstate(divide="ignore"):
             bound = np.where(mse > 0, -10 * np.log10(np.maximum(mse, 1e-300)), np.inf)
         upper = _first(bound >= db, target, svd, strict=False)
@@ -651,6 +679,11 @@ def rank_for_ssim(svd: ImageSVD, value: float, *, image: ArrayLike | None = None
     DisplayedQuality : several targets from shared measurements.
     """
     return DisplayedQuality(svd, image).rank_for_ssim(value)
+
+
+def _planes(image: np.ndarray) -> np.ndarray:
+    """(M, N, C) as channel planes (C, M, N): a view."""
+    return np.moveaxis(image, -1, 0)
 
 
 def reference_image(svd: ImageSVD, image: ArrayLike | None) -> np.ndarray:

@@ -24,8 +24,9 @@ from numpy.typing import ArrayLike
 
 from svdimage import _progress, metrics
 from svdimage._fileutil import atomic_path
-from svdimage._validation import as_image_array
+from svdimage._validation import as_image_array, check_ranks
 from svdimage.decomposition import ImageSVD
+from svdimage.rank_selection import DisplayedQuality
 
 __all__ = [
     "RankMetrics",
@@ -91,7 +92,8 @@ def measure_ranks(
 ) -> list[RankMetrics]:
     """Measure ``svd``'s approximations of ``image`` at each of ``ranks``.
 
-    Reconstructions are built incrementally (one pass over the ranks).
+    Each approximation is built and measured a band of rows at a time
+    (:class:`svdimage.rank_selection.DisplayedQuality`), never whole.
 
     Parameters
     ----------
@@ -115,31 +117,33 @@ def measure_ranks(
             f"image shape {reference.shape} does not match the decomposition's {svd.shape}."
         )
     raw_bytes = int(np.prod(svd.shape))
+    quality = DisplayedQuality(
+        svd, reference, ssim_reference=metrics.SSIMReference(reference, too_small="nan")
+    )
+    ordered = check_ranks(ranks, svd.max_rank, shape=svd.shape)
     rows = []
-    ssim = metrics.SSIMReference(reference, too_small="nan")
-    with _progress.task("measuring PSNR and SSIM", len(ranks), unit="ranks") as step:
-        for k, approx in svd.iter_reconstructions(ranks, clip=True):
-            rows.append(_measured(k, approx, svd, reference, ssim, criteria, raw_bytes))
+    with _progress.task("measuring PSNR and SSIM", len(ordered), unit="ranks") as step:
+        for k in ordered:
+            rows.append(_measured(k, quality, svd, criteria, raw_bytes))
             step.advance()
     return rows
 
 
 def _measured(
     k: int,
-    approx: np.ndarray,
+    quality: DisplayedQuality,
     svd: ImageSVD,
-    reference: np.ndarray,
-    ssim: metrics.SSIMReference,
-    criteria: dict[int, str] | None,
+    criteria: Mapping[int, str] | None,
     raw_bytes: int,
 ) -> RankMetrics:
     values = svd.stored_values(k)
+    ssim = quality.ssim(k)  # measures the PSNR on the way
     return RankMetrics(
         rank=k,
         criterion=(criteria or {}).get(k, ""),
         relative_error=float(svd.relative_error(k)),
-        psnr=metrics.peak_signal_noise_ratio(reference, approx),
-        ssim=ssim(approx),
+        psnr=quality.psnr(k),
+        ssim=ssim,
         energy=float(svd.energy(k)),
         stored_values=values,
         factor_bytes_float32=4 * values,
@@ -252,7 +256,7 @@ def run(
     -------
     SweepResult
     """
-    from svdimage._validation import check_ranks, parse_rank_spec
+    from svdimage._validation import parse_rank_spec
     from svdimage.criteria import (
         Criterion,
         criterion_label,
