@@ -499,3 +499,22 @@ def test_available_memory_counts_the_address_space_limit():
     finally:
         resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
     assert 0 < free <= 2**30
+
+
+def test_to_uint8_clips_rounds_and_works_a_block_of_rows_at_a_time(rng):
+    from svdimage.io import to_uint8
+
+    for shape in [(3,), (1000, 700), (700, 300, 3)]:  # the tall ones span many row blocks
+        image = rng.uniform(-0.2, 1.2, size=shape).astype(np.float32)
+        expected = np.rint(np.clip(image, 0, 1) * 255).astype(np.uint8)
+        got = to_uint8(image)
+        assert got.dtype == np.uint8 and got.shape == shape
+        np.testing.assert_array_equal(got, expected)
+    big = np.zeros((4000, 1000), dtype=np.float32)
+    tracemalloc.start()
+    try:
+        to_uint8(big)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < big.nbytes / 2  # the uint8 result and a block, no float image

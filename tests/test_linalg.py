@@ -15,3 +15,13 @@ def test_svd_flip_keeps_the_product(rng):
     U, s, Vt = np.linalg.svd(rng.random((8, 5)), full_matrices=False)
     U2, Vt2 = svd_flip(-U, -Vt)
     np.testing.assert_allclose((U2 * s) @ Vt2, (U * s) @ Vt, atol=1e-12)
+
+
+def test_svd_flip_in_place_equals_the_copy_for_stacks(rng):
+    U, _, Vt = np.linalg.svd(rng.standard_normal((4, 9, 6)), full_matrices=False)
+    U_copy, Vt_copy = svd_flip(U, Vt)
+    U_in, Vt_in = U.copy(), Vt.copy()
+    same_U, same_Vt = svd_flip(U_in, Vt_in, copy=False)
+    assert same_U is U_in and same_Vt is Vt_in
+    np.testing.assert_array_equal(U_in, U_copy)
+    np.testing.assert_array_equal(Vt_in, Vt_copy)

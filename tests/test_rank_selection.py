@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import skimage.metrics
 
-from svdimage import decompose
+from svdimage import decompose, metrics
 from svdimage.rank_selection import (
     SvdzSizes,
     factor_bytes,
@@ -300,3 +300,16 @@ def test_displayed_quality_measures_bands_not_whole_images(astronaut):
         assert quality.psnr(k) == pytest.approx(expected_psnr, abs=1e-4)
         if k != 20:
             assert quality.ssim(k) == pytest.approx(expected_ssim, abs=1e-5)
+
+
+def test_released_ssim_statistics_keep_the_measurements(astronaut):
+    from svdimage.rank_selection import DisplayedQuality
+
+    svd = decompose(astronaut, rank=30, rng=0)
+    quality = DisplayedQuality(svd, astronaut)
+    before = quality.ssim(10)
+    quality.release_statistics()
+    assert quality._ssim_reference is None
+    assert quality.ssim(10) == before  # kept
+    made_again = metrics.structural_similarity(astronaut, svd.reconstruct(20))
+    assert quality.ssim(20) == pytest.approx(made_again, abs=1e-6)

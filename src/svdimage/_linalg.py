@@ -31,19 +31,24 @@ __all__ = [
 ]
 
 
-def svd_flip(U: np.ndarray, Vt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def svd_flip(U: np.ndarray, Vt: np.ndarray, *, copy: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Fix singular-vector signs: the largest-magnitude entry of each ``U`` column > 0.
 
     ``U[..., :, j]`` and ``Vt[..., j, :]`` are both negated where needed, so
     ``U diag(s) Vt`` is unchanged. Works on one factorization ``(M, K)``,
     ``(K, N)`` or a stack ``(T, M, K)``, ``(T, K, N)``. As
     ``sklearn.utils.extmath.svd_flip`` with ``u_based_decision``; ties go to
-    the first entry.
+    the first entry. With ``copy=False``, ``U`` and ``Vt`` (writeable arrays
+    the caller owns) are flipped in place and returned.
     """
     rows = np.argmax(np.abs(U), axis=-2)
     signs = np.take_along_axis(U, rows[..., None, :], axis=-2)[..., 0, :]
     signs = np.sign(signs)
     signs[signs == 0] = 1
+    if not copy:
+        U *= signs[..., None, :]
+        Vt *= signs[..., :, None]
+        return U, Vt
     return U * signs[..., None, :], Vt * signs[..., :, None]
 
 

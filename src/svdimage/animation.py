@@ -20,6 +20,7 @@ from svdimage._fileutil import atomic_path
 from svdimage._linalg import RankAccumulator
 from svdimage._validation import check_ranks
 from svdimage.decomposition import ImageSVD
+from svdimage.io import to_uint8
 
 __all__ = [
     "animate",
@@ -240,7 +241,7 @@ class _AnimationFigure:
         drawn = np.asarray(self.canvas.buffer_rgba())
         for rows, cols in (self.title_band, self._dirty_curve(index)):
             self.out[rows, cols] = drawn[rows, cols, :3]
-        pixels = np.rint(np.clip(panel, 0.0, 1.0) * 255).astype(np.uint8)
+        pixels = to_uint8(panel)
         self.out[self.rows, self.cols] = pixels[:, :, None] if pixels.ndim == 2 else pixels
         return self.out
 

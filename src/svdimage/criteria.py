@@ -458,6 +458,7 @@ def decompose_for(
         answers.update(shaped)
     spectral = [c for c in criteria if c not in shaped]
     need = max([*ranks, *([] if explain_only else shaped.values())], default=1)
+
     def enough(svd: ImageSVD) -> bool:
         if answered(svd):
             return True
@@ -549,6 +550,7 @@ def recommend(svd: ImageSVD, *, image: ArrayLike | None = None) -> list[Recommen
                 ssim = quality.ssim(k)  # measures the PSNR on the way
                 picked.append((label, k, quality.psnr(k), ssim))
             step.advance()
+    quality.release_statistics()  # not held while the files are coded
     # The .svdz files of every row at once: their entropy coding in parallel threads.
     with _progress.task(f"sizing {len(picked)} .svdz files"):
         sizes = svdz_sizes(quality.reference if image is None else image)

@@ -62,6 +62,7 @@ from svdimage import _progress
 from svdimage._fileutil import atomic_path
 from svdimage._validation import as_image_array, check_rank
 from svdimage.image_svd import ImageSVD
+from svdimage.io import to_uint8
 
 __all__ = ["Explorer", "explore", "resize_matrix", "DEFAULT_MAX_SIDE", "PAGE_TARGETS"]
 
@@ -419,12 +420,8 @@ def _file_budget(original: np.ndarray) -> int:
     from PIL import Image
 
     buffer = io.BytesIO()
-    Image.fromarray(_to_uint8(original)).save(buffer, format="JPEG", quality=90)
+    Image.fromarray(to_uint8(original)).save(buffer, format="JPEG", quality=90)
     return 3 * len(buffer.getvalue()) + 1_000_000
-
-
-def _to_uint8(image: np.ndarray) -> np.ndarray:
-    return np.rint(np.clip(image, 0, 1) * 255).astype(np.uint8)
 
 
 def _channels(shape: tuple[int, ...]) -> int:
@@ -436,7 +433,7 @@ def _original_image(image: np.ndarray, budget: int) -> tuple[bytes, str]:
     third of the file budget, otherwise a quality-95 JPEG (the page says which)."""
     from PIL import Image, features
 
-    pixels = Image.fromarray(_to_uint8(image))
+    pixels = Image.fromarray(to_uint8(image))
     buffer = io.BytesIO()
     if features.check("webp"):
         pixels.save(buffer, format="WEBP", lossless=True, quality=100, method=4, exact=True)
@@ -537,7 +534,7 @@ def _play_schedule(max_rank: int) -> list[int]:
 def _colormap() -> bytes:
     from matplotlib import colormaps
 
-    return _to_uint8(colormaps["magma"](np.linspace(0, 1, 256))[:, :3]).tobytes()
+    return to_uint8(colormaps["magma"](np.linspace(0, 1, 256))[:, :3]).tobytes()
 
 
 def _floats(values: np.ndarray) -> list[float]:

@@ -33,7 +33,14 @@ from svdimage._validation import (
     composite_on_white,
 )
 
-__all__ = ["load_image", "save_image", "ImageNote", "DEFAULT_MAX_PIXELS", "DEFAULT_MAX_BYTES"]
+__all__ = [
+    "load_image",
+    "save_image",
+    "to_uint8",
+    "ImageNote",
+    "DEFAULT_MAX_PIXELS",
+    "DEFAULT_MAX_BYTES",
+]
 
 #: Default cap on the bytes downloaded from a URL (256 MiB).
 DEFAULT_MAX_BYTES = 256 * 2**20
@@ -234,13 +241,31 @@ def save_image(
     return path
 
 
+def to_uint8(image: ArrayLike) -> np.ndarray:
+    """8-bit pixels of an image in [0, 1]: ``rint(clip(image, 0, 1) * 255)`` as uint8.
+
+    Clipped before the cast (a cast alone would wrap values outside [0, 1]),
+    a block of rows at a time: no image-sized float temporary. ``image`` has
+    at least one dimension.
+
+    Examples
+    --------
+    >>> to_uint8(np.array([[-0.2, 0.5, 1.3]], dtype=np.float32))
+    array([[  0, 128, 255]], dtype=uint8)
+    """
+    return _quantized(np.asarray(image), 255.0, np.uint8)
+
+
 def _quantized(array: np.ndarray, top: float, dtype: type[np.integer]) -> np.ndarray:
-    """``rint(clip(array, 0, 1) * top)`` as ``dtype``, with one float temporary, not three
-    (a 12 MP colour image: 137 MiB instead of 412)."""
-    scaled = np.clip(array, 0.0, 1.0)
-    scaled *= top
-    np.rint(scaled, out=scaled)
-    return scaled.astype(dtype)
+    """``rint(clip(array, 0, 1) * top)`` as ``dtype``, a block of rows at a time (float
+    temporaries of about a MiB, not three of the image's size)."""
+    out = np.empty(array.shape, dtype=dtype)
+    rows = max(1, (1 << 18) // max(1, array[:1].size))
+    for first in range(0, array.shape[0], rows):
+        scaled = np.clip(array[first : first + rows], 0.0, 1.0)
+        scaled *= top
+        out[first : first + rows] = np.rint(scaled, out=scaled)
+    return out
 
 
 def _check_pixels(pixels: int, max_pixels: int | None, label: str) -> None:

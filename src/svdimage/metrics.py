@@ -139,7 +139,7 @@ def structural_similarity(
            :doi:`10.1109/TIP.2003.819861`
     """
     a, b = _pair(original, approx)
-    return SSIMReference(a, too_small=too_small)(b)
+    return SSIMReference(a, too_small=too_small, keep_statistics=False)(b)
 
 
 class SSIMReference:
@@ -161,6 +161,11 @@ class SSIMReference:
         Image in [0, 1].
     too_small : {'raise', 'nan'}, optional
         As in :func:`structural_similarity`.
+    keep_statistics : bool, optional
+        Keep the original's statistics between calls (default). With False
+        they are recomputed strip by strip in each call (the same numbers):
+        for one or two comparisons, where holding twice the image in memory
+        would buy nothing.
 
     Examples
     --------
@@ -176,7 +181,11 @@ class SSIMReference:
     K1, K2 = 0.01, 0.03
 
     def __init__(
-        self, original: ArrayLike, *, too_small: Literal["raise", "nan"] = "raise"
+        self,
+        original: ArrayLike,
+        *,
+        too_small: Literal["raise", "nan"] = "raise",
+        keep_statistics: bool = True,
     ) -> None:
         x = as_image_array(original, name="original")
         self.shape = x.shape
@@ -191,9 +200,12 @@ class SSIMReference:
         self._x = planes  # a view: each strip is copied (as float32) when it is used
         channels, M, N = self._x.shape
         self._rows, self._cols = M - SSIM_WINDOW + 1, N - SSIM_WINDOW + 1
-        self._mean = np.empty((channels, self._rows, self._cols), dtype=np.float32)
-        self._var = np.empty_like(self._mean)
-        self._each_strip(self._statistics)
+        self._mean: np.ndarray | None = None
+        self._var: np.ndarray | None = None
+        if keep_statistics:
+            self._mean = np.empty((channels, self._rows, self._cols), dtype=np.float32)
+            self._var = np.empty_like(self._mean)
+            self._each_strip(self._statistics)
 
     def __call__(self, approx: ArrayLike) -> float:
         """Mean SSIM of ``approx`` against the original (NaN if too small)."""
@@ -275,10 +287,9 @@ class SSIMReference:
             list(pool.map(lambda block: [work(*task) for task in block], blocks))
 
     def _statistics(self, c: int, top: int, stop: int) -> None:
+        assert self._mean is not None and self._var is not None
         band = np.ascontiguousarray(self._x[c, top : stop + SSIM_WINDOW - 1], dtype=np.float32)
-        mean = _box_mean(band)
-        self._mean[c, top:stop] = mean
-        self._var[c, top:stop] = _COV_NORM * (_box_mean(band * band) - mean * mean)
+        self._mean[c, top:stop], self._var[c, top:stop] = _mean_and_variance(band)
 
     def _ssim_sum(self, planes: np.ndarray, c: int, top: int, stop: int, first: int) -> float:
         """Sum of SSIM over output rows ``top:stop``; ``planes`` starts at image row ``first``."""
@@ -286,9 +297,11 @@ class SSIMReference:
             planes[c, top - first : stop - first + SSIM_WINDOW - 1], dtype=np.float32
         )
         xs = np.ascontiguousarray(self._x[c, top : stop + SSIM_WINDOW - 1], dtype=np.float32)
-        ux, vx = self._mean[c, top:stop], self._var[c, top:stop]
-        uy = _box_mean(ys)
-        vy = _COV_NORM * (_box_mean(ys * ys) - uy * uy)
+        if self._mean is None or self._var is None:
+            ux, vx = _mean_and_variance(xs)
+        else:
+            ux, vx = self._mean[c, top:stop], self._var[c, top:stop]
+        uy, vy = _mean_and_variance(ys)
         vxy = _COV_NORM * (_box_mean(xs * ys) - ux * uy)
         C1, C2 = np.float32(self.K1**2), np.float32(self.K2**2)
         numerator = (2 * ux * uy + C1) * (2 * vxy + C2)
@@ -298,6 +311,12 @@ class SSIMReference:
 
 #: scikit-image's sample-covariance correction, n / (n - 1) for the n pixels of a window.
 _COV_NORM = np.float32(SSIM_WINDOW**2 / (SSIM_WINDOW**2 - 1))
+
+
+def _mean_and_variance(band: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each window's mean and sample variance, in float32 as scikit-image computes them."""
+    mean = _box_mean(band)
+    return mean, _COV_NORM * (_box_mean(band * band) - mean * mean)
 
 
 def _box_mean(band: np.ndarray) -> np.ndarray:

@@ -603,6 +603,12 @@ class DisplayedQuality:
         if self._search is not None:
             self._search.advance()
 
+    def release_statistics(self) -> None:
+        """Drop the original's SSIM statistics (twice the image's memory) once no more SSIM
+        is to be measured: what was measured is kept; a later SSIM recomputes them."""
+        if self._ssim_reference is not None and not self._ssim_reference.too_small:
+            self._ssim_reference = None
+
     @contextlib.contextmanager
     def _searching(self, target: str) -> Iterator[None]:
         with _progress.task(f"searching the rank for {target}", unit="ranks measured") as step:

@@ -22,6 +22,7 @@ from svdimage._validation import as_image_array
 from svdimage.codec._decode import decode
 from svdimage.codec._encode import encode
 from svdimage.codec._rate import qualities_for_budgets
+from svdimage.io import to_uint8
 
 if TYPE_CHECKING:
     from svdimage.criteria import Criterion
@@ -149,6 +150,7 @@ def compress(
 
     rows = [] if original_bytes is None else [row("original file", original_bytes)]
     rows += [row("raw 8-bit pixels", int(array.size)), row(".svdz", len(data), decoded)]
+    del decoded  # not held beside the JPEG's
     jpeg = jpeg_at_size(array, len(data)) if compare_jpeg else None
     if jpeg is not None:
         rows.append(row("JPEG", len(jpeg[1]), jpeg[2]))
@@ -196,7 +198,7 @@ def pillow_at_sizes(
     if format == "WEBP" and not features.check("webp"):
         raise ValueError("this Pillow was built without WebP; install a Pillow wheel from PyPI.")
     array = as_image_array(image)
-    pixels = Image.fromarray(np.rint(np.clip(array, 0, 1) * 255).astype(np.uint8))
+    pixels = Image.fromarray(to_uint8(array))
     top = 95 if format == "JPEG" else 100
     options: dict[str, Any] = {"optimize": True} if format == "JPEG" else {}
     trials: dict[int, bytes] = {}
@@ -219,5 +221,7 @@ def pillow_at_sizes(
         with Image.open(io.BytesIO(data)) as opened:
             # WebP decodes gray as RGB
             decoded = opened.convert("L") if array.ndim == 2 and opened.mode != "L" else opened
-            found.append((quality, data, np.asarray(decoded, dtype=np.float32) / 255.0))
+            pixels_float = np.asarray(decoded, dtype=np.float32)
+            pixels_float /= np.float32(255.0)  # in place: one image-sized array
+            found.append((quality, data, pixels_float))
     return found

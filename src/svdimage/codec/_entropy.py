@@ -158,8 +158,18 @@ class SymbolReader:
 
 
 def to_varints(values: np.ndarray) -> bytes:
-    """Zigzag LEB128, vectorized."""
-    v = np.asarray(values, dtype=np.int64)
+    """Zigzag LEB128, vectorized a million values at a time (a few MiB of temporaries)."""
+    v = np.asarray(values, dtype=np.int64).ravel()
+    return b"".join(
+        _varints(v[first : first + VARINT_CHUNK]) for first in range(0, v.size, VARINT_CHUNK)
+    )
+
+
+#: Values :func:`to_varints` encodes at a time.
+VARINT_CHUNK = 1 << 20
+
+
+def _varints(v: np.ndarray) -> bytes:
     z = ((v << 1) ^ (v >> 63)).astype(np.uint64)
     counts = np.ones(z.shape, dtype=np.int64)
     for bits in range(7, 64, 7):

@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -422,14 +422,17 @@ def _quantize(
 
 
 def _tables(
-    writer: ContextWriter, values: np.ndarray, contexts: np.ndarray, count: int
+    writer: ContextWriter, pieces: Sequence[tuple[np.ndarray, np.ndarray]], count: int
 ) -> np.ndarray:
-    """Measure and write the ``count`` context tables of ``values``; return them."""
-    symbols = symbols_of(values)[0]
-    counts = np.bincount(
-        contexts.astype(np.int64) * ALPHABET + symbols, minlength=count * ALPHABET
-    ).reshape(count, ALPHABET)
-    codes = codes_of_counts(counts)
+    """Measure and write the ``count`` context tables of the ``(values, contexts)``
+    pieces; return them. Counted a piece at a time: no copy of all the values."""
+    counts = np.zeros(count * ALPHABET, dtype=np.int64)
+    for values, contexts in pieces:
+        counts += np.bincount(
+            contexts.astype(np.int64) * ALPHABET + symbols_of(values)[0],
+            minlength=count * ALPHABET,
+        )
+    codes = codes_of_counts(counts.reshape(count, ALPHABET))
     for row in codes:
         writer.table(row)
     return codes
@@ -470,17 +473,9 @@ def _serialize(coded: list[dict[str, Any]], patch: int) -> bytes:
             for where, half in ((first, False), (second, True)):
                 contexts = _coefficient_contexts(magnitude, j, rows, cols, half)[where]
                 blocks.append((q[j, where], contexts))
-        empty = np.zeros(0, np.int64)
-        basis_tables = _tables(head, basis_values, basis_contexts, E_SPAN)
-        mean_tables = _tables(
-            head, np.concatenate(mean_values), np.concatenate(mean_contexts), N_MEAN_CONTEXTS
-        )
-        coefficient_tables = _tables(
-            head,
-            np.concatenate([b[0] for b in blocks]) if blocks else empty,
-            np.concatenate([b[1] for b in blocks]) if blocks else empty,
-            N_COEF_CONTEXTS,
-        )
+        basis_tables = _tables(head, [(basis_values, basis_contexts)], E_SPAN)
+        mean_tables = _tables(head, list(zip(mean_values, mean_contexts)), N_MEAN_CONTEXTS)
+        coefficient_tables = _tables(head, blocks, N_COEF_CONTEXTS)
         for column in range(kept.size):
             chosen = slice(column * width, (column + 1) * width)
             _write_batches(head, basis_values[chosen], basis_contexts[chosen], basis_tables)

@@ -29,16 +29,19 @@ def to_planes(image: np.ndarray, color: str, chroma: str) -> list[np.ndarray]:
         return [image]
     if color == "rgb":
         return [image[:, :, c] for c in range(3)]
-    # One product over the channels (the image's own dtype), then contiguous planes.
+    # One product over the channels (the image's own dtype), a block of rows at a time.
     matrix = np.array(
         [[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]],
         dtype=image.dtype if image.dtype in (np.float32, np.float64) else np.float64,
     )
-    mixed = image @ matrix.T
-    y = np.ascontiguousarray(mixed[:, :, 0])
-    cb = mixed[:, :, 1] + 0.5
-    cr = mixed[:, :, 2] + 0.5
-    del mixed
+    y, cb, cr = (np.empty(image.shape[:2], dtype=matrix.dtype) for _ in range(3))
+    rows = max(1, (1 << 16) // image.shape[1])  # blocks of rows: no image-sized temporary
+    for first in range(0, image.shape[0], rows):
+        block = slice(first, first + rows)
+        mixed = image[block] @ matrix.T
+        y[block] = mixed[:, :, 0]
+        np.add(mixed[:, :, 1], 0.5, out=cb[block])
+        np.add(mixed[:, :, 2], 0.5, out=cr[block])
     if chroma == "420":
         cb, cr = halve(cb), halve(cr)
     return [y, cb, cr]

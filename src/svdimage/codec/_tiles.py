@@ -171,8 +171,11 @@ def plane_factors(plane: np.ndarray, *, tile: int | None, max_rank: int | None) 
     residual = tiles - means[:, None, None]
     if residual.shape[0] == 1:
         # One global plane: factored in float32 (LAPACK gesdd; 3x faster than float64 on a
-        # 12 MP photo's luma, and 1e-7 relative is far below any quantizer step).
+        # 12 MP photo's luma, and 1e-7 relative is far below any quantizer step). The vectors
+        # stay float32 (code_plane multiplies them by float64 values: the same products as
+        # float64 copies would give, at half the memory); the float64 copies go first.
         single = residual[0].astype(np.float32)
+        del tiles, residual
         keep = None if max_rank is None else factored_rank(max_rank)
         if keep is not None and 2 * keep < AUTO_EXACT_RANK_FRACTION * min(single.shape):
             u, sv, vt = randomized_svd(single, 2 * keep, rng=0)
@@ -183,10 +186,12 @@ def plane_factors(plane: np.ndarray, *, tile: int | None, max_rank: int | None) 
             u, sv, vt = scipy.linalg.svd(
                 single, full_matrices=False, lapack_driver="gesdd", check_finite=False
             )
-        U, s, Vt = (x[None].astype(np.float64) for x in (u, sv, vt))
+        del single
+        U, Vt = (np.array(x[None], dtype=np.float32) for x in (u, vt))
+        s = sv[None].astype(np.float64)
     else:
         U, s, Vt = np.linalg.svd(residual, full_matrices=False)
-    U, Vt = svd_flip(U, Vt)  # the package's one sign rule, batched over tiles
+    U, Vt = svd_flip(U, Vt, copy=False)  # the package's one sign rule, batched over tiles
     return U, s, Vt, means
 
 
