@@ -313,3 +313,15 @@ def test_released_ssim_statistics_keep_the_measurements(astronaut):
     assert quality.ssim(10) == before  # kept
     made_again = metrics.structural_similarity(astronaut, svd.reconstruct(20))
     assert quality.ssim(20) == pytest.approx(made_again, abs=1e-6)
+
+
+def test_displayed_quality_holds_ssim_statistics_only_when_asked(astronaut):
+    from svdimage.rank_selection import DisplayedQuality
+
+    svd = decompose(astronaut, rank=30, rng=0)
+    lean, keeping = DisplayedQuality(svd, astronaut), DisplayedQuality(svd, astronaut)
+    keeping.keep_statistics = True
+    for k in (3, 12, 30):
+        assert lean.ssim(k) == keeping.ssim(k)  # the same float32 arithmetic either way
+    assert not lean._ssim_reference.keeps_statistics
+    assert keeping._ssim_reference.keeps_statistics

@@ -472,6 +472,8 @@ def decompose_for(
             return False
         below = svd.max_rank - 1
         quality = DisplayedQuality.shared(svd, image)
+        # Several SSIM searches (the recommendation table's) repay holding the statistics.
+        quality.keep_statistics = sum(c.name == "ssim" for c in spectral) > 1
         for criterion in spectral:
             # One measurement first: a PSNR or SSIM unmet at the rank below the last cannot be
             # answered inside these ranks, and its search (a dozen measurements) would be wasted.
@@ -539,6 +541,7 @@ def recommend(svd: ImageSVD, *, image: ArrayLike | None = None) -> list[Recommen
     """
     # Every PSNR and SSIM measured once, and not again when decompose_for has measured them.
     quality = DisplayedQuality.shared(svd, image)
+    quality.keep_statistics = True  # up to a dozen SSIM measurements below
     picked = []
     with _progress.task("recommending ranks", len(RECOMMENDED_TARGETS), unit="targets") as step:
         for label, criterion in RECOMMENDED_TARGETS:

@@ -207,6 +207,11 @@ class SSIMReference:
             self._var = np.empty_like(self._mean)
             self._each_strip(self._statistics)
 
+    @property
+    def keeps_statistics(self) -> bool:
+        """Whether the original's statistics are held between calls."""
+        return getattr(self, "_mean", None) is not None
+
     def __call__(self, approx: ArrayLike) -> float:
         """Mean SSIM of ``approx`` against the original (NaN if too small)."""
         y = as_image_array(approx, name="approx")

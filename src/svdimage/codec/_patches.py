@@ -356,6 +356,10 @@ def _choose(
     while it searches the step, so that the size changes smoothly with it); the estimate
     is then that of those components at ``step``. ``coarse``: measure on every
     ``4 * SAMPLE``-th patch only (rate control's estimates)."""
+    if decide is not None and decide != step:
+        key = (decide, coarse, max_rank)
+        if key not in analysis.decided:  # first: not beside this step's arrays
+            analysis.decided[key] = _choose(analysis, decide, max_rank, coarse=coarse)[0]
     sample = analysis.sample[::4] if coarse else analysis.sample
     n, width = analysis.patches, sample.shape[1]
     # Columns whose every coefficient rounds to zero are never kept: skip their work.
@@ -378,10 +382,7 @@ def _choose(
     ).astype(np.int64)
     bits += width * (np.log2(np.maximum(2.0 ** exponents[live] / 8, 1)) + 3)
     if decide is not None and decide != step:
-        key = (decide, coarse, max_rank)
-        if key not in analysis.decided:
-            analysis.decided[key] = _choose(analysis, decide, max_rank, coarse=coarse)[0]
-        kept = analysis.decided[key]
+        kept = analysis.decided[(decide, coarse, max_rank)]
     else:
         keep = (removed > KEEP_FACTOR * step**2 * bits) & quantized.any(axis=0)
         kept = live[keep]
