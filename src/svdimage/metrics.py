@@ -287,9 +287,13 @@ class SSIMReference:
             for task in tasks:
                 work(*task)
             return
-        blocks = [tasks[i::workers] for i in range(workers)]
+
+        def run(block: list[tuple[int, int, int]]) -> None:
+            for task in block:
+                work(*task)
+
         with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(lambda block: [work(*task) for task in block], blocks))
+            list(pool.map(run, [tasks[i::workers] for i in range(workers)]))
 
     def _statistics(self, c: int, top: int, stop: int) -> None:
         assert self._mean is not None and self._var is not None

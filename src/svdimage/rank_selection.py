@@ -558,7 +558,7 @@ class DisplayedQuality:
         # image object itself: an id could be reused.
         held = svd.shared.get("displayed_quality")
         if isinstance(held, tuple) and held[0] is image:
-            return held[1]  # type: ignore[no-any-return]
+            return held[1]
         quality = cls(svd, image, ssim_reference=ssim_reference)
         svd.shared["displayed_quality"] = (image, quality)
         return quality
@@ -592,15 +592,13 @@ class DisplayedQuality:
             squared[start] = float(np.sum(np.square(new, out=new), dtype=np.float64))
             return band
 
-        if ssim and (
-            self._ssim_reference is None
-            or (self.keep_statistics and not self._ssim_reference.keeps_statistics)
-        ):
-            self._ssim_reference = metrics.SSIMReference(  # raises if too small
+        held = self._ssim_reference
+        if ssim and (held is None or (self.keep_statistics and not held.keeps_statistics)):
+            held = self._ssim_reference = metrics.SSIMReference(  # raises if too small
                 reference, keep_statistics=self.keep_statistics
             )
-        if ssim and not self._ssim_reference.too_small:
-            self._ssim[rank] = self._ssim_reference.of_rows(rows, band=self.BAND)
+        if ssim and held is not None and not held.too_small:
+            self._ssim[rank] = held.of_rows(rows, band=self.BAND)
         else:
             if ssim:
                 self._ssim[rank] = float("nan")
