@@ -25,3 +25,15 @@ def test_svd_flip_in_place_equals_the_copy_for_stacks(rng):
     assert same_U is U_in and same_Vt is Vt_in
     np.testing.assert_array_equal(U_in, U_copy)
     np.testing.assert_array_equal(Vt_in, Vt_copy)
+
+
+def test_map_on_cores_keeps_the_order_and_one_core_stays_in_this_thread():
+    import threading
+
+    from svdimage._linalg import map_on_cores, one_core
+
+    assert map_on_cores(lambda x: x * x, range(20)) == [x * x for x in range(20)]
+    assert map_on_cores(lambda x: x, []) == []
+    with one_core():
+        threads = map_on_cores(lambda _: threading.get_ident(), range(5))
+    assert set(threads) == {threading.get_ident()}

@@ -7,7 +7,8 @@
 * :func:`squared_norm`: ``||A||_F^2`` in float64 without a float64 copy;
 * :func:`blas_threads`: a context that limits BLAS threads;
 * :func:`one_core`: a context that keeps everything (BLAS and the package's own
-  thread pools) on one core: a batch worker's share of the machine.
+  thread pools) on one core: a batch worker's share of the machine;
+* :func:`map_on_cores`: a function over items on every core, one BLAS thread each.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import contextlib
 import contextvars
 import functools
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -28,6 +30,7 @@ __all__ = [
     "blas_threads",
     "one_core",
     "pool_threads",
+    "map_on_cores",
 ]
 
 
@@ -142,3 +145,15 @@ def one_core() -> Iterator[None]:
             yield
     finally:
         _ONE_CORE.reset(token)
+
+
+def map_on_cores(function: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
+    """``[function(item) for item in items]``, the items spread over the package's threads
+    (:func:`pool_threads`), with BLAS on one thread meanwhile: NumPy releases the GIL, and
+    BLAS's own threads, idling between small products, would compete with them."""
+    items = list(items)
+    workers = min(pool_threads(), len(items))
+    if workers <= 1:
+        return [function(item) for item in items]
+    with blas_threads(1), ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(function, items))

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from svdimage._linalg import blas_threads, pool_threads
+from svdimage._linalg import map_on_cores
 from svdimage._validation import as_image_array
 
 __all__ = [
@@ -205,7 +204,7 @@ class SSIMReference:
         if keep_statistics:
             self._mean = np.empty((channels, self._rows, self._cols), dtype=np.float32)
             self._var = np.empty_like(self._mean)
-            self._each_strip(self._statistics)
+            map_on_cores(self._statistics, self._strips())
 
     @property
     def keeps_statistics(self) -> bool:
@@ -250,14 +249,9 @@ class SSIMReference:
         """
         if self.too_small:
             return float("nan")
-        work = functools.partial(self._band_sums, rows, band)
-        firsts = range(0, self._rows, band)
-        workers = min(pool_threads(), len(firsts))
-        if workers == 1:
-            done = [work(first) for first in firsts]
-        else:
-            with blas_threads(1), ThreadPoolExecutor(workers) as pool:
-                done = list(pool.map(work, firsts))
+        done = map_on_cores(
+            functools.partial(self._band_sums, rows, band), range(0, self._rows, band)
+        )
         # Each channel's strip sums added in row order, whatever the bands and threads.
         sums = [item for block in done for item in block]
         means = [sum(t for channel, t in sums if channel == c) for c in range(self._x.shape[0])]
@@ -275,27 +269,16 @@ class SSIMReference:
             for top in range(first, last, self.STRIP)
         ]
 
-    def _each_strip(self, work: Callable[[int, int, int], None]) -> None:
-        """Run ``work(channel, first_row, stop_row)`` over all strips, on every core."""
-        tasks = [
+    def _strips(self) -> list[tuple[int, int, int]]:
+        """(channel, first output row, stop row) of every strip."""
+        return [
             (c, top, min(top + self.STRIP, self._rows))
             for c in range(self._x.shape[0])
             for top in range(0, self._rows, self.STRIP)
         ]
-        workers = pool_threads()
-        if workers == 1 or len(tasks) < 4:
-            for task in tasks:
-                work(*task)
-            return
 
-        def run(block: list[tuple[int, int, int]]) -> None:
-            for task in block:
-                work(*task)
-
-        with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(run, [tasks[i::workers] for i in range(workers)]))
-
-    def _statistics(self, c: int, top: int, stop: int) -> None:
+    def _statistics(self, strip: tuple[int, int, int]) -> None:
+        c, top, stop = strip
         assert self._mean is not None and self._var is not None
         band = np.ascontiguousarray(self._x[c, top : stop + SSIM_WINDOW - 1], dtype=np.float32)
         self._mean[c, top:stop], self._var[c, top:stop] = _mean_and_variance(band)

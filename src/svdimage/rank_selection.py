@@ -15,17 +15,15 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-import os
 import weakref
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from svdimage import _progress, metrics
-from svdimage._linalg import blas_threads, pool_threads
+from svdimage._linalg import map_on_cores
 from svdimage._search import smallest_reaching, smallest_true
 from svdimage._validation import as_image_array, check_rank
 from svdimage.codec._rate import qualities_for_budgets
@@ -348,7 +346,6 @@ class SvdzSizes:
     def many(self, ranks: Sequence[int]) -> list[int]:
         """The files' bytes at several ranks, entropy-coded in parallel threads (LZMA
         releases the GIL): as fast as one on as many cores."""
-        from concurrent.futures import ThreadPoolExecutor
 
         from svdimage.codec._entropy import compress_symbols
         from svdimage.codec._format import pack
@@ -357,9 +354,7 @@ class SvdzSizes:
         todo = [k for k in dict.fromkeys(checked) if k not in self._sizes]
         trials = self._trials
         coded = [trials.symbols_at(trials.step_for_rank(k), max_rank=k) for k in todo]
-        workers = max(1, min(len(coded), os.cpu_count() or 1))
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            payloads = list(pool.map(compress_symbols, [symbols for _, symbols in coded]))
+        payloads = map_on_cores(compress_symbols, [symbols for _, symbols in coded])
         for k, (header, _), payload in zip(todo, coded, payloads):
             self._sizes[k] = len(pack(header, payload, version=(1, 1)))
         return [self._sizes[k] for k in checked]
@@ -602,14 +597,11 @@ class DisplayedQuality:
         else:
             if ssim:
                 self._ssim[rank] = float("nan")
-            firsts = range(0, M, self.BAND)
-            workers = min(pool_threads(), len(firsts))
 
             def count(first: int) -> None:  # the band itself is dropped at once
                 rows(first, min(first + self.BAND, M))
 
-            with blas_threads(1 if workers > 1 else None), ThreadPoolExecutor(workers) as pool:
-                list(pool.map(count, firsts))
+            map_on_cores(count, range(0, M, self.BAND))
         total = sum(squared[first] for first in sorted(squared))
         self._psnr[rank] = metrics.psnr_of_mse(total / reference.size)
         if self._search is not None:
