@@ -176,19 +176,22 @@ def test_decompose_until_grows_and_computes_everything_for_small_images(camera, 
     assert decompose_until(camera, lambda t: False).is_complete
 
 
-@pytest.mark.parametrize("tall", [False, True])
+@pytest.mark.parametrize(("tall", "k"), [(False, 150), (True, 150), (False, 250), (True, 400)])
 def test_exact_top_ranks_of_float32_come_from_the_gram_matrix_to_float64_accuracy(
-    medium_photo, tall
+    medium_photo, tall, k
 ):
-    """The exact top-k SVD of a large float32 image (k up to a third of the side) is the
-    float64 Gram matrix's top eigenpairs: closer to float64 LAPACK than float32 LAPACK is."""
+    """The exact top-k SVD of a large float32 image (k up to half the side) is the float64
+    Gram matrix's top eigenpairs (a subset for k up to a quarter of the side, all of them
+    above): closer to float64 LAPACK than float32 LAPACK is."""
     import scipy.linalg
 
-    from svdimage.decomposition import GRAM_MAX_RANK_FRACTION
+    from svdimage.decomposition import GRAM_MAX_RANK_FRACTION, GRAM_SUBSET_FRACTION, _gram_svd
 
     plane = np.ascontiguousarray(medium_photo[:, :, 1].T if tall else medium_photo[:, :, 1])
-    k = 250
     assert k <= GRAM_MAX_RANK_FRACTION * min(plane.shape)
+    # 150 takes the subset route, 250 and 400 the complete eigendecomposition.
+    assert (k <= GRAM_SUBSET_FRACTION * min(plane.shape)) == (k == 150)
+    assert _gram_svd(plane, k) is not None  # the spectrum is wide enough for the Gram route
     svd = decompose(plane, rank=k, method="exact")
     assert svd.dtype == np.float32 and svd.U.shape == (*plane.shape[:1], k)
     U64, s64, Vt64 = scipy.linalg.svd(plane.astype(np.float64), full_matrices=False)

@@ -40,9 +40,16 @@ AUTO_EXACT_RANK_FRACTION = 0.25
 FULL_SPECTRUM_MAX_SIDE = 768
 #: The exact top-``k`` SVD of a float32 image with ``k`` at most this fraction of the short
 #: side comes from the eigenvectors of its float64 Gram matrix (see ``_exact_svd``). Measured
-#: on a 3000x4000 photo channel: the top 512 in 2.9 s, the top 1024 in 5.1 s, LAPACK's
-#: complete float32 SVD with vectors in 5.4 s.
-GRAM_MAX_RANK_FRACTION = 1 / 3
+#: on a 3000x4000 photo's luma, same run: the top 512 in 4.0 s, the top 1000 in 4.9 s (all
+#: eigenpairs, see :data:`GRAM_SUBSET_FRACTION`), LAPACK's complete float32 SVD with vectors
+#: in 8.2 s.
+GRAM_MAX_RANK_FRACTION = 1 / 2
+#: Up to this fraction of the side the Gram matrix's top ``k`` eigenpairs alone are computed
+#: (LAPACK ``syevr``: bisection and inverse iteration, whose cost grows with ``k``); above it
+#: all of them (``syevd``, divide and conquer), which is then faster. Measured on the Gram
+#: matrix of a 3000x4000 photo channel: the top 512 in 2.8 s, the top 1000 in 6.3 s, all
+#: 3000 in 3.5-3.8 s.
+GRAM_SUBSET_FRACTION = 1 / 4
 #: ... when the short side is larger than this (below it the complete SVD takes milliseconds).
 GRAM_MIN_SIDE = 256
 
@@ -209,7 +216,7 @@ def decompose_until(
 
     Computes a randomized SVD of rank ``K`` (from ``start``), multiplying ``K``
     by ``growth`` until ``enough(svd)`` holds; once ``K`` has grown to where the
-    exact SVD is cheaper, the exact top ``K`` (up to a third of the short side;
+    exact SVD is cheaper, the exact top ``K`` (up to half the short side;
     for float32, from the Gram matrix) and then, if still not enough, the
     complete SVD; the complete SVD at once when the image is small.
     Energies and errors of every rank up to ``K`` then follow from these
@@ -331,7 +338,7 @@ def _torch_svd(
 
 def _exact_svd(A: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The top ``k`` singular triplets, exact: LAPACK's ``gesdd``, or for a large float32
-    matrix and ``k`` up to a third of its side, its float64 Gram matrix's top eigenpairs."""
+    matrix and ``k`` up to half its side, its float64 Gram matrix's top eigenpairs."""
     short = min(A.shape)
     if A.dtype == np.float32 and short > GRAM_MIN_SIDE and k <= GRAM_MAX_RANK_FRACTION * short:
         top = _gram_svd(A, k)
@@ -352,7 +359,8 @@ GRAM_BLOCK = 1024
 def _gram_svd(A: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """The top ``k`` singular triplets of a float32 ``A`` from ``B B^T`` in float64, with ``B``
     ``A`` or its transpose (the short side): ``B B^T = X diag(s^2) X^T`` (LAPACK ``syevr``
-    for the top ``k`` eigenpairs only), then ``B^T X diag(1/s)``.
+    for the top ``k`` eigenpairs only, or ``syevd`` for all of them when ``k`` is past
+    :data:`GRAM_SUBSET_FRACTION` of the side), then ``B^T X diag(1/s)``.
 
     Squaring in float64 loses nothing float32 keeps while ``s_k / s_1 >= 1e-4``: on a 12 MP
     photo channel, singular values agree with float64 ``gesdd`` to 1e-10 and rank-454
@@ -367,14 +375,20 @@ def _gram_svd(A: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray
     for block in blocks:  # the upper triangle of B B^T, by BLAS syrk
         part = np.asfortranarray(B[:, block], dtype=np.float64)
         gram = dsyrk(1.0, part, beta=1.0, c=gram, overwrite_c=True)
-    w, X = scipy.linalg.eigh(
-        gram,
-        lower=False,
-        subset_by_index=[n - k, n - 1],
-        driver="evr",
-        overwrite_a=True,
-        check_finite=False,
-    )
+    if k <= GRAM_SUBSET_FRACTION * n:
+        w, X = scipy.linalg.eigh(
+            gram,
+            lower=False,
+            subset_by_index=[n - k, n - 1],
+            driver="evr",
+            overwrite_a=True,
+            check_finite=False,
+        )
+    else:  # all eigenpairs (the vectors overwrite the Gram matrix), of which the top k
+        w, X = scipy.linalg.eigh(
+            gram, lower=False, driver="evd", overwrite_a=True, check_finite=False
+        )
+        w, X = w[n - k :], X[:, n - k :]
     del gram
     w, X = w[::-1], X[:, ::-1]
     if not (w[0] > 0 and w[-1] >= GRAM_MIN_RELATIVE**2 * w[0]):

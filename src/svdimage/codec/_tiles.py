@@ -160,7 +160,7 @@ def plane_factors(plane: np.ndarray, *, tile: int | None, max_rank: int | None) 
     factored by a seeded randomized SVD of twice :func:`factored_rank` of the
     cap, of which the first half is kept (exact to float precision; see
     :func:`svdimage.decomposition.decompose_until`); a cap whose power of two
-    is past that crossover but at most a third of the side by the exact top
+    is past that crossover but at most half the side by the exact top
     components (from the plane's Gram matrix); larger caps by the complete SVD.
     Every cap up to the same power of two gets the same components, so one
     factorization serves a search over ranks, and a file does not depend on
