@@ -518,3 +518,25 @@ def test_to_uint8_clips_rounds_and_works_a_block_of_rows_at_a_time(rng):
     finally:
         tracemalloc.stop()
     assert peak < big.nbytes / 2  # the uint8 result and a block, no float image
+
+
+def test_from_uint8_divides_by_255_in_float32_a_block_of_rows_at_a_time(rng):
+    from svdimage.io import from_uint8, to_uint8
+
+    every = np.arange(256, dtype=np.uint8)
+    for pixels in [every, every.reshape(16, 16), rng.integers(0, 256, (900, 400, 3), np.uint8)]:
+        got = from_uint8(pixels)
+        assert got.dtype == np.float32 and got.shape == pixels.shape
+        np.testing.assert_array_equal(got, pixels.astype(np.float32) / np.float32(255.0))
+        np.testing.assert_array_equal(to_uint8(got), pixels)  # the inverse of to_uint8
+    assert from_uint8(np.uint8(51)) == np.float32(0.2)
+    with pytest.raises(TypeError, match="uint8"):
+        from_uint8(np.zeros(3, dtype=np.uint16))
+    big = np.zeros((4000, 1000), dtype=np.uint8)
+    tracemalloc.start()
+    try:
+        from_uint8(big)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1.1 * 4 * big.nbytes  # the float32 result and a small block

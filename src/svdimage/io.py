@@ -37,6 +37,7 @@ __all__ = [
     "load_image",
     "save_image",
     "to_uint8",
+    "from_uint8",
     "ImageNote",
     "DEFAULT_MAX_PIXELS",
     "DEFAULT_MAX_BYTES",
@@ -254,6 +255,31 @@ def to_uint8(image: ArrayLike) -> np.ndarray:
     array([[  0, 128, 255]], dtype=uint8)
     """
     return _quantized(np.asarray(image), 255.0, np.uint8)
+
+
+def from_uint8(pixels: ArrayLike) -> np.ndarray:
+    """Float32 in [0, 1] of 8-bit pixels: ``pixels / 255`` in float32.
+
+    The inverse of :func:`to_uint8` on its values, converted a block of rows
+    at a time: the float32 result is the only image-sized allocation (a plain
+    ``astype`` then division makes two).
+
+    Examples
+    --------
+    >>> from_uint8(np.array([[0, 51, 255]], dtype=np.uint8))
+    array([[0. , 0.2, 1. ]], dtype=float32)
+    """
+    array = np.asarray(pixels)
+    if array.dtype != np.uint8:
+        raise TypeError(f"pixels must be uint8; got {array.dtype}.")
+    out = np.empty(array.shape, dtype=np.float32)
+    if array.ndim == 0:
+        out[...] = array / np.float32(255.0)
+        return out
+    rows = max(1, (1 << 18) // max(1, array[:1].size))
+    for first in range(0, array.shape[0], rows):
+        np.divide(array[first : first + rows], np.float32(255.0), out=out[first : first + rows])
+    return out
 
 
 def _quantized(array: np.ndarray, top: float, dtype: type[np.integer]) -> np.ndarray:
@@ -491,7 +517,7 @@ def _pil_to_float(pil: Image.Image) -> np.ndarray:
     if array.dtype == bool:
         out = array.astype(np.float32)
     elif array.dtype == np.uint8:
-        out = array.astype(np.float32) / np.float32(255.0)
+        out = from_uint8(array)
     else:
         out = array.astype(np.float32)
     if out.ndim == 3 and out.shape[2] in (2, 4):

@@ -22,7 +22,7 @@ from svdimage._validation import as_image_array
 from svdimage.codec._decode import decode
 from svdimage.codec._encode import encode
 from svdimage.codec._rate import qualities_for_budgets
-from svdimage.io import to_uint8
+from svdimage.io import from_uint8, to_uint8
 
 if TYPE_CHECKING:
     from svdimage.criteria import Criterion
@@ -211,8 +211,10 @@ def pillow_at_sizes(
             trials[quality] = buffer.getvalue()
         return len(trials[quality])
 
+    qualities = qualities_for_budgets(size_at, list(sizes))
+    pixels.close()  # frees its pixels: only the decodes below are image-sized
     found: list[tuple[int, bytes, np.ndarray] | None] = []
-    for quality in qualities_for_budgets(size_at, list(sizes)):
+    for quality in qualities:
         if quality is None:
             found.append(None)
             continue
@@ -221,7 +223,5 @@ def pillow_at_sizes(
         with Image.open(io.BytesIO(data)) as opened:
             # WebP decodes gray as RGB
             decoded = opened.convert("L") if array.ndim == 2 and opened.mode != "L" else opened
-            pixels_float = np.asarray(decoded, dtype=np.float32)
-            pixels_float /= np.float32(255.0)  # in place: one image-sized array
-            found.append((quality, data, pixels_float))
+            found.append((quality, data, from_uint8(np.asarray(decoded))))
     return found

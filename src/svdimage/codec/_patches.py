@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -77,6 +77,8 @@ __all__ = [
 
 #: Rounding offset of the quantizer (0.5 is plain rounding).
 DEAD_ZONE = 0.35
+#: Patches whose coefficients are quantized at a time (their float32 temporaries: a few MiB).
+QUANTIZE_ROWS = 1 << 14
 #: Keep a component when it removes more than this times q^2 squared error per bit.
 KEEP_FACTOR = 0.12
 #: The basis error allowed per component, relative to q^2.
@@ -402,28 +404,31 @@ def _quantize(
     kept, exponents, _ = _choose(analysis, step, max_rank, decide)
     scaled = np.rint(analysis.basis[:, kept] * 2.0 ** exponents[kept]).astype(np.int64)
     basis = scaled / 2.0 ** exponents[kept]
-    if kept.size:  # least squares against the decoded basis
+    q = np.zeros((kept.size, n), dtype=np.int32)  # (components, patches)
+    if kept.size:  # least squares against the decoded basis, QUANTIZE_ROWS patches at a time
         solve = (basis @ np.linalg.inv(basis.T @ basis)).astype(np.float32)
-        coefficients = analysis.residual @ solve
-    else:
-        coefficients = np.zeros((n, 0), dtype=np.float32)
-    coefficients *= np.float32(1 / step)
-    q = np.floor(np.abs(coefficients) + np.float32(DEAD_ZONE))
-    q *= np.sign(coefficients)
+        for start in range(0, n, QUANTIZE_ROWS):
+            coefficients = analysis.residual[start : start + QUANTIZE_ROWS] @ solve
+            coefficients *= np.float32(1 / step)
+            rounded = np.abs(coefficients)
+            rounded += np.float32(DEAD_ZONE)
+            np.floor(rounded, out=rounded)
+            np.copysign(rounded, coefficients, out=rounded)  # sign(c) * floor(|c| + dead zone)
+            np.copyto(q[:, start : start + QUANTIZE_ROWS], rounded.T, casting="unsafe")
     means = np.rint(analysis.means * analysis.patch / step).astype(np.int64)
     return {
         "kept": kept,
         "exponents": exponents[kept],
         "basis": scaled,
         "means": means.reshape(analysis.rows, analysis.cols),
-        "q": np.ascontiguousarray(q.T).astype(np.int32),  # (components, patches)
+        "q": q,
         "rows": analysis.rows,
         "cols": analysis.cols,
     }
 
 
 def _tables(
-    writer: ContextWriter, pieces: Sequence[tuple[np.ndarray, np.ndarray]], count: int
+    writer: ContextWriter, pieces: Iterable[tuple[np.ndarray, np.ndarray]], count: int
 ) -> np.ndarray:
     """Measure and write the ``count`` context tables of the ``(values, contexts)``
     pieces; return them. Counted a piece at a time: no copy of all the values."""
@@ -469,14 +474,19 @@ def _serialize(coded: list[dict[str, Any]], patch: int) -> bytes:
         halves = _checkerboard(rows, cols)
         first, second = np.flatnonzero(~halves), np.flatnonzero(halves)
         magnitude = np.abs(q)
-        blocks: list[tuple[np.ndarray, np.ndarray]] = []
+        # Each half of each component: (component, patches, their contexts). The values,
+        # q[j, where], are gathered when counted and when written, not held twice.
+        blocks: list[tuple[int, np.ndarray, np.ndarray]] = []
         for j in range(kept.size):
             for where, half in ((first, False), (second, True)):
                 contexts = _coefficient_contexts(magnitude, j, rows, cols, half)[where]
-                blocks.append((q[j, where], contexts))
+                blocks.append((j, where, contexts))
+        del magnitude
         basis_tables = _tables(head, [(basis_values, basis_contexts)], E_SPAN)
         mean_tables = _tables(head, list(zip(mean_values, mean_contexts)), N_MEAN_CONTEXTS)
-        coefficient_tables = _tables(head, blocks, N_COEF_CONTEXTS)
+        coefficient_tables = _tables(
+            head, ((q[j, where], contexts) for j, where, contexts in blocks), N_COEF_CONTEXTS
+        )
         for column in range(kept.size):
             chosen = slice(column * width, (column + 1) * width)
             _write_batches(head, basis_values[chosen], basis_contexts[chosen], basis_tables)
@@ -489,8 +499,8 @@ def _serialize(coded: list[dict[str, Any]], patch: int) -> bytes:
         writer = ContextWriter()
         for (blocks, tables), plane in zip(plans, coded):
             for j in range(start, min(stop, plane["kept"].size)):
-                for values, contexts in blocks[2 * j : 2 * j + 2]:
-                    _write_batches(writer, values, contexts, tables)
+                for _, where, contexts in blocks[2 * j : 2 * j + 2]:
+                    _write_batches(writer, plane["q"][j, where], contexts, tables)
         segments.append(writer.getvalue())
     lengths = b"".join(_SEGMENT.pack(len(s)) for s in segments)
     return _SEGMENT.pack(len(segments)) + lengths + b"".join(segments)
