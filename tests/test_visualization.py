@@ -1,3 +1,5 @@
+import io
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -49,6 +51,17 @@ def test_save_figure_writes_png_and_refuses_overwrite(tmp_path, small):
         assert written.format == "PNG"
     with pytest.raises(FileExistsError):
         save_figure(fig, path)
+
+
+def test_figure_bytes_are_the_file_save_figure_writes(tmp_path, small):
+    from svdimage.visualization import figure_bytes
+
+    svd = decompose(small)
+    data = figure_bytes(plot_spectrum(svd))
+    path = save_figure(plot_spectrum(svd), tmp_path / "s.png")
+    with Image.open(io.BytesIO(data)) as drawn, Image.open(path) as saved:
+        assert drawn.format == "PNG"
+        np.testing.assert_array_equal(np.asarray(drawn), np.asarray(saved))
 
 
 def test_grid_panels_of_big_images_are_block_means():

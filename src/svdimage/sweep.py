@@ -14,6 +14,7 @@ import json
 import math
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -265,7 +266,12 @@ def run(
         parse_rank_items,
         resolve_criterion,
     )
-    from svdimage.visualization import plot_error_curve, plot_grid, plot_spectrum, save_figure
+    from svdimage.visualization import (
+        figure_bytes,
+        plot_error_curve,
+        plot_grid,
+        plot_spectrum,
+    )
 
     def stage(name: str) -> AbstractContextManager[Any]:
         return _progress.task(name) if step is None else step(name)
@@ -290,6 +296,13 @@ def run(
         numbers = check_ranks(parse_rank_spec(text), full, shape=reference.shape) if text else []
     else:
         numbers = check_ranks(ranks, full, shape=reference.shape)
+    # matplotlib is imported on a worker thread while this one computes the SVD (BLAS
+    # leaves the GIL to it): half a second of Python out of the way. The figures are drawn
+    # here afterwards: drawing them beside the SSIM bands took the bands' GIL and saved
+    # nothing.
+    importer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="svdimage-import")
+    imported = importer.submit(_import_plotting)
+    importer.shutdown(wait=False)
     with stage("computing the SVD"):
         svd = decompose_for(reference, criteria, ranks=numbers)
     picked: dict[int, list[str]] = {}
@@ -302,7 +315,13 @@ def run(
         rows = measure_ranks(
             reference, svd, chosen, criteria={k: "; ".join(v) for k, v in picked.items()}
         )
-    folder.mkdir(parents=True, exist_ok=True)
+    with stage("drawing figures"):
+        imported.result()
+        drawn = {
+            "grid.png": figure_bytes(plot_grid(reference, svd, rows)),
+            "error_curve.png": figure_bytes(plot_error_curve(svd, marked_ranks=chosen)),
+            "spectrum.png": figure_bytes(plot_spectrum(svd)),
+        }
     info = {
         "source": label,
         "shape": list(reference.shape),
@@ -311,12 +330,16 @@ def run(
         "max_rank": svd.max_rank,
         "raw_8bit_bytes": int(reference.size),
     }
-    with stage("drawing figures"):
-        save_figure(plot_grid(reference, svd, rows), paths["grid.png"], force=force)
-        save_figure(
-            plot_error_curve(svd, marked_ranks=chosen), paths["error_curve.png"], force=force
-        )
-        save_figure(plot_spectrum(svd), paths["spectrum.png"], force=force)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in drawn.items():
+        with atomic_path(paths[name], force=force) as tmp:
+            tmp.write_bytes(data)
     write_metrics_csv(paths["metrics.csv"], rows, force=force)
     write_metrics_json(paths["metrics.json"], rows, info=info, force=force)
     return SweepResult(rows=rows, svd=svd, info=info, paths=paths)
+
+
+def _import_plotting() -> None:
+    """Import what the figures need (about half a second of Python), ahead of them."""
+    import matplotlib.backends.backend_agg
+    import matplotlib.figure  # noqa: F401

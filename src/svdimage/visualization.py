@@ -26,7 +26,14 @@ if TYPE_CHECKING:
 
     from svdimage.sweep import RankMetrics
 
-__all__ = ["plot_grid", "plot_error_curve", "plot_spectrum", "save_figure", "for_display"]
+__all__ = [
+    "plot_grid",
+    "plot_error_curve",
+    "plot_spectrum",
+    "save_figure",
+    "figure_bytes",
+    "for_display",
+]
 
 
 def _figure(**kwargs: object) -> Figure:
@@ -253,3 +260,13 @@ def save_figure(
     with atomic_path(path, force=force) as tmp:
         fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or "png")
     return path
+
+
+def figure_bytes(fig: Figure, *, format: str = "png", dpi: int = 120) -> bytes:
+    """The file :func:`save_figure` would write, in memory: for drawing figures on one
+    thread and writing them, atomically, on another once every result is ready."""
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=dpi, format=format)
+    return buffer.getvalue()
