@@ -75,6 +75,27 @@ def test_grid_panels_of_big_images_are_block_means():
     assert for_display(small) is small
 
 
+@pytest.mark.parametrize("colour", [False, True])
+def test_grid_block_means_of_image_and_factors_agree_with_scikit_image(colour):
+    """The grid's panels: block means of the original (the blocks that fit) and of the
+    factors, whose product is the block means of the rank-k image (averaging is linear)."""
+    from skimage.transform import downscale_local_mean
+
+    from svdimage.visualization import _block_means
+
+    rng = np.random.default_rng(4)
+    image = rng.random((301, 452, 3) if colour else (301, 452)).astype(np.float32)
+    svd = decompose(image, rank=20)
+    blocks = (3, 3, 1) if colour else (3, 3)
+    small, (U, s, Vt) = _block_means(image, svd, 3)
+    assert small.shape == (100, 150, 3) if colour else (100, 150)
+    np.testing.assert_allclose(small, downscale_local_mean(image[:300, :450], blocks), atol=1e-6)
+    approx = svd.reconstruct(20, clip=False)
+    expected = downscale_local_mean(approx[:300, :450], blocks)
+    got = np.stack([(U[c] * s[c]) @ Vt[c] for c in range(len(s))], axis=-1)
+    np.testing.assert_allclose(got if colour else got[:, :, 0], expected, atol=1e-5)
+
+
 @pytest.mark.parametrize(
     "ranks", [[3, 10, 20, 50, 100], [1, 2, 3, 4, 5, 6, 7, 8, 12, 18, 20, 41], [1, 2, 127, 128]]
 )
