@@ -4,9 +4,8 @@ import numpy as np
 import pytest
 import skimage.metrics
 
-from svdimage import decompose, metrics
+from svdimage import decompose
 from svdimage.rank_selection import (
-    SvdzSizes,
     factor_bytes,
     knee_rank,
     rank_for_energy,
@@ -17,7 +16,6 @@ from svdimage.rank_selection import (
     rank_for_storage,
     storage_rank,
     svdz_bytes,
-    svdz_sizes,
 )
 
 
@@ -146,65 +144,6 @@ def test_rank_for_storage_counts_real_svdz_bytes(camera):
         rank_for_storage(svd, bytes=10**6, storage="png")
 
 
-@pytest.mark.parametrize("color", [False, True])
-def test_svdz_rank_search_equals_a_scan_of_every_rank(astronaut, color):
-    """The estimate-guided search (SvdzSizes.estimate, pairs of real files) finds, for
-    budgets across the range, a rank that fits whose neighbour does not, between the first
-    that does not fit and the largest that fits in a scan of every rank's real file (sizes
-    grow with the rank up to the entropy coder's noise, under 2 %)."""
-    image = astronaut[::4, ::4].copy() if color else astronaut[::4, ::4, 1].copy()
-    every = SvdzSizes(image).many(range(1, 129))
-    assert all(b > 0.98 * a for a, b in zip(every, every[1:]))
-    assert every[-1] > 10 * every[0]
-    for budget in (every[0], every[6] + 1, every[40], every[90] - 1, every[127], every[127] + 10):
-        fits = [k for k in range(1, 129) if every[k - 1] <= budget]
-        first_too_large = min((k for k in range(1, 129) if k not in fits), default=129)
-        fresh = SvdzSizes(image)  # the search alone, with nothing measured before
-        k = storage_rank(image.shape, bytes=budget, storage="svdz", sizes=fresh)
-        assert k in fits and (k == 128 or every[k] > budget)
-        assert first_too_large - 1 <= k <= max(fits)
-    with pytest.raises(ValueError, match="even rank 1"):
-        storage_rank(image.shape, bytes=every[0] - 1, storage="svdz", sizes=SvdzSizes(image))
-
-
-def test_svdz_sizes_share_factorizations_and_equal_the_files(astronaut, monkeypatch):
-    """Sizes of a 512x512 colour photo's ranks, asked in any order through one SvdzSizes,
-    one at a time or several at once (threads), are those of the files codec.encode writes
-    for each rank alone (randomized plane factorizations at ranks 16 and 32, the full one
-    above), and each is computed once."""
-    from svdimage import codec
-    from svdimage.codec import _tiles
-
-    calls = []
-    real = _tiles.plane_factors
-    monkeypatch.setattr(_tiles, "plane_factors", lambda *a, **k: calls.append(k) or real(*a, **k))
-    sizes = SvdzSizes(astronaut)
-    asked = [30, 3, 100, 12, 25, 16, 70]
-    got = {k: sizes(k) for k in asked[:3]}
-    got.update(zip(asked[3:], sizes.many(asked[3:])))
-    # Y (512x512) at ranks 16 and 32, then in full; Cb and Cr (256x256, where a sketch of
-    # 64 is no longer cheaper than the full SVD) at rank 16, then in full.
-    assert len(calls) == 3 + 2 + 2
-    monkeypatch.undo()
-    for k in asked:
-        assert got[k] == len(codec.encode(astronaut, rank=k, tile=None))
-        assert 1 < sizes.estimate(k) / got[k] < 2  # the fast stand-in is near, and above
-    assert [got[k] for k in sorted(asked)] == sorted(got.values())
-
-
-def test_svdz_sizes_are_shared_per_image_without_keeping_it_alive(camera):
-    import gc
-    import weakref
-
-    image = camera[::4, ::4].copy()
-    assert svdz_sizes(image) is svdz_sizes(image)
-    assert svdz_sizes(image.copy()) is not svdz_sizes(image)
-    held = weakref.ref(image)
-    del image
-    gc.collect()
-    assert held() is None
-
-
 def test_rank_for_storage_needs_the_answer_held(camera):
     """A budget's rank depends on the shape alone; a truncated SVD that does not hold it
     says so, where it once answered its last rank."""
@@ -247,81 +186,3 @@ def _certain(svd):
     except ValueError:
         return False
     return True
-
-
-def test_displayed_quality_is_shared_per_decomposition_and_freed_with_it(camera):
-    import gc
-    import weakref
-
-    from svdimage.rank_selection import DisplayedQuality
-
-    svd = decompose(camera[::4, ::4].copy())
-    image = camera[::4, ::4].copy()
-    quality = DisplayedQuality.shared(svd, image)
-    assert DisplayedQuality.shared(svd, image) is quality
-    assert DisplayedQuality.shared(svd, image.copy()) is not quality  # another image object
-    k = quality.rank_for_psnr(30)
-    expected = skimage.metrics.peak_signal_noise_ratio(image, svd.reconstruct(k), data_range=1.0)
-    assert math.isclose(quality.psnr(k), expected, rel_tol=1e-6)
-    held = weakref.ref(svd)
-    del svd, quality
-    gc.collect()
-    assert held() is None
-
-
-def test_displayed_quality_measures_bands_not_whole_images(astronaut):
-    """PSNR and SSIM of a truncated SVD equal scikit-image's on the clipped reconstruction,
-    while the measurement holds a few bands of rows, never an image."""
-    import tracemalloc
-
-    from svdimage.rank_selection import DisplayedQuality
-
-    image = np.concatenate([astronaut, astronaut[::-1]] * 2, axis=0)  # 2048x512: 16 bands
-    svd = decompose(image, rank=60, rng=0)
-    quality = DisplayedQuality(svd, image)
-    quality.ssim(1)  # the SSIM statistics of the original are made once, before measuring
-    tracemalloc.start()
-    try:
-        for k in (5, 60):
-            quality.ssim(k)  # and the PSNR with it
-        quality.psnr(20)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert peak < image.nbytes / 3
-    for k in (5, 20, 60):
-        shown = svd.reconstruct(k).astype(np.float64)
-        expected_psnr = skimage.metrics.peak_signal_noise_ratio(
-            image.astype(np.float64), shown, data_range=1.0
-        )
-        expected_ssim = skimage.metrics.structural_similarity(
-            image.astype(np.float64), shown, data_range=1.0, channel_axis=-1
-        )
-        assert quality.psnr(k) == pytest.approx(expected_psnr, abs=1e-4)
-        if k != 20:
-            assert quality.ssim(k) == pytest.approx(expected_ssim, abs=1e-5)
-
-
-def test_released_ssim_statistics_keep_the_measurements(astronaut):
-    from svdimage.rank_selection import DisplayedQuality
-
-    svd = decompose(astronaut, rank=30, rng=0)
-    quality = DisplayedQuality(svd, astronaut)
-    before = quality.ssim(10)
-    quality.release_statistics()
-    assert quality._ssim_reference is None
-    assert quality.ssim(10) == before  # kept
-    made_again = metrics.structural_similarity(astronaut, svd.reconstruct(20))
-    assert quality.ssim(20) == pytest.approx(made_again, abs=1e-6)
-
-
-def test_displayed_quality_holds_ssim_statistics_only_when_asked(astronaut):
-    from svdimage.rank_selection import DisplayedQuality
-
-    svd = decompose(astronaut, rank=30, rng=0)
-    lean, keeping = DisplayedQuality(svd, astronaut), DisplayedQuality(svd, astronaut)
-    keeping.keep_statistics = True
-    for k in (3, 12, 30):
-        assert lean.ssim(k) == keeping.ssim(k)  # the same float32 arithmetic either way
-    assert not lean._ssim_reference.keeps_statistics
-    assert keeping._ssim_reference.keeps_statistics

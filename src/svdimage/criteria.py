@@ -24,19 +24,16 @@ from svdimage import _progress, metrics
 from svdimage._validation import as_image_array
 from svdimage.decomposition import ImageSVD
 from svdimage.denoising import optimal_hard_threshold, optimal_hard_threshold_rank
+from svdimage.displayed_quality import DisplayedQuality
 from svdimage.rank_selection import (
-    DisplayedQuality,
-    factor_bytes,
     fraction_rank,
     knee_rank,
     rank_for_energy,
     rank_for_error,
     rank_for_fraction,
     rank_for_storage,
-    storage_rank,
-    svdz_bytes,
-    svdz_sizes,
 )
+from svdimage.storage import factor_bytes, storage_rank, svdz_bytes, svdz_sizes
 
 __all__ = [
     "Criterion",
@@ -176,7 +173,7 @@ def resolve_criterion(
 
     ``storage`` says how ``ratio``, ``bytes`` and ``bpp`` count bytes (see
     :func:`rank_for_storage`). ``quality``, a
-    :class:`~svdimage.rank_selection.DisplayedQuality` of ``svd``, shares
+    :class:`~svdimage.displayed_quality.DisplayedQuality` of ``svd``, shares
     PSNR and SSIM measurements across calls.
     """
     name, value = criterion.name, criterion.value

@@ -254,7 +254,7 @@ def explore(
     (30, True)
     """
     from svdimage.decomposition import decompose
-    from svdimage.rank_selection import reference_image
+    from svdimage.displayed_quality import reference_image
 
     if int(max_side) < 1:
         raise ValueError(f"max_side must be at least 1; got {max_side}.")
@@ -487,7 +487,7 @@ def _storage_grid(reference: np.ndarray, svd: ImageSVD) -> dict[str, list[Any]]:
     """Real ``.svdz`` bytes and the best Pillow JPEG at no more bytes, on a coarse grid."""
     from svdimage import metrics
     from svdimage.codec._compare import jpeg_at_size
-    from svdimage.rank_selection import svdz_bytes
+    from svdimage.storage import svdz_bytes
 
     # Each point is a real encode of the full image (seconds on a 12 MP photo).
     points = int(np.clip(20e6 / reference.size, 5, 16))

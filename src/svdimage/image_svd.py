@@ -64,7 +64,7 @@ class ImageSVD:
         self.method = method
         self._norm_sq = np.asarray(norm_sq, dtype=np.float64)
         # Measurements of this decomposition that other modules share while it lives
-        # (rank_selection.DisplayedQuality.shared); not part of its value.
+        # (displayed_quality.DisplayedQuality.shared); not part of its value.
         self.shared: dict[str, object] = {}
 
     # -- shapes and factors -------------------------------------------------

@@ -27,7 +27,7 @@ from svdimage import _progress, metrics
 from svdimage._fileutil import atomic_path
 from svdimage._validation import as_image_array, check_ranks
 from svdimage.decomposition import ImageSVD
-from svdimage.rank_selection import DisplayedQuality
+from svdimage.displayed_quality import DisplayedQuality
 
 __all__ = [
     "RankMetrics",
@@ -94,7 +94,7 @@ def measure_ranks(
     """Measure ``svd``'s approximations of ``image`` at each of ``ranks``.
 
     Each approximation is built and measured a band of rows at a time
-    (:class:`svdimage.rank_selection.DisplayedQuality`), never whole.
+    (:class:`svdimage.displayed_quality.DisplayedQuality`), never whole.
 
     Parameters
     ----------
