@@ -184,8 +184,8 @@ def _plane_svd(
     *,
     backend: str,
     rng: np.random.Generator,
-    n_oversamples: int | str,
-    n_iter: int | str,
+    n_oversamples: int | Literal["auto"],
+    n_iter: int | Literal["auto"],
     lapack_threads: int | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if backend == "torch":
@@ -319,8 +319,8 @@ def _torch_svd(
     plane: np.ndarray,
     k: int,
     method: str,
-    n_oversamples: int | str,
-    n_iter: int | str,
+    n_oversamples: int | Literal["auto"],
+    n_iter: int | Literal["auto"],
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     from svdimage import _torch

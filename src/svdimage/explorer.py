@@ -291,6 +291,7 @@ def explore(
         cap = check_rank(max_rank, full, shape=shape)
     stage = _progress.task if step is None else step
     if svd is None:
+        assert reference is not None  # given an image, not an SVD
         with stage(f"computing the top {cap} singular values and vectors"):
             svd = decompose(reference, rank=cap, rng=rng)
     cap = min(cap, svd.max_rank)
@@ -333,6 +334,7 @@ def explore(
     }
     truncated = svd.truncated(k)
     if reference is not None:
+        assert original is not None  # resized from the reference above
         data["diffScale"] = _difference_scale(original, Ud, Vd)
         with stage("measuring PSNR and SSIM on a grid of ranks"):
             data["quality"] = _quality_grid(reference, truncated)

@@ -299,7 +299,7 @@ def info(
         if full:
             svd = decompose(array, compute_vectors=False)
         else:  # the top singular values that 99.9 % of the energy needs
-            svd = decompose_until(array, lambda t: t.energy(t.max_rank) >= 0.999, start=128)
+            svd = decompose_until(array, lambda t: float(t.energy(t.max_rank)) >= 0.999, start=128)
     numerical = svd.numerical_rank() if svd.is_complete else None
     sigma1 = [float(v) for v in svd.s[..., 0].ravel()]
     energy = {f"{100 * f:g}": rank_for_energy(svd, f) for f in (0.9, 0.99, 0.999)}
