@@ -160,7 +160,7 @@ def test_decompose_until_grows_and_computes_everything_for_small_images(camera, 
     svd = decompose_until(
         medium_photo, lambda t: sizes.append(t.max_rank) or t.max_rank >= 100, start=16, growth=4
     )
-    # 256 is past the randomized crossover (a quarter of 900): the exact top 256 (a third of
+    # 256 is past the randomized crossover (a quarter of 900): the exact top 256 (half of
     # 900 at most), then the complete SVD (not asked: it answers everything) when that is
     # not enough.
     assert sizes == [16, 64, 256]
@@ -172,6 +172,18 @@ def test_decompose_until_grows_and_computes_everything_for_small_images(camera, 
     assert sizes == [16, 64, 256] and svd.is_complete
     with pytest.raises(ValueError, match="growth"):
         decompose_until(medium_photo, lambda t: True, growth=1)
+    # A proposal replaces the growth, past the crossover too (exact top 250, then 400, at
+    # most half of 900); one not above the last K falls back to doubling.
+    sizes.clear()
+    proposals = iter([40, 30, 250, 400, None])
+    svd = decompose_until(
+        medium_photo,
+        lambda t: sizes.append(t.max_rank) or t.max_rank >= 390,
+        start=16,
+        propose=lambda t: next(proposals),
+    )
+    assert sizes == [16, 40, 80, 250, 400]
+    assert svd.max_rank == 400 and svd.method == "exact" and not svd.is_complete
     assert min(camera.shape) <= FULL_SPECTRUM_MAX_SIDE
     assert decompose_until(camera, lambda t: False).is_complete
 

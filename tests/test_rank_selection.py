@@ -186,3 +186,26 @@ def _certain(svd):
     except ValueError:
         return False
     return True
+
+
+def test_extrapolated_rank_is_exact_where_held_and_near_beyond(rng):
+    """From a truncated spectrum, the rank whose squared error falls to a target: exact
+    when held; beyond, the power law fitted to the second half of the held ranks, which
+    a matrix with a power-law spectrum follows (and None with too few ranks held)."""
+    from svdimage.rank_selection import extrapolated_rank
+
+    n = 600
+    U, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    V, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    sigma = np.arange(1, n + 1, dtype=np.float64) ** -0.75
+    A = (U * sigma) @ V.T
+    full = decompose(A, method="exact")
+    total = full.squared_norm
+    for fraction in (0.9, 0.99):
+        target = (1 - fraction) * total
+        truth = rank_for_energy(full, fraction)
+        assert extrapolated_rank(full, target) == truth
+        held = full.truncated(truth // 4)
+        assert abs(extrapolated_rank(held, target) - truth) <= 0.02 * truth
+    assert extrapolated_rank(full.truncated(7), 0.01 * total) is None
+    assert extrapolated_rank(full.truncated(64), -1.0) is None  # never reached

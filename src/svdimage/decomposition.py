@@ -211,11 +211,13 @@ def decompose_until(
     growth: int = 2,
     rng: int | np.random.Generator | None = 0,
     full_max_side: int | None = None,
+    propose: Callable[[ImageSVD], int | None] | None = None,
 ) -> ImageSVD:
     """The top singular triplets, as many as a request needs: no full SVD unless it does.
 
     Computes a randomized SVD of rank ``K`` (from ``start``), multiplying ``K``
-    by ``growth`` until ``enough(svd)`` holds; once ``K`` has grown to where the
+    by ``growth`` (or taking ``propose``'s next ``K``) until ``enough(svd)``
+    holds; once ``K`` has grown to where the
     exact SVD is cheaper, the exact top ``K`` (up to half the short side;
     for float32, from the Gram matrix) and then, if still not enough, the
     complete SVD; the complete SVD at once when the image is small.
@@ -242,6 +244,13 @@ def decompose_until(
     full_max_side : int, optional
         Compute the complete SVD when the short side is at most this
         (default :data:`FULL_SPECTRUM_MAX_SIDE`, the measured crossover).
+    propose : callable, optional
+        ``propose(svd) -> int or None``, called when ``svd`` was not enough:
+        the next ``K``, such as an estimate of the answer from the spectrum
+        computed so far (:func:`svdimage.rank_selection.extrapolated_rank`);
+        ``None``, or a ``K`` not above the last, grows it by ``growth``. Past
+        the randomized crossover, a proposal also gets another exact top ``K``
+        (up to half the short side) before the complete SVD.
 
     Returns
     -------
@@ -267,12 +276,18 @@ def decompose_until(
         svd = decompose(array, rank=sketch * k, method="randomized", rng=generator).truncated(k)
         if enough(svd):
             return svd
-        k *= growth
-    if full > limit and k <= GRAM_MAX_RANK_FRACTION * full:
-        # The exact top k (from the Gram matrix for float32: half the complete SVD's time).
+        proposed = None if propose is None else propose(svd)
+        k = growth * k if proposed is None or proposed <= k else min(int(proposed), full)
+    while full > limit and k <= GRAM_MAX_RANK_FRACTION * full:
+        # The exact top k (from the Gram matrix for float32: half the complete SVD's time),
+        # again at a larger proposed k while one is below the complete SVD.
         svd = decompose(array, rank=k, method="exact")
         if enough(svd):
             return svd
+        proposed = None if propose is None else propose(svd)
+        if proposed is None or proposed <= k:
+            break
+        k = int(proposed)
     return decompose(array, method="exact")
 
 

@@ -45,6 +45,7 @@ __all__ = [
     "rank_for_storage",
     "rank_for_fraction",
     "fraction_rank",
+    "extrapolated_rank",
     "knee_rank",
     "storage_rank",
     "factor_bytes",
@@ -94,6 +95,54 @@ def rank_for_energy(svd: ImageSVD, fraction: float) -> int:
     energy = np.asarray(svd.energy())
     # Tolerate rounding: energy at full rank is 1 up to float error.
     return _first(energy >= fraction - 1e-12, f"{fraction:.6g} of the energy", svd)
+
+
+def extrapolated_rank(svd: ImageSVD, squared_error: float) -> int | None:
+    """An estimate of the smallest rank with ``||A - A_k||_F^2 <= squared_error``, beyond
+    the ranks ``svd`` holds: how many singular values to compute next.
+
+    The energy each further rank removes (``sum_c sigma_{c,i}^2``) is extrapolated
+    by a power law ``i^-alpha`` fitted to the second half of the ranks held, from
+    the exact error at the last one (Eckart--Young). A photo's spectrum decays
+    about so in its middle range and flattens toward its noise floor further
+    on, so the estimate tends to err long. An estimate only: the caller
+    computes that many and checks (:func:`svdimage.decomposition.decompose_until`).
+
+    Parameters
+    ----------
+    svd : ImageSVD
+    squared_error : float
+        The target ``||A - A_k||_F^2``, all channels: ``(1 - f) ||A||^2`` for an
+        energy fraction ``f``, ``e^2 ||A||^2`` for a relative error ``e``,
+        ``M N C 10^(-dB/10)`` for a PSNR of the unclipped approximation.
+
+    Returns
+    -------
+    int or None
+        The rank itself when ``svd`` holds it; ``None`` when the model never
+        reaches the target within the image's rank, or too few ranks are held
+        to fit it (fewer than 8).
+    """
+    removed = (np.atleast_2d(np.asarray(svd.s, dtype=np.float64)) ** 2).sum(axis=0)
+    held = removed.size
+    errors = np.atleast_1d(np.asarray(svd.relative_error(), dtype=np.float64)) ** 2
+    errors = errors * svd.squared_norm
+    reached = np.flatnonzero(errors <= squared_error)
+    if reached.size:
+        return int(reached[0]) + 1
+    if held < 8 or held >= svd.full_rank:
+        return None
+    ranks = np.arange(held // 2, held) + 1
+    tail = removed[held // 2 :]
+    fitted = tail > 0
+    if fitted.sum() < 4:
+        return None
+    slope, intercept = np.polyfit(np.log(ranks[fitted]), np.log(tail[fitted]), 1)
+    alpha = max(-slope, 0.0)  # a spectrum never grows
+    beyond = np.arange(held + 1, svd.full_rank + 1)
+    predicted = np.exp(intercept) * beyond ** (-alpha)
+    meets = np.flatnonzero(errors[-1] - np.cumsum(predicted) <= squared_error)
+    return int(beyond[meets[0]]) if meets.size else None
 
 
 def rank_for_fraction(svd: ImageSVD, percent: float) -> int:
