@@ -69,8 +69,20 @@ def test_bench_rd_quick_compares_every_method():
     assert " dB |" in out and "gap to WebP closed" in out
 
 
+def test_bench_growth_quick_finds_the_same_ranks_both_ways():
+    out = run("bench_growth.py")
+    rows = [line for line in out.splitlines() if line.startswith("| retina")]
+    assert len(rows) == 4
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[2] == cells[3]  # the rank found by doubling and by extrapolation
+        assert float(cells[-1]) > 0
+    assert "ratio" in out
+
+
 @pytest.mark.parametrize(
-    "script", ["bench_svd.py", "bench_sweep.py", "bench_animate.py", "bench_rd.py"]
+    "script",
+    ["bench_svd.py", "bench_sweep.py", "bench_animate.py", "bench_rd.py", "bench_growth.py"],
 )
 def test_benchmarks_document_themselves(script):
     result = subprocess.run(
