@@ -417,9 +417,12 @@ def decompose_for(
     are answered first, without an SVD (:func:`rank_without_spectrum`), and
     their ranks join ``ranks``. Then the top ``max(ranks)`` singular triplets
     (from a sketch twice as wide, of which the kept half is exact to float
-    precision), grown (fourfold for SSIM targets, else twofold) until every
-    other criterion is answered strictly inside the computed ranks (an answer
-    at the last one could lie beyond it); the complete SVD for criteria of the
+    precision), grown until every other criterion is answered strictly inside
+    the computed ranks (an answer at the last one could lie beyond it):
+    fourfold for SSIM targets, to :data:`PROPOSAL_MARGIN` times the answers
+    extrapolated from the spectrum so far when every criterion is a PSNR,
+    energy or error target (:func:`~svdimage.rank_selection.extrapolated_rank`),
+    else twofold; the complete SVD for criteria of the
     whole spectrum and for small images
     (:func:`svdimage.decomposition.decompose_until`).
 
@@ -513,7 +516,9 @@ def decompose_for(
 #: Criteria whose answer :func:`_proposed_rank` extrapolates from a truncated spectrum.
 _EXTRAPOLATED = ("psnr", "energy", "error")
 #: The next K is this times the extrapolated answer: the power-law fit of the first 32
-#: singular values fell up to a quarter short of the answers on scikit-image's photos.
+#: singular values fell up to a quarter short of the answers on five of scikit-image's photos
+#: (astronaut, coffee, camera, rocket, chelsea); benchmarks/bench_growth.py judges it on four
+#: others.
 PROPOSAL_MARGIN = 1.3
 
 
