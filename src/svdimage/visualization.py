@@ -174,7 +174,8 @@ def _label_points(fig: Figure, ax: Any, points: Sequence[tuple[float, float, str
     """Label points on a falling curve so that no label overlaps another or the curve.
 
     Each label starts below and to the right of its point, towards the empty
-    space under a falling curve, and is pushed further down (a leader line
+    space under a falling curve (to the left where the right would leave the
+    figure), and is pushed further down (a leader line
     keeping it tied to its point) until its box clears every label placed
     before it and every drawn line of the axes.
     """
@@ -194,17 +195,21 @@ def _label_points(fig: Figure, ax: Any, points: Sequence[tuple[float, float, str
 
     placed: list[Any] = []
     for x, y, text in points:
-        offset = -8.0
+        offset, side = -8.0, 8.0
         label = ax.annotate(
             text,
             (x, y),
             textcoords="offset points",
-            xytext=(8, offset),
+            xytext=(side, offset),
             fontsize=8,
             va="top",
             arrowprops={"arrowstyle": "-", "lw": 0.5, "color": "0.4", "shrinkA": 0, "shrinkB": 3},
         )
         label.set_in_layout(False)
+        if text_box(label).x1 > fig.bbox.x1:  # past the figure's right edge: left of the point
+            side = -8.0
+            label.set_horizontalalignment("right")
+            label.xyann = (side, offset)
         for _ in range(200):
             box = text_box(label)
             bottoms = [other.y0 for other in placed if box.overlaps(other)]
@@ -219,7 +224,7 @@ def _label_points(fig: Figure, ax: Any, points: Sequence[tuple[float, float, str
                 break
             # Drop the label's top just below the lowest obstacle (pixels -> points).
             offset -= (box.y1 - min(bottoms)) * 72.0 / fig.dpi + 1.0
-            label.xyann = (8, offset)
+            label.xyann = (side, offset)
         placed.append(text_box(label))
 
 
