@@ -211,8 +211,10 @@ class SvdzSizes:
         return self._sizes[k]
 
     def many(self, ranks: Sequence[int]) -> list[int]:
-        """The files' bytes at several ranks, entropy-coded in parallel threads (LZMA
-        releases the GIL): as fast as one on as many cores."""
+        """The files' bytes at several ranks, coded in parallel threads (LZMA releases the
+        GIL): as fast as one on as many cores. The factorizations come first, here; each
+        thread then quantizes and codes one file at a time, so that only the files in
+        flight hold their symbols."""
 
         from svdimage.codec._entropy import compress_symbols
         from svdimage.codec._format import pack
@@ -220,10 +222,18 @@ class SvdzSizes:
         checked = [check_rank(k, self.full_rank, shape=self.shape) for k in ranks]
         todo = [k for k in dict.fromkeys(checked) if k not in self._sizes]
         trials = self._trials
-        coded = [trials.symbols_at(trials.step_for_rank(k), max_rank=k) for k in todo]
-        payloads = map_on_cores(compress_symbols, [symbols for _, symbols in coded])
-        for k, (header, _), payload in zip(todo, coded, payloads):
-            self._sizes[k] = len(pack(header, payload, version=(1, 1)))
+        steps = [trials.step_for_rank(k) for k in todo]
+        for k in todo:  # every plane's factors, computed (and cached) before the threads
+            for index in range(len(trials.planes)):
+                trials.factors(index, k)
+
+        def size(job: tuple[int, float]) -> int:
+            k, step = job
+            header, symbols = trials.symbols_at(step, max_rank=k)
+            return len(pack(header, compress_symbols(symbols), version=(1, 1)))
+
+        for k, n in zip(todo, map_on_cores(size, list(zip(todo, steps)))):
+            self._sizes[k] = n
         return [self._sizes[k] for k in checked]
 
     def estimate(self, rank: int) -> int:
