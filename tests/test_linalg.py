@@ -37,3 +37,14 @@ def test_map_on_cores_keeps_the_order_and_one_core_stays_in_this_thread():
     with one_core():
         threads = map_on_cores(lambda _: threading.get_ident(), range(5))
     assert set(threads) == {threading.get_ident()}
+
+
+def test_row_blocks_cover_every_row_once_in_blocks_of_about_the_elements_asked():
+    from svdimage._linalg import row_blocks
+
+    image = np.zeros((1000, 300, 3), dtype=np.float32)
+    blocks = list(row_blocks(image, 10_000))
+    assert [b.stop - b.start for b in blocks[:-1]] == [11] * (len(blocks) - 1)  # 900 per row
+    covered = np.concatenate([np.arange(1000)[b] for b in blocks])
+    np.testing.assert_array_equal(covered, np.arange(1000))
+    assert [b.stop - b.start for b in row_blocks(image, 10)][:2] == [1, 1]  # a row at least

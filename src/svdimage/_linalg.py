@@ -8,7 +8,8 @@
 * :func:`blas_threads`: a context that limits BLAS threads;
 * :func:`one_core`: a context that keeps everything (BLAS and the package's own
   thread pools) on one core: a batch worker's share of the machine;
-* :func:`map_on_cores`: a function over items on every core, one BLAS thread each.
+* :func:`map_on_cores`: a function over items on every core, one BLAS thread each;
+* :func:`row_blocks`: slices of an array's rows, so that temporaries stay small.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ __all__ = [
     "one_core",
     "pool_threads",
     "map_on_cores",
+    "row_blocks",
 ]
 
 
@@ -157,3 +159,11 @@ def map_on_cores(function: Callable[[Any], Any], items: Iterable[Any]) -> list[A
         return [function(item) for item in items]
     with blas_threads(1), ThreadPoolExecutor(workers) as pool:
         return list(pool.map(function, items))
+
+
+def row_blocks(array: np.ndarray, elements: int) -> Iterator[slice]:
+    """Slices of ``array``'s first axis, each about ``elements`` elements (a row at least):
+    for working on an image a block of rows at a time, with temporaries of a block."""
+    rows = max(1, elements // max(1, array[:1].size))
+    for first in range(0, array.shape[0], rows):
+        yield slice(first, first + rows)

@@ -26,6 +26,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from svdimage._download import download
 from svdimage._fileutil import atomic_path
+from svdimage._linalg import row_blocks
 from svdimage._validation import (
     DEFAULT_MAX_PIXELS,
     as_image_array,
@@ -276,9 +277,8 @@ def from_uint8(pixels: ArrayLike) -> np.ndarray:
     if array.ndim == 0:
         out[...] = array / np.float32(255.0)
         return out
-    rows = max(1, (1 << 18) // max(1, array[:1].size))
-    for first in range(0, array.shape[0], rows):
-        np.divide(array[first : first + rows], np.float32(255.0), out=out[first : first + rows])
+    for block in row_blocks(array, 1 << 18):
+        np.divide(array[block], np.float32(255.0), out=out[block])
     return out
 
 
@@ -286,11 +286,10 @@ def _quantized(array: np.ndarray, top: float, dtype: type[np.integer]) -> np.nda
     """``rint(clip(array, 0, 1) * top)`` as ``dtype``, a block of rows at a time (float
     temporaries of about a MiB, not three of the image's size)."""
     out = np.empty(array.shape, dtype=dtype)
-    rows = max(1, (1 << 18) // max(1, array[:1].size))
-    for first in range(0, array.shape[0], rows):
-        scaled = np.clip(array[first : first + rows], 0.0, 1.0)
+    for block in row_blocks(array, 1 << 18):
+        scaled = np.clip(array[block], 0.0, 1.0)
         scaled *= top
-        out[first : first + rows] = np.rint(scaled, out=scaled)
+        out[block] = np.rint(scaled, out=scaled)
     return out
 
 

@@ -16,7 +16,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
-from svdimage._linalg import map_on_cores
+from svdimage._linalg import map_on_cores, row_blocks
 from svdimage._validation import as_image_array
 
 __all__ = [
@@ -99,10 +99,9 @@ def psnr_of_mse(mse: float) -> float:
 
 
 def _sum_of_squared_differences(a: np.ndarray, b: np.ndarray) -> float:
-    rows = max(1, (1 << 20) // max(1, a[0].size))
     total = 0.0
-    for top in range(0, a.shape[0], rows):
-        d = a[top : top + rows] - b[top : top + rows]
+    for block in row_blocks(a, 1 << 20):
+        d = a[block] - b[block]
         total += float(np.sum(np.square(d, out=d), dtype=np.float64))
     return total
 

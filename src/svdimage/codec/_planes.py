@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from svdimage._linalg import row_blocks
+
 __all__ = [
     "to_planes",
     "from_planes",
@@ -35,9 +37,8 @@ def to_planes(image: np.ndarray, color: str, chroma: str) -> list[np.ndarray]:
         dtype=image.dtype if image.dtype in (np.float32, np.float64) else np.float64,
     )
     y, cb, cr = (np.empty(image.shape[:2], dtype=matrix.dtype) for _ in range(3))
-    rows = max(1, (1 << 16) // image.shape[1])  # blocks of rows: no image-sized temporary
-    for first in range(0, image.shape[0], rows):
-        block = slice(first, first + rows)
+    # Blocks of 65,536 pixels: no image-sized temporary.
+    for block in row_blocks(image, image.shape[2] << 16):
         mixed = image[block] @ matrix.T
         y[block] = mixed[:, :, 0]
         np.add(mixed[:, :, 1], 0.5, out=cb[block])
