@@ -208,7 +208,7 @@ class SSIMReference:
     @property
     def keeps_statistics(self) -> bool:
         """Whether the original's statistics are held between calls."""
-        return getattr(self, "_mean", None) is not None
+        return self._mean is not None
 
     def __call__(self, approx: ArrayLike) -> float:
         """Mean SSIM of ``approx`` against the original (NaN if too small)."""
