@@ -7,7 +7,8 @@ The public face of the codec; each stage lives in its own private module:
 ``_planes``         colour conversion, chroma subsampling, tiles, deblocking
 ``_encode``         options, rate control, files: the encoder's front door
 ``_tiles``          format 1.1: the SVD of each tile, or the global SVD
-``_patches``        format 2: the SVD of each plane's patch matrix
+``_patches``        format 2: the SVD of each plane's patch matrix, quantized
+``_patch_payload``  format 2: the payload's layout, contexts and decoding
 ``_context``        format 2: context-modelled range coding (constriction)
 ``_entropy``        format 1: varints and LZMA2
 ``_rate``           rate control: the quality for a PSNR or a byte budget
@@ -15,8 +16,9 @@ The public face of the codec; each stage lives in its own private module:
 ``_compare``        compress to a file and compare with JPEG at equal bytes
 ==================  ==========================================================
 
-The designs are described in :mod:`svdimage.codec._patches` (format 2, the
-default) and :mod:`svdimage.codec._tiles` (format 1), the file format in
+The designs are described in :mod:`svdimage.codec._patches` and
+:mod:`svdimage.codec._patch_payload` (format 2, the default) and
+:mod:`svdimage.codec._tiles` (format 1), the file format in
 :mod:`svdimage.codec._format` and ``docs/format.md``.
 
 Examples

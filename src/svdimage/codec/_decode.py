@@ -18,7 +18,7 @@ import numpy as np
 from svdimage._validation import DEFAULT_MAX_PIXELS
 from svdimage.codec._entropy import SymbolReader, capacity
 from svdimage.codec._format import FRAMING_BYTES, FormatError, unpack
-from svdimage.codec._patches import decode_payload, grid_of
+from svdimage.codec._patch_payload import decode_payload, grid_of
 from svdimage.codec._planes import DEBLOCK_STRENGTH, deblock, double, from_planes, grid
 
 __all__ = ["decode", "load", "inspect", "FileInfo", "read_components"]

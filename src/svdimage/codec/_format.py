@@ -37,10 +37,11 @@ upgrade, never guessing. Versions so far:
 * 1.1: in tiled mode each plane is deblocked after the tiles are put together
   (:func:`svdimage.codec._planes.deblock`). Same keys as 1.0.
 * 2.0: the SVD of each plane's patch matrix, context-coded
-  (:mod:`svdimage.codec._patches`). Header keys ``shape``, ``color`` ("gray" or
-  "ycbcr"), ``chroma``, ``patch`` (4, 8 or 16), ``planes`` (each exactly
-  ``shape``, ``step`` and ``components``) and ``coder`` ("context-range"); the
-  payload is a list of range-coded segments. The keys listed above are those of
+  (:mod:`svdimage.codec._patches`, :mod:`svdimage.codec._patch_payload`).
+  Header keys ``shape``, ``color`` ("gray" or "ycbcr"), ``chroma``, ``patch``
+  (4, 8 or 16), ``planes`` (each exactly ``shape``, ``step`` and
+  ``components``) and ``coder`` ("context-range"); the payload is a list of
+  range-coded segments. The keys listed above are those of
   version 1.
 
 The header is parsed as JSON with integers of at most 18 digits, no NaN or

@@ -1,0 +1,402 @@
+"""Format 2's payload: how quantized planes are laid out, context-coded and read back.
+
+Package-internal; :mod:`svdimage.codec._patches` decides what is sent (the
+components, the basis and the coefficients at a step) and calls
+:func:`serialize`; :func:`svdimage.codec.decode` calls :func:`decode_payload`.
+
+* Means are coded coarse to fine (each level predicted by the mean of its
+  decoded neighbours on the coarser grid, in integers), with a context from the
+  neighbours' difference (``GRADIENT``).
+* Coefficients are coded column by column, each column in two checkerboard
+  halves, each value in a context from the magnitudes already decoded around it:
+  the same patch's previous two components and the four neighbours' (the
+  previous component for the first half, the same component for the second),
+  bucketed by ``ACTIVITY`` within the component's group (``GROUP_OF``). See
+  :mod:`._context` for how an integer is coded in a context.
+* The basis column ``j`` is coded as ``round(V_j 2^e_j)`` in the context of its
+  exponent ``e_j`` (``E_MIN`` to ``E_MIN + E_SPAN - 1``).
+
+The payload is a list of range-coded segments: the first holds, for every
+plane, its kept-component mask, basis exponents, context tables, basis and
+means; then components ``[0, 1), [1, 2), [2, 4), [4, 8), ...`` of all planes,
+one segment each, so that a prefix of the file decodes to fewer components
+(progressive decoding). Layout::
+
+    uint32 S (number of segments); S x uint32 segment byte lengths; segments
+
+The decoder rebuilds each plane as ``coefficients x step @ basis^T`` plus the
+means, puts the patches back in place and deblocks the result
+(:func:`svdimage.codec._planes.deblock`, threshold ``DEBLOCK`` steps). Every
+count it uses comes from the validated header; every failure is a
+:class:`~svdimage.codec.FormatError`.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from svdimage.codec._context import (
+    ALPHABET,
+    ContextReader,
+    ContextWriter,
+    codes_of_counts,
+    symbols_of,
+)
+from svdimage.codec._format import FormatError
+from svdimage.codec._planes import deblock
+
+__all__ = ["serialize", "decode_payload", "grid_of", "layer_groups", "E_MIN", "E_SPAN"]
+
+#: Deblocking threshold, in steps (:func:`svdimage.codec._planes.deblock`); 0 turns it off.
+DEBLOCK = 0.8
+#: Basis exponents run from E_MIN to E_MIN + E_SPAN - 1.
+E_MIN, E_SPAN = 5, 13
+#: Context buckets of the coefficients' neighbourhood activity (thresholds, in steps).
+ACTIVITY = np.array([0.25, 0.75, 1.5, 2.5, 4.0, 7.0, 12.0])
+#: Component groups sharing a context: the group of component j is GROUP_OF[min(j, 63)].
+GROUP_OF = np.array([0, 1, 2, 3, 3, 4, 4, 4] + [5] * 4 + [6] * 6 + [7] * 10 + [8] * 36)
+N_COEF_CONTEXTS = (int(GROUP_OF.max()) + 1) * (len(ACTIVITY) + 1)
+#: Mean contexts: one for the coarsest grid, five for each of the two refinement passes.
+GRADIENT = np.array([2, 6, 16, 40])
+N_MEAN_CONTEXTS = 1 + 2 * (len(GRADIENT) + 1)
+_SEGMENT = struct.Struct("<I")
+
+
+def grid_of(shape: tuple[int, int] | list[int], patch: int) -> tuple[int, int]:
+    h, w = shape
+    return -(-h // patch), -(-w // patch)
+
+
+def layer_groups(k: int) -> list[tuple[int, int]]:
+    """The component ranges of the payload's segments: [0,1), [1,2), [2,4), ..."""
+    groups, start = [], 0
+    while start < k:
+        stop = min(k, max(1, 2 * start))
+        groups.append((start, stop))
+        start = stop
+    return groups
+
+
+def _neighbour_sum(values: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """The sum of each patch's four neighbours' ``values`` (zero beyond the edges)."""
+    grid = values.reshape(rows, cols)
+    out = np.zeros_like(grid)
+    out[1:] += grid[:-1]
+    out[:-1] += grid[1:]
+    out[:, 1:] += grid[:, :-1]
+    out[:, :-1] += grid[:, 1:]
+    return out.ravel()
+
+
+def _checkerboard(rows: int, cols: int) -> np.ndarray:
+    i, j = np.indices((rows, cols))
+    return ((i + j) % 2 == 1).ravel()
+
+
+#: ACTIVITY in quarter steps, as a table from 4 x activity (capped) to its bucket.
+_BUCKET = np.searchsorted(4 * ACTIVITY, np.arange(4 * int(ACTIVITY[-1]) + 1), side="right")
+_BUCKET = _BUCKET.astype(np.uint8)
+
+
+def _coefficient_contexts(
+    magnitude: np.ndarray, j: int, rows: int, cols: int, second: bool
+) -> np.ndarray:
+    """Contexts (uint8) of component ``j`` for every patch; ``magnitude[i]`` holds
+    |Q| of component ``i`` for the patches decoded so far (zero elsewhere).
+
+    The activity is ``|Q_{j-1}| + |Q_{j-2}| / 2`` of the patch plus the mean of its
+    four neighbours' ``|Q_j|`` (second half) or ``|Q_{j-1}|`` (first half), computed
+    in integers as four times that.
+    """
+    n = rows * cols
+    activity = np.zeros(n, dtype=np.int32)
+    if j >= 1:
+        activity += 4 * magnitude[j - 1]
+    if j >= 2:
+        activity += 2 * magnitude[j - 2]
+    if second:
+        activity += _neighbour_sum(magnitude[j], rows, cols)
+    elif j >= 1:
+        activity += _neighbour_sum(magnitude[j - 1], rows, cols)
+    np.minimum(activity, _BUCKET.size - 1, out=activity)
+    group = int(GROUP_OF[min(j, GROUP_OF.size - 1)])
+    return _BUCKET[activity] + np.uint8(group * (len(ACTIVITY) + 1))
+
+
+def _groups(contexts: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(order, counts)``: a stable sort of small integer contexts, and how many
+    values each context has (the batches, in ascending context order)."""
+    return np.argsort(contexts, kind="stable"), np.bincount(contexts, minlength=count)
+
+
+def _mean_levels(shape: tuple[int, int]) -> list[tuple[int, int]]:
+    """Grid shapes from the coarsest (at most 2 x 2) to ``shape``."""
+    levels = [shape]
+    while levels[-1][0] > 2 or levels[-1][1] > 2:
+        r, c = levels[-1]
+        levels.append(((r + 1) // 2, (c + 1) // 2))
+    return levels[::-1]
+
+
+def _refine(
+    coarse: np.ndarray, shape: tuple[int, int], fill: Callable[..., np.ndarray]
+) -> np.ndarray:
+    """One coarse-to-fine step of the means: ``fill(predictions, contexts, where)``
+    returns the values at ``where`` (a pair of slices) given integer predictions."""
+    rows, cols = shape
+    grid = np.zeros(shape, dtype=np.int64)
+    grid[::2, ::2] = coarse
+    left = coarse[:, : cols // 2]
+    right = np.concatenate([coarse[:, 1:], coarse[:, -1:]], axis=1)[:, : cols // 2]
+    context = 1 + np.searchsorted(GRADIENT, np.abs(left - right), side="right")
+    grid[::2, 1::2] = fill((left + right) // 2, context, (slice(None, None, 2), slice(1, None, 2)))
+    even = grid[::2]
+    up = even[: rows // 2]
+    down = np.concatenate([even[1:], even[-1:]], axis=0)[: rows // 2]
+    context = 1 + len(GRADIENT) + 1 + np.searchsorted(GRADIENT, np.abs(up - down), side="right")
+    grid[1::2] = fill((up + down) // 2, context, (slice(1, None, 2), slice(None)))
+    return grid
+
+
+def _mean_residuals(means: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The means' residuals and contexts, block by block, in decoding order."""
+    values: list[np.ndarray] = []
+    contexts: list[np.ndarray] = []
+    levels = _mean_levels(means.shape)
+    pyramid = [means]
+    for _ in levels[1:]:
+        pyramid.append(pyramid[-1][::2, ::2])
+    pyramid = pyramid[::-1]
+    values.append(pyramid[0].ravel())
+    contexts.append(np.zeros(pyramid[0].size, dtype=np.int64))
+    for level in range(1, len(levels)):
+
+        def fill(
+            pred: np.ndarray,
+            context: np.ndarray,
+            where: tuple[slice, slice],
+            target: np.ndarray = pyramid[level],
+        ) -> np.ndarray:
+            actual = target[where]
+            values.append((actual - pred).ravel())
+            contexts.append(context.ravel())
+            return actual
+
+        _refine(pyramid[level - 1], levels[level], fill)
+    return values, contexts
+
+
+def _tables(
+    writer: ContextWriter, pieces: Iterable[tuple[np.ndarray, np.ndarray]], count: int
+) -> np.ndarray:
+    """Measure and write the ``count`` context tables of the ``(values, contexts)``
+    pieces; return them. Counted a piece at a time: no copy of all the values."""
+    counts = np.zeros(count * ALPHABET, dtype=np.int64)
+    for values, contexts in pieces:
+        counts += np.bincount(
+            contexts.astype(np.int64) * ALPHABET + symbols_of(values)[0],
+            minlength=count * ALPHABET,
+        )
+    codes = codes_of_counts(counts.reshape(count, ALPHABET))
+    for row in codes:
+        writer.table(row)
+    return codes
+
+
+def _write_batches(
+    writer: ContextWriter, values: np.ndarray, contexts: np.ndarray, tables: np.ndarray
+) -> None:
+    """``values`` in batches by ascending context, each batch in its original order."""
+    order, counts = _groups(contexts, len(tables))
+    ordered = values[order]
+    start = 0
+    for context in np.flatnonzero(counts):
+        stop = start + int(counts[context])
+        writer.values(ordered[start:stop], tables[context])
+        start = stop
+
+
+def serialize(coded: list[dict[str, Any]], patch: int) -> bytes:
+    """The payload of quantized planes (as ``_patches._quantize`` returns them): the
+    head segment, then one segment per group of components (:func:`layer_groups`)."""
+    width = patch * patch
+    head = ContextWriter()
+    plans = []
+    for plane in coded:
+        kept, q = plane["kept"], plane["q"]
+        rows, cols = plane["rows"], plane["cols"]
+        mask = np.zeros(width, dtype=np.int64)
+        mask[kept] = 1
+        head.uniform(mask, 2)
+        head.uniform(plane["exponents"] - E_MIN, E_SPAN)
+        basis_values = plane["basis"].T.ravel()
+        basis_contexts = np.repeat(plane["exponents"] - E_MIN, width)
+        mean_values, mean_contexts = _mean_residuals(plane["means"])
+        halves = _checkerboard(rows, cols)
+        first, second = np.flatnonzero(~halves), np.flatnonzero(halves)
+        magnitude = np.abs(q)
+        # Each half of each component: (component, patches, their contexts). The values,
+        # q[j, where], are gathered when counted and when written, not held twice.
+        blocks: list[tuple[int, np.ndarray, np.ndarray]] = []
+        for j in range(kept.size):
+            for where, half in ((first, False), (second, True)):
+                contexts = _coefficient_contexts(magnitude, j, rows, cols, half)[where]
+                blocks.append((j, where, contexts))
+        del magnitude
+        basis_tables = _tables(head, [(basis_values, basis_contexts)], E_SPAN)
+        mean_tables = _tables(head, list(zip(mean_values, mean_contexts)), N_MEAN_CONTEXTS)
+        coefficient_tables = _tables(
+            head, ((q[j, where], contexts) for j, where, contexts in blocks), N_COEF_CONTEXTS
+        )
+        for column in range(kept.size):
+            chosen = slice(column * width, (column + 1) * width)
+            _write_batches(head, basis_values[chosen], basis_contexts[chosen], basis_tables)
+        for values, contexts in zip(mean_values, mean_contexts):
+            _write_batches(head, values, contexts, mean_tables)
+        plans.append((blocks, coefficient_tables))
+    segments = [head.getvalue()]
+    top = max(plane["kept"].size for plane in coded)
+    for start, stop in layer_groups(top):
+        writer = ContextWriter()
+        for (blocks, tables), plane in zip(plans, coded):
+            for j in range(start, min(stop, plane["kept"].size)):
+                for _, where, contexts in blocks[2 * j : 2 * j + 2]:
+                    _write_batches(writer, plane["q"][j, where], contexts, tables)
+        segments.append(writer.getvalue())
+    lengths = b"".join(_SEGMENT.pack(len(s)) for s in segments)
+    return _SEGMENT.pack(len(segments)) + lengths + b"".join(segments)
+
+
+def _read_segments(payload: bytes, *, partial: bool) -> list[bytes]:
+    view = memoryview(payload)
+    if len(view) < 4:
+        raise FormatError("payload is too short for its segment count.")
+    (count,) = _SEGMENT.unpack_from(view)
+    if not 1 <= count <= 16:
+        raise FormatError(f"payload declares {count} segments; a valid file has 1 to 16.")
+    if len(view) < 4 + 4 * count:
+        raise FormatError("payload is too short for its segment lengths.")
+    lengths = [_SEGMENT.unpack_from(view, 4 + 4 * i)[0] for i in range(count)]
+    offset = 4 + 4 * count
+    segments: list[bytes] = []
+    for length in lengths:
+        if offset + length > len(view):
+            if partial and segments:
+                break
+            raise FormatError("truncated payload: a segment runs past its end.")
+        segments.append(bytes(view[offset : offset + length]))
+        offset += length
+    if not partial and offset != len(view):
+        raise FormatError(f"{len(view) - offset} unexpected bytes after the last segment.")
+    return segments
+
+
+def decode_payload(
+    header: dict[str, Any], payload: bytes, *, partial: bool = False, build: bool = True
+) -> list[np.ndarray]:
+    """The planes (float32, each of its header shape) of a validated version-2 file.
+
+    Every count comes from the header, whose plane shapes were checked against
+    the pixel cap before this runs; the working memory is a few arrays of one
+    value per patch and component. ``build=False`` reads and checks the whole
+    payload without putting the planes together (``inspect``) and returns ``[]``.
+    """
+    patch = header["patch"]
+    width = patch * patch
+    segments = _read_segments(payload, partial=partial)
+    head = ContextReader(segments[0])
+    states = []
+    for plane in header["planes"]:
+        rows, cols = grid_of(plane["shape"], patch)
+        mask = head.uniform(width, 2)
+        kept = np.flatnonzero(mask)
+        if kept.size != plane["components"]:
+            raise FormatError(
+                f"a plane keeps {kept.size} components but its header says {plane['components']}."
+            )
+        exponents = head.uniform(kept.size, E_SPAN) + E_MIN
+        plane_tables = [
+            [head.table() for _ in range(size)]
+            for size in (E_SPAN, N_MEAN_CONTEXTS, N_COEF_CONTEXTS)
+        ]
+        basis = np.zeros((width, kept.size))
+        for column in range(kept.size):
+            integers = head.values(width, plane_tables[0][int(exponents[column]) - E_MIN])
+            basis[:, column] = integers / 2.0 ** int(exponents[column])
+        means = _decode_means((rows, cols), head, plane_tables[1])
+        states.append((rows, cols, kept.size, basis, means, plane_tables[2]))
+    # |Q| per component and patch: the contexts read it, the image is rebuilt from it
+    # and the signs kept beside it.
+    q = [np.zeros((k, r * c), dtype=np.int32) for r, c, k, _, _, _ in states]
+    magnitudes = [np.zeros((k, r * c), dtype=np.int32) for r, c, k, _, _, _ in states]
+    top = max((k for _, _, k, _, _, _ in states), default=0)
+    decoded = 0
+    for segment, (start, stop) in zip(segments[1:], layer_groups(top)):
+        reader = ContextReader(segment)
+        for (rows, cols, k, _, _, tables), values, magnitude in zip(states, q, magnitudes):
+            halves = _checkerboard(rows, cols)
+            for j in range(start, min(stop, k)):
+                for where, half in (
+                    (np.flatnonzero(~halves), False),
+                    (np.flatnonzero(halves), True),
+                ):
+                    contexts = _coefficient_contexts(magnitude, j, rows, cols, half)[where]
+                    order, counts = _groups(contexts, len(tables))
+                    filled = np.empty(where.size, dtype=np.int64)
+                    position = 0
+                    for context in np.flatnonzero(counts):
+                        count = int(counts[context])
+                        filled[position : position + count] = reader.values(count, tables[context])
+                        position += count
+                    unsorted = np.empty_like(filled)
+                    unsorted[order] = filled
+                    values[j, where] = unsorted
+                    magnitude[j, where] = np.abs(unsorted)
+        decoded = stop
+    if not partial and len(segments) != 1 + len(layer_groups(top)):
+        raise FormatError("the payload's segments do not match its components.")
+    planes: list[np.ndarray] = []
+    if not build:
+        return planes
+    for (rows, cols, k, basis, means, _), values, plane in zip(states, q, header["planes"]):
+        step = plane["step"]
+        used = min(k, decoded)
+        patches = (values[:used].T.astype(np.float32) * np.float32(step)) @ basis[
+            :, :used
+        ].T.astype(np.float32)
+        patches += (means.ravel() * (step / patch)).astype(np.float32)[:, None]
+        h, w = plane["shape"]
+        out = np.empty((rows * patch, cols * patch), dtype=np.float32)
+        out.reshape(rows, patch, cols, patch)[...] = patches.reshape(
+            rows, cols, patch, patch
+        ).transpose(0, 2, 1, 3)
+        del patches
+        out = out[:h, :w]
+        if DEBLOCK > 0:
+            deblock(out, patch, DEBLOCK * step, in_place=True)
+        planes.append(out)
+    return planes
+
+
+def _decode_means(
+    shape: tuple[int, int], reader: ContextReader, tables: list[np.ndarray]
+) -> np.ndarray:
+    levels = _mean_levels(shape)
+    first = levels[0]
+    grid = reader.values(first[0] * first[1], tables[0]).reshape(first)
+    for level in levels[1:]:
+
+        def fill(pred: np.ndarray, context: np.ndarray, where: tuple[slice, slice]) -> np.ndarray:
+            flat = context.ravel()
+            out = np.zeros(flat.size, dtype=np.int64)
+            for value in np.unique(flat):
+                chosen = flat == value
+                out[chosen] = reader.values(int(chosen.sum()), tables[int(value)])
+            return pred + out.reshape(pred.shape)
+
+        grid = _refine(grid, level, fill)
+    return grid
