@@ -1,9 +1,9 @@
 """How many singular values a PSNR or energy target computes: extrapolated answers vs doubling.
 
-``criteria.decompose_for`` grows a truncated SVD until its targets are answered
+``growth.decompose_for`` grows a truncated SVD until its targets are answered
 strictly inside the ranks computed. For PSNR, energy and relative-error targets
 the next size is the answer extrapolated from the spectrum so far
-(``rank_selection.extrapolated_rank``) times ``criteria.PROPOSAL_MARGIN``; the
+(``rank_selection.extrapolated_rank``) times ``growth.PROPOSAL_MARGIN``; the
 baseline, timed in the same process on the same images, doubles the size
 instead (what every other criterion does).
 
@@ -55,10 +55,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="one 1000x800 photo (for CI)")
     args = parser.parse_args()
 
-    import svdimage.criteria as criteria
-    from svdimage.criteria import Criterion, decompose_for
+    import svdimage.growth as growth
+    from svdimage.criteria import Criterion, resolve_criterion
+    from svdimage.growth import decompose_for
 
-    extrapolated = criteria._EXTRAPOLATED
+    extrapolated = growth._EXTRAPOLATED
     names = EVALUATION[:1] if args.quick else EVALUATION
     width, height = (1000, 800) if args.quick else (2000, 1500)
     targets = [Criterion("psnr", db) for db in (30.0, 35.0, 40.0)] + [Criterion("energy", 0.999)]
@@ -68,7 +69,7 @@ def main() -> None:
         for target in targets:
             seconds, held, found = {}, {}, {}
             for way in ("doubling", "extrapolated"):
-                criteria._EXTRAPOLATED = () if way == "doubling" else extrapolated
+                growth._EXTRAPOLATED = () if way == "doubling" else extrapolated
                 answers: dict[Criterion, int] = {}
                 start = time.perf_counter()
                 svd = decompose_for(image, [target], answers=answers)
@@ -76,10 +77,8 @@ def main() -> None:
                 totals[way] += seconds[way]
                 held[way] = "all" if svd.is_complete else str(svd.max_rank)
                 # A complete SVD leaves the answer to the caller: resolve it the same way.
-                found[way] = answers.get(target) or criteria.resolve_criterion(
-                    svd, target, image=image
-                )
-            criteria._EXTRAPOLATED = extrapolated
+                found[way] = answers.get(target) or resolve_criterion(svd, target, image=image)
+            growth._EXTRAPOLATED = extrapolated
             rows.append(
                 [
                     name,

@@ -1,4 +1,3 @@
-import numpy as np
 import pytest
 
 from svdimage import decompose
@@ -113,66 +112,3 @@ def test_explain_denoise_reports_each_channel(small_color):
     for t in choice.thresholds:
         assert t.kept > t.threshold and (t.dropped is None or t.dropped <= t.threshold)
     assert choice.rank == max(t.rank for t in choice.thresholds)
-
-
-def test_decompose_for_grows_to_the_extrapolated_answer_of_error_rules(astronaut, monkeypatch):
-    """PSNR and energy targets grow K to their answers extrapolated from the spectrum so
-    far (not by doubling), and answer as the complete SVD with scikit-image's PSNR does."""
-    import skimage.metrics
-    import skimage.transform
-
-    from svdimage import criteria, decompose
-    from svdimage.criteria import decompose_for, resolve_criterion
-    from svdimage.rank_selection import rank_for_energy
-
-    image = np.clip(skimage.transform.resize(astronaut, (900, 1200), order=1), 0, 1)
-    image = image.astype(np.float32)
-    targets = [Criterion("psnr", 33.0), Criterion("energy", 0.999)]
-    proposed = []
-    real = criteria._proposed_rank
-    monkeypatch.setattr(
-        criteria, "_proposed_rank", lambda *a: proposed.append(real(*a)) or proposed[-1]
-    )
-    answers = {}
-    svd = decompose_for(image, targets, answers=answers)
-    assert proposed and proposed[-1] == svd.max_rank  # the last K was the proposal
-    assert (
-        max(answers.values())
-        < svd.max_rank
-        <= criteria.PROPOSAL_MARGIN * 1.5 * max(answers.values())
-    )
-    complete = decompose(image, method="exact")
-    assert answers[targets[1]] == rank_for_energy(complete, 0.999)
-    k = answers[targets[0]]
-    assert k == resolve_criterion(complete, targets[0], image=image)
-    for rank, meets in ((k, True), (k - 1, False)):
-        psnr = skimage.metrics.peak_signal_noise_ratio(
-            image, complete.reconstruct(rank), data_range=1.0
-        )
-        assert bool(psnr >= 33.0) == meets
-
-
-def test_decompose_for_grows_until_a_svdz_budget_is_answered(astronaut):
-    """Regression: the growth rule once resolved budgets in float32 values whatever the
-    caller's storage, stopped early, and choose --storage svdz answered the last computed
-    rank instead of the largest that fits."""
-    import skimage.transform
-
-    from svdimage import decompose
-    from svdimage.criteria import decompose_for, resolve_criterion
-
-    image = skimage.transform.resize(astronaut[:, :, 0], (800, 820), order=1).astype(np.float32)
-    budget = Criterion("bytes", 20_000)
-    answers = {}
-    svd = decompose_for(image, [budget], storage="svdz", answers=answers)
-    answer = resolve_criterion(svd, budget, image=image, storage="svdz")
-    assert answers[budget] == answer <= svd.max_rank
-    values_answer = resolve_criterion(svd, budget, image=image, storage="values")
-    assert values_answer < answer  # the two storages differ here: the test can tell them apart
-    exact = decompose(image, method="exact")
-    assert resolve_criterion(exact, budget, image=image, storage="svdz") == answer
-    # Only explaining the choice needs no singular vectors: a rank-1 SVD, the same answer.
-    only = decompose_for(image, [budget], storage="svdz", explain_only=True)
-    assert only.max_rank == 1
-    choice = explain(only, budget, image=image, storage="svdz", rank=answers[budget])
-    assert choice == explain(exact, budget, image=image, storage="svdz")

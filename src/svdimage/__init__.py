@@ -12,7 +12,7 @@ Modules, one concept each: :mod:`~svdimage.io`, :mod:`~svdimage.decomposition`,
 :mod:`~svdimage.image_svd`,
 :mod:`~svdimage.randomized`, :mod:`~svdimage.metrics`, :mod:`~svdimage.sweep`,
 :mod:`~svdimage.rank_selection`, :mod:`~svdimage.displayed_quality`,
-:mod:`~svdimage.storage`, :mod:`~svdimage.criteria`,
+:mod:`~svdimage.storage`, :mod:`~svdimage.criteria`, :mod:`~svdimage.growth`,
 :mod:`~svdimage.denoising`, :mod:`~svdimage.codec`, :mod:`~svdimage.visualization`,
 :mod:`~svdimage.animation`, :mod:`~svdimage.explorer` and :mod:`~svdimage.batch`
 (datasets on Dask; imported on first use, as ``svdimage.batch``, so that

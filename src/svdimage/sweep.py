@@ -262,10 +262,10 @@ def run(
     from svdimage.criteria import (
         Criterion,
         criterion_label,
-        decompose_for,
         parse_rank_items,
         resolve_criterion,
     )
+    from svdimage.growth import decompose_for
     from svdimage.visualization import (
         figure_bytes,
         plot_error_curve,

@@ -67,7 +67,7 @@ def survey_image(
     """One image's row of a survey (without ``path``, ``seconds`` and ``error``).
 
     The image is loaded as the commands load it; the targets are resolved on
-    the SVD that answers them and no more (:func:`svdimage.criteria.decompose_for`,
+    the SVD that answers them and no more (:func:`svdimage.growth.decompose_for`,
     NaN for a target no rank reaches); at each rate, the best ``.svdz`` file
     of at most that many bytes (:func:`svdimage.codec.encode_for_sizes`) and
     the best Pillow JPEG (``optimize=True``) and WebP of at most the
@@ -93,7 +93,8 @@ def survey_image(
     """
     from svdimage import codec, metrics
     from svdimage._download import download
-    from svdimage.criteria import decompose_for, parse_criterion, resolve_criterion
+    from svdimage.criteria import parse_criterion, resolve_criterion
+    from svdimage.growth import decompose_for
     from svdimage.io import DEFAULT_MAX_BYTES, load_image
 
     criteria = [parse_criterion(target) for target in targets]

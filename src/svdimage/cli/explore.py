@@ -207,8 +207,9 @@ def reconstruct(
     from svdimage import metrics
     from svdimage._fileutil import check_writable
     from svdimage._validation import check_rank
-    from svdimage.criteria import Criterion, decompose_for, parse_rank_item, resolve_criterion
+    from svdimage.criteria import Criterion, parse_rank_item, resolve_criterion
     from svdimage.decomposition import decompose
+    from svdimage.growth import decompose_for
     from svdimage.io import save_image
 
     if _batch.is_batch(images):

@@ -104,10 +104,10 @@ def choose(
         RECOMMENDED_TARGETS,
         VISUALLY_LOSSLESS_SSIM,
         Criterion,
-        decompose_for,
         explain,
         recommend,
     )
+    from svdimage.growth import decompose_for
 
     one_of(
         max_error=max_error,
@@ -140,7 +140,7 @@ def choose(
         raise ValueError(f"--storage must be 'values' or 'svdz'; got {storage!r}.")
     array = load(image, gray=gray, max_pixels=max_pixels, timeout=timeout)
     with step("computing the SVD"):
-        # Only the ranks the question needs (see criteria.decompose_for).
+        # Only the ranks the question needs (see growth.decompose_for).
         wanted = given[:1] or [criterion for _, criterion in RECOMMENDED_TARGETS]
         answers: dict[Criterion, int] = {}
         svd = decompose_for(

@@ -125,7 +125,8 @@ def compress(
     if isinstance(rank, Criterion):
         if options.get("tile", 8) is not None:
             raise ValueError("a rank criterion needs the global SVD: pass tile=None.")
-        from svdimage.criteria import decompose_for, resolve_criterion
+        from svdimage.criteria import resolve_criterion
+        from svdimage.growth import decompose_for
 
         answers: dict[Criterion, int] = {}
         svd = decompose_for(array, [rank], answers=answers)  # only the top ranks it needs
