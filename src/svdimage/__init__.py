@@ -15,34 +15,75 @@ Modules, one concept each: :mod:`~svdimage.io`, :mod:`~svdimage.decomposition`,
 :mod:`~svdimage.storage`, :mod:`~svdimage.criteria`, :mod:`~svdimage.growth`,
 :mod:`~svdimage.denoising`, :mod:`~svdimage.codec`, :mod:`~svdimage.visualization`,
 :mod:`~svdimage.animation`, :mod:`~svdimage.explorer` and :mod:`~svdimage.batch`
-(datasets on Dask; imported on first use, as ``svdimage.batch``, so that
-``import svdimage`` does not load Dask and pandas).
+(datasets on Dask). Each is imported on first use (``svdimage.batch``,
+``svdimage.decompose``), so that ``import svdimage`` loads none of SciPy,
+scikit-image, matplotlib, Dask or pandas until a name that needs them is used.
 """
 
-from importlib import metadata as _metadata
+from typing import TYPE_CHECKING
 
-from svdimage import metrics
-from svdimage.codec import FormatError
-from svdimage.decomposition import decompose
-from svdimage.denoising import add_noise, denoise
-from svdimage.explorer import explore
-from svdimage.image_svd import ImageSVD
-from svdimage.io import load_image, save_image
-from svdimage.randomized import randomized_svd
+import lazy_loader as _lazy
+
+# Names are imported on first use (SPEC 1, as scikit-image does), so that a command that
+# needs only a few modules (``svdimage decompress``, ``--help``) does not load SciPy,
+# scikit-image and matplotlib; ``from svdimage import decompose`` works as before.
+_SUBMODULES = [
+    "animation",
+    "batch",
+    "codec",
+    "criteria",
+    "decomposition",
+    "denoising",
+    "displayed_quality",
+    "explorer",
+    "growth",
+    "image_svd",
+    "io",
+    "metrics",
+    "randomized",
+    "rank_selection",
+    "storage",
+    "sweep",
+    "visualization",
+]
+_ATTRIBUTES = {
+    "codec": ["FormatError"],
+    "decomposition": ["decompose"],
+    "denoising": ["add_noise", "denoise"],
+    "explorer": ["explore"],
+    "image_svd": ["ImageSVD"],
+    "io": ["load_image", "save_image"],
+    "randomized": ["randomized_svd"],
+}
+_lazy_getattr, _lazy_dir, _names = _lazy.attach(__name__, _SUBMODULES, _ATTRIBUTES)
+
+if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
+    from svdimage import metrics
+    from svdimage.codec import FormatError
+    from svdimage.decomposition import decompose
+    from svdimage.denoising import add_noise, denoise
+    from svdimage.explorer import explore
+    from svdimage.image_svd import ImageSVD
+    from svdimage.io import load_image, save_image
+    from svdimage.randomized import randomized_svd
 
 
 def __getattr__(name: str) -> object:
-    if name == "batch":
-        import importlib
+    if name == "__version__":  # the version lives in pyproject.toml only
+        from importlib import metadata
 
-        return importlib.import_module("svdimage.batch")
-    raise AttributeError(f"module 'svdimage' has no attribute {name!r}")
+        try:
+            version = metadata.version("svdimage")
+        except metadata.PackageNotFoundError:  # pragma: no cover - a source tree
+            version = "0+unknown"
+        globals()["__version__"] = version
+        return version
+    return _lazy_getattr(name)
 
 
-try:  # the version lives in pyproject.toml only
-    __version__ = _metadata.version("svdimage")
-except _metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0+unknown"
+def __dir__() -> list[str]:
+    return sorted({*_lazy_dir(), "__version__"})
+
 
 __all__ = [
     "FormatError",

@@ -19,7 +19,6 @@ import typer
 import typer.core
 from rich.console import Console
 
-from svdimage import __version__
 from svdimage._validation import DEFAULT_MAX_PIXELS
 
 EXIT_OK = 0
@@ -375,7 +374,9 @@ def note(text: str) -> None:
 
 def _version(value: bool) -> None:
     if value:
-        out_console.print(f"svdimage {__version__}")
+        import svdimage
+
+        out_console.print(f"svdimage {svdimage.__version__}")
         raise typer.Exit()
 
 
