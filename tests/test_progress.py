@@ -78,3 +78,19 @@ def test_the_library_reports_its_long_steps():
     search = [e for e in recorder.events if e[1] == "searching the rank for SSIM 0.9"]
     measured = search[-1][2]
     assert search[0][0] == "start" and search[-1][0] == "finish" and 2 <= measured <= k + 1
+
+
+def test_coding_svdz_files_is_a_counted_step_advanced_from_its_threads(astronaut):
+    """SvdzSizes.many codes files in worker threads; its step still counts them, by rank,
+    up to its total."""
+    from svdimage.storage import SvdzSizes
+
+    recorder = Recorder()
+    ranks = [4, 16, 9]
+    with _progress.listening(recorder):
+        SvdzSizes(astronaut[:128, :160]).many(ranks + [16])
+    coding = [e for e in recorder.events if e[1] == "coding 3 .svdz files"]
+    assert coding[0] == ("start", "coding 3 .svdz files", sum(ranks), "components")
+    advances = sorted(e[2] for e in coding if e[0] == "advance")
+    assert len(advances) == 3 and advances[-1] == sum(ranks)
+    assert coding[-1] == ("finish", "coding 3 .svdz files", sum(ranks))

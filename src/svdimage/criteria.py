@@ -425,9 +425,9 @@ def recommend(svd: ImageSVD, *, image: ArrayLike | None = None) -> list[Recommen
             step.advance()
     quality.release_statistics()  # not held while the files are coded
     # The .svdz files of every row at once: their entropy coding in parallel threads.
-    with _progress.task(f"sizing {len(picked)} .svdz files"):
-        sizes = svdz_sizes(quality.reference if image is None else image)
-        real = sizes.many([k for _, k, _, _ in picked])
+    # Steps of their own: the codec's factorizations, then the files' coding (counted).
+    sizes = svdz_sizes(quality.reference if image is None else image)
+    real = sizes.many([k for _, k, _, _ in picked])
     rows = []
     for (label, k, psnr, ssim), nbytes_svdz in zip(picked, real):
         nbytes = factor_bytes(svd.shape, k)

@@ -18,6 +18,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
+from svdimage import _progress
 from svdimage._linalg import map_on_cores
 from svdimage._validation import as_image_array, check_rank
 from svdimage.codec._rate import qualities_for_budgets
@@ -214,7 +215,8 @@ class SvdzSizes:
         """The files' bytes at several ranks, coded in parallel threads (LZMA releases the
         GIL): as fast as one on as many cores. The factorizations come first, here; each
         thread then quantizes and codes one file at a time, so that only the files in
-        flight hold their symbols."""
+        flight hold their symbols. The coding is one counted step (``coding N .svdz
+        files``), advanced by each file's rank: the work of a file grows with it."""
 
         from svdimage.codec._entropy import compress_symbols
         from svdimage.codec._format import pack
@@ -230,10 +232,14 @@ class SvdzSizes:
         def size(job: tuple[int, float]) -> int:
             k, step = job
             header, symbols = trials.symbols_at(step, max_rank=k)
-            return len(pack(header, compress_symbols(symbols), version=(1, 1)))
+            n = len(pack(header, compress_symbols(symbols), version=(1, 1)))
+            coding.advance(k)  # from a worker thread: the task holds its listener
+            return n
 
-        for k, n in zip(todo, map_on_cores(size, list(zip(todo, steps)))):
-            self._sizes[k] = n
+        files = f"{len(todo)} .svdz file" + ("s" if len(todo) != 1 else "")
+        with _progress.task(f"coding {files}", sum(todo), unit="components") as coding:
+            for k, n in zip(todo, map_on_cores(size, list(zip(todo, steps)))):
+                self._sizes[k] = n
         return [self._sizes[k] for k in checked]
 
     def estimate(self, rank: int) -> int:
