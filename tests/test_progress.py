@@ -94,3 +94,19 @@ def test_coding_svdz_files_is_a_counted_step_advanced_from_its_threads(astronaut
     advances = sorted(e[2] for e in coding if e[0] == "advance")
     assert len(advances) == 3 and advances[-1] == sum(ranks)
     assert coding[-1] == ("finish", "coding 3 .svdz files", sum(ranks))
+
+
+def test_a_svdz_storage_search_counts_the_files_it_measured(astronaut):
+    from svdimage.storage import SvdzSizes, storage_rank
+
+    recorder = Recorder()
+    image = astronaut[:128, :160]
+    sizes = SvdzSizes(image)
+    budget = sizes(40)
+    with _progress.listening(recorder):
+        k = storage_rank(image.shape, bytes=budget, storage="svdz", sizes=sizes)
+    name = f"searching the rank for {budget:,} bytes as .svdz"
+    search = [e for e in recorder.events if e[1] == name]
+    assert search[0] == ("start", name, None, "files measured")
+    assert search[-1][0] == "finish" and search[-1][2] >= 1
+    assert sizes(k) <= budget

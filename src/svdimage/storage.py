@@ -94,7 +94,8 @@ def storage_rank(
         raise ValueError(f"even rank 1 ({sizes(1):,} bytes as .svdz) does not fit {target}.")
     if not isinstance(sizes, SvdzSizes):
         return _largest_fitting(sizes, budget, 1, full + 1)
-    return _svdz_rank(sizes, budget, full)
+    with _progress.task(f"searching the rank for {target} as .svdz", unit="files measured") as step:
+        return _svdz_rank(sizes, budget, full, step=step)
 
 
 def _largest_fitting(
@@ -125,7 +126,9 @@ def _largest_fitting(
     return low if k is None else k
 
 
-def _svdz_rank(sizes: SvdzSizes, budget: float, full: int) -> int:
+def _svdz_rank(
+    sizes: SvdzSizes, budget: float, full: int, *, step: _progress.Task | None = None
+) -> int:
     """The largest rank whose real file fits ``budget`` (rank 1's does), in few real files.
 
     Real files of large ranks take seconds of LZMA each, their estimates
@@ -135,7 +138,7 @@ def _svdz_rank(sizes: SvdzSizes, budget: float, full: int) -> int:
     rank above it: both files at once (:meth:`SvdzSizes.many`). The ratio
     changes slowly with the rank, so that the second or third pair is usually
     the answer and its neighbour. A plain bisection takes over should that
-    not narrow the bracket.
+    not narrow the bracket. ``step`` counts the real files measured.
     """
     low, high = 1, full + 1  # sizes(low) fits; high is past the end or known not to fit
     k, tries = min(64, full), 0
@@ -153,6 +156,8 @@ def _svdz_rank(sizes: SvdzSizes, budget: float, full: int) -> int:
             else:
                 high = min(high, rank)
         tries += 1
+        if step is not None:
+            step.advance(len(pair))
         if high - low <= 1:
             break
         guess = _largest_fitting(functools.partial(_predicted, sizes, ratios), budget, low, high)

@@ -139,7 +139,8 @@ def choose(
     if storage not in ("values", "svdz"):
         raise ValueError(f"--storage must be 'values' or 'svdz'; got {storage!r}.")
     array = load(image, gray=gray, max_pixels=max_pixels, timeout=timeout)
-    with step("computing the SVD"):
+    # A budget is answered from the image's shape or its .svdz files, before any SVD.
+    with step("choosing the rank" if given else "computing the SVD"):
         # Only the ranks the question needs (see growth.decompose_for).
         wanted = given[:1] or [criterion for _, criterion in RECOMMENDED_TARGETS]
         answers: dict[Criterion, int] = {}
