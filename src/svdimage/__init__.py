@@ -20,52 +20,13 @@ Modules, one concept each: :mod:`~svdimage.io`, :mod:`~svdimage.decomposition`,
 scikit-image, matplotlib, Dask or pandas until a name that needs them is used.
 """
 
-from typing import TYPE_CHECKING
-
 import lazy_loader as _lazy
 
 # Names are imported on first use (SPEC 1, as scikit-image does), so that a command that
 # needs only a few modules (``svdimage decompress``, ``--help``) does not load SciPy,
-# scikit-image and matplotlib; ``from svdimage import decompose`` works as before.
-_SUBMODULES = [
-    "animation",
-    "batch",
-    "codec",
-    "criteria",
-    "decomposition",
-    "denoising",
-    "displayed_quality",
-    "explorer",
-    "growth",
-    "image_svd",
-    "io",
-    "metrics",
-    "randomized",
-    "rank_selection",
-    "storage",
-    "sweep",
-    "visualization",
-]
-_ATTRIBUTES = {
-    "codec": ["FormatError"],
-    "decomposition": ["decompose"],
-    "denoising": ["add_noise", "denoise"],
-    "explorer": ["explore"],
-    "image_svd": ["ImageSVD"],
-    "io": ["load_image", "save_image"],
-    "randomized": ["randomized_svd"],
-}
-_lazy_getattr, _lazy_dir, _names = _lazy.attach(__name__, _SUBMODULES, _ATTRIBUTES)
-
-if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
-    from svdimage import metrics
-    from svdimage.codec import FormatError
-    from svdimage.decomposition import decompose
-    from svdimage.denoising import add_noise, denoise
-    from svdimage.explorer import explore
-    from svdimage.image_svd import ImageSVD
-    from svdimage.io import load_image, save_image
-    from svdimage.randomized import randomized_svd
+# scikit-image and matplotlib; ``from svdimage import decompose`` works as before. The
+# names (modules and the public API) are those of __init__.pyi.
+_lazy_getattr, _, _names = _lazy.attach_stub(__name__, __file__)
 
 
 def __getattr__(name: str) -> object:
@@ -82,9 +43,10 @@ def __getattr__(name: str) -> object:
 
 
 def __dir__() -> list[str]:
-    return sorted({*_lazy_dir(), "__version__"})
+    return sorted({*_names, "__version__"})
 
 
+#: What ``from svdimage import *`` brings: the API, not the modules.
 __all__ = [
     "FormatError",
     "ImageSVD",

@@ -31,83 +31,8 @@ Examples
 (32, 48)
 """
 
-from typing import TYPE_CHECKING
-
 import lazy_loader as _lazy
 
-from svdimage.codec._format import VERSION, FormatError
-
 # Imported on first use: decoding needs neither the encoder nor SciPy (see svdimage/__init__).
-__getattr__, _lazy_dir, _names = _lazy.attach(
-    __name__,
-    submod_attrs={
-        "_compare": [
-            "CompressionReport",
-            "Measured",
-            "compress",
-            "jpeg_at_size",
-            "pillow_at_size",
-            "pillow_at_sizes",
-        ],
-        "_decode": ["FileInfo", "decode", "inspect", "load"],
-        "_encode": [
-            "CHROMA_STEP_FACTOR",
-            "DC_STEP_DIVISOR",
-            "RANK_RULE",
-            "encode",
-            "encode_for_sizes",
-            "quality_to_step",
-            "save",
-        ],
-        "_planes": ["DEBLOCK_STRENGTH"],
-    },
-)
-
-
-def __dir__() -> list[str]:
-    return sorted({*_lazy_dir(), "VERSION", "FormatError"})
-
-
-if TYPE_CHECKING:
-    from svdimage.codec._compare import (
-        CompressionReport,
-        Measured,
-        compress,
-        jpeg_at_size,
-        pillow_at_size,
-        pillow_at_sizes,
-    )
-    from svdimage.codec._decode import FileInfo, decode, inspect, load
-    from svdimage.codec._encode import (
-        CHROMA_STEP_FACTOR,
-        DC_STEP_DIVISOR,
-        RANK_RULE,
-        encode,
-        encode_for_sizes,
-        quality_to_step,
-        save,
-    )
-    from svdimage.codec._planes import DEBLOCK_STRENGTH
-
-__all__ = [
-    "encode",
-    "encode_for_sizes",
-    "decode",
-    "save",
-    "load",
-    "inspect",
-    "compress",
-    "jpeg_at_size",
-    "pillow_at_size",
-    "pillow_at_sizes",
-    "quality_to_step",
-    "FormatError",
-    "FileInfo",
-    "CompressionReport",
-    "Measured",
-    "VERSION",
-    "RANK_RULE",
-    "CHROMA_STEP_FACTOR",
-    "DC_STEP_DIVISOR",
-    "DEBLOCK_STRENGTH",
-]
+# The names are those of __init__.pyi.
+__getattr__, __dir__, __all__ = _lazy.attach_stub(__name__, __file__)
