@@ -83,7 +83,7 @@ def test_find_images_recursive_by_extension_or_content_skipping_hidden(dataset):
 
 
 def test_output_paths_mirror_the_folder_and_name_loose_files():
-    from svdimage.batch._sources import output_path
+    from svdimage.batch import output_path
 
     roots = ["/data/photos"]
     assert output_path("/data/photos/2024/a.jpg", roots=roots, folder="out", suffix=".svdz") == (
@@ -514,7 +514,7 @@ def test_cli_survey_writes_the_outputs_and_exits_3_on_failures(dataset, serial, 
 def test_cli_folder_modes_of_sweep_reconstruct_denoise_and_compress(dataset, tmp_path):
     good = [dataset / name for name in GOOD]
     for command, options, made in (
-        ("sweep", ["--ranks", "2,5", "--out"], lambda o: sorted(o.rglob("metrics.json"))),
+        ("sweep", ["--ranks", "2,5", "--output"], lambda o: sorted(o.rglob("metrics.json"))),
         ("reconstruct", ["-k", "5", "-o"], lambda o: sorted(o.rglob("*.png"))),
         ("denoise", ["-o"], lambda o: sorted(o.rglob("*.png"))),
         ("compress", ["--quality", "60", "-o"], lambda o: sorted(o.rglob("*.svdz"))),

@@ -49,7 +49,7 @@ def test_help_documents_exit_codes():
 
 def test_sweep_writes_all_outputs_and_metrics_match_library(tmp_path, photo):
     out = tmp_path / "out"
-    result = invoke("sweep", photo, "--ranks", "3,10,20", "--out", out)
+    result = invoke("sweep", photo, "--ranks", "3,10,20", "--output", out)
     assert result.exit_code == 0, result.output
     for name in ("grid.png", "error_curve.png", "spectrum.png", "metrics.csv", "metrics.json"):
         assert (out / name).stat().st_size > 0
@@ -69,20 +69,20 @@ def test_sweep_writes_all_outputs_and_metrics_match_library(tmp_path, photo):
 
 def test_sweep_refuses_existing_outputs_without_force(tmp_path, photo):
     out = tmp_path / "out"
-    assert invoke("sweep", photo, "-r", "3", "--out", out).exit_code == 0
+    assert invoke("sweep", photo, "-r", "3", "--output", out).exit_code == 0
     before = (out / "metrics.json").read_bytes()
-    result = invoke("sweep", photo, "-r", "5", "--out", out)
+    result = invoke("sweep", photo, "-r", "5", "--output", out)
     assert_one_line_error(result, EXIT_FILES, "already exists", "--force")
     assert (out / "metrics.json").read_bytes() == before
-    assert invoke("sweep", photo, "-r", "5", "--out", out, "--force").exit_code == 0
+    assert invoke("sweep", photo, "-r", "5", "--output", out, "--force").exit_code == 0
     assert (out / "metrics.json").read_bytes() != before
 
 
 def test_sweep_color_and_gray_flag(tmp_path, color_photo):
-    result = invoke("sweep", color_photo, "-r", "2,8", "--out", tmp_path / "c")
+    result = invoke("sweep", color_photo, "-r", "2,8", "--output", tmp_path / "c")
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "c" / "metrics.json").read_text())["image"]["mode"] == "rgb"
-    result = invoke("sweep", color_photo, "-r", "2,8", "--gray", "--out", tmp_path / "g")
+    result = invoke("sweep", color_photo, "-r", "2,8", "--gray", "--output", tmp_path / "g")
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "g" / "metrics.json").read_text())["image"]["mode"] == "gray"
 
@@ -98,7 +98,7 @@ def test_sweep_color_and_gray_flag(tmp_path, color_photo):
     ],
 )
 def test_sweep_bad_ranks(tmp_path, photo, ranks, fragment):
-    result = invoke("sweep", photo, "--ranks", ranks, "--out", tmp_path / "o")
+    result = invoke("sweep", photo, "--ranks", ranks, "--output", tmp_path / "o")
     assert_one_line_error(result, EXIT_BAD_INPUT, fragment)
     assert not (tmp_path / "o").exists()
 
@@ -186,11 +186,11 @@ def test_info_on_a_large_photo_computes_only_the_top_singular_values(tmp_path, a
 
 
 def test_demo_runs_on_bundled_photo(tmp_path):
-    result = invoke("demo", "--out", tmp_path / "demo")
+    result = invoke("demo", "--output", tmp_path / "demo")
     assert result.exit_code == 0, result.output
     assert (tmp_path / "demo" / "grid.png").exists()
     assert "grid.png" in result.stdout
-    result = invoke("demo", "--out", tmp_path / "demo2", "--sample", "nope")
+    result = invoke("demo", "--output", tmp_path / "demo2", "--sample", "nope")
     assert_one_line_error(result, EXIT_BAD_INPUT, "--sample must be one of")
 
 
@@ -230,14 +230,14 @@ def test_animate_command_default_stops_at_rank_250(tmp_path, monkeypatch):
     import imageio.v3 as iio
     import skimage.data
 
-    from svdimage import decomposition
+    from svdimage.cli import explore as explore_commands
 
     path = tmp_path / "big.png"
     Image.fromarray(skimage.data.astronaut()[:300, :400]).save(path)
     ranks_asked = []
-    real = decomposition.decompose
+    real = explore_commands.decompose
     monkeypatch.setattr(
-        decomposition,
+        explore_commands,
         "decompose",
         lambda *a, **k: ranks_asked.append(k.get("rank")) or real(*a, **k),
     )
@@ -317,11 +317,25 @@ def test_choose_without_criterion_prints_recommendations(photo):
         (["--psnr", "30", "--knee"], EXIT_USAGE, "--psnr and --knee do not go together"),
         (["--psnr", "200"], EXIT_BAD_INPUT, "no rank up to 96 reaches"),
         (["--bytes", "10"], EXIT_BAD_INPUT, "even rank 1"),
-        (["--bytes", "10", "--storage", "png"], EXIT_BAD_INPUT, "--storage must be"),
     ],
 )
 def test_choose_bad_criteria(photo, args, code, fragment):
     assert_one_line_error(invoke("choose", photo, *args), code, fragment)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["choose", "--bytes", "10", "--storage", "png"],
+        ["compress", "-o", "x.svdz", "--color", "hsv"],
+    ],
+)
+def test_choices_are_checked_by_the_parser(photo, args):
+    """Choices are enums: a value outside them is a usage error (exit 2) naming the option
+    and the values it takes."""
+    result = invoke(args[0], photo, *args[1:])
+    assert result.exit_code == EXIT_USAGE
+    assert args[-2] in result.stderr and "is not one of" in result.stderr
 
 
 def test_denoise_with_added_noise_reports_psnr_gain(tmp_path, photo):
@@ -352,7 +366,7 @@ def test_sweep_and_reconstruct_accept_criteria(tmp_path, photo):
     from svdimage.rank_selection import rank_for_energy
 
     k = rank_for_energy(decompose(load_image(photo)), 0.99)
-    result = invoke("sweep", photo, "--ranks", "3,energy=0.99", "--out", tmp_path / "s")
+    result = invoke("sweep", photo, "--ranks", "3,energy=0.99", "--output", tmp_path / "s")
     assert result.exit_code == 0, result.output
     ranks = [r["rank"] for r in json.loads((tmp_path / "s" / "metrics.json").read_text())["ranks"]]
     assert ranks == sorted({3, k})
@@ -423,11 +437,6 @@ def test_compress_refuses_existing_output(tmp_path, photo):
     out.write_bytes(b"keep")
     assert_one_line_error(invoke("compress", photo, "-o", out), EXIT_FILES, "already exists")
     assert out.read_bytes() == b"keep"
-    assert_one_line_error(
-        invoke("compress", photo, "-o", tmp_path / "x.svdz", "--color", "hsv"),
-        EXIT_BAD_INPUT,
-        "--color",
-    )
 
 
 def test_compress_a_folder_writes_one_file_per_image_and_reports_failures(
@@ -473,7 +482,7 @@ def test_choose_denoise_shows_threshold_and_neighbouring_sigmas(photo):
 def test_tiny_images_work_without_ssim(tmp_path):
     tiny = tmp_path / "tiny.png"
     Image.fromarray(np.arange(9, dtype=np.uint8).reshape(3, 3) * 20).save(tiny)
-    result = invoke("sweep", tiny, "--ranks", "1,3", "--out", tmp_path / "s")
+    result = invoke("sweep", tiny, "--ranks", "1,3", "--output", tmp_path / "s")
     assert result.exit_code == 0, result.output
     rows = json.loads((tmp_path / "s" / "metrics.json").read_text())["ranks"]
     assert rows[0]["ssim"] is None and rows[1]["relative_error"] < 1e-6
@@ -487,7 +496,7 @@ def test_sweep_names_the_criterion_behind_each_rank(tmp_path, photo):
     from svdimage.rank_selection import knee_rank, rank_for_psnr
 
     out = tmp_path / "s"
-    result = invoke("sweep", photo, "--ranks", "5,psnr=30,knee", "--out", out)
+    result = invoke("sweep", photo, "--ranks", "5,psnr=30,knee", "--output", out)
     assert result.exit_code == 0, result.output
     svd = decompose(load_image(photo))
     expected = {5: "", rank_for_psnr(svd, 30.0): "psnr=30", knee_rank(svd): "knee"}
@@ -503,7 +512,7 @@ def test_sweep_names_the_criterion_behind_each_rank(tmp_path, photo):
 
 def test_sweep_puts_one_rank_picked_twice_on_one_row(tmp_path, photo):
     result = invoke(
-        "sweep", photo, "--ranks", "energy=0.9,energy=0.9000001", "--out", tmp_path / "s"
+        "sweep", photo, "--ranks", "energy=0.9,energy=0.9000001", "--output", tmp_path / "s"
     )
     assert result.exit_code == 0, result.output
     rows = json.loads((tmp_path / "s" / "metrics.json").read_text())["ranks"]
@@ -512,7 +521,8 @@ def test_sweep_puts_one_rank_picked_twice_on_one_row(tmp_path, photo):
 
 def test_choose_storage_svdz_counts_real_files_and_labels_them(photo):
     from svdimage import decompose
-    from svdimage.rank_selection import rank_for_storage, svdz_bytes
+    from svdimage.rank_selection import rank_for_storage
+    from svdimage.storage import svdz_bytes
 
     svd = decompose(load_image(photo))
     budget = svdz_bytes(svd, 10)
@@ -596,7 +606,7 @@ def test_json_outputs_are_one_document_with_the_librarys_numbers(tmp_path, photo
 def test_every_command_creates_missing_output_folders(tmp_path, photo):
     result = invoke("reconstruct", photo, "-k", "5", "-o", tmp_path / "a" / "b" / "r.png")
     assert result.exit_code == 0, result.output
-    result = invoke("sweep", photo, "-r", "5", "--out", tmp_path / "c" / "d")
+    result = invoke("sweep", photo, "-r", "5", "--output", tmp_path / "c" / "d")
     assert result.exit_code == 0, result.output
     result = invoke("compress", photo, "-o", tmp_path / "e" / "p.svdz")
     assert result.exit_code == 0, result.output
@@ -832,3 +842,119 @@ def test_batch_modes_log_images_not_their_steps(tmp_path, photo, monkeypatch):
     assert result.exit_code == 0, result.output
     assert result.stderr == ""  # each image's SVD and writing are not logged ...
     assert result.stdout.count(" -> ") == 2  # ... its result line is
+
+
+# -- one grammar: the same option means the same thing in every command -----------------
+
+#: A value for each option of the conflict table (flags take none).
+_OPTION_VALUES = {
+    "--quality": "50",
+    "--psnr": "30",
+    "--size": "3000",
+    "--bpp": "1",
+    "--tiles": "8",
+    "--global": None,
+    "--rank": "5",
+    "--workers": "1",
+    "--scheduler": "tcp://127.0.0.1:1",
+    "--max-error": "0.1",
+    "--energy": "0.9",
+    "--ssim": "0.9",
+    "--ratio": "4",
+    "--bytes": "3000",
+    "--percent": "10",
+    "--knee": None,
+    "--denoise": None,
+}
+
+
+def _conflicting_pairs():
+    from itertools import combinations
+
+    from svdimage.cli._app import CONFLICTS
+
+    for command, groups in CONFLICTS.items():
+        for group in groups:
+            for first, second in combinations(group, 2):
+                yield command, first, second
+
+
+@pytest.mark.parametrize("command,first,second", list(_conflicting_pairs()))
+def test_every_pair_of_conflicting_options_exits_2_with_one_line(
+    tmp_path, photo, command, first, second
+):
+    """The conflict table, pair by pair: exit 2, one line naming both, nothing written."""
+    args = [command, photo]
+    if command in ("compress", "sweep", "reconstruct", "denoise", "survey"):
+        suffix = {"compress": ".svdz", "reconstruct": ".png", "denoise": ".png"}.get(command, "")
+        args += ["-o", tmp_path / f"out{suffix}"]
+    if command == "reconstruct" and "--rank" not in (first, second):
+        args += ["--rank", "5"]
+    for option in (first, second):
+        args += [option] if _OPTION_VALUES[option] is None else [option, _OPTION_VALUES[option]]
+    result = invoke(*args)
+    assert_one_line_error(result, EXIT_USAGE, first, second, "do not go together")
+    assert not list(tmp_path.glob("out*"))
+
+
+def test_q_is_quiet_everywhere_and_quality_is_spelled_out(tmp_path, photo):
+    """``-q`` is only --quiet, before or after the command; compress's quality is --quality."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "x.svdz"
+    run = [sys.executable, "-m", "svdimage", "compress", str(photo), "-q", "-o", str(out)]
+    done = subprocess.run([*run, "--quality", "50"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert out.exists() and done.stderr == ""
+    result = invoke("compress", photo, "-o", tmp_path / "y.svdz", "-q", "50")
+    assert result.exit_code == EXIT_USAGE and "No such option: -q" in result.stderr
+
+
+def test_compress_refuses_an_output_that_is_not_svdz(tmp_path, photo):
+    assert_one_line_error(
+        invoke("compress", photo, "-o", tmp_path / "out.png"), EXIT_USAGE, "must end in .svdz"
+    )
+    assert not (tmp_path / "out.png").exists()
+
+
+@pytest.mark.parametrize("command", ["sweep", "demo"])
+def test_old_out_spelling_still_works_and_says_it_is_deprecated(tmp_path, photo, command):
+    """-o/--output on every command; sweep's and demo's old --out is hidden and warns."""
+    args = [command, photo] if command == "sweep" else [command, "--sample", "camera"]
+    result = invoke(*args, "--out", tmp_path / "old")
+    assert result.exit_code == 0, result.output
+    assert "--out is deprecated" in result.stderr and "use --output" in result.stderr
+    assert (tmp_path / "old" / "metrics.csv").exists()
+    result = invoke(*args, "--output", tmp_path / "a", "--out", tmp_path / "b")
+    assert_one_line_error(result, EXIT_USAGE, "--out is the old spelling of --output")
+
+
+def test_a_missing_image_in_a_batch_is_reported_and_skipped(tmp_path, photo):
+    """compress a.png missing.png -o out/: the good image is compressed, the missing one is
+    one failed line, exit 3 (as the help says), not an abort of the whole batch."""
+    result = invoke("compress", photo, tmp_path / "missing.png", "-o", tmp_path / "out")
+    assert result.exit_code == 3, result.output
+    assert (tmp_path / "out" / "photo.svdz").exists()
+    assert "missing.png" in result.stderr
+
+
+def test_criterion_names_are_checked_where_the_criterion_is_built(photo):
+    """`--ranks PSNR2=35` is refused with the known names, never answered as something else."""
+    result = invoke("sweep", photo, "-o", "unused", "--ranks", "PSNR2=35")
+    assert_one_line_error(result, EXIT_BAD_INPUT, "unknown rank criterion", "psnr=DB, ssim=V")
+
+
+def test_reconstruct_prints_the_error_of_the_image_it_wrote(tmp_path, photo):
+    """The printed relative error is that of the written (clipped) image; the SVD's kept
+    triplets are exact, so it equals the optimal error to the clipping."""
+    from svdimage import decompose, metrics
+
+    out = tmp_path / "r.png"
+    result = invoke("reconstruct", photo, "--rank", "10", "-o", out)
+    assert result.exit_code == 0, result.output
+    image = load_image(photo)
+    svd = decompose(image)
+    written = metrics.relative_error(image, svd.reconstruct(10))
+    assert f"{written:.4f}" in result.stdout
+    assert f"{float(svd.relative_error(10)):.4f}" in result.stdout

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from svdimage import FormatError, decompose
-from svdimage._search import largest_true
+from svdimage._search import largest_true, qualities_for_budgets
 from svdimage.codec import (
     decode,
     encode,
@@ -27,7 +27,6 @@ from svdimage.codec import (
     save,
 )
 from svdimage.codec._format import MAGIC, VERSION, unpack
-from svdimage.codec._rate import qualities_for_budgets
 from svdimage.metrics import peak_signal_noise_ratio
 
 #: The version of the format-1 files most tests below tamper with.

@@ -13,7 +13,8 @@ from svdimage.criteria import (
     recommend,
     resolve_criterion,
 )
-from svdimage.rank_selection import rank_for_energy, rank_for_psnr, svdz_bytes
+from svdimage.rank_selection import rank_for_energy, rank_for_psnr
+from svdimage.storage import svdz_bytes
 
 
 def test_parse_and_resolve_criteria(camera, camera_svd):

@@ -3,7 +3,7 @@ import pytest
 import scipy.linalg
 
 from svdimage import decompose
-from svdimage.decomposition import _choose_method
+from svdimage.svd_kernels import choose_method
 
 
 def _direct_error(image, approx):
@@ -69,14 +69,14 @@ def test_decompose_rejects_bad_method_and_inputs(camera):
 
 
 def test_auto_rule_is_documented_behaviour():
-    assert _choose_method("auto", (4000, 3000), None) == "exact"
-    assert _choose_method("auto", (512, 512), 10) == "randomized"
-    assert _choose_method("auto", (512, 512), 128) == "exact"
-    assert _choose_method("auto", (96, 200), 2) == "exact"
-    assert _choose_method("auto", (97, 200), 2) == "randomized"
-    assert _choose_method("auto", (4000, 3000), 100) == "randomized"
-    assert _choose_method("auto", (4000, 3000), 1000) == "exact"
-    assert _choose_method("randomized", (100, 80), 80) == "exact"
+    assert choose_method("auto", (4000, 3000), None) == "exact"
+    assert choose_method("auto", (512, 512), 10) == "randomized"
+    assert choose_method("auto", (512, 512), 128) == "exact"
+    assert choose_method("auto", (96, 200), 2) == "exact"
+    assert choose_method("auto", (97, 200), 2) == "randomized"
+    assert choose_method("auto", (4000, 3000), 100) == "randomized"
+    assert choose_method("auto", (4000, 3000), 1000) == "exact"
+    assert choose_method("randomized", (100, 80), 80) == "exact"
 
 
 @pytest.mark.parametrize("method", ["exact", "randomized"])
@@ -197,13 +197,13 @@ def test_exact_top_ranks_of_float32_come_from_the_gram_matrix_to_float64_accurac
     above): closer to float64 LAPACK than float32 LAPACK is."""
     import scipy.linalg
 
-    from svdimage.decomposition import GRAM_MAX_RANK_FRACTION, GRAM_SUBSET_FRACTION, _gram_svd
+    from svdimage.svd_kernels import GRAM_MAX_RANK_FRACTION, GRAM_SUBSET_FRACTION, gram_svd
 
     plane = np.ascontiguousarray(medium_photo[:, :, 1].T if tall else medium_photo[:, :, 1])
     assert k <= GRAM_MAX_RANK_FRACTION * min(plane.shape)
     # 150 takes the subset route, 250 and 400 the complete eigendecomposition.
     assert (k <= GRAM_SUBSET_FRACTION * min(plane.shape)) == (k == 150)
-    assert _gram_svd(plane, k) is not None  # the spectrum is wide enough for the Gram route
+    assert gram_svd(plane, k) is not None  # the spectrum is wide enough for the Gram route
     svd = decompose(plane, rank=k, method="exact")
     assert svd.dtype == np.float32 and svd.U.shape == (*plane.shape[:1], k)
     U64, s64, Vt64 = scipy.linalg.svd(plane.astype(np.float64), full_matrices=False)
@@ -222,10 +222,10 @@ def test_exact_top_ranks_of_float32_come_from_the_gram_matrix_to_float64_accurac
 
 def test_exact_top_ranks_of_a_nearly_low_rank_image_use_lapack():
     """Below s_k / s_1 = 1e-4 the Gram matrix would lose float32's precision: gesdd instead."""
-    from svdimage.decomposition import _gram_svd
+    from svdimage.svd_kernels import gram_svd
 
     rng = np.random.default_rng(3)
     image = (rng.random((300, 3)) @ rng.random((3, 400)) / 3).astype(np.float32)
-    assert _gram_svd(image, 50) is None
+    assert gram_svd(image, 50) is None
     svd = decompose(image, rank=50, method="exact")
     np.testing.assert_allclose(svd.reconstruct(3, clip=False), image, atol=1e-5)

@@ -8,19 +8,28 @@ from svdimage import decompose, metrics
 from svdimage.displayed_quality import DisplayedQuality
 
 
-def test_displayed_quality_is_shared_per_decomposition_and_freed_with_it(camera):
+def test_measurement_cache_shares_one_decomposition_s_quality_and_frees_it(camera):
+    """The displayed quality is shared through an explicit cache (no state on the SVD): the
+    same object for the same decomposition, a new one for another, and nothing holds the
+    decomposition once the cache forgets it."""
     import gc
     import weakref
 
+    from svdimage.rank_selection import MeasurementCache
+
     svd = decompose(camera[::4, ::4].copy())
     image = camera[::4, ::4].copy()
-    quality = DisplayedQuality.shared(svd, image)
-    assert DisplayedQuality.shared(svd, image) is quality
-    assert DisplayedQuality.shared(svd, image.copy()) is not quality  # another image object
+    cache = MeasurementCache(image)
+    quality = cache.quality(svd)
+    assert cache.quality(svd) is quality
+    assert not hasattr(svd, "shared")
     k = quality.rank_for_psnr(30)
     expected = skimage.metrics.peak_signal_noise_ratio(image, svd.reconstruct(k), data_range=1.0)
     assert math.isclose(quality.psnr(k), expected, rel_tol=1e-6)
+    other = decompose(image, rank=40)
+    assert cache.quality(other) is not quality
     held = weakref.ref(svd)
+    cache.forget(other)
     del svd, quality
     gc.collect()
     assert held() is None

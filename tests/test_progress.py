@@ -81,14 +81,14 @@ def test_the_library_reports_its_long_steps():
 
 
 def test_coding_svdz_files_is_a_counted_step_advanced_from_its_threads(astronaut):
-    """SvdzSizes.many codes files in worker threads; its step still counts them, by rank,
+    """GlobalSizes.many codes files in worker threads; its step still counts them, by rank,
     up to its total."""
-    from svdimage.storage import SvdzSizes
+    from svdimage.codec import GlobalSizes
 
     recorder = Recorder()
     ranks = [4, 16, 9]
     with _progress.listening(recorder):
-        SvdzSizes(astronaut[:128, :160]).many(ranks + [16])
+        GlobalSizes(astronaut[:128, :160]).many(ranks + [16])
     coding = [e for e in recorder.events if e[1] == "coding 3 .svdz files"]
     assert coding[0] == ("start", "coding 3 .svdz files", sum(ranks), "components")
     advances = sorted(e[2] for e in coding if e[0] == "advance")
@@ -97,11 +97,12 @@ def test_coding_svdz_files_is_a_counted_step_advanced_from_its_threads(astronaut
 
 
 def test_a_svdz_storage_search_counts_the_files_it_measured(astronaut):
-    from svdimage.storage import SvdzSizes, storage_rank
+    from svdimage.codec import GlobalSizes
+    from svdimage.storage import storage_rank
 
     recorder = Recorder()
     image = astronaut[:128, :160]
-    sizes = SvdzSizes(image)
+    sizes = GlobalSizes(image)
     budget = sizes(40)
     with _progress.listening(recorder):
         k = storage_rank(image.shape, bytes=budget, storage="svdz", sizes=sizes)

@@ -6,7 +6,6 @@ import skimage.metrics
 
 from svdimage import decompose
 from svdimage.rank_selection import (
-    factor_bytes,
     knee_rank,
     rank_for_energy,
     rank_for_error,
@@ -14,9 +13,8 @@ from svdimage.rank_selection import (
     rank_for_psnr,
     rank_for_ssim,
     rank_for_storage,
-    storage_rank,
-    svdz_bytes,
 )
+from svdimage.storage import factor_bytes, storage_rank, svdz_bytes
 
 
 def _direct_error(image, approx):

@@ -1,31 +1,34 @@
 import pytest
 
-from svdimage.storage import SvdzSizes, storage_rank, svdz_sizes
+from svdimage.codec import GlobalSizes
+from svdimage.decomposition import decompose
+from svdimage.rank_selection import MeasurementCache
+from svdimage.storage import storage_rank, svdz_bytes
 
 
 @pytest.mark.parametrize("color", [False, True])
 def test_svdz_rank_search_equals_a_scan_of_every_rank(astronaut, color):
-    """The estimate-guided search (SvdzSizes.estimate, pairs of real files) finds, for
+    """The estimate-guided search (GlobalSizes.estimate, pairs of real files) finds, for
     budgets across the range, a rank that fits whose neighbour does not, between the first
     that does not fit and the largest that fits in a scan of every rank's real file (sizes
     grow with the rank up to the entropy coder's noise, under 2 %)."""
     image = astronaut[::4, ::4].copy() if color else astronaut[::4, ::4, 1].copy()
-    every = SvdzSizes(image).many(range(1, 129))
+    every = GlobalSizes(image).many(range(1, 129))
     assert all(b > 0.98 * a for a, b in zip(every, every[1:]))
     assert every[-1] > 10 * every[0]
     for budget in (every[0], every[6] + 1, every[40], every[90] - 1, every[127], every[127] + 10):
         fits = [k for k in range(1, 129) if every[k - 1] <= budget]
         first_too_large = min((k for k in range(1, 129) if k not in fits), default=129)
-        fresh = SvdzSizes(image)  # the search alone, with nothing measured before
+        fresh = GlobalSizes(image)  # the search alone, with nothing measured before
         k = storage_rank(image.shape, bytes=budget, storage="svdz", sizes=fresh)
         assert k in fits and (k == 128 or every[k] > budget)
         assert first_too_large - 1 <= k <= max(fits)
     with pytest.raises(ValueError, match="even rank 1"):
-        storage_rank(image.shape, bytes=every[0] - 1, storage="svdz", sizes=SvdzSizes(image))
+        storage_rank(image.shape, bytes=every[0] - 1, storage="svdz", sizes=GlobalSizes(image))
 
 
 def test_svdz_sizes_share_factorizations_and_equal_the_files(astronaut, monkeypatch):
-    """Sizes of a 512x512 colour photo's ranks, asked in any order through one SvdzSizes,
+    """Sizes of a 512x512 colour photo's ranks, asked in any order through one GlobalSizes,
     one at a time or several at once (threads), are those of the files codec.encode writes
     for each rank alone (randomized plane factorizations at ranks 16 and 32, the full one
     above), and each is computed once."""
@@ -35,7 +38,7 @@ def test_svdz_sizes_share_factorizations_and_equal_the_files(astronaut, monkeypa
     calls = []
     real = _tiles.plane_factors
     monkeypatch.setattr(_tiles, "plane_factors", lambda *a, **k: calls.append(k) or real(*a, **k))
-    sizes = SvdzSizes(astronaut)
+    sizes = GlobalSizes(astronaut)
     asked = [30, 3, 100, 12, 25, 16, 70]
     got = {k: sizes(k) for k in asked[:3]}
     got.update(zip(asked[3:], sizes.many(asked[3:])))
@@ -49,14 +52,31 @@ def test_svdz_sizes_share_factorizations_and_equal_the_files(astronaut, monkeypa
     assert [got[k] for k in sorted(asked)] == sorted(got.values())
 
 
-def test_svdz_sizes_are_shared_per_image_without_keeping_it_alive(camera):
-    import gc
-    import weakref
+def test_svdz_bytes_share_sizes_only_through_an_explicit_cache(camera, monkeypatch):
+    """No hidden registry: without a cache each call factors the image anew; one
+    MeasurementCache, created and passed by the caller, factors it once for every rank."""
+    from svdimage.codec import _tiles
 
     image = camera[::4, ::4].copy()
-    assert svdz_sizes(image) is svdz_sizes(image)
-    assert svdz_sizes(image.copy()) is not svdz_sizes(image)
-    held = weakref.ref(image)
-    del image
-    gc.collect()
-    assert held() is None
+    svd = decompose(image)
+    calls = []
+    real = _tiles.plane_factors
+    monkeypatch.setattr(_tiles, "plane_factors", lambda *a, **k: calls.append(k) or real(*a, **k))
+    alone = [svdz_bytes(svd, k) for k in (5, 6)]
+    assert len(calls) == 2
+    cache = MeasurementCache(image)
+    shared = [svdz_bytes(svd, k, sizes=cache.sizes(svd)) for k in (5, 6)]
+    assert len(calls) == 3 and shared == alone
+    assert cache.sizes(svd) is cache.sizes()
+
+
+def test_renamed_storage_names_warn_and_still_work(camera):
+    import svdimage.rank_selection
+    import svdimage.storage
+
+    with pytest.deprecated_call(match="svdimage.codec.GlobalSizes"):
+        old = svdimage.storage.SvdzSizes
+    assert old is GlobalSizes
+    with pytest.deprecated_call(match="from svdimage.storage"):
+        moved = svdimage.rank_selection.svdz_bytes
+    assert moved is svdz_bytes

@@ -14,6 +14,7 @@ How much SVD a set of criteria needs is :func:`svdimage.growth.decompose_for`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -21,20 +22,23 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from svdimage import _progress, metrics
-from svdimage.decomposition import ImageSVD
 from svdimage.denoising import optimal_hard_threshold, optimal_hard_threshold_rank
 from svdimage.displayed_quality import DisplayedQuality
+from svdimage.image_svd import ImageSVD
 from svdimage.rank_selection import (
+    MeasurementCache,
     knee_rank,
     rank_for_energy,
     rank_for_error,
     rank_for_fraction,
     rank_for_storage,
 )
-from svdimage.storage import factor_bytes, svdz_bytes, svdz_sizes
+from svdimage.storage import factor_bytes, svdz_bytes
 
 __all__ = [
     "Criterion",
+    "CriterionKind",
+    "KINDS",
     "parse_criterion",
     "is_criterion",
     "parse_rank_items",
@@ -48,6 +52,7 @@ __all__ = [
     "explain",
     "Recommendation",
     "recommend",
+    "smallest_visually_lossless",
     "RECOMMENDED_TARGETS",
     "VISUALLY_LOSSLESS_SSIM",
     "WHOLE_SPECTRUM_CRITERIA",
@@ -63,28 +68,106 @@ Storage = Literal["values", "svdz"]
 #: LNCS 8019, pp. 23-30.
 VISUALLY_LOSSLESS_SSIM = 0.95
 
+#: What a criterion needs to be answered, cheapest first.
+Needs = Literal["shape", "singular values", "whole spectrum", "displayed images"]
+
+
+@dataclass(frozen=True)
+class CriterionKind:
+    """One kind of criterion, declared once: its name, how it is written, its unit, and what
+    answering it needs.
+
+    Attributes
+    ----------
+    name : str
+        As written before ``=`` (``psnr``) or alone (``knee``).
+    syntax : str
+        How a user writes it (``psnr=DB``).
+    unit : str
+        What :func:`criterion_value` measures, as a label (budgets add how bytes
+        are counted: :func:`criterion_unit`).
+    needs : {'shape', 'singular values', 'whole spectrum', 'displayed images'}
+        ``'shape'``: answered from the image's shape (and, for ``.svdz``
+        budgets, the codec's files of the image) before any SVD;
+        ``'singular values'``: from the top singular values; ``'whole
+        spectrum'``: from every singular value (the complete SVD);
+        ``'displayed images'``: from measured reconstructions (PSNR, SSIM).
+    budget : bool
+        A storage budget: the answer is the *largest* rank that fits.
+    takes_value : bool
+        Written ``name=value`` (else bare).
+    """
+
+    name: str
+    syntax: str
+    unit: str
+    needs: Needs
+    budget: bool = False
+    takes_value: bool = True
+
+
+#: Every criterion kind, by name: the one table the rank language is read from.
+KINDS: dict[str, CriterionKind] = {
+    kind.name: kind
+    for kind in (
+        CriterionKind("error", "error=E", "relative error", "singular values"),
+        CriterionKind("energy", "energy=F", "energy kept", "singular values"),
+        CriterionKind("psnr", "psnr=DB", "PSNR (dB)", "displayed images"),
+        CriterionKind("ssim", "ssim=V", "SSIM", "displayed images"),
+        CriterionKind("ratio", "ratio=R", "ratio to raw 8-bit", "shape", budget=True),
+        CriterionKind("bytes", "bytes=N", "bytes", "shape", budget=True),
+        CriterionKind("bpp", "bpp=B", "bits per pixel", "shape", budget=True),
+        CriterionKind("percent", "percent=P", "% of the short side", "shape"),
+        CriterionKind("knee", "knee", "relative error", "singular values", takes_value=False),
+        CriterionKind(
+            "denoise",
+            "denoise",
+            "smallest kept singular value",
+            "whole spectrum",
+            takes_value=False,
+        ),
+    )
+}
+
+
+def _known() -> str:
+    return ", ".join(kind.syntax for kind in KINDS.values())
+
 
 @dataclass(frozen=True)
 class Criterion:
-    """A target such as ``psnr=35``: its name and value (``None`` for knee/denoise)."""
+    """A target such as ``psnr=35``: its name and value (``None`` for knee/denoise).
+
+    The name must be one of :data:`KINDS` (lower case), with a value exactly
+    when its kind takes one; anything else is refused here, with the known
+    names, so that no later step answers a criterion it does not know.
+
+    Examples
+    --------
+    >>> Criterion("psnr", 35).kind.needs
+    'displayed images'
+    >>> Criterion("PSNR", 35)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown rank criterion 'PSNR'; use one of error=E, energy=F, psnr=DB, ...
+    """
 
     name: str
     value: float | None = None
 
+    def __post_init__(self) -> None:
+        kind = KINDS.get(self.name) if isinstance(self.name, str) else None
+        if kind is None:
+            raise ValueError(f"unknown rank criterion {self.name!r}; use one of {_known()}.")
+        if kind.takes_value and self.value is None:
+            raise ValueError(f"criterion {self.name!r} needs a value: {kind.syntax}.")
+        if not kind.takes_value and self.value is not None:
+            raise ValueError(f"criterion {self.name!r} takes no value; got {self.value!r}.")
 
-_CRITERIA = (
-    "error",
-    "energy",
-    "psnr",
-    "ssim",
-    "ratio",
-    "bytes",
-    "bpp",
-    "percent",
-    "knee",
-    "denoise",
-)
-_BUDGETS = ("ratio", "bytes", "bpp")
+    @property
+    def kind(self) -> CriterionKind:
+        """Its :class:`CriterionKind`."""
+        return KINDS[self.name]
 
 
 def is_criterion(item: str) -> bool:
@@ -97,13 +180,9 @@ def parse_criterion(text: str) -> Criterion:
     ``bytes``, ``bpp``, ``percent``) or a bare ``knee`` / ``denoise``."""
     name, _, value = text.strip().partition("=")
     name = name.strip().lower()
-    if name not in _CRITERIA:
-        raise ValueError(
-            f"unknown rank criterion {text!r}; use one of "
-            "error=E, energy=F, psnr=DB, ssim=V, ratio=R, bytes=N, bpp=B, "
-            "percent=P, knee, denoise."
-        )
-    if name in ("knee", "denoise"):
+    if name not in KINDS:
+        raise ValueError(f"unknown rank criterion {text!r}; use one of {_known()}.")
+    if not KINDS[name].takes_value:
         if value:
             raise ValueError(f"criterion {name!r} takes no value; got {text!r}.")
         return Criterion(name)
@@ -164,35 +243,37 @@ def resolve_criterion(
     image: ArrayLike | None = None,
     storage: Storage = "values",
     quality: DisplayedQuality | None = None,
+    cache: MeasurementCache | None = None,
 ) -> int:
     """The rank a criterion picks (for color denoising: the largest channel rank).
 
     ``storage`` says how ``ratio``, ``bytes`` and ``bpp`` count bytes (see
-    :func:`rank_for_storage`). ``quality``, a
-    :class:`~svdimage.displayed_quality.DisplayedQuality` of ``svd``, shares
-    PSNR and SSIM measurements across calls.
+    :func:`~svdimage.rank_selection.rank_for_storage`). ``quality``, a
+    :class:`~svdimage.displayed_quality.DisplayedQuality` of ``svd``, or
+    ``cache``, a :class:`~svdimage.rank_selection.MeasurementCache` of the
+    image, share PSNR, SSIM and ``.svdz`` measurements across calls.
     """
+    cache = _cache(image, cache)
     name, value = criterion.name, criterion.value
     if name == "knee":
         return knee_rank(svd)
     if name == "denoise":
         rank = optimal_hard_threshold_rank(svd)
         return max(rank) if isinstance(rank, tuple) else rank
-    assert value is not None
+    assert value is not None  # every other kind takes a value (Criterion checks it)
     if name == "error":
         return rank_for_error(svd, value)
     if name == "energy":
         return rank_for_energy(svd, value)
     if name in ("psnr", "ssim"):
-        quality = _displayed(svd, image, quality)
+        quality = _displayed(svd, cache, quality)
         return quality.rank_for_psnr(value) if name == "psnr" else quality.rank_for_ssim(value)
     if name == "percent":
         return rank_for_fraction(svd, value)
-    if name == "bytes":
-        return rank_for_storage(svd, bytes=int(value), storage=storage, image=image)
-    if name == "ratio":
-        return rank_for_storage(svd, ratio=value, storage=storage, image=image)
-    return rank_for_storage(svd, bpp=value, storage=storage, image=image)
+    budgets = {"bytes": {"bytes": int(value)}, "ratio": {"ratio": value}, "bpp": {"bpp": value}}
+    if name in budgets:
+        return rank_for_storage(svd, storage=storage, cache=cache, **budgets[name])  # type: ignore[arg-type]
+    raise AssertionError(f"criterion kind {name!r} has no rule")  # pragma: no cover
 
 
 def criterion_value(
@@ -203,6 +284,7 @@ def criterion_value(
     image: ArrayLike | None = None,
     storage: Storage = "values",
     quality: DisplayedQuality | None = None,
+    cache: MeasurementCache | None = None,
 ) -> float:
     """What ``criterion`` measures at ``rank``: the number that explains a choice.
 
@@ -211,21 +293,23 @@ def criterion_value(
     ``storage='svdz'``, of the ``.svdz`` file); percent: of the short side;
     knee: relative error; denoise: the smallest singular value kept.
     """
+    cache = _cache(image, cache)
     name = criterion.name
     if name in ("error", "knee"):
         return float(svd.relative_error(rank))
     if name == "energy":
         return float(svd.energy(rank))
     if name in ("psnr", "ssim"):
-        quality = _displayed(svd, image, quality)
+        quality = _displayed(svd, cache, quality)
         return quality.psnr(rank) if name == "psnr" else quality.ssim(rank)
     if name == "percent":
         return 100.0 * rank / svd.full_rank
     if name == "denoise":
         return float(np.atleast_2d(svd.s)[:, rank - 1].max())
-    nbytes = (
-        svdz_bytes(svd, rank, image=image) if storage == "svdz" else factor_bytes(svd.shape, rank)
-    )
+    if storage == "svdz":
+        nbytes = svdz_bytes(svd, rank, sizes=cache.sizes(svd))
+    else:
+        nbytes = factor_bytes(svd.shape, rank)
     if name == "bytes":
         return float(nbytes)
     if name == "bpp":
@@ -233,11 +317,23 @@ def criterion_value(
     return metrics.compression_ratio(int(np.prod(svd.shape)), nbytes)
 
 
+def _cache(image: ArrayLike | None, cache: MeasurementCache | None) -> MeasurementCache:
+    """The caller's cache (whose image must be ``image``, when both are given), or a new
+    one for this call alone."""
+    if cache is None:
+        return MeasurementCache(image)
+    if image is not None and cache.image is not None and image is not cache.image:
+        raise ValueError("cache must measure the same image object (MeasurementCache(image)).")
+    if cache.image is None and image is not None:
+        cache.image = image
+    return cache
+
+
 def _displayed(
-    svd: ImageSVD, image: ArrayLike | None, quality: DisplayedQuality | None
+    svd: ImageSVD, cache: MeasurementCache, quality: DisplayedQuality | None
 ) -> DisplayedQuality:
     if quality is None:
-        return DisplayedQuality.shared(svd, image)
+        return cache.quality(svd)
     if quality.svd is not svd:
         raise ValueError("quality must measure the same decomposition (DisplayedQuality(svd)).")
     return quality
@@ -251,22 +347,12 @@ def criterion_unit(name: str, *, storage: Storage = "values") -> str:
     >>> criterion_unit("ratio", storage="svdz")
     'ratio to raw 8-bit (.svdz file)'
     """
-    if name in _BUDGETS:
-        what = "float32 factors" if storage == "values" else ".svdz file"
-        return {
-            "ratio": f"ratio to raw 8-bit ({what})",
-            "bytes": f"bytes ({what})",
-            "bpp": f"bits per pixel ({what})",
-        }[name]
-    return {
-        "error": "relative error",
-        "energy": "energy kept",
-        "psnr": "PSNR (dB)",
-        "ssim": "SSIM",
-        "percent": "% of the short side",
-        "knee": "relative error",
-        "denoise": "smallest kept singular value",
-    }[name]
+    kind = KINDS.get(name)
+    if kind is None:
+        raise ValueError(f"unknown rank criterion {name!r}; use one of {_known()}.")
+    if kind.budget:
+        return f"{kind.unit} ({'float32 factors' if storage == 'values' else '.svdz file'})"
+    return kind.unit
 
 
 @dataclass(frozen=True)
@@ -314,6 +400,7 @@ def explain(
     image: ArrayLike | None = None,
     storage: Storage = "values",
     rank: int | None = None,
+    cache: MeasurementCache | None = None,
 ) -> Choice:
     """The rank ``criterion`` picks, its value there, and the neighbouring rank's.
 
@@ -328,15 +415,17 @@ def explain(
     rank : int, optional
         The criterion's answer when it is already known (``decompose_for``'s
         ``answers``), which saves searching for it again.
+    cache : MeasurementCache, optional
+        The measurements made on the way (pass the one given to
+        :func:`svdimage.growth.decompose_for`), so none is made twice.
     """
-    # The measurements decompose_for made on its way, when it made this svd.
-    quality = DisplayedQuality.shared(svd, image) if criterion.name in ("psnr", "ssim") else None
+    cache = _cache(image, cache)
     k = rank
     if k is None:
-        k = resolve_criterion(svd, criterion, image=image, storage=storage, quality=quality)
+        k = resolve_criterion(svd, criterion, storage=storage, cache=cache)
 
     def value(rank: int) -> float:
-        return criterion_value(svd, criterion, rank, image=image, storage=storage, quality=quality)
+        return criterion_value(svd, criterion, rank, storage=storage, cache=cache)
 
     unit = criterion_unit(criterion.name, storage=storage)
     if criterion.name == "denoise":
@@ -353,7 +442,7 @@ def explain(
             for c, (r, tau) in enumerate(zip(per_channel, optimal_hard_threshold(svd)))
         )
         return Choice(criterion, k, unit, value(k), None, thresholds)
-    budget = criterion.name in _BUDGETS
+    budget = criterion.kind.budget
     other = k + 1 if budget else k - 1
     neighbour = None
     # A budget's neighbour is measured from the shape or the codec: any rank of the image.
@@ -368,11 +457,11 @@ def explain(
 #: Criteria that depend on the whole spectrum, so that answering one needs the complete SVD:
 #: Gavish-Donoho's threshold (the median singular value). The knee is found from the top ranks,
 #: with a bound that proves no later rank scores higher (rank_selection.knee_rank).
-WHOLE_SPECTRUM_CRITERIA = ("denoise",)
+WHOLE_SPECTRUM_CRITERIA = tuple(n for n, k in KINDS.items() if k.needs == "whole spectrum")
 
 #: Criteria answered from the image's shape (and, for ``.svdz`` budgets, the codec's files of
 #: the image) without any singular value: storage budgets and a percentage of the short side.
-SHAPE_CRITERIA = ("ratio", "bytes", "bpp", "percent")
+SHAPE_CRITERIA = tuple(n for n, k in KINDS.items() if k.needs == "shape")
 
 
 #: What :func:`recommend` answers, as (label, criterion).
@@ -399,7 +488,9 @@ class Recommendation:
     svdz_bits_per_pixel: float
 
 
-def recommend(svd: ImageSVD, *, image: ArrayLike | None = None) -> list[Recommendation]:
+def recommend(
+    svd: ImageSVD, *, image: ArrayLike | None = None, cache: MeasurementCache | None = None
+) -> list[Recommendation]:
     """The ranks that common targets pick, with quality and storage for each.
 
     Storage is given twice: as float32 factors and as a real global ``.svdz``
@@ -407,10 +498,12 @@ def recommend(svd: ImageSVD, *, image: ArrayLike | None = None) -> list[Recommen
 
     Targets: the knee; 90, 99 and 99.9 % of the energy; PSNR 30, 35 and 40 dB;
     SSIM 0.90 and ``VISUALLY_LOSSLESS_SSIM`` (0.95). Targets no held rank
-    reaches are left out.
+    reaches are left out. ``cache`` shares what :func:`svdimage.growth.decompose_for`
+    measured on the way.
     """
+    cache = _cache(image, cache)
     # Every PSNR and SSIM measured once, and not again when decompose_for has measured them.
-    quality = DisplayedQuality.shared(svd, image)
+    quality = cache.quality(svd)
     quality.keep_statistics = True  # up to a dozen SSIM measurements below
     picked = []
     with _progress.task("recommending ranks", len(RECOMMENDED_TARGETS), unit="targets") as step:
@@ -426,7 +519,7 @@ def recommend(svd: ImageSVD, *, image: ArrayLike | None = None) -> list[Recommen
     quality.release_statistics()  # not held while the files are coded
     # The .svdz files of every row at once: their entropy coding in parallel threads.
     # Steps of their own: the codec's factorizations, then the files' coding (counted).
-    sizes = svdz_sizes(quality.reference if image is None else image)
+    sizes = cache.sizes(svd)
     real = sizes.many([k for _, k, _, _ in picked])
     rows = []
     for (label, k, psnr, ssim), nbytes_svdz in zip(picked, real):
@@ -445,3 +538,11 @@ def recommend(svd: ImageSVD, *, image: ArrayLike | None = None) -> list[Recommen
             )
         )
     return rows
+
+
+def smallest_visually_lossless(rows: Sequence[Recommendation]) -> Recommendation | None:
+    """The row of :func:`recommend` with the smallest rank whose SSIM reaches
+    :data:`VISUALLY_LOSSLESS_SSIM`, or ``None`` when none does: the rank ``choose``
+    marks as the answer to "which rank?"."""
+    lossless = [row for row in rows if row.ssim >= VISUALLY_LOSSLESS_SSIM]
+    return min(lossless, key=lambda row: row.rank) if lossless else None

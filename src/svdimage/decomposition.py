@@ -13,45 +13,28 @@ from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
-import scipy.linalg
 from numpy.typing import ArrayLike
-from scipy.linalg.blas import dsyrk
 
-from svdimage import _progress
+from svdimage import _progress, _torch
 from svdimage._linalg import squared_norm, svd_flip
 from svdimage._validation import as_image_array, check_rank
 from svdimage.image_svd import ImageSVD
 from svdimage.randomized import auto_sketch, check_sketch_options, randomized_svd
+from svdimage.svd_kernels import (
+    AUTO_EXACT_RANK_FRACTION,
+    GRAM_MAX_RANK_FRACTION,
+    choose_method,
+    exact_svd,
+)
 
 __all__ = ["ImageSVD", "decompose", "decompose_until", "FULL_SPECTRUM_MAX_SIDE"]
 
 Method = Literal["auto", "exact", "randomized"]
 
-#: ``method='auto'`` uses the exact SVD when the short side is at most this. Measured on
-#: astronaut resized (benchmarks/README.md): the exact SVD is 1.2-2x faster at 64 px, the
-#: randomized one 1.2-2.5x faster at 128 px and 4-28x at 256-512 px for ranks below a
-#: quarter of the side (2x to 28x at rank 2-10), with errors within 0.04 % of the optimum.
-AUTO_EXACT_MAX_SIDE = 96
-#: ... or when the requested rank is at least this fraction of the short side.
-AUTO_EXACT_RANK_FRACTION = 0.25
 #: :func:`decompose_until` computes the complete SVD when the short side is at most this.
 #: Measured (photo, 99.9 % energy): the complete SVD is faster up to 512 px and as fast at
 #: 768 px; from 1000 px on the randomized one wins, by 5-10x at 3000 px.
 FULL_SPECTRUM_MAX_SIDE = 768
-#: The exact top-``k`` SVD of a float32 image with ``k`` at most this fraction of the short
-#: side comes from the eigenvectors of its float64 Gram matrix (see ``_exact_svd``). Measured
-#: on a 3000x4000 photo's luma, same run: the top 512 in 4.0 s, the top 1000 in 4.9 s (all
-#: eigenpairs, see :data:`GRAM_SUBSET_FRACTION`), LAPACK's complete float32 SVD with vectors
-#: in 8.2 s.
-GRAM_MAX_RANK_FRACTION = 1 / 2
-#: Up to this fraction of the side the Gram matrix's top ``k`` eigenpairs alone are computed
-#: (LAPACK ``syevr``: bisection and inverse iteration, whose cost grows with ``k``); above it
-#: all of them (``syevd``, divide and conquer), which is then faster. Measured on the Gram
-#: matrix of a 3000x4000 photo channel: the top 512 in 2.8 s, the top 1000 in 6.3 s, all
-#: 3000 in 3.5-3.8 s.
-GRAM_SUBSET_FRACTION = 1 / 4
-#: ... when the short side is larger than this (below it the complete SVD takes milliseconds).
-GRAM_MIN_SIDE = 256
 
 
 def decompose(
@@ -134,8 +117,6 @@ def decompose(
     if backend not in ("numpy", "torch"):
         raise ValueError(f"backend must be 'numpy' or 'torch'; got {backend!r}.")
     if backend == "torch":
-        from svdimage import _torch
-
         _torch.import_torch()
     M, N = array.shape[:2]
     full = min(M, N)
@@ -144,7 +125,7 @@ def decompose(
         if rank is not None:
             raise ValueError("compute_vectors=False computes the whole spectrum: leave rank=None.")
         return _spectrum_only(array)
-    chosen = _choose_method(method, (M, N), None if rank is None else k)
+    chosen = choose_method(method, (M, N), None if rank is None else k)
     planes = [array] if array.ndim == 2 else [array[:, :, c] for c in range(array.shape[2])]
     generator = np.random.default_rng(rng)
     Us, ss, Vts, norms = [], [], [], []
@@ -191,7 +172,7 @@ def _plane_svd(
     if backend == "torch":
         return _torch_svd(plane, k, chosen, n_oversamples, n_iter, rng)
     if chosen == "exact":
-        return _exact_svd(plane, k)
+        return exact_svd(plane, k)
     return randomized_svd(
         plane,
         k,
@@ -292,6 +273,8 @@ def decompose_until(
 
 
 def _spectrum_only(array: np.ndarray) -> ImageSVD:
+    import scipy.linalg
+
     planes = [array] if array.ndim == 2 else [array[:, :, c] for c in range(array.shape[2])]
     values = []
     with _progress.task(
@@ -319,17 +302,6 @@ def _spectrum_only(array: np.ndarray) -> ImageSVD:
     )
 
 
-def _choose_method(method: str, shape: tuple[int, int], rank: int | None) -> str:
-    if method != "auto":
-        if rank is None or rank >= min(shape):
-            return "exact"
-        return method
-    short = min(shape)
-    if rank is None or short <= AUTO_EXACT_MAX_SIDE or rank >= AUTO_EXACT_RANK_FRACTION * short:
-        return "exact"
-    return "randomized"
-
-
 def _torch_svd(
     plane: np.ndarray,
     k: int,
@@ -338,8 +310,6 @@ def _torch_svd(
     n_iter: int | Literal["auto"],
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    from svdimage import _torch
-
     if method == "exact":
         U, s, Vt = _torch.exact_svd(plane, k)
     else:
@@ -349,69 +319,3 @@ def _torch_svd(
         )
     U, Vt = svd_flip(U, Vt)
     return U, s, Vt
-
-
-def _exact_svd(A: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The top ``k`` singular triplets, exact: LAPACK's ``gesdd``, or for a large float32
-    matrix and ``k`` up to half its side, its float64 Gram matrix's top eigenpairs."""
-    short = min(A.shape)
-    if A.dtype == np.float32 and short > GRAM_MIN_SIDE and k <= GRAM_MAX_RANK_FRACTION * short:
-        top = _gram_svd(A, k)
-        if top is not None:
-            return top
-    U, s, Vt = scipy.linalg.svd(A, full_matrices=False, lapack_driver="gesdd", check_finite=False)
-    U, Vt = svd_flip(U[:, :k], Vt[:k])
-    return U, s[:k].copy(), Vt
-
-
-#: The Gram route is used only while ``s_k >= GRAM_MIN_RELATIVE * s_1``: its relative error in
-#: ``s_i`` is about ``eps64 * (s_1 / s_i)**2``, below float32's ``eps`` down to 1e-4.
-GRAM_MIN_RELATIVE = 1e-4
-#: Columns of the matrix converted to float64 at a time (24 MiB of a 3000-row channel).
-GRAM_BLOCK = 1024
-
-
-def _gram_svd(A: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """The top ``k`` singular triplets of a float32 ``A`` from ``B B^T`` in float64, with ``B``
-    ``A`` or its transpose (the short side): ``B B^T = X diag(s^2) X^T`` (LAPACK ``syevr``
-    for the top ``k`` eigenpairs only, or ``syevd`` for all of them when ``k`` is past
-    :data:`GRAM_SUBSET_FRACTION` of the side), then ``B^T X diag(1/s)``.
-
-    Squaring in float64 loses nothing float32 keeps while ``s_k / s_1 >= 1e-4``: on a 12 MP
-    photo channel, singular values agree with float64 ``gesdd`` to 1e-10 and rank-454
-    reconstructions to 4e-11 (float32 ``gesdd``: 8e-4 and 2e-3), at half its time. ``None``
-    when the spectrum falls below that (a nearly low-rank matrix): the caller uses ``gesdd``.
-    """
-    wide = A.shape[0] <= A.shape[1]
-    B = A if wide else A.T  # float32: converted a block of columns at a time, never whole
-    n, m = B.shape
-    blocks = [slice(j, j + GRAM_BLOCK) for j in range(0, m, GRAM_BLOCK)]
-    gram = np.zeros((n, n), order="F")
-    for block in blocks:  # the upper triangle of B B^T, by BLAS syrk
-        part = np.asfortranarray(B[:, block], dtype=np.float64)
-        gram = dsyrk(1.0, part, beta=1.0, c=gram, overwrite_c=True)
-    if k <= GRAM_SUBSET_FRACTION * n:
-        w, X = scipy.linalg.eigh(
-            gram,
-            lower=False,
-            subset_by_index=[n - k, n - 1],
-            driver="evr",
-            overwrite_a=True,
-            check_finite=False,
-        )
-    else:  # all eigenpairs (the vectors overwrite the Gram matrix), of which the top k
-        w, X = scipy.linalg.eigh(
-            gram, lower=False, driver="evd", overwrite_a=True, check_finite=False
-        )
-        w, X = w[n - k :], X[:, n - k :]
-    del gram
-    w, X = w[::-1], X[:, ::-1]
-    if not (w[0] > 0 and w[-1] >= GRAM_MIN_RELATIVE**2 * w[0]):
-        return None
-    s = np.sqrt(w)
-    Y = np.empty((m, k))  # the other side's vectors, as columns: B^T X / s
-    for block in blocks:
-        np.divide(B[:, block].T.astype(np.float64) @ X, s, out=Y[block])
-    left, right = (X, Y) if wide else (Y, X)
-    U, Vt = svd_flip(left.astype(np.float32), np.ascontiguousarray(right.T, dtype=np.float32))
-    return U, s.astype(np.float32), Vt

@@ -20,7 +20,7 @@ from svdimage import _progress, metrics
 from svdimage._linalg import map_on_cores
 from svdimage._search import smallest_reaching, smallest_true
 from svdimage._validation import as_image_array
-from svdimage.decomposition import ImageSVD
+from svdimage.image_svd import ImageSVD
 
 __all__ = ["DisplayedQuality", "reference_image"]
 
@@ -81,25 +81,6 @@ class DisplayedQuality:
         self._psnr: dict[int, float] = {}
         self._ssim: dict[int, float] = {}
         self._search: _progress.Task | None = None  # counts the measurements of a search
-
-    @classmethod
-    def shared(
-        cls,
-        svd: ImageSVD,
-        image: ArrayLike | None = None,
-        *,
-        ssim_reference: metrics.SSIMReference | None = None,
-    ) -> DisplayedQuality:
-        """The measurements of ``svd`` against this very ``image`` object, shared by every
-        caller while ``svd`` lives (a search and the table that shows its answer)."""
-        # Held by the svd itself (a cycle the garbage collector frees with it), with the
-        # image object itself: an id could be reused.
-        held = svd.shared.get("displayed_quality")
-        if isinstance(held, tuple) and held[0] is image:
-            return held[1]
-        quality = cls(svd, image, ssim_reference=ssim_reference)
-        svd.shared["displayed_quality"] = (image, quality)
-        return quality
 
     def psnr(self, rank: int) -> float:
         """PSNR (dB) of the displayed rank-``rank`` image."""

@@ -58,11 +58,18 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from svdimage import _progress
+from svdimage import _progress, codec, metrics
 from svdimage._fileutil import atomic_path
 from svdimage._validation import as_image_array, check_rank
+from svdimage.animation import default_animation_ranks
+from svdimage.criteria import parse_criterion, resolve_criterion
+from svdimage.decomposition import decompose
+from svdimage.displayed_quality import reference_image
 from svdimage.image_svd import ImageSVD
 from svdimage.io import to_uint8
+from svdimage.rank_selection import MeasurementCache
+from svdimage.storage import sizes_of, svdz_bytes
+from svdimage.sweep import measure_ranks
 
 __all__ = ["Explorer", "explore", "resize_matrix", "DEFAULT_MAX_SIDE", "PAGE_TARGETS"]
 
@@ -253,8 +260,6 @@ def explore(
     >>> page.max_rank, page.state(1)["relativeError"] < 1e-6
     (30, True)
     """
-    from svdimage.decomposition import decompose
-    from svdimage.displayed_quality import reference_image
 
     if int(max_side) < 1:
         raise ValueError(f"max_side must be at least 1; got {max_side}.")
@@ -469,7 +474,6 @@ def _grid(max_rank: int, points: int) -> list[int]:
 
 def _quality_grid(reference: np.ndarray, svd: ImageSVD) -> dict[str, list[Any]]:
     """PSNR and SSIM as ``svdimage sweep`` measures them, on a grid of ranks."""
-    from svdimage.sweep import measure_ranks
 
     # About 10 s of metrics on a 12 MP colour photo, 2 s on a 1 MP one.
     points = int(np.clip(80e6 / reference.size, 16, 80))
@@ -487,17 +491,15 @@ def _no_storage() -> dict[str, list[Any]]:
 
 def _storage_grid(reference: np.ndarray, svd: ImageSVD) -> dict[str, list[Any]]:
     """Real ``.svdz`` bytes and the best Pillow JPEG at no more bytes, on a coarse grid."""
-    from svdimage import metrics
-    from svdimage.codec._compare import jpeg_at_size
-    from svdimage.storage import svdz_bytes
 
     # Each point is a real encode of the full image (seconds on a 12 MP photo).
     points = int(np.clip(20e6 / reference.size, 5, 16))
     grid = _grid(svd.max_rank, points)
     out = _no_storage()
+    sizes = sizes_of(svd, reference)  # the codec's factorizations, shared by the grid
     for k in grid:
-        nbytes = svdz_bytes(svd, k, image=reference)
-        jpeg = jpeg_at_size(reference, nbytes)
+        nbytes = svdz_bytes(svd, k, sizes=sizes)
+        jpeg = codec.jpeg_at_size(reference, nbytes)
         out["ranks"].append(k)
         out["svdzBytes"].append(nbytes)
         out["jpegQuality"].append(None if jpeg is None else jpeg[0])
@@ -509,18 +511,18 @@ def _storage_grid(reference: np.ndarray, svd: ImageSVD) -> dict[str, list[Any]]:
 
 def _targets(svd: ImageSVD, reference: np.ndarray | None) -> list[dict[str, Any]]:
     """The ranks that ``choose`` gives for :data:`PAGE_TARGETS` (``None``: beyond the page)."""
-    from svdimage.criteria import WHOLE_SPECTRUM_CRITERIA, parse_criterion, resolve_criterion
 
     out = []
+    cache = MeasurementCache(reference)  # PSNR and SSIM targets share their measurements
     for label, text in PAGE_TARGETS:
         criterion = parse_criterion(text)
         rank = None
-        needs_image = criterion.name in ("psnr", "ssim")
-        if not (needs_image and reference is None) and not (
-            criterion.name in WHOLE_SPECTRUM_CRITERIA and not svd.is_complete
+        needs = criterion.kind.needs
+        if not (needs == "displayed images" and reference is None) and not (
+            needs == "whole spectrum" and not svd.is_complete
         ):
             try:
-                rank = resolve_criterion(svd, criterion, image=reference)
+                rank = resolve_criterion(svd, criterion, cache=cache)
             except ValueError:
                 rank = None
         out.append({"label": label, "criterion": text, "rank": rank})
@@ -528,8 +530,6 @@ def _targets(svd: ImageSVD, reference: np.ndarray | None) -> list[dict[str, Any]
 
 
 def _play_schedule(max_rank: int) -> list[int]:
-    from svdimage.animation import default_animation_ranks
-
     return [int(k) for k in default_animation_ranks(max_rank, last=max_rank)]
 
 

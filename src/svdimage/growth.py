@@ -16,10 +16,13 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
 
+import numpy as np
 from numpy.typing import ArrayLike
 
-from svdimage._validation import as_image_array
+from svdimage._validation import as_image_array, check_rank
 from svdimage.criteria import (
     SHAPE_CRITERIA,
     WHOLE_SPECTRUM_CRITERIA,
@@ -29,16 +32,128 @@ from svdimage.criteria import (
     criterion_value,
     resolve_criterion,
 )
-from svdimage.decomposition import ImageSVD
-from svdimage.displayed_quality import DisplayedQuality
-from svdimage.rank_selection import extrapolated_rank, fraction_rank
-from svdimage.storage import storage_rank, svdz_sizes
+from svdimage.decomposition import decompose, decompose_until
+from svdimage.image_svd import ImageSVD
+from svdimage.rank_selection import MeasurementCache, extrapolated_rank, fraction_rank
+from svdimage.storage import storage_rank
 
-__all__ = ["decompose_for", "rank_without_spectrum", "PROPOSAL_MARGIN"]
+__all__ = [
+    "RankAnswers",
+    "resolve_rank_items",
+    "decompose_for",
+    "rank_without_spectrum",
+    "PROPOSAL_MARGIN",
+]
+
+
+@dataclass(frozen=True)
+class RankAnswers:
+    """What :func:`resolve_rank_items` found: an SVD that holds every rank asked for, and
+    the rank of each item.
+
+    Attributes
+    ----------
+    svd : ImageSVD
+    ranks : dict
+        Each item (a whole number or a :class:`~svdimage.criteria.Criterion`) and
+        its rank; ``None`` for a criterion no rank reaches, with ``unreached='none'``.
+    """
+
+    svd: ImageSVD
+    ranks: dict[int | Criterion, int | None]
+
+    def rank(self, item: int | Criterion) -> int:
+        """The rank of ``item``; ``ValueError`` when none reaches it."""
+        k = self.ranks[item]
+        if k is None:
+            raise ValueError(f"no rank of this image reaches {_label(item)}.")
+        return k
+
+
+def _label(item: int | Criterion) -> str:
+    return str(item) if isinstance(item, int) else criterion_label(item)
+
+
+def resolve_rank_items(
+    image: ArrayLike,
+    items: Sequence[int | Criterion],
+    *,
+    storage: Storage = "values",
+    cache: MeasurementCache | None = None,
+    unreached: Literal["raise", "none"] = "raise",
+) -> RankAnswers:
+    """Rank items (whole numbers and criteria) to an SVD and a rank each: the one path
+    from what a user asks to the ranks every command shows.
+
+    Whole numbers are checked against the image's rank; the SVD is
+    :func:`decompose_for` of the criteria with the numbers among its ``ranks``
+    (its kept singular triplets are exact to float precision, so a
+    reconstruction's error is the optimal one); each criterion is answered on
+    it (:func:`~svdimage.criteria.resolve_criterion`).
+
+    Parameters
+    ----------
+    image : (M, N[, C]) array_like
+    items : sequence of int or Criterion
+        As :func:`svdimage.criteria.parse_rank_item` gives them.
+    storage : {'values', 'svdz'}, optional
+        How budgets count bytes.
+    cache : MeasurementCache, optional
+        Of ``image``; keeps what was measured for the caller (``explain``).
+    unreached : {'raise', 'none'}, optional
+        A criterion no rank of the image reaches raises ``ValueError``, or
+        gets the rank ``None``.
+
+    Returns
+    -------
+    RankAnswers
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from svdimage.criteria import Criterion
+    >>> image = np.random.default_rng(0).random((40, 30))
+    >>> found = resolve_rank_items(image, [5, Criterion("energy", 0.9)])
+    >>> found.rank(5), found.rank(Criterion("energy", 0.9)) <= found.svd.max_rank
+    (5, True)
+    """
+    if unreached not in ("raise", "none"):
+        raise ValueError(f"unreached must be 'raise' or 'none'; got {unreached!r}.")
+    array = as_image_array(image)
+    full = min(array.shape[:2])
+    numbers = [check_rank(k, full, shape=array.shape) for k in items if not _is_criterion(k)]
+    criteria = [c for c in items if isinstance(c, Criterion)]
+    cache = MeasurementCache(image) if cache is None else cache
+    answers: dict[Criterion, int] = {}
+    svd = decompose_for(
+        image, criteria, ranks=numbers, storage=storage, answers=answers, cache=cache
+    )
+    ranks: dict[int | Criterion, int | None] = {k: int(k) for k in numbers}
+    for criterion in criteria:
+        if criterion not in answers:
+            try:
+                answers[criterion] = resolve_criterion(svd, criterion, storage=storage, cache=cache)
+            except ValueError:
+                if unreached == "raise":
+                    raise
+        ranks[criterion] = answers.get(criterion)
+    return RankAnswers(svd, ranks)
+
+
+def _is_criterion(item: object) -> bool:
+    if isinstance(item, Criterion):
+        return True
+    if isinstance(item, bool) or not isinstance(item, (int, np.integer)):
+        raise TypeError(f"a rank item is a whole number or a Criterion; got {item!r}.")
+    return False
 
 
 def rank_without_spectrum(
-    image: ArrayLike, criterion: Criterion, *, storage: Storage = "values"
+    image: ArrayLike,
+    criterion: Criterion,
+    *,
+    storage: Storage = "values",
+    cache: MeasurementCache | None = None,
 ) -> int:
     """The rank a criterion of :data:`~svdimage.criteria.SHAPE_CRITERIA` picks, before any SVD.
 
@@ -53,7 +168,9 @@ def rank_without_spectrum(
         return fraction_rank(array.shape, criterion.value)
     value = int(criterion.value) if criterion.name == "bytes" else criterion.value
     budget = {criterion.name: value}
-    sizes = svdz_sizes(image) if storage == "svdz" else None
+    sizes = None
+    if storage == "svdz":
+        sizes = (cache if cache is not None else MeasurementCache(image)).sizes()
     return storage_rank(array.shape, storage=storage, sizes=sizes, **budget)  # type: ignore[arg-type]
 
 
@@ -65,6 +182,7 @@ def decompose_for(
     storage: Storage = "values",
     answers: dict[Criterion, int] | None = None,
     explain_only: bool = False,
+    cache: MeasurementCache | None = None,
 ) -> ImageSVD:
     """The SVD that shows ``ranks`` and answers ``criteria``, and no more.
 
@@ -96,19 +214,25 @@ def decompose_for(
         The caller only explains the criteria (:func:`~svdimage.criteria.explain` with the
         ``answers``) and reconstructs none of their ranks: criteria of the
         shape then need no singular vectors, and a rank-1 SVD is enough.
+    cache : MeasurementCache, optional
+        Of ``image``: keeps the PSNR, SSIM and ``.svdz`` measurements made on
+        the way, for the caller's :func:`~svdimage.criteria.explain` or
+        :func:`~svdimage.criteria.recommend` of the same cache. Without it
+        they are dropped.
 
     Returns
     -------
     svd : ImageSVD
     """
-    from svdimage.decomposition import decompose, decompose_until
-
     array = as_image_array(image)
     if any(c.name in WHOLE_SPECTRUM_CRITERIA for c in criteria):
         return decompose(array)
-    # .svdz sizes are shared per image object: the caller's, so that explain reuses them.
+    if cache is None:
+        cache = MeasurementCache(image)
+    elif cache.image is None:
+        cache.image = image
     shaped = {
-        c: rank_without_spectrum(image if storage == "svdz" else array, c, storage=storage)
+        c: rank_without_spectrum(array, c, storage=storage, cache=cache)
         for c in criteria
         if c.name in SHAPE_CRITERIA
     }
@@ -122,14 +246,14 @@ def decompose_for(
             return True
         # Its measurements (and SSIM statistics: twice the image) go with it, not at the next
         # garbage collection, nor held while the next SVD runs: they cost less to remake.
-        svd.shared.clear()
+        cache.forget(svd)
         return False
 
     def answered(svd: ImageSVD) -> bool:
         if svd.max_rank < need:
             return False
         below = svd.max_rank - 1
-        quality = DisplayedQuality.shared(svd, image)
+        quality = cache.quality(svd)
         # Several SSIM searches (the recommendation table's) repay holding the statistics.
         quality.keep_statistics = sum(c.name == "ssim" for c in spectral) > 1
         for criterion in spectral:
@@ -145,7 +269,7 @@ def decompose_for(
         try:
             for criterion in spectral:
                 found[criterion] = resolve_criterion(
-                    svd, criterion, image=array, storage=storage, quality=quality
+                    svd, criterion, storage=storage, quality=quality, cache=cache
                 )
         except ValueError:  # not reached within these ranks
             return False

@@ -63,9 +63,6 @@ class ImageSVD:
         self.shape = tuple(int(n) for n in shape)
         self.method = method
         self._norm_sq = np.asarray(norm_sq, dtype=np.float64)
-        # Measurements of this decomposition that other modules share while it lives
-        # (displayed_quality.DisplayedQuality.shared); not part of its value.
-        self.shared: dict[str, object] = {}
 
     # -- shapes and factors -------------------------------------------------
     @property
@@ -173,6 +170,9 @@ class ImageSVD:
         Measured against the rebuilt original for a complete SVD; a truncated one
         shows errors and energy only (call ``svdimage.explore(svd, image=...)`` for more).
         """
+        # The package's one upward import (documented in pyproject.toml's import-linter
+        # contract and docs/architecture.md): Jupyter asks the result itself for its
+        # display, and the explorer sits at the top of the layers.
         from svdimage.explorer import explore
 
         return explore(self, storage=False)._repr_html_()

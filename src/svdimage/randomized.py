@@ -13,7 +13,6 @@ from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
-import scipy.linalg
 from numpy.typing import ArrayLike
 
 from svdimage._linalg import blas_threads, svd_flip
@@ -149,6 +148,8 @@ def _randomized_svd(
     normalizer: str = "lu",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Worker of :func:`randomized_svd`; trusts its arguments."""
+    import scipy.linalg  # heavy: loaded on first use (commands that only decode skip it)
+
     transpose = A.shape[0] < A.shape[1]
     if transpose:
         A = A.T  # a view: the matrix is handled as tall, never copied
@@ -181,9 +182,21 @@ def _randomized_svd(
     return np.ascontiguousarray(U), s, np.ascontiguousarray(Vt)
 
 
+def _lu_normalize(Y: np.ndarray) -> np.ndarray:
+    import scipy.linalg
+
+    return scipy.linalg.lu(Y, permute_l=True, overwrite_a=True, check_finite=False)[0]
+
+
+def _qr_normalize(Y: np.ndarray) -> np.ndarray:
+    import scipy.linalg
+
+    return scipy.linalg.qr(Y, mode="economic", overwrite_a=True, check_finite=False)[0]
+
+
 _NORMALIZERS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "lu": lambda Y: scipy.linalg.lu(Y, permute_l=True, overwrite_a=True, check_finite=False)[0],
-    "qr": lambda Y: scipy.linalg.qr(Y, mode="economic", overwrite_a=True, check_finite=False)[0],
+    "lu": _lu_normalize,
+    "qr": _qr_normalize,
 }
 
 

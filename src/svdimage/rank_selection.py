@@ -6,38 +6,33 @@ storage budgets: the largest rank that fits), or raises ``ValueError`` saying
 why no held rank does. PSNR and SSIM are those of the *displayed*
 approximation (clipped to [0, 1]), the numbers ``svdimage sweep`` reports.
 
-The measurements behind the rules have their own modules, whose names are
-re-exported here: :mod:`svdimage.displayed_quality` (PSNR and SSIM of the
-displayed approximations, :class:`DisplayedQuality`) and
-:mod:`svdimage.storage` (bytes of factors and of real ``.svdz`` files,
-:class:`SvdzSizes`). Denoising thresholds live in :mod:`svdimage.denoising`;
-criteria written as text (``psnr=35``) and the recommendation table in
-:mod:`svdimage.criteria`.
+The measurements behind the rules have their own modules:
+:mod:`svdimage.displayed_quality` (PSNR and SSIM of the displayed
+approximations) and :mod:`svdimage.storage` (bytes of factors and of real
+``.svdz`` files). :class:`MeasurementCache` holds what they measured of one
+image, for the calls that share it: an explicit object that the caller
+creates and passes as ``cache=`` (as scikit-learn's ``memory=``), never state
+hung on a result or kept by a module. Denoising thresholds live in
+:mod:`svdimage.denoising`; criteria written as text (``psnr=35``) and the
+recommendation table in :mod:`svdimage.criteria`.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from svdimage.decomposition import ImageSVD
-
-# Re-exported: the measurements the rules below ask for live in their own modules.
+from svdimage.codec import GlobalSizes
 from svdimage.displayed_quality import DisplayedQuality, reference_image
-from svdimage.storage import (
-    SvdzSizes,
-    factor_bytes,
-    shared_sizes,
-    storage_rank,
-    svdz_bytes,
-    svdz_sizes,
-)
+from svdimage.image_svd import ImageSVD
+from svdimage.storage import storage_rank
 
 __all__ = [
-    "DisplayedQuality",
+    "MeasurementCache",
     "rank_for_error",
     "rank_for_energy",
     "rank_for_psnr",
@@ -47,13 +42,75 @@ __all__ = [
     "fraction_rank",
     "extrapolated_rank",
     "knee_rank",
-    "storage_rank",
-    "factor_bytes",
-    "svdz_bytes",
-    "svdz_sizes",
-    "SvdzSizes",
-    "reference_image",
 ]
+
+
+class MeasurementCache:
+    """What the rank rules measured of one image, for the calls that share it.
+
+    A search and the table that explains its answer ask the same questions:
+    PSNR and SSIM of displayed approximations, bytes of real ``.svdz`` files.
+    One cache, created by the caller and passed as ``cache=`` to
+    :func:`rank_for_storage`, :func:`svdimage.criteria.resolve_criterion`,
+    :func:`~svdimage.criteria.explain`, :func:`~svdimage.criteria.recommend`
+    and :func:`svdimage.growth.decompose_for`, measures each once. Without
+    one, each call measures anew. The cache holds nothing else, and lives as
+    long as the caller keeps it.
+
+    Parameters
+    ----------
+    image : (M, N[, C]) array_like, optional
+        The original. Without it, measurements compare with a complete SVD's
+        own reconstruction.
+
+    Notes
+    -----
+    The displayed quality is kept for one decomposition at a time, the last
+    asked for (:meth:`quality`): a decomposition that grows replaces the one
+    before (:meth:`forget`). The ``.svdz`` sizes depend on the image alone
+    and are kept for it (:meth:`sizes`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from svdimage.decomposition import decompose
+    >>> image = np.random.default_rng(0).random((40, 30))
+    >>> svd, cache = decompose(image), MeasurementCache(image)
+    >>> cache.quality(svd) is cache.quality(svd)
+    True
+    """
+
+    def __init__(self, image: ArrayLike | None = None) -> None:
+        self.image = image
+        self._quality: DisplayedQuality | None = None
+        self._sizes: GlobalSizes | None = None
+
+    def quality(self, svd: ImageSVD) -> DisplayedQuality:
+        """The :class:`~svdimage.displayed_quality.DisplayedQuality` of ``svd`` against the
+        image, made once for the last decomposition asked for."""
+        if self._quality is None or self._quality.svd is not svd:
+            self._quality = DisplayedQuality(svd, self.image)
+        return self._quality
+
+    def sizes(self, svd: ImageSVD | None = None) -> GlobalSizes:
+        """The :class:`~svdimage.codec.GlobalSizes` of the image (checked against ``svd``'s
+        shape; without an image, of a complete ``svd``'s reconstruction), made once."""
+        if self._sizes is None:
+            if svd is None:
+                if self.image is None:
+                    raise ValueError("the .svdz sizes need the image: MeasurementCache(image).")
+                self._sizes = GlobalSizes(self.image)
+            else:
+                self._sizes = GlobalSizes(reference_image(svd, self.image))
+        elif svd is not None and self._sizes.shape != svd.shape:
+            reference_image(svd, self.image)  # says how the shapes differ
+        return self._sizes
+
+    def forget(self, svd: ImageSVD) -> None:
+        """Drop the measurements of ``svd`` (and the SSIM statistics they hold: twice the
+        image) once it is replaced by a larger decomposition."""
+        if self._quality is not None and self._quality.svd is svd:
+            self._quality = None
 
 
 # -- from the singular values alone -------------------------------------------------
@@ -172,6 +229,7 @@ def rank_for_storage(
     bytes_per_value: int = 4,
     storage: Literal["values", "svdz"] = "values",
     image: ArrayLike | None = None,
+    cache: MeasurementCache | None = None,
 ) -> int:
     """Largest rank whose factors fit a storage budget (exactly one of the three).
 
@@ -193,10 +251,12 @@ def rank_for_storage(
         With ``storage='values'``: 4 for float32 factors, 8 for float64.
     storage : {'values', 'svdz'}, optional
         ``'values'``: the factors take ``C * k * (M + N + 1) * bytes_per_value``
-        bytes (:func:`factor_bytes`). ``'svdz'``: the size of the real global
-        ``.svdz`` file of rank ``k`` (:func:`svdz_bytes`).
+        bytes (:func:`svdimage.storage.factor_bytes`). ``'svdz'``: the size of the real global
+        ``.svdz`` file of rank ``k`` (:func:`svdimage.storage.svdz_bytes`).
     image : array_like, optional
         The original, for ``'svdz'`` with a truncated SVD.
+    cache : MeasurementCache, optional
+        Shares the ``.svdz`` sizes with other calls (its image is the original).
 
     Raises
     ------
@@ -206,7 +266,7 @@ def rank_for_storage(
     """
     sizes = None
     if storage == "svdz":
-        sizes = shared_sizes(svd, image)
+        sizes = (cache if cache is not None else MeasurementCache(image)).sizes(svd)
     k = storage_rank(
         svd.shape,
         ratio=ratio,
@@ -321,3 +381,27 @@ def _first(mask: np.ndarray, target: str, svd: ImageSVD, *, strict: bool = True)
         more = "" if svd.is_complete else " (the SVD is truncated: decompose with a larger rank)"
         raise ValueError(f"no rank up to {svd.max_rank} reaches {target}{more}.")
     return int(hits[0]) + 1
+
+
+#: Names this module re-exported before 0.2, and their one home now.
+_MOVED = {
+    "DisplayedQuality": "svdimage.displayed_quality",
+    "reference_image": "svdimage.displayed_quality",
+    "storage_rank": "svdimage.storage",
+    "factor_bytes": "svdimage.storage",
+    "svdz_bytes": "svdimage.storage",
+}
+
+
+def __getattr__(name: str) -> object:
+    # Deprecated in 0.2, removed in 0.3: each name is exported from one place.
+    if name in _MOVED:
+        import importlib
+
+        warnings.warn(
+            f"svdimage.rank_selection.{name} is deprecated; import it from {_MOVED[name]}.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(importlib.import_module(_MOVED[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,38 +1,31 @@
 """What a rank costs to store: float32 factors, or a real ``.svdz`` file.
 
-:func:`factor_bytes` counts the factors' values; :class:`SvdzSizes` measures
-the files ``svdimage compress --rank K --global`` writes, sharing the codec's
-factorizations between ranks; :func:`storage_rank` finds the largest rank a
-budget fits, in few real files. :func:`svdimage.rank_selection.rank_for_storage`
-asks these questions of a decomposition.
+:func:`factor_bytes` counts the factors' values; the codec's
+:class:`~svdimage.codec.GlobalSizes` measures the files ``svdimage compress
+--rank K --global`` writes, sharing its factorizations between ranks;
+:func:`storage_rank` finds the largest rank a budget fits, in few real files.
+:func:`svdimage.rank_selection.rank_for_storage` asks these questions of a
+decomposition.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-import weakref
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from svdimage import _progress
-from svdimage._linalg import map_on_cores
-from svdimage._validation import as_image_array, check_rank
-from svdimage.codec._rate import qualities_for_budgets
-from svdimage.decomposition import ImageSVD
+from svdimage._search import qualities_for_budgets
+from svdimage.codec import GlobalSizes
 from svdimage.displayed_quality import reference_image
+from svdimage.image_svd import ImageSVD
 
-__all__ = [
-    "factor_bytes",
-    "storage_rank",
-    "SvdzSizes",
-    "svdz_bytes",
-    "svdz_sizes",
-    "shared_sizes",
-]
+__all__ = ["factor_bytes", "storage_rank", "svdz_bytes", "sizes_of"]
 
 
 def storage_rank(
@@ -92,7 +85,7 @@ def storage_rank(
         raise ValueError("storage='svdz' needs the sizes of the image's files (svdz_sizes).")
     if sizes(1) > budget:
         raise ValueError(f"even rank 1 ({sizes(1):,} bytes as .svdz) does not fit {target}.")
-    if not isinstance(sizes, SvdzSizes):
+    if not isinstance(sizes, GlobalSizes):
         return _largest_fitting(sizes, budget, 1, full + 1)
     with _progress.task(f"searching the rank for {target} as .svdz", unit="files measured") as step:
         return _svdz_rank(sizes, budget, full, step=step)
@@ -127,15 +120,15 @@ def _largest_fitting(
 
 
 def _svdz_rank(
-    sizes: SvdzSizes, budget: float, full: int, *, step: _progress.Task | None = None
+    sizes: GlobalSizes, budget: float, full: int, *, step: _progress.Task | None = None
 ) -> int:
     """The largest rank whose real file fits ``budget`` (rank 1's does), in few real files.
 
     Real files of large ranks take seconds of LZMA each, their estimates
-    (:meth:`SvdzSizes.estimate`) a tenth of that. So the next ranks to
+    (:meth:`GlobalSizes.estimate`) a tenth of that. So the next ranks to
     measure are where the estimates, scaled by the real/estimate ratio (drawn
     through the ranks measured, linear in log rank), meet the budget, and the
-    rank above it: both files at once (:meth:`SvdzSizes.many`). The ratio
+    rank above it: both files at once (:meth:`GlobalSizes.many`). The ratio
     changes slowly with the rank, so that the second or third pair is usually
     the answer and its neighbour. A plain bisection takes over should that
     not narrow the bracket. ``step`` counts the real files measured.
@@ -165,7 +158,7 @@ def _svdz_rank(
     return low
 
 
-def _predicted(sizes: SvdzSizes, ratios: dict[int, float], rank: int) -> int:
+def _predicted(sizes: GlobalSizes, ratios: dict[int, float], rank: int) -> int:
     """The estimate at ``rank`` scaled by the real/estimate ratio, linear in log rank between
     the ranks measured (constant beyond them)."""
     ranks = sorted(ratios)
@@ -181,88 +174,13 @@ def factor_bytes(shape: tuple[int, ...], rank: int, *, bytes_per_value: int = 4)
     return channels * int(rank) * (M + N + 1) * bytes_per_value
 
 
-class SvdzSizes:
-    """Bytes of the real global ``.svdz`` files of an image's ranks (:func:`svdz_bytes`),
-    sharing the codec's work between ranks.
-
-    The size at rank ``k`` is ``len(codec.encode(image, rank=k, tile=None))``,
-    the file ``svdimage compress --rank k --global`` writes. The codec
-    factors the image's own planes (YCbCr, chroma at half resolution) once
-    per power of two of the rank (:func:`svdimage.codec._tiles.plane_factors`);
-    each size then costs a quantization and the entropy coder. Sizes are the
-    same whatever ranks were asked before.
-
-    Parameters
-    ----------
-    image : (M, N) or (M, N, 3) array_like
-    """
-
-    def __init__(self, image: ArrayLike) -> None:
-        from svdimage.codec._tiles import Trials
-
-        array = as_image_array(image)
-        if array.ndim == 2:
-            array = array.copy()  # the gray plane is kept: not the caller's (svdz_sizes)
-        self.shape = array.shape
-        self.full_rank = min(array.shape[:2])
-        self._trials = Trials(array, max_rank=None, tile=None, color="ycbcr", chroma="420")
-        self._sizes: dict[int, int] = {}
-        self._estimates: dict[int, int] = {}
-
-    def __call__(self, rank: int) -> int:
-        """The file's bytes at ``rank``."""
-        k = check_rank(rank, self.full_rank, shape=self.shape)
-        if k not in self._sizes:
-            self._sizes[k] = len(self._trials.at_rank(k))
-        return self._sizes[k]
-
-    def many(self, ranks: Sequence[int]) -> list[int]:
-        """The files' bytes at several ranks, coded in parallel threads (LZMA releases the
-        GIL): as fast as one on as many cores. The factorizations come first, here; each
-        thread then quantizes and codes one file at a time, so that only the files in
-        flight hold their symbols. The coding is one counted step (``coding N .svdz
-        files``), advanced by each file's rank: the work of a file grows with it."""
-
-        from svdimage.codec._entropy import compress_symbols
-        from svdimage.codec._format import pack
-
-        checked = [check_rank(k, self.full_rank, shape=self.shape) for k in ranks]
-        todo = [k for k in dict.fromkeys(checked) if k not in self._sizes]
-        trials = self._trials
-        steps = [trials.step_for_rank(k) for k in todo]
-        for k in todo:  # every plane's factors, computed (and cached) before the threads
-            for index in range(len(trials.planes)):
-                trials.factors(index, k)
-
-        def size(job: tuple[int, float]) -> int:
-            k, step = job
-            header, symbols = trials.symbols_at(step, max_rank=k)
-            n = len(pack(header, compress_symbols(symbols), version=(1, 1)))
-            coding.advance(k)  # from a worker thread: the task holds its listener
-            return n
-
-        files = f"{len(todo)} .svdz file" + ("s" if len(todo) != 1 else "")
-        with _progress.task(f"coding {files}", sum(todo), unit="components") as coding:
-            for k, n in zip(todo, map_on_cores(size, list(zip(todo, steps)))):
-                self._sizes[k] = n
-        return [self._sizes[k] for k in checked]
-
-    def estimate(self, rank: int) -> int:
-        """About the file's bytes at ``rank``, ten times faster: the same symbols under
-        LZMA's fastest preset (:func:`svdimage.codec._entropy.quick_size`), larger than
-        the real size by a ratio that changes slowly with the rank."""
-        from svdimage.codec._entropy import quick_size
-        from svdimage.codec._format import pack
-
-        k = check_rank(rank, self.full_rank, shape=self.shape)
-        if k not in self._estimates:
-            trials = self._trials
-            header, symbols = trials.symbols_at(trials.step_for_rank(k), max_rank=k)
-            self._estimates[k] = len(pack(header, b"", version=(1, 1))) + quick_size(symbols)
-        return self._estimates[k]
-
-
-def svdz_bytes(svd: ImageSVD, rank: int, *, image: ArrayLike | None = None) -> int:
+def svdz_bytes(
+    svd: ImageSVD,
+    rank: int,
+    *,
+    image: ArrayLike | None = None,
+    sizes: GlobalSizes | None = None,
+) -> int:
     """Bytes of a real ``.svdz`` file of the global rank-``rank`` SVD of the image.
 
     The honest storage of a rank, where float32 factors overstate it: the
@@ -273,48 +191,37 @@ def svdz_bytes(svd: ImageSVD, rank: int, *, image: ArrayLike | None = None) -> i
     image can be sized, not only those ``svd`` holds: the codec factors the
     image itself.
 
-    Calls for the same ``image`` object (or, without one, the same complete
-    ``svd``) share one :class:`SvdzSizes` (:func:`svdz_sizes`), so a search
-    and the table that explains it factor the planes once.
-
-    See Also
-    --------
-    SvdzSizes : the sizes of several ranks, sharing the codec's factorizations.
+    Parameters
+    ----------
+    svd : ImageSVD
+    rank : int
+    image : array_like, optional
+        The original; needed when ``svd`` is truncated.
+    sizes : svdimage.codec.GlobalSizes, optional
+        The image's sizes, to share the codec's factorizations between calls
+        (a search and the table that explains it); see
+        :class:`svdimage.rank_selection.MeasurementCache`. Without it each
+        call factors the image anew.
     """
-    return shared_sizes(svd, image)(rank)
+    return (sizes if sizes is not None else sizes_of(svd, image))(rank)
 
 
-def svdz_sizes(image: ArrayLike) -> SvdzSizes:
-    """The :class:`SvdzSizes` of this very ``image`` object, made once and shared while it
-    lives (the cache does not keep it alive; an object that cannot be weakly referenced,
-    such as a list, gets a new one)."""
-    return _held_sizes(image, lambda: SvdzSizes(image))
+def sizes_of(svd: ImageSVD, image: ArrayLike | None = None) -> GlobalSizes:
+    """A new :class:`~svdimage.codec.GlobalSizes` of ``image`` (checked against ``svd``'s
+    shape) or, without one, of a complete ``svd``'s own reconstruction."""
+    return GlobalSizes(reference_image(svd, image))
 
 
-#: id(owner) -> (weak reference to the owner, its sizes): an image, or a complete SVD.
-_SHARED_SIZES: dict[int, tuple[weakref.ref[object], SvdzSizes]] = {}
+_RENAMED = {"GlobalSizes": "svdimage.codec.GlobalSizes"}
 
 
-def _held_sizes(owner: object, make: Callable[[], SvdzSizes]) -> SvdzSizes:
-    held = _SHARED_SIZES.get(id(owner))
-    if held is not None and held[0]() is owner:
-        return held[1]
-    sizes = make()
-    try:
-        reference = weakref.ref(owner)
-    except TypeError:
-        return sizes
-    _SHARED_SIZES[id(owner)] = (reference, sizes)
-    weakref.finalize(owner, _SHARED_SIZES.pop, id(owner), None)
-    return sizes
-
-
-def shared_sizes(svd: ImageSVD, image: ArrayLike | None = None) -> SvdzSizes:
-    """The :class:`SvdzSizes` of ``image`` (checked against ``svd``'s shape), or without
-    one of a complete ``svd``'s own reconstruction, shared while that object lives (see
-    :func:`svdz_sizes`): what :func:`svdz_bytes` and a storage budget's search measure."""
-    if image is None:
-        return _held_sizes(svd, lambda: SvdzSizes(reference_image(svd, None)))
-    if np.shape(image) != svd.shape:
-        reference_image(svd, image)  # says how the shapes differ
-    return svdz_sizes(image)
+def __getattr__(name: str) -> object:
+    # Deprecated in 0.2, removed in 0.3: one name per concept, each exported from one place.
+    if name in _RENAMED:
+        warnings.warn(
+            f"svdimage.storage.{name} is deprecated; use {_RENAMED[name]}.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return GlobalSizes
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -25,9 +25,12 @@ from numpy.typing import ArrayLike
 
 from svdimage import _progress, metrics
 from svdimage._fileutil import atomic_path
-from svdimage._validation import as_image_array, check_ranks
-from svdimage.decomposition import ImageSVD
+from svdimage._validation import as_image_array, check_ranks, parse_rank_spec
+from svdimage.criteria import Criterion, criterion_label, parse_rank_items
 from svdimage.displayed_quality import DisplayedQuality
+from svdimage.growth import resolve_rank_items
+from svdimage.image_svd import ImageSVD
+from svdimage.visualization import figure_bytes, plot_error_curve, plot_grid, plot_spectrum
 
 __all__ = [
     "RankMetrics",
@@ -258,20 +261,6 @@ def run(
     -------
     SweepResult
     """
-    from svdimage._validation import parse_rank_spec
-    from svdimage.criteria import (
-        Criterion,
-        criterion_label,
-        parse_rank_items,
-        resolve_criterion,
-    )
-    from svdimage.growth import decompose_for
-    from svdimage.visualization import (
-        figure_bytes,
-        plot_error_curve,
-        plot_grid,
-        plot_spectrum,
-    )
 
     def stage(name: str) -> AbstractContextManager[Any]:
         return _progress.task(name) if step is None else step(name)
@@ -304,12 +293,11 @@ def run(
     imported = importer.submit(_import_plotting)
     importer.shutdown(wait=False)
     with stage("computing the SVD"):
-        svd = decompose_for(reference, criteria, ranks=numbers)
+        found = resolve_rank_items(reference, [*numbers, *criteria])
+        svd = found.svd
     picked: dict[int, list[str]] = {}
-    with stage("resolving rank criteria"):
-        for criterion in criteria:
-            k = resolve_criterion(svd, criterion, image=reference)
-            picked.setdefault(k, []).append(criterion_label(criterion))
+    for criterion in criteria:
+        picked.setdefault(found.rank(criterion), []).append(criterion_label(criterion))
     chosen = sorted(set(numbers) | set(picked))
     with stage("measuring ranks"):
         rows = measure_ranks(

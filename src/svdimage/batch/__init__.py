@@ -12,6 +12,8 @@ end of the run.
 ``_survey``         :func:`survey`: per-image ranks and codecs at equal bytes
 ``_store``          ``survey.csv``: appended live, resumable, ordered at the end
 ``_summary``        :func:`summarize`: ``summary.md`` and its figures
+``jobs``            one image's command (compress, sweep, reconstruct, denoise),
+                    the same function for one image and for a folder
 ==================  ==========================================================
 
 Examples
@@ -24,7 +26,7 @@ Examples
 """
 
 from svdimage.batch._engine import Outcome, default_workers, map
-from svdimage.batch._sources import find_images
+from svdimage.batch._sources import find_images, is_url, output_path
 from svdimage.batch._store import read_survey
 from svdimage.batch._summary import bd_table, summarize
 from svdimage.batch._survey import (
@@ -42,6 +44,8 @@ __all__ = [
     "summarize",
     "read_survey",
     "find_images",
+    "is_url",
+    "output_path",
     "Outcome",
     "survey_columns",
     "bd_table",

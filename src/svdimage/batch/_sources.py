@@ -9,6 +9,7 @@ import glob
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Literal
 
 __all__ = ["find_images", "is_url", "output_path"]
 
@@ -18,7 +19,11 @@ def is_url(source: str) -> bool:
     return source.lower().startswith(("http://", "https://"))
 
 
-def find_images(sources: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list[str]:
+def find_images(
+    sources: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+    *,
+    missing: Literal["raise", "keep"] = "raise",
+) -> list[str]:
     """Expand images, folders, globs and URLs into the list a batch processes.
 
     A folder is searched recursively; a file in it is kept when its extension
@@ -33,6 +38,10 @@ def find_images(sources: str | os.PathLike[str] | Iterable[str | os.PathLike[str
     Parameters
     ----------
     sources : str, path or iterable of them
+    missing : {'raise', 'keep'}, optional
+        A file named one by one that does not exist raises, or is kept (a
+        batch then reports it as a failed image and goes on, as for any other
+        image it cannot read).
 
     Returns
     -------
@@ -71,6 +80,8 @@ def find_images(sources: str | os.PathLike[str] | Iterable[str | os.PathLike[str
             if not matches:
                 raise FileNotFoundError(f"no file matches {item!r}.")
             found.update(dict.fromkeys(matches))
+        elif missing == "keep":
+            found[item] = None
         else:
             raise FileNotFoundError(f"image file {item!r} does not exist.")
     return list(found)

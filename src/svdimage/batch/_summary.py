@@ -18,6 +18,7 @@ import numpy as np
 
 from svdimage._fileutil import atomic_path
 from svdimage.metrics import bd_psnr
+from svdimage.visualization import save_figure
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -238,8 +239,6 @@ def _cell(text: str) -> str:
 
 
 def _save(fig: Figure, path: Path, *, force: bool) -> None:
-    from svdimage.visualization import save_figure
-
     save_figure(fig, path, force=force)
 
 

@@ -15,11 +15,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from svdimage import codec, metrics
+from svdimage._download import download
 from svdimage._validation import DEFAULT_MAX_PIXELS
 from svdimage.batch._engine import Outcome
 from svdimage.batch._engine import map as batch_map
 from svdimage.batch._sources import find_images, is_url
 from svdimage.batch._store import SurveyStore
+from svdimage.batch._summary import summarize
+from svdimage.criteria import parse_criterion
+from svdimage.growth import resolve_rank_items
+from svdimage.io import DEFAULT_MAX_BYTES, load_image
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -91,11 +97,6 @@ def survey_image(
     -------
     dict
     """
-    from svdimage import codec, metrics
-    from svdimage._download import download
-    from svdimage.criteria import parse_criterion, resolve_criterion
-    from svdimage.growth import decompose_for
-    from svdimage.io import DEFAULT_MAX_BYTES, load_image
 
     criteria = [parse_criterion(target) for target in targets]
     data: Any = source
@@ -112,17 +113,12 @@ def survey_image(
         "original_bytes": original,
     }
     start = time.perf_counter()
-    answers: dict[Any, int] = {}
-    svd = decompose_for(image, criteria, answers=answers)
-    row["method"] = svd.method
+    ranked = resolve_rank_items(image, criteria, unreached="none")  # None: no rank reaches it
+    row["method"] = ranked.svd.method
     row["decompose_seconds"] = time.perf_counter() - start
     for target, criterion in zip(targets, criteria):
-        try:
-            rank = answers.get(criterion) or resolve_criterion(svd, criterion, image=image)
-        except ValueError:  # no rank of this image reaches it
-            rank = None
-        row[f"rank_{target}"] = rank
-    del svd
+        row[f"rank_{target}"] = ranked.ranks[criterion]
+    del ranked
     pixels = image.shape[0] * image.shape[1]
     budgets = [rate * pixels / 8 for rate in bpp]
     files = codec.encode_for_sizes(image, budgets)
@@ -223,8 +219,6 @@ def survey(
     ValueError
         For bad rates or targets, or a ``resume`` with other rates or targets.
     """
-    from svdimage.criteria import parse_criterion
-
     bpp = [float(rate) for rate in bpp]
     if not bpp or any(not (np.isfinite(rate) and 0 < rate <= 64) for rate in bpp):
         raise ValueError(f"bpp must be one or more rates in (0, 64] bits per pixel; got {bpp}.")
@@ -251,7 +245,5 @@ def survey(
             on_row(outcome, done, len(todo))
     frame = store.finish(order=found)
     if output is not None and summary:
-        from svdimage.batch._summary import summarize
-
         summarize(frame, Path(output), bpp=bpp, targets=targets, force=True)
     return frame

@@ -23,6 +23,7 @@ import threading
 from collections.abc import Sequence
 from typing import Optional
 
+from svdimage._fileutil import remove_live_temporaries
 from svdimage.cli._app import (
     EXIT_BAD_INPUT,
     EXIT_CODES,
@@ -97,7 +98,6 @@ def _on_signal(signum: int, frame: object) -> None:
     means no library code on the stack (a fork in progress, a C call) can
     swallow or delay the stop.
     """
-    from svdimage._fileutil import remove_live_temporaries
 
     _stop_children()  # an encoder (ffmpeg) would otherwise go on writing, or create its file
     remove_live_temporaries()

@@ -13,13 +13,23 @@ import json
 import math
 import warnings
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from enum import Enum
 from typing import Any, Optional, TypeVar
 
 import typer
 import typer.core
 from rich.console import Console
 
+try:  # Typer 0.2x carries its own copy of Click; its commands run in that copy's contexts
+    from typer._click.globals import get_current_context
+except ImportError:  # pragma: no cover - Typer with Click as a dependency
+    from click import get_current_context  # type: ignore[no-redef]
+
+import svdimage
+from svdimage import _progress
 from svdimage._validation import DEFAULT_MAX_PIXELS
+from svdimage.io import ImageNote, load_image
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -78,7 +88,23 @@ def command(name: str | None = None) -> Callable[[F], F]:
 
 out_console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
-_state = {"debug": False, "quiet": False}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The global options of one ``svdimage`` run (``--debug``, ``--quiet``), kept on the
+    command's Click context (``ctx.obj``), not in module state."""
+
+    debug: bool = False
+    quiet: bool = False
+
+
+def settings() -> Settings:
+    """This run's :class:`Settings` (the defaults outside a command, as in a library call)."""
+    ctx = get_current_context(silent=True)
+    obj = None if ctx is None else ctx.find_root().obj
+    return obj if isinstance(obj, Settings) else Settings()
+
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -150,7 +176,7 @@ CLI_FIXES = (
 
 def report_error(error: BaseException, *, source: str | None = None) -> int:
     """Print ``error`` as one line on stderr (or re-raise it with ``--debug``); return its code."""
-    if _state["debug"]:
+    if settings().debug:
         raise error
     code = exit_code(error)
     prefix = "internal error" if code == EXIT_INTERNAL else "error"
@@ -164,8 +190,6 @@ def handle_errors(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from svdimage import _progress
-
         display = StepDisplay()
         try:
             with _progress.listening(display):
@@ -184,6 +208,82 @@ def handle_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+class ColorSpace(str, Enum):
+    """``compress --color``."""
+
+    ycbcr = "ycbcr"
+    rgb = "rgb"
+
+
+class StorageCount(str, Enum):
+    """``choose --storage``: how byte budgets count."""
+
+    values = "values"
+    svdz = "svdz"
+
+
+#: Options that do not go together, by command: in each group at most one may be given.
+#: The one table of them; ``tests/test_cli.py`` runs every pair of every group and expects
+#: exit code 2 with one line.
+CONFLICTS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "compress": (
+        ("--quality", "--psnr", "--size", "--bpp"),
+        ("--tiles", "--global"),
+        ("--tiles", "--rank"),
+        ("--workers", "--scheduler"),
+    ),
+    "choose": (
+        (
+            "--max-error",
+            "--energy",
+            "--psnr",
+            "--ssim",
+            "--ratio",
+            "--bytes",
+            "--bpp",
+            "--percent",
+            "--knee",
+            "--denoise",
+        ),
+    ),
+    "sweep": (("--workers", "--scheduler"),),
+    "reconstruct": (("--workers", "--scheduler"),),
+    "denoise": (("--workers", "--scheduler"),),
+    "survey": (("--workers", "--scheduler"),),
+}
+
+
+def check_conflicts(command: str, **given: Any) -> None:
+    """Refuse (exit 2, one line) two options of a group of :data:`CONFLICTS` given together.
+
+    ``given`` maps each option's parameter name (``max_error`` for ``--max-error``) to its
+    value; ``None`` and ``False`` count as not given."""
+    present = {
+        f"--{name.rstrip('_').replace('_', '-')}"
+        for name, value in given.items()
+        if value not in (None, False)
+    }
+    for group in CONFLICTS.get(command, ()):
+        both = [option for option in group if option in present]
+        if len(both) > 1:
+            raise UsageError(f"{' and '.join(both)} do not go together; give one of them.")
+
+
+def renamed(value: Any, old_value: Any, *, new: str, old: str) -> Any:
+    """The value of option ``new``, or of its old spelling ``old`` (hidden from ``--help``),
+    which still works for one minor version and says so on stderr."""
+    if old_value is None:
+        return value
+    if value is not None:
+        raise UsageError(f"{old} is the old spelling of {new}: give {new} once.")
+    err_console.print(
+        f"svdimage: warning: {old} is deprecated and will be removed in 0.3; use {new}.",
+        soft_wrap=True,
+        markup=False,
+    )
+    return old_value
+
+
 def one_of(**options: Any) -> None:
     """Refuse (exit 2) when more than one of ``options`` is given."""
     given = [
@@ -198,7 +298,6 @@ def one_of(**options: Any) -> None:
 @contextlib.contextmanager
 def step(text: str) -> Iterator[None]:
     """A step of the command itself, shown as the library's steps are (:class:`StepDisplay`)."""
-    from svdimage import _progress
 
     with _progress.task(text):
         yield
@@ -220,7 +319,7 @@ class StepDisplay:
     def __init__(self) -> None:
         self._bar: Any = None
         self._ids: dict[int, Any] = {}
-        self._live = err_console.is_terminal and not _state["quiet"]
+        self._live = err_console.is_terminal and not settings().quiet
 
     def started(self, task: Any) -> None:
         if not self._live:
@@ -269,7 +368,7 @@ class StepDisplay:
             if not self._ids:
                 self._bar.stop()
                 self._bar = None
-        elif not _state["quiet"] and not self._live and task.seconds >= self.LOG_SECONDS:
+        elif not settings().quiet and not self._live and task.seconds >= self.LOG_SECONDS:
             counted = f"{task.done:,} of {task.total:,}" if task.total else f"{task.done:,}"
             counted = f"{counted} {task.unit} in " if task.unit else ""
             err_console.print(
@@ -349,7 +448,6 @@ def fmt_percent(fraction: float) -> str:
 # -- loading -------------------------------------------------------------------
 def load(source: str, *, gray: bool, max_pixels: int, timeout: float) -> Any:
     """Load an image for a command, with a spinner; its notes become lines on stderr."""
-    from svdimage.io import ImageNote, load_image
 
     with step(f"loading {source}"), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ImageNote)
@@ -368,20 +466,19 @@ def load(source: str, *, gray: bool, max_pixels: int, timeout: float) -> Any:
 
 def note(text: str) -> None:
     """An informational line on stderr (``svdimage: note: ...``), unless ``--quiet``."""
-    if not _state["quiet"]:
+    if not settings().quiet:
         err_console.print(f"svdimage: note: {text}", soft_wrap=True, markup=False)
 
 
 def _version(value: bool) -> None:
     if value:
-        import svdimage
-
         out_console.print(f"svdimage {svdimage.__version__}")
         raise typer.Exit()
 
 
 @app.callback()
 def _main(
+    ctx: typer.Context,
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks of errors."),
     quiet: bool = typer.Option(
         False,
@@ -393,5 +490,4 @@ def _main(
         None, "--version", callback=_version, is_eager=True, help="Print the version."
     ),
 ) -> None:
-    _state["debug"] = debug
-    _state["quiet"] = quiet
+    ctx.find_root().obj = Settings(debug=debug, quiet=quiet)

@@ -17,14 +17,17 @@ from typing import Any, Optional
 
 import typer
 
+from svdimage import _progress, batch
+from svdimage.batch import is_url
+from svdimage.batch.jobs import Outputs
 from svdimage.cli._app import (
     CLI_FIXES,
     EXIT_BAD_INPUT,
     UsageError,
-    _state,
     err_console,
     note,
     out_console,
+    settings,
 )
 
 
@@ -88,7 +91,6 @@ def check_names(sources: Sequence[str], name: Callable[[str], str]) -> None:
 
 def output_of(name: Callable[[str], str], source: str) -> str:
     """The output a batch job writes for ``source`` (as given on the command line)."""
-    from svdimage.batch._sources import is_url
 
     return name(source if is_url(source) else os.path.abspath(source))
 
@@ -120,9 +122,7 @@ def progress(
         TimeRemainingColumn,
     )
 
-    from svdimage import _progress
-
-    quiet = _state["quiet"]
+    quiet = settings().quiet
     state: dict[str, Any] = {"done": 0, "failed": 0, "total": total}
     bar = None
     if err_console.is_terminal and not quiet:
@@ -193,7 +193,6 @@ def run(
     what: str,
 ) -> None:
     """Run ``job`` over ``sources`` with progress; ``report(outcome)`` prints a success."""
-    from svdimage import batch
 
     failed = 0
     with progress(len(sources), label) as advance:
@@ -230,16 +229,13 @@ def folder_mode(
     done_marker: str = "",
 ) -> None:
     """A command's batch mode: ``job`` per image into ``folder`` (outputs named by
-    :class:`svdimage.batch._jobs.Outputs`); ``--resume`` skips an image whose output (or
+    :class:`svdimage.batch.jobs.Outputs`); ``--resume`` skips an image whose output (or
     ``done_marker`` inside its output folder) exists."""
     import functools
 
-    from svdimage import batch
-    from svdimage.batch._jobs import Outputs
-
     if folder.exists() and not folder.is_dir():
         raise NotADirectoryError(f"output {str(folder)!r} must be a folder for several images.")
-    sources = batch.find_images(items)
+    sources = batch.find_images(items, missing="keep")  # reported and skipped, as the help says
     outputs = Outputs(str(folder), suffix, roots(items))
     check_names(sources, outputs)
     if resume:

@@ -8,6 +8,8 @@ from typing import Optional
 
 import typer
 
+from svdimage import batch
+from svdimage.batch import bd_table
 from svdimage.cli import _batch
 from svdimage.cli._app import (
     ForceOption,
@@ -67,8 +69,6 @@ def survey(
     keeps its rows and --resume goes on from them), survey.parquet (with pyarrow),
     summary.md (quartiles of every column, BD-PSNR and BD-SSIM against JPEG) and two
     figures. A failing image is a row with its error; the exit code is then 3."""
-    from svdimage import batch
-    from svdimage.batch._summary import bd_table
 
     engine = _batch.where(workers, scheduler)
     rates = _rates(bpp)

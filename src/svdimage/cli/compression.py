@@ -9,13 +9,19 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
+from svdimage import codec
+from svdimage._fileutil import check_writable
+from svdimage.batch.jobs import compress_image, compress_job
 from svdimage.cli import _batch
 from svdimage.cli._app import (
+    ColorSpace,
     ForceOption,
     GrayOption,
     JsonOption,
     MaxPixelsOption,
     TimeoutOption,
+    UsageError,
+    check_conflicts,
     command,
     fmt_bpp,
     fmt_count,
@@ -24,11 +30,13 @@ from svdimage.cli._app import (
     fmt_ssim,
     handle_errors,
     load,
-    one_of,
     out_console,
     print_json,
     step,
 )
+from svdimage.criteria import parse_rank_item
+from svdimage.io import save_image
+from svdimage.metrics import bits_per_pixel
 
 
 @command()
@@ -45,7 +53,7 @@ def compress(
         help="Output .svdz file; a folder for several images.",
     ),
     quality: Optional[float] = typer.Option(
-        None, "--quality", "-q", min=1, max=100, metavar="Q", help="1-100, monotone (default 75)."
+        None, "--quality", min=1, max=100, metavar="Q", help="1-100, monotone (default 75)."
     ),
     rank: Optional[str] = typer.Option(
         None,
@@ -68,16 +76,17 @@ def compress(
     bpp: Optional[float] = typer.Option(
         None, "--bpp", metavar="B", help="Best file of at most B bits/pixel (within 3 % below it)."
     ),
-    tiles: int = typer.Option(
-        8,
+    tiles: Optional[int] = typer.Option(
+        None,
         "--tiles",
         min=4,
         max=16,
         metavar="SIDE",
-        help="Patch side in pixels: 4, 8 or 16 (the rows of the patch matrix whose SVD is coded).",
+        help="Patch side in pixels: 4, 8 (default) or 16 (the rows of the patch matrix whose "
+        "SVD is coded).",
     ),
     global_svd: bool = typer.Option(False, "--global", help="One SVD per plane, no tiles."),
-    color: str = typer.Option("ycbcr", "--color", metavar="SPACE", help="ycbcr (4:2:0) or rgb."),
+    color: ColorSpace = typer.Option(ColorSpace.ycbcr, "--color", help="ycbcr (4:2:0) or rgb."),
     gray: bool = GrayOption,
     force: bool = ForceOption,
     json_output: bool = JsonOption,
@@ -94,11 +103,25 @@ def compress(
     glob: OUTPUT is a folder (created if needed) that receives NAME.svdz for each (mirroring
     the input folder's subfolders), in parallel, with one line per image; a failing image is
     reported and skipped, and the exit code is then 3."""
-    from svdimage.criteria import parse_rank_item
 
-    one_of(quality=quality, psnr=psnr, size=size, bpp=bpp)
-    if color not in ("ycbcr", "rgb"):
-        raise ValueError(f"--color must be 'ycbcr' or 'rgb'; got {color!r}.")
+    check_conflicts(
+        "compress",
+        quality=quality,
+        psnr=psnr,
+        size=size,
+        bpp=bpp,
+        tiles=tiles,
+        global_=global_svd,
+        rank=rank,
+        workers=workers,
+        scheduler=scheduler,
+    )
+    batch = _batch.is_batch(images)
+    if not batch and output.suffix.lower() != ".svdz":
+        raise UsageError(
+            f"output {str(output)!r} must end in .svdz (compress writes .svdz files; "
+            "decompress turns one into a PNG)."
+        )
     cap = None if rank is None else parse_rank_item(rank)
     loading: dict[str, Any] = dict(gray=gray, max_pixels=max_pixels, timeout=timeout)
     options: dict[str, Any] = dict(
@@ -107,10 +130,10 @@ def compress(
         psnr=psnr,
         size=size,
         bpp=bpp,
-        tile=None if global_svd or rank is not None else tiles,
-        color=color,
+        tile=None if global_svd or rank is not None else (8 if tiles is None else tiles),
+        color=color.value,
     )
-    if not _batch.is_batch(images):
+    if not batch:
         report = _compress_one(
             images[0], output, force=force, compare=True, loading=loading, options=options
         )
@@ -119,7 +142,6 @@ def compress(
         else:
             _print_report(images[0], report)
         return
-    from svdimage.batch._jobs import compress_job
 
     documents: list[dict[str, Any]] = []
 
@@ -164,15 +186,17 @@ def _compress_one(
     loading: dict[str, Any],
     options: dict[str, Any],
 ) -> Any:
-    from svdimage import codec
-    from svdimage._fileutil import check_writable
-
     check_writable(output, force=force)
     array = load(image, **loading)
     original = os.path.getsize(image) if os.path.isfile(image) else None
     with step(f"compressing {image}"):
-        return codec.compress(
-            array, output, force=force, original_bytes=original, compare_jpeg=compare, **options
+        return compress_image(
+            array,
+            output,
+            options=options,
+            force=force,
+            compare_jpeg=compare,
+            original_bytes=original,
         )
 
 
@@ -231,9 +255,6 @@ def decompress(
     max_pixels: int = MaxPixelsOption,
 ) -> None:
     """Decode an .svdz file to an image."""
-    from svdimage import codec
-    from svdimage._fileutil import check_writable
-    from svdimage.io import save_image
 
     check_writable(output, force=force)
     if not source.is_file():
@@ -255,8 +276,6 @@ def inspect_command(
     max_pixels: int = MaxPixelsOption,
 ) -> None:
     """Summarize an .svdz file (version, size, planes, ranks, bytes) after checking all of it."""
-    from svdimage import codec
-    from svdimage.metrics import bits_per_pixel
 
     if not source.is_file():
         raise FileNotFoundError(f"file {str(source)!r} does not exist.")

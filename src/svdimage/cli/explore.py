@@ -10,6 +10,12 @@ import typer
 from rich import box
 from rich.table import Table
 
+from svdimage import metrics, sweep
+from svdimage._fileutil import check_writable
+from svdimage._validation import check_ranks, format_bytes, parse_rank_spec
+from svdimage.animation import DEFAULT_LAST_RANK, default_animation_ranks
+from svdimage.animation import animate as write_animation
+from svdimage.batch.jobs import reconstruct_image, reconstruct_job, sweep_job
 from svdimage.cli import _batch
 from svdimage.cli._app import (
     ForceOption,
@@ -19,6 +25,8 @@ from svdimage.cli._app import (
     JsonOption,
     MaxPixelsOption,
     TimeoutOption,
+    UsageError,
+    check_conflicts,
     command,
     fmt_bpp,
     fmt_count,
@@ -32,8 +40,15 @@ from svdimage.cli._app import (
     load,
     out_console,
     print_json,
+    renamed,
     step,
 )
+from svdimage.criteria import Criterion, parse_rank_item
+from svdimage.decomposition import decompose, decompose_until
+from svdimage.explorer import explore
+from svdimage.io import load_image
+from svdimage.rank_selection import rank_for_energy
+from svdimage.sweep import SweepResult
 
 RANKS_HELP = (
     "Ranks to show, e.g. 3,10,20,50,100 or 1:70,80:500:10, and/or criteria such as "
@@ -43,8 +58,6 @@ RANKS_HELP = (
 
 
 def _print_sweep(result: object, *, label: str) -> None:
-    from svdimage.sweep import SweepResult
-
     assert isinstance(result, SweepResult)
     shape = result.svd.shape
     kind = "color" if result.svd.is_color else "gray"
@@ -94,13 +107,14 @@ def _print_sweep(result: object, *, label: str) -> None:
 @command()
 @handle_errors
 def demo(
-    out: Path = typer.Option(
-        Path("svdimage-demo"),
-        "--out",
+    output: Optional[Path] = typer.Option(
+        None,
+        "--output",
         "-o",
         metavar="DIR",
-        help="Folder for the figures and tables.",
+        help="Folder for the figures and tables (default svdimage-demo).",
     ),
+    old_out: Optional[Path] = typer.Option(None, "--out", hidden=True),
     sample: str = typer.Option(
         "camera",
         "--sample",
@@ -112,9 +126,7 @@ def demo(
     """Sweep ranks 3, 10, 20, 50, 100 on a bundled sample photo and write the results."""
     import skimage.data
 
-    from svdimage import sweep
-    from svdimage.io import load_image
-
+    out = renamed(output, old_out, new="--output", old="--out") or Path("svdimage-demo")
     samples = {"camera", "astronaut", "coffee", "chelsea"}
     if sample not in samples:
         raise ValueError(f"--sample must be one of {', '.join(sorted(samples))}; got {sample!r}.")
@@ -129,7 +141,10 @@ def demo(
 def sweep_command(
     images: list[str] = ImagesArgument,
     ranks: Optional[str] = typer.Option(None, "--ranks", "-r", metavar="LIST", help=RANKS_HELP),
-    out: Path = typer.Option(..., "--out", "-o", metavar="DIR", help="Folder for the outputs."),
+    output: Optional[Path] = typer.Option(
+        None, "--output", "-o", metavar="DIR", help="Folder for the outputs (required)."
+    ),
+    old_out: Optional[Path] = typer.Option(None, "--out", hidden=True),
     gray: bool = GrayOption,
     force: bool = ForceOption,
     max_pixels: int = MaxPixelsOption,
@@ -139,15 +154,16 @@ def sweep_command(
     resume: bool = _batch.ResumeOption,
 ) -> None:
     """Reconstruct IMAGE at several ranks; write grid.png, error_curve.png,
-    spectrum.png, metrics.csv and metrics.json to --out, and print the table.
+    spectrum.png, metrics.csv and metrics.json to --output, and print the table.
 
-    Several images, a folder or a glob: one subfolder of --out per image (named after it),
+    Several images, a folder or a glob: one subfolder of --output per image (named after it),
     in parallel, one line per image; exit code 3 when some failed."""
-    from svdimage import sweep
+    out = renamed(output, old_out, new="--output", old="--out")
+    if out is None:
+        raise UsageError("sweep needs --output DIR, the folder for its five files.")
+    check_conflicts("sweep", workers=workers, scheduler=scheduler)
 
     if _batch.is_batch(images):
-        from svdimage.batch._jobs import sweep_job
-
         _batch.folder_mode(
             sweep_job,
             images,
@@ -204,17 +220,8 @@ def reconstruct(
 
     Several images, a folder or a glob: NAME.png in the --output folder for each, in
     parallel, one line per image; exit code 3 when some failed."""
-    from svdimage import metrics
-    from svdimage._fileutil import check_writable
-    from svdimage._validation import check_rank
-    from svdimage.criteria import Criterion, parse_rank_item, resolve_criterion
-    from svdimage.decomposition import decompose
-    from svdimage.growth import decompose_for
-    from svdimage.io import save_image
-
+    check_conflicts("reconstruct", workers=workers, scheduler=scheduler)
     if _batch.is_batch(images):
-        from svdimage.batch._jobs import reconstruct_job
-
         parse_rank_item(rank)  # a bad rank is one error now, not one per image
         _batch.folder_mode(
             reconstruct_job,
@@ -234,18 +241,11 @@ def reconstruct(
     item = parse_rank_item(rank)
     check_writable(output, force=force)
     array = load(image, gray=gray, max_pixels=max_pixels, timeout=timeout)
+    with step("computing the SVD"):  # the same job as each image of a folder
+        done = reconstruct_image(array, output, rank=item, force=force)
+    k, svd = done.rank, done.svd
     if isinstance(item, Criterion):
-        with step("computing the SVD"):
-            svd = decompose_for(array, [item])
-        k = resolve_criterion(svd, item, image=array)
         out_console.print(f"{rank} chose rank {k}.", soft_wrap=True)
-    else:
-        k = check_rank(item, min(array.shape[:2]), shape=array.shape)
-        with step("computing the SVD"):
-            svd = decompose(array, rank=k)
-    approx = svd.reconstruct(k)
-    save_image(output, approx, force=force)
-
     values = svd.stored_values(k)
     sizes: list[tuple[str, Optional[int]]] = [
         ("original file", os.path.getsize(image) if os.path.isfile(image) else None),
@@ -253,11 +253,13 @@ def reconstruct(
         (f"output {output.suffix or 'file'} (a reconstruction)", os.path.getsize(output)),
         (f"rank-{k} factors as float32", 4 * values),
     ]
-    psnr = metrics.peak_signal_noise_ratio(array, approx)
-    table = Table(
-        title=f"rank {k} of {array.shape[1]}x{array.shape[0]}: relative error "
-        f"{fmt_error(float(svd.relative_error(k)))}, PSNR {fmt_psnr(psnr)} dB"
+    out_console.print(
+        f"rank {k} of {array.shape[1]}x{array.shape[0]}: relative error "
+        f"{fmt_error(done.relative_error)} (optimal {fmt_error(done.optimal_error)}: "
+        f"{svd.method} SVD, kept triplets exact), PSNR {fmt_psnr(done.psnr)} dB",
+        soft_wrap=True,
     )
+    table = Table()
     table.add_column("what")
     table.add_column("bytes", justify="right")
     table.add_column("bits/pixel", justify="right")
@@ -292,8 +294,6 @@ def info(
 ) -> None:
     """Print the size, mode, largest singular value, the ranks that keep 90, 99
     and 99.9 % of the energy and, with --full or for small images, the numerical rank."""
-    from svdimage.decomposition import decompose, decompose_until
-    from svdimage.rank_selection import rank_for_energy
 
     array = load(image, gray=gray, max_pixels=max_pixels, timeout=timeout)
     with step("computing the singular values"):
@@ -381,11 +381,6 @@ def animate(
     timeout: float = TimeoutOption,
 ) -> None:
     """Write an MP4 or GIF of IMAGE sharpening as the rank grows, beside its error curve."""
-    from svdimage._fileutil import check_writable
-    from svdimage._validation import check_ranks, parse_rank_spec
-    from svdimage.animation import DEFAULT_LAST_RANK, default_animation_ranks
-    from svdimage.animation import animate as write_animation
-    from svdimage.decomposition import decompose
 
     if output.suffix.lower() not in (".mp4", ".gif"):
         raise ValueError(f"--output must end in .mp4 or .gif; got {str(output)!r}.")
@@ -436,11 +431,12 @@ def explore_command(
         metavar="K",
         help="Ranks on the slider (default: what fits about 3 JPEGs + 1 MB, up to 500).",
     ),
-    storage: bool = typer.Option(
-        True,
-        "--storage/--no-storage",
-        help="Measure real .svdz sizes and JPEGs at equal bytes (slow on big photos).",
+    compare_files: Optional[bool] = typer.Option(
+        None,
+        "--compare-files/--no-compare-files",
+        help="Measure real .svdz files and JPEGs at equal bytes (default on; slow on big photos).",
     ),
+    old_storage: Optional[bool] = typer.Option(None, "--storage/--no-storage", hidden=True),
     open_page: bool = typer.Option(
         False, "--open", help="Open the page in the default web browser."
     ),
@@ -453,10 +449,8 @@ def explore_command(
     live numbers and curves, computed in the browser; it works offline from a double click."""
     import webbrowser
 
-    from svdimage._fileutil import check_writable
-    from svdimage._validation import format_bytes
-    from svdimage.explorer import explore
-
+    storage = renamed(compare_files, old_storage, new="--compare-files", old="--storage")
+    storage = True if storage is None else storage
     check_writable(output, force=force)
     array = load(image, gray=gray, max_pixels=max_pixels, timeout=timeout)
     page = explore(

@@ -8,6 +8,9 @@ from typing import Optional
 import typer
 from rich.table import Table
 
+from svdimage import metrics
+from svdimage._fileutil import check_writable
+from svdimage.batch.jobs import denoise_job
 from svdimage.cli import _batch
 from svdimage.cli._app import (
     ForceOption,
@@ -16,7 +19,10 @@ from svdimage.cli._app import (
     ImagesArgument,
     JsonOption,
     MaxPixelsOption,
+    StorageCount,
     TimeoutOption,
+    UsageError,
+    check_conflicts,
     command,
     fmt_bpp,
     fmt_count,
@@ -27,11 +33,25 @@ from svdimage.cli._app import (
     fmt_ssim,
     handle_errors,
     load,
-    one_of,
     out_console,
     print_json,
     step,
 )
+from svdimage.criteria import (
+    RECOMMENDED_TARGETS,
+    VISUALLY_LOSSLESS_SSIM,
+    Choice,
+    Criterion,
+    criterion_label,
+    explain,
+    recommend,
+    smallest_visually_lossless,
+)
+from svdimage.denoising import add_noise as make_noisy
+from svdimage.denoising import denoise as run_denoise
+from svdimage.growth import decompose_for
+from svdimage.io import save_image
+from svdimage.rank_selection import MeasurementCache
 
 
 def _fmt_value(name: str, value: float) -> str:
@@ -82,10 +102,9 @@ def choose(
     percent: Optional[float] = typer.Option(
         None, "--percent", metavar="P", help="Rank as P % of the short side."
     ),
-    storage: str = typer.Option(
-        "values",
+    storage: StorageCount = typer.Option(
+        StorageCount.values,
         "--storage",
-        metavar="HOW",
         help="How --ratio/--bytes/--bpp count: 'values' (float32 "
         "factors) or 'svdz' (the real file `compress --rank K --global` writes).",
     ),
@@ -100,16 +119,9 @@ def choose(
 ) -> None:
     """Answer "which rank?": the rank a criterion picks and why, or, with no
     criterion, a table of the ranks common targets pick with their quality and storage."""
-    from svdimage.criteria import (
-        RECOMMENDED_TARGETS,
-        VISUALLY_LOSSLESS_SSIM,
-        Criterion,
-        explain,
-        recommend,
-    )
-    from svdimage.growth import decompose_for
 
-    one_of(
+    check_conflicts(
+        "choose",
         max_error=max_error,
         energy=energy,
         psnr=psnr,
@@ -136,9 +148,8 @@ def choose(
         if value is not None
     ]
     given += [Criterion(name) for name, flag in (("knee", knee), ("denoise", denoise)) if flag]
-    if storage not in ("values", "svdz"):
-        raise ValueError(f"--storage must be 'values' or 'svdz'; got {storage!r}.")
     array = load(image, gray=gray, max_pixels=max_pixels, timeout=timeout)
+    cache = MeasurementCache(array)  # what the search measures, the explanation reuses
     # A budget is answered from the image's shape or its .svdz files, before any SVD.
     with step("choosing the rank" if given else "computing the SVD"):
         # Only the ranks the question needs (see growth.decompose_for).
@@ -147,25 +158,25 @@ def choose(
         svd = decompose_for(
             array,
             wanted,
-            storage=storage,  # type: ignore[arg-type]
+            storage=storage.value,
             answers=answers,
             explain_only=bool(given),
+            cache=cache,
         )
     if given:
         with step("resolving the criterion"):
             choice = explain(
                 svd,
                 given[0],
-                image=array,
-                storage=storage,  # type: ignore[arg-type]
+                storage=storage.value,
                 rank=answers.get(given[0]),
+                cache=cache,
             )
         _print_choice(choice, json_output=json_output)
         return
     with step("measuring candidate ranks"):
-        rows = recommend(svd, image=array)
-    lossless = [row for row in rows if row.ssim >= VISUALLY_LOSSLESS_SSIM]
-    best = min(lossless, key=lambda row: row.rank) if lossless else None
+        rows = recommend(svd, cache=cache)
+    best = smallest_visually_lossless(rows)
     if json_output:
         print_json(
             {
@@ -204,8 +215,6 @@ def choose(
 
 
 def _print_choice(choice: object, *, json_output: bool) -> None:
-    from svdimage.criteria import Choice, criterion_label
-
     assert isinstance(choice, Choice)
     name = choice.criterion.name
     if json_output:
@@ -290,16 +299,9 @@ def denoise_command(
 
     Several images, a folder or a glob: NAME.png in the --output folder for each, in
     parallel, one line per image (not with --add-noise); exit code 3 when some failed."""
-    from svdimage import metrics
-    from svdimage._fileutil import check_writable
-    from svdimage.cli._app import UsageError
-    from svdimage.denoising import add_noise as make_noisy
-    from svdimage.denoising import denoise as run_denoise
-    from svdimage.io import save_image
+    check_conflicts("denoise", workers=workers, scheduler=scheduler)
 
     if _batch.is_batch(images):
-        from svdimage.batch._jobs import denoise_job
-
         if add_noise is not None or noisy_output is not None:
             raise UsageError("--add-noise and --noisy-output take one image, not a batch.")
         _batch.folder_mode(

@@ -12,6 +12,7 @@ The public face of the codec; each stage lives in its own private module:
 ``_context``        format 2: context-modelled range coding (constriction)
 ``_entropy``        format 1: varints and LZMA2
 ``_rate``           rate control: the quality for a PSNR or a byte budget
+``_sizes``          the bytes of an image's global files at many ranks
 ``_decode``         decoding and ``inspect`` (the same checks)
 ``_compare``        compress to a file and compare with JPEG at equal bytes
 ==================  ==========================================================

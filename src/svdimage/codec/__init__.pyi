@@ -20,3 +20,4 @@ from ._encode import save as save
 from ._format import VERSION as VERSION
 from ._format import FormatError as FormatError
 from ._planes import DEBLOCK_STRENGTH as DEBLOCK_STRENGTH
+from ._sizes import GlobalSizes as GlobalSizes

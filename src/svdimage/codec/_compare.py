@@ -8,24 +8,24 @@ most the same bytes.
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
+from PIL import Image, features
 
+from svdimage import metrics
 from svdimage._fileutil import atomic_path, check_writable
+from svdimage._search import qualities_for_budgets
 from svdimage._validation import as_image_array
 from svdimage.codec._decode import decode
 from svdimage.codec._encode import encode
-from svdimage.codec._rate import qualities_for_budgets
 from svdimage.io import from_uint8, to_uint8
-
-if TYPE_CHECKING:
-    from svdimage.criteria import Criterion
 
 __all__ = [
     "compress",
@@ -61,7 +61,8 @@ class CompressionReport:
     path : Path
     shape : tuple of int
     rank : int or None
-        The global rank a rank criterion chose (``None`` without one).
+        The global rank a rank criterion chose (``None`` without one; filled in
+        by the caller that resolved it, as :func:`svdimage.batch.jobs.compress_image`).
     rows : list of Measured
         The original file (when its size is known), the raw 8-bit pixels, the
         ``.svdz`` file and, when asked, the best JPEG of at most its bytes.
@@ -86,7 +87,7 @@ def compress(
     path: str | os.PathLike[str],
     *,
     force: bool = False,
-    rank: int | Criterion | None = None,
+    rank: int | None = None,
     original_bytes: int | None = None,
     compare_jpeg: bool = True,
     **options: Any,
@@ -100,9 +101,11 @@ def compress(
         Written atomically; an existing file only with ``force``. Checked
         before any work is done.
     force : bool, optional
-    rank : int or Criterion, optional
-        A rank cap (as :func:`encode`), or a criterion such as ``ssim=0.95``
-        resolved on the image's global SVD (needs ``tile=None``).
+    rank : int, optional
+        A rank cap (as :func:`encode`). The codec takes integer ranks only: a
+        criterion such as ``ssim=0.95`` is resolved by the caller
+        (:func:`svdimage.growth.resolve_rank_items`), as
+        :func:`svdimage.batch.jobs.compress_image` does.
     original_bytes : int, optional
         Size of the file the image came from, for the table's first row.
     compare_jpeg : bool, optional
@@ -116,21 +119,8 @@ def compress(
     -------
     CompressionReport
     """
-    from svdimage import metrics
-    from svdimage.criteria import Criterion
-
     check_writable(path, force=force)
     array = as_image_array(image)
-    chosen = None
-    if isinstance(rank, Criterion):
-        if options.get("tile", 8) is not None:
-            raise ValueError("a rank criterion needs the global SVD: pass tile=None.")
-        from svdimage.criteria import resolve_criterion
-        from svdimage.growth import decompose_for
-
-        answers: dict[Criterion, int] = {}
-        svd = decompose_for(array, [rank], answers=answers)  # only the top ranks it needs
-        chosen = rank = answers.get(rank) or resolve_criterion(svd, rank, image=array)
     data = encode(array, rank=rank, **options)
     decoded = decode(data, max_pixels=None)
     with atomic_path(path, force=force) as tmp:
@@ -158,7 +148,7 @@ def compress(
     return CompressionReport(
         path=Path(path),
         shape=shape,
-        rank=chosen,
+        rank=None,
         rows=rows,
         jpeg_quality=None if jpeg is None else jpeg[0],
     )
@@ -190,9 +180,6 @@ def pillow_at_sizes(
     image: ArrayLike, sizes: Sequence[float], *, format: str = "JPEG"
 ) -> list[tuple[int, bytes, np.ndarray] | None]:
     """:func:`pillow_at_size` for several byte budgets, sharing the trial encodes."""
-    import io
-
-    from PIL import Image, features
 
     if format not in ("JPEG", "WEBP"):
         raise ValueError(f"format must be 'JPEG' or 'WEBP'; got {format!r}.")

@@ -26,10 +26,11 @@ from numpy.typing import ArrayLike
 
 from svdimage import _progress
 from svdimage._fileutil import atomic_path
+from svdimage._search import qualities_for_budgets
 from svdimage._validation import as_image_array, check_rank
 from svdimage.codec._format import PATCH_SIDES
 from svdimage.codec._patches import PatchTrials
-from svdimage.codec._rate import qualities_for_budgets, quality_for_psnr
+from svdimage.codec._rate import quality_for_psnr
 from svdimage.codec._tiles import (
     CHROMA_STEP_FACTOR,
     DC_STEP_DIVISOR,

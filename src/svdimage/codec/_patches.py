@@ -49,6 +49,7 @@ from svdimage.codec._context import ALPHABET, symbols_of
 from svdimage.codec._format import pack
 from svdimage.codec._patch_payload import E_MIN, E_SPAN, grid_of, serialize
 from svdimage.codec._planes import to_planes
+from svdimage.codec._tiles import quality_to_step
 
 __all__ = [
     "PatchTrials",
@@ -141,7 +142,6 @@ class PatchTrials:
 
     def step_of(self, quality: float) -> float:
         """The luma step of a quality: half of :func:`svdimage.codec.quality_to_step`."""
-        from svdimage.codec._tiles import quality_to_step
 
         return STEP_SCALE * quality_to_step(quality)
 

@@ -44,7 +44,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import scipy.linalg
 
 from svdimage import _progress
 from svdimage._linalg import svd_flip
@@ -52,13 +51,8 @@ from svdimage.codec._entropy import compress_symbols
 from svdimage.codec._format import pack
 from svdimage.codec._planes import tiles as cut_tiles
 from svdimage.codec._planes import to_planes
-from svdimage.decomposition import (
-    AUTO_EXACT_RANK_FRACTION,
-    GRAM_MAX_RANK_FRACTION,
-    GRAM_MIN_SIDE,
-    _exact_svd,
-)
 from svdimage.randomized import randomized_svd
+from svdimage.svd_kernels import AUTO_EXACT_RANK_FRACTION, exact_svd, uses_gram
 
 __all__ = [
     "quality_to_step",
@@ -180,9 +174,11 @@ def plane_factors(plane: np.ndarray, *, tile: int | None, max_rank: int | None) 
         if keep is not None and 2 * keep < AUTO_EXACT_RANK_FRACTION * min(single.shape):
             u, sv, vt = randomized_svd(single, 2 * keep, rng=0)
             u, sv, vt = u[:, :keep], sv[:keep], vt[:keep]
-        elif keep is not None and _exact_top(single.shape, keep):
-            u, sv, vt = _exact_svd(single, keep)  # the top ``keep`` (Gram matrix, float64)
+        elif keep is not None and uses_gram(single.shape, keep):
+            u, sv, vt = exact_svd(single, keep)  # the top ``keep`` (Gram matrix, float64)
         else:
+            import scipy.linalg  # heavy: loaded by the encoder only
+
             u, sv, vt = scipy.linalg.svd(
                 single, full_matrices=False, lapack_driver="gesdd", check_finite=False
             )
@@ -193,14 +189,6 @@ def plane_factors(plane: np.ndarray, *, tile: int | None, max_rank: int | None) 
         U, s, Vt = np.linalg.svd(residual, full_matrices=False)
     U, Vt = svd_flip(U, Vt, copy=False)  # the package's one sign rule, batched over tiles
     return U, s, Vt, means
-
-
-def _exact_top(shape: tuple[int, ...], keep: int) -> bool:
-    """Whether a global plane's top ``keep`` components are computed on their own (exact,
-    from its Gram matrix: :func:`svdimage.decomposition._exact_svd`) rather than by the
-    complete SVD, which serves every cap above."""
-    short = min(shape[:2])
-    return short > GRAM_MIN_SIDE and keep <= GRAM_MAX_RANK_FRACTION * short
 
 
 def factored_rank(max_rank: int) -> int:
@@ -257,7 +245,7 @@ class Trials:
         if self.tile is not None or (
             key is not None
             and 2 * key >= AUTO_EXACT_RANK_FRACTION * min(plane.shape)
-            and not _exact_top(plane.shape, key)
+            and not uses_gram(plane.shape, key)
         ):
             key = None  # the full SVD of each tile, or of the plane: one for every cap
         if (index, key) not in self._factors:

@@ -1,0 +1,211 @@
+"""One image's command, as a function: the same for one image and for each image of a folder.
+
+Each job loads one image, resolves what the user asked (rank items through
+:func:`svdimage.growth.resolve_rank_items`, the one path from a rank item to
+an SVD and a rank), calls the library, writes its output (atomically, never
+over an existing file without ``force``) and returns a small dict for the
+command's line about it, never the arrays, which stay on the worker. The
+one-image commands call the same functions (:func:`compress_image` and
+:func:`reconstruct_image` return the full results they print).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from svdimage import codec, metrics, sweep
+from svdimage._fileutil import check_writable
+from svdimage.batch._sources import output_path
+from svdimage.criteria import Criterion, parse_rank_item
+from svdimage.denoising import denoise
+from svdimage.growth import resolve_rank_items
+from svdimage.image_svd import ImageSVD
+from svdimage.io import load_image, save_image
+
+__all__ = [
+    "Outputs",
+    "Reconstruction",
+    "compress_image",
+    "reconstruct_image",
+    "compress_job",
+    "sweep_job",
+    "reconstruct_job",
+    "denoise_job",
+]
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """Where a folder mode writes each image's output (see :func:`output_path`)."""
+
+    folder: str
+    suffix: str
+    roots: tuple[str, ...] = ()
+
+    def __call__(self, path: str) -> str:
+        return output_path(path, roots=self.roots, folder=self.folder, suffix=self.suffix)
+
+
+def _load(path: str, loading: dict[str, Any]) -> Any:
+    return load_image(
+        path,
+        mode="gray" if loading.get("gray") else "auto",
+        max_pixels=loading.get("max_pixels"),
+        timeout=loading.get("timeout", 10.0),
+    )
+
+
+def compress_image(
+    image: Any,
+    output: str | os.PathLike[str],
+    *,
+    options: dict[str, Any],
+    force: bool,
+    compare_jpeg: bool = True,
+    original_bytes: int | None = None,
+) -> codec.CompressionReport:
+    """``svdimage compress`` of one loaded image: a rank criterion in ``options['rank']``
+    (a :class:`~svdimage.criteria.Criterion`, needing ``tile=None``) is resolved on the
+    image's global SVD here, and the codec gets its integer rank."""
+    rank = options.get("rank")
+    chosen = None
+    if isinstance(rank, Criterion):
+        if options.get("tile", 8) is not None:
+            raise ValueError("a rank criterion needs the global SVD: pass tile=None.")
+        chosen = resolve_rank_items(image, [rank]).rank(rank)
+        options = {**options, "rank": chosen}
+    report = codec.compress(
+        image,
+        output,
+        force=force,
+        original_bytes=original_bytes,
+        compare_jpeg=compare_jpeg,
+        **options,
+    )
+    return report if chosen is None else codec.CompressionReport(**{**vars(report), "rank": chosen})
+
+
+def compress_job(
+    path: str, *, outputs: Outputs, loading: dict[str, Any], options: dict[str, Any], force: bool
+) -> dict[str, Any]:
+    """``svdimage compress`` of one image of a folder (no JPEG comparison)."""
+    output = outputs(path)
+    check_writable(output, force=force)
+    image = _load(path, loading)
+    original = os.path.getsize(path) if os.path.isfile(path) else None
+    report = compress_image(
+        image, output, options=options, force=force, compare_jpeg=False, original_bytes=original
+    )
+    svdz = report.svdz
+    return {
+        "output": output,
+        "original_bytes": original,
+        "bytes": svdz.nbytes,
+        "bpp": svdz.bits_per_pixel,
+        "psnr": svdz.psnr,
+        "ssim": svdz.ssim,
+        "rank": report.rank,
+    }
+
+
+def sweep_job(
+    path: str,
+    *,
+    outputs: Outputs,
+    loading: dict[str, Any],
+    ranks: str | Sequence[int] | None,
+    force: bool,
+) -> dict[str, Any]:
+    """``svdimage sweep`` of one image of a folder: its five files in its own folder."""
+    folder = outputs(path)
+    result = sweep.run(_load(path, loading), folder, ranks=ranks, label=path, force=force)
+    return {
+        "output": folder,
+        "method": result.svd.method,
+        "max_rank": result.svd.max_rank,
+        "ranks": [row.rank for row in result.rows],
+        "psnr": [row.psnr for row in result.rows],
+    }
+
+
+@dataclass(frozen=True)
+class Reconstruction:
+    """What :func:`reconstruct_image` wrote and measured.
+
+    Attributes
+    ----------
+    output : str
+    rank : int
+    svd : ImageSVD
+        The decomposition the image was rebuilt from.
+    image : ndarray
+        The rank-``rank`` image as written (clipped to [0, 1]).
+    relative_error : float
+        ``||A - A_k||_F / ||A||_F`` of the written image (clipped, before the
+        8-bit rounding of the file).
+    optimal_error : float
+        The optimal (Eckart-Young) relative error of rank ``rank``, from the
+        singular values: equal to ``relative_error`` up to the clipping.
+    psnr : float
+        Of the written image, in dB.
+    """
+
+    output: str
+    rank: int
+    svd: ImageSVD
+    image: np.ndarray
+    relative_error: float
+    optimal_error: float
+    psnr: float
+
+
+def reconstruct_image(
+    image: Any, output: str | os.PathLike[str], *, rank: str | int | Criterion, force: bool
+) -> Reconstruction:
+    """``svdimage reconstruct`` of one loaded image: the rank-K image, written, with the
+    error of that very image."""
+    item = parse_rank_item(rank) if isinstance(rank, str) else rank
+    found = resolve_rank_items(image, [item])
+    k = found.rank(item)
+    approx = found.svd.reconstruct(k)
+    save_image(output, approx, force=force)
+    return Reconstruction(
+        output=str(output),
+        rank=k,
+        svd=found.svd,
+        image=approx,
+        relative_error=metrics.relative_error(image, approx),
+        optimal_error=float(found.svd.relative_error(k)),
+        psnr=metrics.peak_signal_noise_ratio(image, approx),
+    )
+
+
+def reconstruct_job(
+    path: str, *, outputs: Outputs, loading: dict[str, Any], rank: str, force: bool
+) -> dict[str, Any]:
+    """``svdimage reconstruct`` of one image of a folder: the rank-K image."""
+    output = outputs(path)
+    check_writable(output, force=force)
+    done = reconstruct_image(_load(path, loading), output, rank=rank, force=force)
+    return {"output": output, "rank": done.rank, "psnr": done.psnr}
+
+
+def denoise_job(
+    path: str,
+    *,
+    outputs: Outputs,
+    loading: dict[str, Any],
+    sigma: float | None,
+    force: bool,
+) -> dict[str, Any]:
+    """``svdimage denoise`` of one image of a folder (the optimal hard threshold)."""
+    output = outputs(path)
+    check_writable(output, force=force)
+    result = denoise(_load(path, loading), sigma=sigma)
+    save_image(output, result.image, force=force)
+    return {"output": output, "rank": result.rank, "full_rank": result.svd.full_rank}

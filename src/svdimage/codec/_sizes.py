@@ -1,0 +1,95 @@
+"""The bytes of an image's global ``.svdz`` files at many ranks, sharing the work.
+
+Package-internal; :class:`GlobalSizes` is re-exported by :mod:`svdimage.codec`.
+What a rank costs to store as a real file, the question
+:mod:`svdimage.storage` and the rank criteria ask of the codec through this
+class alone (they never pack files themselves).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from numpy.typing import ArrayLike
+
+from svdimage import _progress
+from svdimage._linalg import map_on_cores
+from svdimage._validation import as_image_array, check_rank
+from svdimage.codec._entropy import compress_symbols, quick_size
+from svdimage.codec._format import pack
+from svdimage.codec._tiles import Trials
+
+__all__ = ["GlobalSizes"]
+
+
+class GlobalSizes:
+    """Bytes of the real global ``.svdz`` files of an image's ranks, sharing the codec's
+    work between ranks (what :func:`svdimage.storage.svdz_bytes` measures).
+
+    The size at rank ``k`` is ``len(codec.encode(image, rank=k, tile=None))``,
+    the file ``svdimage compress --rank k --global`` writes. The codec
+    factors the image's own planes (YCbCr, chroma at half resolution) once
+    per power of two of the rank (``_tiles.plane_factors``);
+    each size then costs a quantization and the entropy coder. Sizes are the
+    same whatever ranks were asked before.
+
+    Parameters
+    ----------
+    image : (M, N) or (M, N, 3) array_like
+    """
+
+    def __init__(self, image: ArrayLike) -> None:
+        array = as_image_array(image)
+        if array.ndim == 2:
+            array = array.copy()  # the gray plane is kept: not the caller's (svdz_sizes)
+        self.shape = array.shape
+        self.full_rank = min(array.shape[:2])
+        self._trials = Trials(array, max_rank=None, tile=None, color="ycbcr", chroma="420")
+        self._sizes: dict[int, int] = {}
+        self._estimates: dict[int, int] = {}
+
+    def __call__(self, rank: int) -> int:
+        """The file's bytes at ``rank``."""
+        k = check_rank(rank, self.full_rank, shape=self.shape)
+        if k not in self._sizes:
+            self._sizes[k] = len(self._trials.at_rank(k))
+        return self._sizes[k]
+
+    def many(self, ranks: Sequence[int]) -> list[int]:
+        """The files' bytes at several ranks, coded in parallel threads (LZMA releases the
+        GIL): as fast as one on as many cores. The factorizations come first, here; each
+        thread then quantizes and codes one file at a time, so that only the files in
+        flight hold their symbols. The coding is one counted step (``coding N .svdz
+        files``), advanced by each file's rank: the work of a file grows with it."""
+
+        checked = [check_rank(k, self.full_rank, shape=self.shape) for k in ranks]
+        todo = [k for k in dict.fromkeys(checked) if k not in self._sizes]
+        trials = self._trials
+        steps = [trials.step_for_rank(k) for k in todo]
+        for k in todo:  # every plane's factors, computed (and cached) before the threads
+            for index in range(len(trials.planes)):
+                trials.factors(index, k)
+
+        def size(job: tuple[int, float]) -> int:
+            k, step = job
+            header, symbols = trials.symbols_at(step, max_rank=k)
+            n = len(pack(header, compress_symbols(symbols), version=(1, 1)))
+            coding.advance(k)  # from a worker thread: the task holds its listener
+            return n
+
+        files = f"{len(todo)} .svdz file" + ("s" if len(todo) != 1 else "")
+        with _progress.task(f"coding {files}", sum(todo), unit="components") as coding:
+            for k, n in zip(todo, map_on_cores(size, list(zip(todo, steps)))):
+                self._sizes[k] = n
+        return [self._sizes[k] for k in checked]
+
+    def estimate(self, rank: int) -> int:
+        """About the file's bytes at ``rank``, ten times faster: the same symbols under
+        LZMA's fastest preset (``_entropy.quick_size``), larger than
+        the real size by a ratio that changes slowly with the rank."""
+        k = check_rank(rank, self.full_rank, shape=self.shape)
+        if k not in self._estimates:
+            trials = self._trials
+            header, symbols = trials.symbols_at(trials.step_for_rank(k), max_rank=k)
+            self._estimates[k] = len(pack(header, b"", version=(1, 1))) + quick_size(symbols)
+        return self._estimates[k]
