@@ -537,3 +537,33 @@ def test_cli_folder_modes_of_sweep_reconstruct_denoise_and_compress(dataset, tmp
     assert result.exit_code == 2 and "one image" in result.stderr
     result = invoke("reconstruct", *good, "-k", "5", "-o", good[0])
     assert result.exit_code == 4 and "must be a folder" in result.stderr
+
+
+def test_rd_curves_average_the_same_images_at_every_rate():
+    """An image that a codec does not reach at one rate is left out of every rate's mean, so
+    each curve averages one set of images (the figure says how many); a mean over the images
+    complete at each rate alone would mix images along the curve."""
+    import pandas as pd
+
+    from svdimage.batch._summary import LABELS, _mean_curves, plot_rd_curves
+
+    rates = [0.25, 0.5, 1.0]
+    rows = []
+    for i in range(4):
+        row = {}
+        for codec in LABELS:
+            for rate in rates:
+                missing = i == 0 and rate == 0.25 and codec == "jpeg"  # image 0: no JPEG there
+                row[f"{codec}_bpp@{rate:g}"] = None if missing else rate * (1 + 0.01 * i)
+                row[f"{codec}_psnr@{rate:g}"] = None if missing else 20 + 10 * rate + 5 * i
+                row[f"{codec}_ssim@{rate:g}"] = None if missing else 0.5 + 0.1 * rate
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    curves = _mean_curves(frame, rates)
+    for codec in LABELS:
+        assert curves[codec]["images"] == [3, 3, 3]
+        expected = [float(np.mean([20 + 10 * r + 5 * i for i in (1, 2, 3)])) for r in rates]
+        assert np.allclose(curves[codec]["psnr"], expected)
+        assert curves[codec]["psnr"] == sorted(curves[codec]["psnr"])
+    title = plot_rd_curves(frame, rates).get_suptitle()
+    assert "same 3 of 4 images at every rate" in title

@@ -92,20 +92,30 @@ def _has(frame: pd.DataFrame, codec: str, metric: str, bpp: Sequence[float]) -> 
 
 
 def _mean_curves(frame: pd.DataFrame, bpp: Sequence[float]) -> dict[str, dict[str, list[float]]]:
+    """Mean bits per pixel, PSNR and SSIM of each codec at each rate, over the *same* images
+    at every rate: those where every codec present has a point at every rate. (Averaging,
+    at each rate, only the images complete there mixes different images along a curve, so
+    that a mean could fall as the rate rises.) ``images`` holds that count at each point."""
     curves: dict[str, dict[str, list[float]]] = {
         codec: {"bpp": [], "psnr": [], "ssim": [], "images": []} for codec in LABELS
     }
+    columns = [f"{codec}_{m}@{rate:g}" for rate in bpp for codec in LABELS for m in ("bpp", "psnr")]
+    codecs = [
+        codec
+        for codec in LABELS
+        if any(frame[f"{codec}_psnr@{rate:g}"].notna().any() for rate in bpp)  # WebP may be absent
+    ]
+    present = [c for c in columns if c.split("_", 1)[0] in codecs]
+    common = frame.dropna(subset=present) if present else frame.iloc[:0]
+    if common.empty:
+        return curves
     for rate in bpp:
-        columns = [f"{codec}_{m}@{rate:g}" for codec in LABELS for m in ("bpp", "psnr")]
-        present = [c for c in columns if frame[c].notna().any()]  # WebP may be absent
-        complete = frame.dropna(subset=present) if present else frame.iloc[:0]
-        for codec, curve in curves.items():
-            if f"{codec}_psnr@{rate:g}" not in present or complete.empty:
-                continue
-            curve["bpp"].append(float(complete[f"{codec}_bpp@{rate:g}"].mean()))
-            curve["psnr"].append(float(complete[f"{codec}_psnr@{rate:g}"].mean()))
-            curve["ssim"].append(float(complete[f"{codec}_ssim@{rate:g}"].mean()))
-            curve["images"].append(len(complete))
+        for codec in codecs:
+            curve = curves[codec]
+            curve["bpp"].append(float(common[f"{codec}_bpp@{rate:g}"].mean()))
+            curve["psnr"].append(float(common[f"{codec}_psnr@{rate:g}"].mean()))
+            curve["ssim"].append(float(common[f"{codec}_ssim@{rate:g}"].mean()))
+            curve["images"].append(len(common))
     return curves
 
 
@@ -263,7 +273,15 @@ def plot_rd_curves(frame: pd.DataFrame, bpp: Sequence[float]) -> Figure:
         ax.grid(True, which="both", alpha=0.3)
         ax.legend()
     count = max((max(c["images"], default=0) for c in curves.values()), default=0)
-    fig.suptitle(f"Rate-distortion, mean of {count:,} images at equal bytes")
+    total = len(frame)
+    if count:
+        fig.suptitle(
+            f"Rate-distortion at equal bytes: mean of the same {count:,} of {total:,} images at "
+            "every rate (those every codec reaches at every rate)",
+            fontsize=10,
+        )
+    else:
+        fig.suptitle(f"No image of {total:,} has every codec at every rate", fontsize=10)
     return fig
 
 
