@@ -168,3 +168,23 @@ def test_blitted_frames_match_full_redraws_in_the_error_panel(small_svd):
         assert stale.sum() <= 30, (rank, stale.sum())
         title = fast.title_band
         assert np.abs(blitted[title] - full[title]).mean() < 1, rank
+
+
+@pytest.mark.parametrize("layout", ["stacked", "side"])
+@pytest.mark.parametrize("size", [(320, 480), (400, 640), (640, 400)])
+def test_error_curve_labels_stay_inside_every_frame(layout, size):
+    """The y label ("relative error") and tick labels of the live error curve lie inside the
+    figure, whatever the frame size (the stacked layout cut the label at the left edge);
+    measured on the rendered text extents."""
+    from svdimage.animation import _AnimationFigure
+
+    image = np.random.default_rng(0).random((200, 600)).astype(np.float32)
+    frame = _AnimationFigure(decompose(image), [1, 2, 3], size=size, layout=layout, caption=None)
+    renderer = frame.fig.canvas.get_renderer()
+    for text in (frame.ax_err.yaxis.label, frame.ax_err.xaxis.label):
+        box = text.get_window_extent(renderer)
+        assert box.x0 >= 0 and box.x1 <= frame.fig.bbox.width, text.get_text()
+        assert box.y0 >= 0 and box.y1 <= frame.fig.bbox.height, text.get_text()
+    drawn = frame.ax_err.get_tightbbox(renderer)  # every tick label drawn, too
+    assert drawn.x0 >= 0 and drawn.y0 >= 0
+    assert drawn.x1 <= frame.fig.bbox.width and drawn.y1 <= frame.fig.bbox.height

@@ -551,19 +551,19 @@ def test_rd_curves_average_the_same_images_at_every_rate():
     rows = []
     for i in range(4):
         row = {}
-        for codec in LABELS:
+        for name in LABELS:
             for rate in rates:
-                missing = i == 0 and rate == 0.25 and codec == "jpeg"  # image 0: no JPEG there
-                row[f"{codec}_bpp@{rate:g}"] = None if missing else rate * (1 + 0.01 * i)
-                row[f"{codec}_psnr@{rate:g}"] = None if missing else 20 + 10 * rate + 5 * i
-                row[f"{codec}_ssim@{rate:g}"] = None if missing else 0.5 + 0.1 * rate
+                missing = i == 0 and rate == 0.25 and name == "jpeg"  # image 0: no JPEG there
+                row[f"{name}_bpp@{rate:g}"] = None if missing else rate * (1 + 0.01 * i)
+                row[f"{name}_psnr@{rate:g}"] = None if missing else 20 + 10 * rate + 5 * i
+                row[f"{name}_ssim@{rate:g}"] = None if missing else 0.5 + 0.1 * rate
         rows.append(row)
     frame = pd.DataFrame(rows)
     curves = _mean_curves(frame, rates)
-    for codec in LABELS:
-        assert curves[codec]["images"] == [3, 3, 3]
+    for name in LABELS:
+        assert curves[name]["images"] == [3, 3, 3]
         expected = [float(np.mean([20 + 10 * r + 5 * i for i in (1, 2, 3)])) for r in rates]
-        assert np.allclose(curves[codec]["psnr"], expected)
-        assert curves[codec]["psnr"] == sorted(curves[codec]["psnr"])
+        assert np.allclose(curves[name]["psnr"], expected)
+        assert curves[name]["psnr"] == sorted(curves[name]["psnr"])
     title = plot_rd_curves(frame, rates).get_suptitle()
     assert "same 3 of 4 images at every rate" in title

@@ -76,6 +76,28 @@ class _AnimationFigure:
     reconstruction of every rank for a few small products.
     """
 
+    def _keep_labels_inside(self) -> None:
+        """Narrow the error axes until all it draws (its labels and tick labels) lies inside
+        the figure: a narrow stacked frame cut "relative error" at the left edge and "rank
+        k" at the bottom."""
+        renderer = self.fig.canvas.get_renderer()
+        width, height = self.fig.bbox.width, self.fig.bbox.height
+        for _ in range(3):
+            drawn = self.ax_err.get_tightbbox(renderer)
+            if drawn is None:
+                return
+            left, bottom = 4.0 - drawn.x0, 4.0 - drawn.y0
+            right, top = drawn.x1 - (width - 4.0), drawn.y1 - (height - 4.0)
+            if max(left, bottom, right, top) <= 0:
+                return
+            box = self.ax_err.get_position()
+            dx0, dy0 = max(left, 0.0) / width, max(bottom, 0.0) / height
+            dx1, dy1 = max(right, 0.0) / width, max(top, 0.0) / height
+            self.ax_err.set_position(
+                [box.x0 + dx0, box.y0 + dy0, box.width - dx0 - dx1, box.height - dy0 - dy1]
+            )
+            self.canvas.draw()
+
     def __init__(
         self,
         svd: ImageSVD,
@@ -151,6 +173,7 @@ class _AnimationFigure:
             self.fig.text(0.5, 0.015, caption, ha="center", va="bottom", fontsize=8, color="0.35")
         self.moving = [self.title, self.line, self.point]
         self.canvas.draw()
+        self._keep_labels_inside()
         self.background = self.canvas.copy_from_bbox(self.fig.bbox)
         box = self.ax_img.get_window_extent()
         self.cols = slice(int(round(box.x0)), int(round(box.x1)))
