@@ -80,7 +80,7 @@ class _AnimationFigure:
         """Narrow the error axes until all it draws (its labels and tick labels) lies inside
         the figure: a narrow stacked frame cut "relative error" at the left edge and "rank
         k" at the bottom."""
-        renderer = self.fig.canvas.get_renderer()
+        renderer = self.canvas.get_renderer()
         width, height = self.fig.bbox.width, self.fig.bbox.height
         for _ in range(3):
             drawn = self.ax_err.get_tightbbox(renderer)
@@ -94,7 +94,7 @@ class _AnimationFigure:
             dx0, dy0 = max(left, 0.0) / width, max(bottom, 0.0) / height
             dx1, dy1 = max(right, 0.0) / width, max(top, 0.0) / height
             self.ax_err.set_position(
-                [box.x0 + dx0, box.y0 + dy0, box.width - dx0 - dx1, box.height - dy0 - dy1]
+                (box.x0 + dx0, box.y0 + dy0, box.width - dx0 - dx1, box.height - dy0 - dy1)
             )
             self.canvas.draw()
 
