@@ -212,7 +212,7 @@ def sizes_of(svd: ImageSVD, image: ArrayLike | None = None) -> GlobalSizes:
     return GlobalSizes(reference_image(svd, image))
 
 
-_RENAMED = {"GlobalSizes": "svdimage.codec.GlobalSizes"}
+_RENAMED = {"SvdzSizes": "svdimage.codec.GlobalSizes"}
 
 
 def __getattr__(name: str) -> object:
