@@ -43,7 +43,7 @@ def storage_rank(
     The budget and ``storage`` are those of
     :func:`svdimage.rank_selection.rank_for_storage`. With
     ``storage='svdz'``, ``sizes(k)`` gives the file's bytes at rank ``k``
-    (:func:`svdz_sizes` of the image). Real files are measured where their
+    (:class:`~svdimage.codec.GlobalSizes` of the image). Real files are measured where their
     fast estimates, scaled by the real/estimate ratio of the ranks measured,
     meet the budget, two neighbouring ranks at a time (see ``_svdz_rank``);
     any other ``sizes`` callable is searched by galloping (ranks 1, 16, 64,
@@ -82,7 +82,7 @@ def storage_rank(
             raise ValueError(f"even rank 1 ({per_rank:,} bytes) does not fit {target}.")
         return k
     if sizes is None:
-        raise ValueError("storage='svdz' needs the sizes of the image's files (svdz_sizes).")
+        raise ValueError("storage='svdz' needs the sizes of the image's files (codec.GlobalSizes).")
     if sizes(1) > budget:
         raise ValueError(f"even rank 1 ({sizes(1):,} bytes as .svdz) does not fit {target}.")
     if not isinstance(sizes, GlobalSizes):

@@ -44,7 +44,7 @@ AUTO_EXACT_MAX_SIDE = 96
 #: ... or when the requested rank is at least this fraction of the short side.
 AUTO_EXACT_RANK_FRACTION = 0.25
 #: The exact top-``k`` SVD of a float32 image with ``k`` at most this fraction of the short
-#: side comes from the eigenvectors of its float64 Gram matrix (see ``_exact_svd``). Measured
+#: side comes from the eigenvectors of its float64 Gram matrix (see :func:`exact_svd`). Measured
 #: on a 3000x4000 photo's luma, same run: the top 512 in 4.0 s, the top 1000 in 4.9 s (all
 #: eigenpairs, see :data:`GRAM_SUBSET_FRACTION`), LAPACK's complete float32 SVD with vectors
 #: in 8.2 s.

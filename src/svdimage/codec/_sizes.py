@@ -41,7 +41,7 @@ class GlobalSizes:
     def __init__(self, image: ArrayLike) -> None:
         array = as_image_array(image)
         if array.ndim == 2:
-            array = array.copy()  # the gray plane is kept: not the caller's (svdz_sizes)
+            array = array.copy()  # the gray plane is kept: not the caller's
         self.shape = array.shape
         self.full_rank = min(array.shape[:2])
         self._trials = Trials(array, max_rank=None, tile=None, color="ycbcr", chroma="420")
