@@ -20,12 +20,12 @@ recommendation table in :mod:`svdimage.criteria`.
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
 
+from svdimage._deprecation import moved_names
 from svdimage.codec import GlobalSizes
 from svdimage.displayed_quality import DisplayedQuality, reference_image
 from svdimage.image_svd import ImageSVD
@@ -383,25 +383,9 @@ def _first(mask: np.ndarray, target: str, svd: ImageSVD, *, strict: bool = True)
     return int(hits[0]) + 1
 
 
-#: Names this module re-exported before 0.2, and their one home now.
-_MOVED = {
-    "DisplayedQuality": "svdimage.displayed_quality",
-    "reference_image": "svdimage.displayed_quality",
-    "storage_rank": "svdimage.storage",
-    "factor_bytes": "svdimage.storage",
-    "svdz_bytes": "svdimage.storage",
-}
-
-
-def __getattr__(name: str) -> object:
-    # Deprecated in 0.2, removed in 0.3: each name is exported from one place.
-    if name in _MOVED:
-        import importlib
-
-        warnings.warn(
-            f"svdimage.rank_selection.{name} is deprecated; import it from {_MOVED[name]}.",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return getattr(importlib.import_module(_MOVED[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# Re-exported here before 0.2; each is exported from one place now (until 0.3, with a warning).
+__getattr__ = moved_names(
+    __name__,
+    {"factor_bytes": "svdimage.storage.factor_bytes", "svdz_bytes": "svdimage.storage.svdz_bytes"},
+    removed_in="0.3",
+)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import math
-import warnings
 from collections.abc import Callable
 from typing import Literal
 
@@ -20,6 +19,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from svdimage import _progress
+from svdimage._deprecation import moved_names
 from svdimage._search import qualities_for_budgets
 from svdimage.codec import GlobalSizes
 from svdimage.displayed_quality import reference_image
@@ -212,16 +212,5 @@ def sizes_of(svd: ImageSVD, image: ArrayLike | None = None) -> GlobalSizes:
     return GlobalSizes(reference_image(svd, image))
 
 
-_RENAMED = {"SvdzSizes": "svdimage.codec.GlobalSizes"}
-
-
-def __getattr__(name: str) -> object:
-    # Deprecated in 0.2, removed in 0.3: one name per concept, each exported from one place.
-    if name in _RENAMED:
-        warnings.warn(
-            f"svdimage.storage.{name} is deprecated; use {_RENAMED[name]}.",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return GlobalSizes
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# One name per concept, each exported from one place (the old name until 0.3, with a warning).
+__getattr__ = moved_names(__name__, {"SvdzSizes": "svdimage.codec.GlobalSizes"}, removed_in="0.3")

@@ -11,6 +11,7 @@ one-image commands call the same functions (:func:`compress_image` and
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -87,7 +88,7 @@ def compress_image(
         compare_jpeg=compare_jpeg,
         **options,
     )
-    return report if chosen is None else codec.CompressionReport(**{**vars(report), "rank": chosen})
+    return report if chosen is None else dataclasses.replace(report, rank=chosen)
 
 
 def compress_job(
