@@ -316,12 +316,15 @@ def _decode(
     """
     stream = _io.BytesIO(data) if isinstance(data, bytes) else data
     notes: list[str] = []
+    libtiff: list[str] = []  # filled as each block ends, also when decoding raises
+    logged: list[str] = []
+    caught: list[warnings.WarningMessage] = []
     try:
         with (
             _PIL_LIMIT_LOCK,
             warnings.catch_warnings(record=True) as caught,
-            _libtiff_messages(_looks_like_tiff(stream)) as libtiff,
-            _pillow_log() as logged,
+            _libtiff_messages(_looks_like_tiff(stream), into=libtiff),
+            _pillow_log(into=logged),
         ):
             warnings.simplefilter("always")
             # We apply our own cap below; Pillow's global one must not interfere.
@@ -366,13 +369,10 @@ def _decode(
         # Pillow and its plugins raise OSError, SyntaxError, EOFError, but also TypeError,
         # OverflowError, struct.error, IndexError ... on malformed files.
         detail = " ".join(str(err).split()) or type(err).__name__
-        said = [*_libtiff_said, *_pillow_said, *(_one_line(w.message) for w in caught)]
+        said = [*libtiff, *logged, *(_one_line(w.message) for w in caught)]
         if said:
             detail += f"; {said[0]}"
         raise ValueError(f"{label} is truncated or corrupt ({detail}).") from None
-    finally:
-        _libtiff_said.clear()
-        _pillow_said.clear()
     notes += [_one_line(w.message) for w in caught if not isinstance(w.message, ImageNote)]
     for note in dict.fromkeys(notes):
         warnings.warn(ImageNote(f"{label}: {note}"), stacklevel=3)
@@ -425,26 +425,20 @@ def _conversions(pil: Image.Image) -> list[str]:
     return notes
 
 
-#: What Pillow logged during the last decode (read by the error path).
-_pillow_said: list[str] = []
-
-
 @contextlib.contextmanager
-def _pillow_log() -> Iterator[list[str]]:
-    """Collect Pillow's log records of WARNING and above instead of letting them reach
-    stderr through logging's last-resort handler ("More samples per pixel than can be
-    decoded"). Yields a list that holds them once the block ends."""
-    said: list[str] = []
+def _pillow_log(*, into: list[str]) -> Iterator[None]:
+    """Collect Pillow's log records of WARNING and above in ``into`` instead of letting them
+    reach stderr through logging's last-resort handler ("More samples per pixel than can be
+    decoded")."""
     logger = logging.getLogger("PIL")
-    handler = _ListHandler(said)
+    handler = _ListHandler(into)
     propagate, logger.propagate = logger.propagate, False
     logger.addHandler(handler)
     try:
-        yield said
+        yield
     finally:
         logger.removeHandler(handler)
         logger.propagate = propagate
-        _pillow_said[:] = said
 
 
 class _ListHandler(logging.Handler):
@@ -456,33 +450,28 @@ class _ListHandler(logging.Handler):
         self.into.append(_one_line(record.getMessage()))
 
 
-#: What libtiff wrote to stderr during the last decode (read by the error path).
-_libtiff_said: list[str] = []
-
-
 @contextlib.contextmanager
-def _libtiff_messages(active: bool) -> Iterator[list[str]]:
+def _libtiff_messages(active: bool, *, into: list[str]) -> Iterator[None]:
     """Capture what C code writes to file descriptor 2 (libtiff's messages) meanwhile.
 
-    Yields a list that holds the messages once the block ends (also when it
+    The messages are appended to ``into`` once the block ends (also when it
     raises). Terminal output captured meanwhile (a spinner) is written back.
     Only with ``active`` (TIFF files); the caller holds a lock, so one decode at
     a time redirects the descriptor.
     """
-    said: list[str] = []
     if not active:
-        yield said
+        yield
         return
     try:
         sys.stderr.flush()
         saved = os.dup(2)
     except (OSError, ValueError):  # no descriptor 2 (some embedded interpreters)
-        yield said
+        yield
         return
     with tempfile.TemporaryFile() as capture:
         os.dup2(capture.fileno(), 2)
         try:
-            yield said
+            yield
         finally:
             os.dup2(saved, 2)
             os.close(saved)
@@ -493,10 +482,9 @@ def _libtiff_messages(active: bool) -> Iterator[list[str]]:
                 if "\x1b" in line or "\r" in line:  # a terminal's spinner, not libtiff
                     others.append(line)
                 elif line.strip():
-                    said.append(f"libtiff: {line.strip()}")
+                    into.append(f"libtiff: {line.strip()}")
             if others:
                 os.write(2, ("\n".join(others) + "\n").encode())
-            _libtiff_said[:] = said
 
 
 def _pil_to_float(pil: Image.Image) -> np.ndarray:
