@@ -496,6 +496,10 @@ def test_cli_survey_writes_the_outputs_and_exits_3_on_failures(dataset, serial, 
         "survey.parquet",
         "target_ranks.png",
     ]
+    written = result.stdout.split("Wrote:", 1)[1].split()  # every file written is listed
+    assert sorted(os.path.basename(line) for line in written[:5]) == sorted(
+        p.name for p in out.iterdir()
+    )
     assert frame_of(batch.read_survey(out)).equals(frame_of(expected))
     result = invoke(*args)
     assert result.exit_code == 4 and "--resume" in result.stderr
@@ -508,7 +512,7 @@ def test_cli_survey_writes_the_outputs_and_exits_3_on_failures(dataset, serial, 
         "survey", dataset / "camera.png", "-o", tmp_path / "one", "--workers", "0", "--bpp", "1"
     )
     assert result.exit_code == 0, result.output
-    assert "1 of 1 images surveyed." in result.stdout
+    assert "1 of 1 image surveyed." in result.stdout  # the noun agrees with the count
 
 
 def test_cli_folder_modes_of_sweep_reconstruct_denoise_and_compress(dataset, tmp_path):

@@ -958,3 +958,45 @@ def test_reconstruct_prints_the_error_of_the_image_it_wrote(tmp_path, photo):
     written = metrics.relative_error(image, svd.reconstruct(10))
     assert f"{written:.4f}" in result.stdout
     assert f"{float(svd.relative_error(10)):.4f}" in result.stdout
+
+
+def test_a_batch_error_names_the_failing_file_once(tmp_path, photo):
+    notes = tmp_path / "notes.jpg"
+    notes.write_text("not a picture")
+    result = invoke("compress", photo, notes, "-o", tmp_path / "out")
+    assert result.exit_code == 3, result.output
+    (line,) = [ln for ln in result.stderr.splitlines() if ln.startswith("svdimage: error:")]
+    assert line.count(str(notes)) == 1 and "is not an image file" in line
+
+
+def test_singular_values_of_a_list_keep_their_trailing_zeros():
+    from svdimage.cli._app import fmt_sigma
+
+    assert [fmt_sigma(v) for v in (319.0, 243.2, 175.5)] == ["319.0", "243.2", "175.5"]
+    assert fmt_sigma(1234.0) == "1234"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["compress", "-o", "{tmp}/c.svdz"],
+        ["choose"],
+        ["info"],
+        ["sweep", "-o", "{tmp}/s", "--ranks", "3,psnr=30,knee"],
+        ["reconstruct", "--rank", "ssim=0.9", "-o", "{tmp}/r.png"],
+    ],
+)
+def test_tables_fit_80_columns(tmp_path, color_photo, args):
+    """Every table row a command prints fits an 80-column terminal (no row wraps); lines
+    that name a path are printed whole, however long."""
+    args = [a.format(tmp=tmp_path) for a in args]
+    result = invoke(args[0], color_photo, *args[1:])
+    assert result.exit_code == 0, result.output
+    table_lines = [
+        ln
+        for ln in result.stdout.splitlines()
+        if ln[:1] in "┃│┏┡└ " and ln.strip() and str(tmp_path) not in ln
+    ]
+    assert table_lines and all(len(ln) <= 80 for ln in table_lines)
+    rows = [ln.split("│") for ln in table_lines if ln.count("│") >= 3]
+    assert all(cells[2].strip() for cells in rows)  # a wrapped row leaves its numbers empty

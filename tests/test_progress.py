@@ -111,3 +111,18 @@ def test_a_svdz_storage_search_counts_the_files_it_measured(astronaut):
     assert search[0] == ("start", name, None, "files measured")
     assert search[-1][0] == "finish" and search[-1][2] >= 1
     assert sizes(k) <= budget
+
+
+def test_plane_factorizations_say_which_factorization_they_are(astronaut):
+    """A plane is factored once per power of two of the rank: each step says which (top-16,
+    top-128, complete), so no step name repeats ("plane 1 of 3" twice) and every plane is
+    named."""
+    from svdimage.codec import GlobalSizes
+
+    recorder = Recorder()
+    with _progress.listening(recorder):
+        GlobalSizes(astronaut).many([10, 100, 200])
+    names = [e[1] for e in recorder.events if e[0] == "start" and "of plane" in e[1]]
+    assert len(names) == len(set(names))
+    assert {n.rsplit(" of plane ", 1)[1] for n in names} == {"1 of 3", "2 of 3", "3 of 3"}
+    assert "top-16 SVD of plane 1 of 3" in names and "top-128 SVD of plane 1 of 3" in names

@@ -35,12 +35,14 @@ from svdimage.batch._survey import (
     survey,
     survey_columns,
     survey_image,
+    survey_outputs,
 )
 
 __all__ = [
     "map",
     "survey",
     "survey_image",
+    "survey_outputs",
     "summarize",
     "read_survey",
     "find_images",

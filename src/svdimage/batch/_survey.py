@@ -21,8 +21,8 @@ from svdimage._validation import DEFAULT_MAX_PIXELS
 from svdimage.batch._engine import Outcome
 from svdimage.batch._engine import map as batch_map
 from svdimage.batch._sources import find_images, is_url
-from svdimage.batch._store import SurveyStore
-from svdimage.batch._summary import summarize
+from svdimage.batch._store import CSV_NAME, PARQUET_NAME, SurveyStore
+from svdimage.batch._summary import RANKS_FIGURE, RD_FIGURE, SUMMARY_NAME, summarize
 from svdimage.criteria import parse_criterion
 from svdimage.growth import resolve_rank_items
 from svdimage.io import DEFAULT_MAX_BYTES, load_image
@@ -247,3 +247,10 @@ def survey(
     if output is not None and summary:
         summarize(frame, Path(output), bpp=bpp, targets=targets, force=True)
     return frame
+
+
+def survey_outputs(folder: str | os.PathLike[str]) -> list[Path]:
+    """The files a survey wrote in ``folder``, in order: ``survey.csv``, ``survey.parquet``
+    (with pyarrow), ``summary.md`` and the two figures; those that are there."""
+    names = (CSV_NAME, PARQUET_NAME, SUMMARY_NAME, RD_FIGURE, RANKS_FIGURE)
+    return [Path(folder) / name for name in names if (Path(folder) / name).is_file()]

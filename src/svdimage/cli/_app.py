@@ -157,7 +157,12 @@ def message(error: BaseException) -> str:
         return "not enough memory for this image; use a smaller image, or free some memory."
     if isinstance(error, OSError) and error.strerror and error.filename:
         return f"{error.strerror}: {error.filename!s}"
-    text = " ".join((str(error) or type(error).__name__).split())
+    return cli_text(" ".join((str(error) or type(error).__name__).split()))
+
+
+def cli_text(text: str) -> str:
+    """A library message with its parameter names as command-line options (:data:`CLI_FIXES`):
+    the one place where the command line rewords the library."""
     for python, command_line in CLI_FIXES:
         text = text.replace(python, command_line)
     return text
@@ -179,10 +184,16 @@ def report_error(error: BaseException, *, source: str | None = None) -> int:
     if settings().debug:
         raise error
     code = exit_code(error)
-    prefix = "internal error" if code == EXIT_INTERNAL else "error"
-    where = f"{source}: " if source else ""
-    err_console.print(f"svdimage: {prefix}: {where}{message(error)}", soft_wrap=True, markup=False)
+    line = error_line(message(error), source=source, internal=code == EXIT_INTERNAL)
+    err_console.print(line, soft_wrap=True, markup=False)
     return code
+
+
+def error_line(text: str, *, source: str | None = None, internal: bool = False) -> str:
+    """``svdimage: error: SOURCE: TEXT``, naming the source once: not again when the
+    library's message already names it (``photo.jpg is not an image file ...``)."""
+    where = f"{source}: " if source and source not in text else ""
+    return f"svdimage: {'internal error' if internal else 'error'}: {where}{text}"
 
 
 def handle_errors(func: F) -> F:
@@ -282,6 +293,11 @@ def renamed(value: Any, old_value: Any, *, new: str, old: str) -> Any:
         markup=False,
     )
     return old_value
+
+
+def count_of(n: int, noun: str) -> str:
+    """``'1 image'``, ``'1,024 images'``: a count with its noun in the right number."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
 
 
 def one_of(**options: Any) -> None:
@@ -426,8 +442,9 @@ def fmt_error(value: float) -> str:
 
 
 def fmt_sigma(value: float) -> str:
-    """Singular values: 4 significant digits."""
-    return f"{value:.4g}"
+    """Singular values: 4 significant digits, trailing zeros kept, so that the values of a
+    list line up (``319.0, 243.2, 175.5``, not ``319, 243.2, 175.5``)."""
+    return f"{value:#.4g}".rstrip(".")
 
 
 def fmt_bpp(value: float) -> str:

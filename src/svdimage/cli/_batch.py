@@ -21,22 +21,16 @@ from svdimage import _progress, batch
 from svdimage.batch import is_url
 from svdimage.batch.jobs import Outputs
 from svdimage.cli._app import (
-    CLI_FIXES,
     EXIT_BAD_INPUT,
     UsageError,
+    cli_text,
+    count_of,
     err_console,
+    error_line,
     note,
     out_console,
     settings,
 )
-
-
-def cli_text(text: str) -> str:
-    """A library message with its parameter names as command-line options."""
-    for python, command_line in CLI_FIXES:
-        text = text.replace(python, command_line)
-    return text
-
 
 WorkersOption = typer.Option(
     None,
@@ -99,7 +93,10 @@ def not_done(sources: list[str], output: Callable[[str], str]) -> list[str]:
     """``--resume``: the sources whose output does not exist yet (and say how many are done)."""
     todo = [source for source in sources if not os.path.exists(output(source))]
     if len(todo) < len(sources):
-        note(f"--resume: {len(sources) - len(todo):,} of {len(sources):,} images already done.")
+        note(
+            f"--resume: {len(sources) - len(todo):,} of {count_of(len(sources), 'image')} "
+            "already done."
+        )
     return todo
 
 
@@ -148,7 +145,7 @@ def progress(
         state["done"] += 1
         if not outcome.ok:
             state["failed"] += 1
-            line = f"svdimage: error: {outcome.source}: {cli_text(outcome.error)}"
+            line = error_line(cli_text(outcome.error), source=outcome.source)
             (bar.console if bar is not None else err_console).print(
                 line, soft_wrap=True, markup=False, highlight=False
             )
@@ -175,7 +172,9 @@ def progress(
 
 def finish(done: int, failed: int, what: str) -> None:
     """The closing line on stdout; exit 3 when some image failed."""
-    text = f"{done - failed:,} of {done:,} images {what}." if done else "Nothing left to do."
+    text = (
+        f"{done - failed:,} of {count_of(done, 'image')} {what}." if done else "Nothing left to do."
+    )
     if failed:
         text += f" {failed:,} failed (see the error lines above); exit code {EXIT_BAD_INPUT}."
     out_console.print(text, soft_wrap=True)

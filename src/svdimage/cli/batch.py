@@ -17,6 +17,7 @@ from svdimage.cli._app import (
     MaxPixelsOption,
     TimeoutOption,
     command,
+    count_of,
     handle_errors,
     out_console,
 )
@@ -88,21 +89,21 @@ def survey(
             **engine,
         )
     fine = frame[frame["error"] == ""]
-    lines = [f"Wrote {output}/survey.csv, summary.md, rd_curves.png and target_ranks.png."]
+    lines = ["Wrote:", *(f"  {path}" for path in batch.survey_outputs(output))]
     for target in wanted:
         ranks = fine[f"rank_{target}"].dropna()
         if len(ranks):
             lines.append(
                 f"{target}: median rank {ranks.median():g} "
                 f"(quartiles {ranks.quantile(0.25):g}-{ranks.quantile(0.75):g}, "
-                f"{len(ranks):,} images)"
+                f"{count_of(len(ranks), 'image')})"
             )
     for row in bd_table(fine, rates) if len(fine) else []:
         if row["metric"] == "psnr" and math.isfinite(row["mean"]):
             name = ".svdz" if row["codec"] == "svdz" else "WebP"
             lines.append(
                 f"{name} against JPEG at equal bytes: BD-PSNR {row['mean']:+.2f} dB "
-                f"(mean of {row['images']:,} images)"
+                f"(mean of {count_of(row['images'], 'image')})"
             )
     out_console.print("\n".join(lines), soft_wrap=True)
     failed = int((frame["error"] != "").sum())

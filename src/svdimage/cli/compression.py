@@ -220,7 +220,7 @@ def _print_report(source: str, report: Any) -> None:
     original = report.rows[0].nbytes if report.rows[0].name == "original file" else None
     names = {
         ".svdz": ".svdz (this file)",
-        "JPEG": f"JPEG quality {report.jpeg_quality} at most the same bytes",
+        "JPEG": f"JPEG quality {report.jpeg_quality} (no larger)",
     }
     for row in report.rows:
         ratio = fmt_ratio(original / row.nbytes) if original else ""

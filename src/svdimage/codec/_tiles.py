@@ -249,7 +249,10 @@ class Trials:
         ):
             key = None  # the full SVD of each tile, or of the plane: one for every cap
         if (index, key) not in self._factors:
-            what = "global SVD" if self.tile is None else f"{self.tile}x{self.tile} tile SVDs"
+            if self.tile is not None:
+                what = f"{self.tile}x{self.tile} tile SVDs"
+            else:  # a plane is factored once per power of two of the rank: say which
+                what = "complete SVD" if key is None else f"top-{key} SVD"
             with _progress.task(f"{what} of plane {index + 1} of {len(self.planes)}"):
                 self._factors[(index, key)] = plane_factors(
                     plane, tile=self.tile, max_rank=max_rank
