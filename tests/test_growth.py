@@ -99,3 +99,25 @@ def test_decompose_for_grows_until_a_svdz_budget_is_answered(astronaut):
     assert only.max_rank == 1
     choice = explain(only, budget, image=image, storage="svdz", rank=answers[budget])
     assert choice == explain(exact, budget, image=image, storage="svdz")
+
+
+def test_describe_spectrum_equals_lapack_from_the_top_singular_values_only():
+    """info's rule: the energy ranks and σ₁ from as few singular values as 99.9 % of the
+    energy needs equal those of LAPACK's complete spectrum; the numerical rank only when
+    every singular value was computed."""
+    import scipy.linalg
+
+    from svdimage.growth import INFO_ENERGIES, describe_spectrum
+
+    rng = np.random.default_rng(3)
+    image = np.outer(np.hanning(900), np.hanning(800)) + 0.02 * rng.random((900, 800))
+    image = image.astype(np.float32)
+    facts = describe_spectrum(image)
+    s = scipy.linalg.svd(image.astype(np.float64), compute_uv=False)
+    energy = np.cumsum(s**2) / np.sum(s**2)
+    assert not facts.svd.is_complete and facts.numerical_rank is None
+    for fraction in INFO_ENERGIES:
+        assert facts.rank_for_energy[fraction] == int(np.argmax(energy >= fraction - 1e-12)) + 1
+    assert facts.sigma1[0] == pytest.approx(s[0], rel=1e-5)
+    full = describe_spectrum(image, full=True)
+    assert full.svd.is_complete and full.numerical_rank == np.linalg.matrix_rank(image)

@@ -34,10 +34,18 @@ from svdimage.criteria import (
 )
 from svdimage.decomposition import decompose, decompose_until
 from svdimage.image_svd import ImageSVD
-from svdimage.rank_selection import MeasurementCache, extrapolated_rank, fraction_rank
+from svdimage.rank_selection import (
+    MeasurementCache,
+    extrapolated_rank,
+    fraction_rank,
+    rank_for_energy,
+)
 from svdimage.storage import storage_rank
 
 __all__ = [
+    "SpectrumFacts",
+    "describe_spectrum",
+    "INFO_ENERGIES",
     "RankAnswers",
     "resolve_rank_items",
     "decompose_for",
@@ -68,6 +76,63 @@ class RankAnswers:
         if k is None:
             raise ValueError(f"no rank of this image reaches {_label(item)}.")
         return k
+
+
+#: The energy fractions :func:`describe_spectrum` answers (``svdimage info``).
+INFO_ENERGIES = (0.9, 0.99, 0.999)
+
+
+@dataclass(frozen=True)
+class SpectrumFacts:
+    """What ``svdimage info`` says of an image's spectrum (:func:`describe_spectrum`).
+
+    Attributes
+    ----------
+    svd : ImageSVD
+        The singular values computed (all of them when ``svd.is_complete``).
+    numerical_rank : int, tuple of int, or None
+        Per channel for colour; ``None`` when not every singular value was computed.
+    sigma1 : tuple of float
+        The largest singular value of each channel.
+    rank_for_energy : dict
+        Each fraction of :data:`INFO_ENERGIES` and the smallest rank keeping it.
+    """
+
+    svd: ImageSVD
+    numerical_rank: int | tuple[int, ...] | None
+    sigma1: tuple[float, ...]
+    rank_for_energy: dict[float, int]
+
+
+def describe_spectrum(image: ArrayLike, *, full: bool = False) -> SpectrumFacts:
+    """The largest singular values, the numerical rank and the ranks that keep 90, 99 and
+    99.9 % of the energy, from as few singular values as they need.
+
+    The stopping rule: the top singular values grow (from 128, as
+    :func:`~svdimage.decomposition.decompose_until`) until they hold 99.9 % of the
+    energy, the largest fraction asked; images up to
+    :data:`~svdimage.decomposition.FULL_SPECTRUM_MAX_SIDE` px, and ``full=True``, get
+    every singular value (no vectors), hence the numerical rank.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> facts = describe_spectrum(np.outer(np.arange(1.0, 7.0), np.ones(5)) / 6)
+    >>> facts.numerical_rank, facts.rank_for_energy[0.99]
+    (1, 1)
+    """
+    array = as_image_array(image)
+    top = max(INFO_ENERGIES)
+    if full:
+        svd = decompose(array, compute_vectors=False)
+    else:
+        svd = decompose_until(array, lambda t: float(t.energy(t.max_rank)) >= top, start=128)
+    return SpectrumFacts(
+        svd=svd,
+        numerical_rank=svd.numerical_rank() if svd.is_complete else None,
+        sigma1=tuple(float(v) for v in svd.s[..., 0].ravel()),
+        rank_for_energy={f: rank_for_energy(svd, f) for f in INFO_ENERGIES},
+    )
 
 
 def _label(item: int | Criterion) -> str:

@@ -44,10 +44,10 @@ from svdimage.cli._app import (
     step,
 )
 from svdimage.criteria import Criterion, parse_rank_item
-from svdimage.decomposition import decompose, decompose_until
+from svdimage.decomposition import decompose
 from svdimage.explorer import explore
+from svdimage.growth import describe_spectrum
 from svdimage.io import load_image
-from svdimage.rank_selection import rank_for_energy
 from svdimage.sweep import SweepResult
 
 RANKS_HELP = (
@@ -297,13 +297,9 @@ def info(
 
     array = load(image, gray=gray, max_pixels=max_pixels, timeout=timeout)
     with step("computing the singular values"):
-        if full:
-            svd = decompose(array, compute_vectors=False)
-        else:  # the top singular values that 99.9 % of the energy needs
-            svd = decompose_until(array, lambda t: float(t.energy(t.max_rank)) >= 0.999, start=128)
-    numerical = svd.numerical_rank() if svd.is_complete else None
-    sigma1 = [float(v) for v in svd.s[..., 0].ravel()]
-    energy = {f"{100 * f:g}": rank_for_energy(svd, f) for f in (0.9, 0.99, 0.999)}
+        facts = describe_spectrum(array, full=full)
+    svd, numerical, sigma1 = facts.svd, facts.numerical_rank, list(facts.sigma1)
+    energy = {f"{100 * f:g}": k for f, k in facts.rank_for_energy.items()}
     if json_output:
         print_json(
             {
