@@ -571,3 +571,27 @@ def test_rd_curves_average_the_same_images_at_every_rate():
         assert curves[name]["psnr"] == sorted(curves[name]["psnr"])
     title = plot_rd_curves(frame, rates).get_suptitle()
     assert "same 3 of 4 images at every rate" in title
+
+
+def test_plan_folder_names_outputs_refuses_collisions_and_resumes(tmp_path):
+    """The folder mode's rules live in the library: outputs mirror the input folder,
+    two inputs that would write one output are refused, resume leaves out what is done,
+    and a missing file is kept for its job to report."""
+    from svdimage.batch.jobs import plan_folder
+
+    source = tmp_path / "in"
+    (source / "sub").mkdir(parents=True)
+    for path in (source / "a.png", source / "sub" / "b.png"):
+        path.write_bytes(b"\x89PNG\r\n\x1a\n")
+    out = tmp_path / "out"
+    plan = plan_folder([str(source), str(tmp_path / "gone.png")], out, suffix=".svdz")
+    names = [plan.outputs(os.path.abspath(s)) for s in plan.sources]
+    assert names == [str(out / "a.svdz"), str(out / "sub" / "b.svdz"), str(out / "gone.svdz")]
+    (out / "sub").mkdir(parents=True)
+    (out / "sub" / "b.svdz").write_bytes(b"done")
+    resumed = plan_folder([str(source)], out, suffix=".svdz", resume=True)
+    assert resumed.done == 1 and resumed.sources == [str(source / "a.png")]
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    with pytest.raises(ValueError, match="would both write"):
+        plan_folder([str(source / "a.png"), str(tmp_path / "other" / "a.png")], out, suffix=".x")

@@ -21,7 +21,7 @@ import numpy as np
 
 from svdimage import codec, metrics, sweep
 from svdimage._fileutil import check_writable
-from svdimage.batch._sources import output_path
+from svdimage.batch._sources import find_images, is_url, output_path
 from svdimage.criteria import Criterion, parse_rank_item
 from svdimage.denoising import denoise
 from svdimage.growth import resolve_rank_items
@@ -30,6 +30,8 @@ from svdimage.io import load_image, save_image
 
 __all__ = [
     "Outputs",
+    "FolderPlan",
+    "plan_folder",
     "Reconstruction",
     "compress_image",
     "reconstruct_image",
@@ -50,6 +52,83 @@ class Outputs:
 
     def __call__(self, path: str) -> str:
         return output_path(path, roots=self.roots, folder=self.folder, suffix=self.suffix)
+
+
+@dataclass(frozen=True)
+class FolderPlan:
+    """What a command's folder mode does (:func:`plan_folder`).
+
+    Attributes
+    ----------
+    sources : list of str
+        The images to process, in order.
+    outputs : Outputs
+        Where each one's output goes.
+    done : int
+        Images skipped by ``resume`` because their output exists.
+    """
+
+    sources: list[str]
+    outputs: Outputs
+    done: int
+
+
+def plan_folder(
+    items: Sequence[str],
+    folder: str | os.PathLike[str],
+    *,
+    suffix: str,
+    resume: bool = False,
+    done_marker: str = "",
+) -> FolderPlan:
+    """The images of ``items`` (files, folders searched recursively, globs, URLs) and where
+    each one's output goes in ``folder``: ``NAME + suffix``, mirroring the subfolders of an
+    input folder. A file named but missing is kept (the job reports it and the run goes on).
+
+    Parameters
+    ----------
+    items : sequence of str
+    folder : str or path
+        Must be a folder, or not exist yet.
+    suffix : str
+        Of each output (``'.svdz'``; ``''`` for an output folder per image).
+    resume : bool, optional
+        Leave out the images whose output (or ``done_marker`` inside their output
+        folder) exists.
+    done_marker : str, optional
+        The file whose presence means an output folder is complete.
+
+    Raises
+    ------
+    NotADirectoryError
+        When ``folder`` is a file.
+    ValueError
+        When two inputs would write the same output.
+    """
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise NotADirectoryError(f"output {str(folder)!r} must be a folder for several images.")
+    sources = find_images(items, missing="keep")
+    roots = tuple(os.path.abspath(item) for item in items if os.path.isdir(item))
+    outputs = Outputs(os.fspath(folder), suffix, roots)
+    written: dict[str, str] = {}
+    for source in sources:
+        output = _output_of(outputs, source)
+        if output in written:
+            raise ValueError(
+                f"{written[output]!r} and {source!r} would both write {output!r}; "
+                "process them into separate folders."
+            )
+        written[output] = source
+    if not resume:
+        return FolderPlan(sources, outputs, 0)
+    marker = [done_marker] if done_marker else []  # join(x, "") would add a slash
+    todo = [s for s in sources if not os.path.exists(os.path.join(_output_of(outputs, s), *marker))]
+    return FolderPlan(todo, outputs, len(sources) - len(todo))
+
+
+def _output_of(outputs: Outputs, source: str) -> str:
+    """The output for ``source`` as given on the command line (a path made absolute)."""
+    return outputs(source if is_url(source) else os.path.abspath(source))
 
 
 def _load(path: str, loading: dict[str, Any]) -> Any:

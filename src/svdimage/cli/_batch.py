@@ -18,8 +18,7 @@ from typing import Any, Optional
 import typer
 
 from svdimage import _progress, batch
-from svdimage.batch import is_url
-from svdimage.batch.jobs import Outputs
+from svdimage.batch.jobs import plan_folder
 from svdimage.cli._app import (
     EXIT_BAD_INPUT,
     UsageError,
@@ -63,41 +62,6 @@ def where(workers: Optional[int], scheduler: Optional[str]) -> dict[str, Any]:
     if workers is not None and scheduler is not None:
         raise UsageError("--workers and --scheduler do not go together; give one of them.")
     return {"workers": workers, "scheduler": scheduler}
-
-
-def roots(items: Sequence[str]) -> tuple[str, ...]:
-    """The folders among the inputs, absolute: outputs mirror the images' places in them."""
-    return tuple(os.path.abspath(item) for item in items if os.path.isdir(item))
-
-
-def check_names(sources: Sequence[str], name: Callable[[str], str]) -> None:
-    """Refuse two inputs that would write the same output."""
-    seen: dict[str, str] = {}
-    for source in sources:
-        output = output_of(name, source)
-        if output in seen:
-            raise ValueError(
-                f"{seen[output]!r} and {source!r} would both write {output!r}; "
-                "process them into separate folders."
-            )
-        seen[output] = source
-
-
-def output_of(name: Callable[[str], str], source: str) -> str:
-    """The output a batch job writes for ``source`` (as given on the command line)."""
-
-    return name(source if is_url(source) else os.path.abspath(source))
-
-
-def not_done(sources: list[str], output: Callable[[str], str]) -> list[str]:
-    """``--resume``: the sources whose output does not exist yet (and say how many are done)."""
-    todo = [source for source in sources if not os.path.exists(output(source))]
-    if len(todo) < len(sources):
-        note(
-            f"--resume: {len(sources) - len(todo):,} of {count_of(len(sources), 'image')} "
-            "already done."
-        )
-    return todo
 
 
 @contextlib.contextmanager
@@ -232,13 +196,9 @@ def folder_mode(
     ``done_marker`` inside its output folder) exists."""
     import functools
 
-    if folder.exists() and not folder.is_dir():
-        raise NotADirectoryError(f"output {str(folder)!r} must be a folder for several images.")
-    sources = batch.find_images(items, missing="keep")  # reported and skipped, as the help says
-    outputs = Outputs(str(folder), suffix, roots(items))
-    check_names(sources, outputs)
-    if resume:
-        marker = [done_marker] if done_marker else []  # join(x, "") would add a slash
-        sources = not_done(sources, lambda s: os.path.join(output_of(outputs, s), *marker))
-    task = functools.partial(job, outputs=outputs, loading=loading, force=force, **options)
-    run(task, sources, label=label, engine=engine, report=report, what=f"{what} into {folder}")
+    plan = plan_folder(items, folder, suffix=suffix, resume=resume, done_marker=done_marker)
+    if plan.done:
+        total = len(plan.sources) + plan.done
+        note(f"--resume: {plan.done:,} of {count_of(total, 'image')} already done.")
+    task = functools.partial(job, outputs=plan.outputs, loading=loading, force=force, **options)
+    run(task, plan.sources, label=label, engine=engine, report=report, what=f"{what} into {folder}")
