@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
         seed_animation(image, svd.U, svd.s, svd.Vt, ranks, seed_path, dpi=args.dpi)
         seed_time = time.perf_counter() - start
         start = time.perf_counter()
-        animate(svd, our_path, ranks=ranks, size=size, fps=8)
+        animate(our_path, svd, ranks=ranks, size=size, fps=8)
         our_time = time.perf_counter() - start
         seed_bytes, our_bytes = seed_path.stat().st_size, our_path.stat().st_size
 

@@ -60,7 +60,7 @@ def small_svd(camera):
 
 
 def test_animate_mp4_frames_count_size_and_first_last_ranks(tmp_path, small_svd):
-    path = animate(small_svd, tmp_path / "a.mp4", size=(320, 481), fps=8)
+    path = animate(tmp_path / "a.mp4", small_svd, size=(320, 481), fps=8)
     meta, frames = read_mp4(path)
     ranks = default_animation_ranks(128)
     assert len(frames) == len(ranks) == 76
@@ -77,8 +77,8 @@ def test_animate_mp4_frames_count_size_and_first_last_ranks(tmp_path, small_svd)
 def test_animate_gif_matches_frames_rendered_alone(tmp_path, small_svd):
     ranks = [1, 5, 20, 128]
     path = animate(
-        small_svd,
         tmp_path / "a.gif",
+        small_svd,
         ranks=ranks,
         size=(300, 480),
         layout="stacked",
@@ -103,7 +103,7 @@ def test_animate_gif_matches_frames_rendered_alone(tmp_path, small_svd):
 
 def test_animate_side_layout_color(tmp_path, astronaut):
     svd = decompose(astronaut[::8, ::8].copy())
-    path = animate(svd, tmp_path / "c.mp4", layout="side", ranks=[1, 32, 64])
+    path = animate(tmp_path / "c.mp4", svd, layout="side", ranks=[1, 32, 64])
     meta, frames = read_mp4(path)
     assert meta["size"] == (1000, 500) and len(frames) == 3
     reference = render_frame(svd, 64, ranks=[1, 32, 64], layout="side")
@@ -113,17 +113,17 @@ def test_animate_side_layout_color(tmp_path, astronaut):
 def test_animate_reports_progress_and_refuses_overwrite(tmp_path, small_svd):
     calls = []
     path = animate(
-        small_svd,
         tmp_path / "p.gif",
+        small_svd,
         ranks=[1, 2, 3],
         progress=lambda done, total: calls.append((done, total)),
     )
     assert calls == [(1, 3), (2, 3), (3, 3)]
     before = path.read_bytes()
     with pytest.raises(FileExistsError, match="already exists"):
-        animate(small_svd, path, ranks=[1])
+        animate(path, small_svd, ranks=[1])
     assert path.read_bytes() == before
-    animate(small_svd, path, ranks=[1], force=True)
+    animate(path, small_svd, ranks=[1], force=True)
     assert path.read_bytes() != before
 
 
@@ -139,16 +139,16 @@ def test_animate_reports_progress_and_refuses_overwrite(tmp_path, small_svd):
 )
 def test_animate_rejects_bad_options(tmp_path, small_svd, kwargs, error, match):
     with pytest.raises(error, match=match):
-        animate(small_svd, tmp_path / "x.mp4", **kwargs)
+        animate(tmp_path / "x.mp4", small_svd, **kwargs)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_animate_rejects_bad_paths(tmp_path, small_svd):
     with pytest.raises(ValueError, match=r"\.mp4 or \.gif"):
-        animate(small_svd, tmp_path / "x.avi")
+        animate(tmp_path / "x.avi", small_svd)
     (tmp_path / "plain").write_bytes(b"")
     with pytest.raises(NotADirectoryError, match="is a file, not a folder"):
-        animate(small_svd, tmp_path / "plain" / "x.mp4")
+        animate(tmp_path / "plain" / "x.mp4", small_svd)
 
 
 def test_blitted_frames_match_full_redraws_in_the_error_panel(small_svd):
@@ -188,3 +188,11 @@ def test_error_curve_labels_stay_inside_every_frame(layout, size):
     drawn = frame.ax_err.get_tightbbox(renderer)  # every tick label drawn, too
     assert drawn.x0 >= 0 and drawn.y0 >= 0
     assert drawn.x1 <= frame.fig.bbox.width and drawn.y1 <= frame.fig.bbox.height
+
+
+def test_the_old_data_first_order_still_writes_and_warns(tmp_path, small_svd):
+    """Writers take the destination first (as numpy.save and imageio.imwrite); the order of
+    before 0.2 works until 0.3 and says so."""
+    with pytest.deprecated_call(match=r"animate\(path, svd\)"):
+        path = animate(small_svd, tmp_path / "old.gif", ranks=[1, 2])
+    assert path.exists()

@@ -741,7 +741,7 @@ def test_compress_report_equals_independent_measurements(tmp_path, camera, astro
 
     image = camera[::2, ::2] if which == "gray" else astronaut[::2, ::2]
     path = tmp_path / "out.svdz"
-    report = compress(image, path, bpp=1.0)
+    report = compress(path, image, bpp=1.0)
     data = path.read_bytes()
     assert report.svdz.nbytes == len(data) <= image.shape[0] * image.shape[1] / 8
     assert report.svdz.bits_per_pixel == 8 * len(data) / (image.shape[0] * image.shape[1])

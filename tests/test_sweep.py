@@ -6,7 +6,7 @@ import pytest
 import skimage.metrics
 
 from svdimage import decompose
-from svdimage.sweep import measure_ranks, write_metrics_csv, write_metrics_json
+from svdimage.sweep import measure_ranks, run, write_metrics_csv, write_metrics_json
 
 
 def test_measure_ranks_matches_independent_computation(astronaut):
@@ -69,11 +69,9 @@ def test_sweep_of_a_large_photo_equals_full_svd_and_scikit_image(tmp_path, astro
     grows them for criteria); every number equals a full LAPACK SVD + scikit-image."""
     import skimage.transform
 
-    from svdimage.sweep import run
-
     image = np.clip(skimage.transform.resize(astronaut, (900, 1200), order=1), 0, 1)
     image = image.astype(np.float32)
-    result = run(image, tmp_path / "out", ranks="5,40,psnr=30")
+    result = run(tmp_path / "out", image, ranks="5,40,psnr=30")
     assert not result.svd.is_complete and result.svd.max_rank < 900
     planes = [np.linalg.svd(image[:, :, c].astype(np.float64)) for c in range(3)]
     total = sum(float(np.sum(s**2)) for _, s, _ in planes)
@@ -101,3 +99,11 @@ def test_sweep_of_a_large_photo_equals_full_svd_and_scikit_image(tmp_path, astro
         if psnr_rank is not None and k >= 40:
             break
     assert "psnr=30" in rows[psnr_rank].criterion  # the criterion picked the same rank
+
+
+def test_run_takes_the_folder_first_and_the_old_order_warns(tmp_path, camera):
+    image = camera[::8, ::8]
+    result = run(tmp_path / "new", image, ranks=[2])
+    with pytest.deprecated_call(match=r"run\(out, image\)"):
+        old = run(image, tmp_path / "old", ranks=[2])
+    assert [r.psnr for r in old.rows] == [r.psnr for r in result.rows]

@@ -4,10 +4,12 @@ old name for one minor version, with a ``DeprecationWarning`` naming the new one
 from __future__ import annotations
 
 import importlib
+import os
 import warnings
 from collections.abc import Callable
+from typing import Any
 
-__all__ = ["moved_names"]
+__all__ = ["moved_names", "destination_first"]
 
 
 def moved_names(module: str, names: dict[str, str], *, removed_in: str) -> Callable[[str], object]:
@@ -38,3 +40,28 @@ def moved_names(module: str, names: dict[str, str], *, removed_in: str) -> Calla
         return getattr(importlib.import_module(home), new)
 
     return module_getattr
+
+
+def destination_first(
+    destination: Any, data: Any, *, function: str, names: tuple[str, str]
+) -> tuple[Any, Any]:
+    """``(destination, data)`` of a writer that takes its destination first (as
+    ``numpy.save(file, arr)`` and imageio's ``imwrite(uri, image)``); the order of before
+    0.2, data first, still works until 0.3, with a ``DeprecationWarning``.
+
+    ``names`` are the two parameters' names, destination first, for the message. The old
+    order is told by the second argument being a path and the first not.
+    """
+
+    def is_path(value: Any) -> bool:
+        return isinstance(value, (str, os.PathLike))
+
+    if is_path(destination) or not is_path(data):
+        return destination, data
+    warnings.warn(
+        f"{function}({names[1]}, {names[0]}) is deprecated and will stop working in 0.3: "
+        f"writers take the destination first, {function}({names[0]}, {names[1]}).",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return data, destination

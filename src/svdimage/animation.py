@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from svdimage import _progress
+from svdimage._deprecation import destination_first
 from svdimage._fileutil import atomic_path
 from svdimage._linalg import RankAccumulator
 from svdimage._validation import check_ranks
@@ -336,8 +337,8 @@ def render_frame(
 
 
 def animate(
-    svd: ImageSVD,
     path: str | os.PathLike[str],
+    svd: ImageSVD,
     *,
     ranks: Sequence[int] | None = None,
     fps: float = 8,
@@ -354,13 +355,17 @@ def animate(
     e" and the relative error so far against rank on a log axis, the current
     point marked (the layout of the seed notebook).
 
+    A writer: the destination comes first, as in :func:`svdimage.io.save_image`
+    (``animate(svd, path)``, the order before 0.2, still works until 0.3 with a
+    ``DeprecationWarning``).
+
     Parameters
     ----------
-    svd : ImageSVD
-        The decomposition (one SVD for all frames).
     path : str or path
         ``.mp4`` (H.264, yuv420p, through imageio-ffmpeg's bundled ffmpeg) or
         ``.gif`` (Pillow, adaptive palette per frame, looping).
+    svd : ImageSVD
+        The decomposition (one SVD for all frames).
     ranks : sequence of int, optional
         Default: 1..70, then every 10th rank, up to the maximum or 250, whichever
         is smaller (:func:`default_animation_ranks`).
@@ -394,6 +399,7 @@ def animate(
     of frames; a GIF keeps each palettized frame (one byte per pixel) until
     Pillow writes the file. The file appears under ``path`` only when complete.
     """
+    path, svd = destination_first(path, svd, function="animate", names=("path", "svd"))
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".mp4", ".gif"):

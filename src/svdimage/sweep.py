@@ -24,6 +24,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from svdimage import _progress, metrics
+from svdimage._deprecation import destination_first
 from svdimage._fileutil import atomic_path
 from svdimage._validation import as_image_array, check_ranks, parse_rank_spec
 from svdimage.criteria import Criterion, criterion_label, parse_rank_items
@@ -228,8 +229,8 @@ class SweepResult:
 
 
 def run(
-    image: ArrayLike,
     out: str | os.PathLike[str],
+    image: ArrayLike,
     *,
     ranks: str | Sequence[int] | None = None,
     label: str = "image",
@@ -238,12 +239,16 @@ def run(
 ) -> SweepResult:
     """Sweep ranks of ``image``: measure them and write figures and tables to ``out``.
 
+    A writer: the destination comes first, as in :func:`svdimage.io.save_image`
+    (``run(image, out)``, the order before 0.2, still works until 0.3 with a
+    ``DeprecationWarning``).
+
     Parameters
     ----------
-    image : (M, N[, C]) array_like
     out : str or path
         Output folder, created (with its parents) if missing. Existing
         outputs are refused unless ``force``, before any work is done.
+    image : (M, N[, C]) array_like
     ranks : str or sequence of int, optional
         Ranks, or text mixing ranks, ranges and criteria such as
         ``'3,10,1:5,psnr=35,knee'`` (:mod:`svdimage.criteria`). Default
@@ -265,6 +270,7 @@ def run(
     def stage(name: str) -> AbstractContextManager[Any]:
         return _progress.task(name) if step is None else step(name)
 
+    out, image = destination_first(out, image, function="run", names=("out", "image"))
     reference = as_image_array(image)
     folder = Path(out)
     if folder.exists() and not folder.is_dir():

@@ -160,8 +160,8 @@ def compress_image(
         chosen = resolve_rank_items(image, [rank]).rank(rank)
         options = {**options, "rank": chosen}
     report = codec.compress(
-        image,
         output,
+        image,
         force=force,
         original_bytes=original_bytes,
         compare_jpeg=compare_jpeg,
@@ -203,7 +203,7 @@ def sweep_job(
 ) -> dict[str, Any]:
     """``svdimage sweep`` of one image of a folder: its five files in its own folder."""
     folder = outputs(path)
-    result = sweep.run(_load(path, loading), folder, ranks=ranks, label=path, force=force)
+    result = sweep.run(folder, _load(path, loading), ranks=ranks, label=path, force=force)
     return {
         "output": folder,
         "method": result.svd.method,

@@ -132,7 +132,7 @@ def demo(
         raise ValueError(f"--sample must be one of {', '.join(sorted(samples))}; got {sample!r}.")
     label = f"skimage.data.{sample}()"
     image = load_image(getattr(skimage.data, sample)())
-    _print_sweep(sweep.run(image, out, label=label, force=force), label=label)
+    _print_sweep(sweep.run(out, image, label=label, force=force), label=label)
     out_console.print(f"Open {out / 'grid.png'} to see the reconstructions.", soft_wrap=True)
 
 
@@ -186,7 +186,7 @@ def sweep_command(
         return
     image = images[0]
     array = load(image, gray=gray, max_pixels=max_pixels, timeout=timeout)
-    _print_sweep(sweep.run(array, out, ranks=ranks, label=image, force=force), label=image)
+    _print_sweep(sweep.run(out, array, ranks=ranks, label=image, force=force), label=image)
 
 
 @command()
@@ -394,8 +394,8 @@ def animate(
         svd = decompose(array, rank=None if last >= full else last)  # only the ranks shown
     frame_ranks = wanted or default_animation_ranks(svd.max_rank)
     write_animation(
-        svd,
         output,
+        svd,
         ranks=frame_ranks,
         fps=fps,
         size=frame_size,

@@ -20,6 +20,7 @@ from numpy.typing import ArrayLike
 from PIL import Image, features
 
 from svdimage import metrics
+from svdimage._deprecation import destination_first
 from svdimage._fileutil import atomic_path, check_writable
 from svdimage._search import qualities_for_budgets
 from svdimage._validation import as_image_array
@@ -83,8 +84,8 @@ class CompressionReport:
 
 
 def compress(
-    image: ArrayLike,
     path: str | os.PathLike[str],
+    image: ArrayLike,
     *,
     force: bool = False,
     rank: int | None = None,
@@ -94,12 +95,16 @@ def compress(
 ) -> CompressionReport:
     """Encode ``image`` to an ``.svdz`` file at ``path`` and measure it honestly.
 
+    A writer: the destination comes first, as in :func:`svdimage.io.save_image`
+    and :func:`save` (``compress(image, path)``, the order before 0.2, still
+    works until 0.3 with a ``DeprecationWarning``).
+
     Parameters
     ----------
-    image : (M, N[, 3]) array_like
     path : str or path
         Written atomically; an existing file only with ``force``. Checked
         before any work is done.
+    image : (M, N[, 3]) array_like
     force : bool, optional
     rank : int, optional
         A rank cap (as :func:`encode`). The codec takes integer ranks only: a
@@ -119,6 +124,7 @@ def compress(
     -------
     CompressionReport
     """
+    path, image = destination_first(path, image, function="compress", names=("path", "image"))
     check_writable(path, force=force)
     array = as_image_array(image)
     data = encode(array, rank=rank, **options)
