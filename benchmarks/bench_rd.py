@@ -283,7 +283,7 @@ def crops(path: Path = CROPS_PATH) -> None:
         decoded = codec.decode(data)
         found = codec.jpeg_at_size(image, len(data))
         assert found is not None
-        quality, jpeg, jpeg_decoded = found
+        quality, jpeg, jpeg_decoded = found.quality, found.data, found.image
         panels = [
             ("original", image, None),
             (f".svdz {len(data):,} bytes ({8 * len(data) / pixels:.2f} bpp)", decoded, None),

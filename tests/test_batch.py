@@ -214,7 +214,7 @@ def test_survey_rows_match_independent_references(dataset, serial):
         pixels = image.shape[0] * image.shape[1]
         for rate in BPP:
             key = f"@{rate:g}"
-            data = codec.encode(image, size=rate * pixels / 8)
+            data = codec.encode(image, max_bytes=rate * pixels / 8)
             assert row["svdz_bytes" + key] == len(data)
             assert row["svdz_bpp" + key] == 8 * len(data) / pixels
             decoded = codec.decode(data)

@@ -399,7 +399,7 @@ def test_compress_reports_honest_sizes_and_jpeg(tmp_path, photo):
 def test_compress_targets_and_rank_criteria(tmp_path, photo):
     from svdimage.codec import inspect
 
-    result = invoke("compress", photo, "-o", tmp_path / "s.svdz", "--size", "3000")
+    result = invoke("compress", photo, "-o", tmp_path / "s.svdz", "--bytes", "3000")
     assert result.exit_code == 0, result.output
     assert (tmp_path / "s.svdz").stat().st_size <= 3000
     result = invoke("compress", photo, "-o", tmp_path / "k.svdz", "--rank", "energy=0.99")
@@ -528,7 +528,7 @@ def test_choose_storage_svdz_counts_real_files_and_labels_them(photo):
     budget = svdz_bytes(svd, 10)
     result = invoke("choose", photo, "--bytes", budget, "--storage", "svdz")
     assert result.exit_code == 0, result.output
-    k = rank_for_storage(svd, bytes=budget, storage="svdz")
+    k = rank_for_storage(svd, max_bytes=budget, storage="svdz")
     lines = result.stdout.splitlines()
     assert lines[0].startswith(f"rank {k}: bytes (.svdz file) {svdz_bytes(svd, k):,}")
     assert lines[1].startswith(f"rank {k + 1}: bytes (.svdz file)") and "does not fit" in lines[1]
@@ -540,7 +540,7 @@ def test_choose_storage_svdz_counts_real_files_and_labels_them(photo):
 @pytest.mark.parametrize(
     "args,code,fragment",
     [
-        (["--psnr", "30", "--size", "1000"], EXIT_USAGE, "--psnr and --size do not go together"),
+        (["--psnr", "30", "--bytes", "1000"], EXIT_USAGE, "--psnr and --bytes do not go together"),
         (["--quality", "50", "--bpp", "1"], EXIT_USAGE, "--quality and --bpp do not go together"),
         (["--rank", "9999"], EXIT_BAD_INPUT, "rank must be between 1 and 96 for a 128x96 image"),
         (["--rank", "0"], EXIT_BAD_INPUT, "rank must be between 1 and 96"),
@@ -1000,3 +1000,13 @@ def test_tables_fit_80_columns(tmp_path, color_photo, args):
     assert table_lines and all(len(ln) <= 80 for ln in table_lines)
     rows = [ln.split("│") for ln in table_lines if ln.count("│") >= 3]
     assert all(cells[2].strip() for cells in rows)  # a wrapped row leaves its numbers empty
+
+
+def test_compress_byte_budget_is_bytes_as_in_choose(tmp_path, photo):
+    """A byte budget is --bytes in every command (animate's --size is a frame size);
+    compress's old --size still works, hidden, and says so."""
+    result = invoke("compress", photo, "-o", tmp_path / "a.svdz", "--bytes", "3000")
+    assert result.exit_code == 0 and (tmp_path / "a.svdz").stat().st_size <= 3000
+    result = invoke("compress", photo, "-o", tmp_path / "b.svdz", "--size", "3000")
+    assert result.exit_code == 0 and "--size is deprecated" in result.stderr
+    assert (tmp_path / "a.svdz").read_bytes() == (tmp_path / "b.svdz").read_bytes()

@@ -113,11 +113,11 @@ def test_quality_is_monotone_in_size_and_psnr(camera):
 def test_rate_targets(camera):
     data = encode(camera, psnr=33.0)
     assert peak_signal_noise_ratio(camera, decode(data)) >= 33.0
-    assert len(encode(camera, size=20_000)) <= 20_000
+    assert len(encode(camera, max_bytes=20_000)) <= 20_000
     assert len(encode(camera, bpp=0.5)) <= 0.5 * 512 * 512 / 8
     with pytest.raises(ValueError, match="even the coarsest step does not fit 50 bytes"):
-        encode(camera, size=50)
-    with pytest.raises(ValueError, match="one of quality, step, psnr, size or bpp"):
+        encode(camera, max_bytes=50)
+    with pytest.raises(ValueError, match="one of quality, step, psnr, max_bytes or bpp"):
         encode(camera, quality=50, psnr=30)
 
 
@@ -227,7 +227,7 @@ def test_encode_for_sizes_is_encode_at_each_size(camera, monkeypatch):
     assert files[-1] is None  # not even the coarsest step fits 40 bytes
     for nbytes, data in zip(sizes, files):
         assert 0.97 * nbytes <= len(data) <= nbytes
-        assert data == encode(camera, size=nbytes)
+        assert data == encode(camera, max_bytes=nbytes)
     assert len(files[0]) < len(files[1]) < len(files[2])
 
 
@@ -238,7 +238,8 @@ def test_pillow_at_size_is_the_best_quality_that_fits(camera, astronaut, format)
     from svdimage.codec import pillow_at_size
 
     for image in (camera, astronaut):
-        quality, data, decoded = pillow_at_size(image, 15_000, format=format)
+        found = pillow_at_size(image, 15_000, format=format)
+        quality, data, decoded = found.quality, found.data, found.image
         assert len(data) <= 15_000 and decoded.shape == image.shape
         pixels = Image.fromarray(np.rint(image * 255).astype(np.uint8))
         options = {"optimize": True} if format == "JPEG" else {}
@@ -276,7 +277,8 @@ def test_progressive_prefixes_decode_to_lower_ranks(camera):
 
 
 def test_jpeg_at_size_respects_the_budget(camera):
-    quality, data, decoded = jpeg_at_size(camera, 30_000)
+    found = jpeg_at_size(camera, 30_000)
+    quality, data, decoded = found.quality, found.data, found.image
     assert len(data) <= 30_000 and 1 <= quality <= 95 and decoded.shape == camera.shape
     assert jpeg_at_size(camera, 100) is None
 
@@ -841,10 +843,15 @@ def test_rank_means_the_rank(camera, astronaut):
     header = inspect(encode(astronaut, rank=30, tile=None)).header
     assert header["planes"][0]["max_rank"] == 30
     assert inspect(encode(camera, rank=40, tile=None, quality=20)).tile_ranks[0]["max_rank"] <= 40
-    # Patch files: a cap on the components of the shared basis.
-    assert inspect(encode(camera, rank=5)).header["planes"][0]["components"] == 5
-    with pytest.raises(ValueError, match="rank"):
-        encode(camera, rank=65)
+    # Patch files: a cap on the components of the shared basis, max_components (rank= meant
+    # it too before 0.2, and still does until 0.3, with a warning).
+    assert inspect(encode(camera, max_components=5)).header["planes"][0]["components"] == 5
+    with pytest.deprecated_call(match="max_components"):
+        assert encode(camera, rank=5) == encode(camera, max_components=5)
+    with pytest.raises(ValueError, match="max_components"):
+        encode(camera, max_components=65)
+    with pytest.deprecated_call(match=r"encode\(size=\.\.\.\) is deprecated"):
+        assert encode(camera, size=20_000) == encode(camera, max_bytes=20_000)
     with pytest.raises(ValueError, match="patch side"):
         encode(camera, tile=12)
 

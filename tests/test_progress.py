@@ -105,7 +105,7 @@ def test_a_svdz_storage_search_counts_the_files_it_measured(astronaut):
     sizes = GlobalSizes(image)
     budget = sizes(40)
     with _progress.listening(recorder):
-        k = storage_rank(image.shape, bytes=budget, storage="svdz", sizes=sizes)
+        k = storage_rank(image.shape, max_bytes=budget, storage="svdz", sizes=sizes)
     name = f"searching the rank for {budget:,} bytes as .svdz"
     search = [e for e in recorder.events if e[1] == name]
     assert search[0] == ("start", name, None, "files measured")

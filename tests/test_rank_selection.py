@@ -78,16 +78,16 @@ def test_rank_for_psnr_and_ssim_need_image_for_truncated_svd(camera):
 
 def test_rank_for_storage_float32_bytes(camera_svd):
     per_rank = 4 * (512 + 512 + 1)
-    assert rank_for_storage(camera_svd, bytes=10 * per_rank) == 10
-    assert rank_for_storage(camera_svd, bytes=10 * per_rank - 1) == 9
+    assert rank_for_storage(camera_svd, max_bytes=10 * per_rank) == 10
+    assert rank_for_storage(camera_svd, max_bytes=10 * per_rank - 1) == 9
     k = rank_for_storage(camera_svd, ratio=4)
     assert 512 * 512 / (k * per_rank) >= 4 > 512 * 512 / ((k + 1) * per_rank)
     k = rank_for_storage(camera_svd, bpp=1.0)
     assert 8 * k * per_rank / (512 * 512) <= 1.0 < 8 * (k + 1) * per_rank / (512 * 512)
     with pytest.raises(ValueError, match="exactly one"):
-        rank_for_storage(camera_svd, bytes=100, bpp=1)
+        rank_for_storage(camera_svd, max_bytes=100, bpp=1)
     with pytest.raises(ValueError, match="even rank 1"):
-        rank_for_storage(camera_svd, bytes=100)
+        rank_for_storage(camera_svd, max_bytes=100)
 
 
 def test_rank_for_fraction(camera_svd):
@@ -130,7 +130,7 @@ def test_rank_for_storage_counts_real_svdz_bytes(camera):
     svd = decompose(original)
     sizes = [svdz_bytes(svd, k) for k in (5, 20, 60, 120)]
     assert sizes == sorted(sizes)  # grows with the rank
-    k = rank_for_storage(svd, bytes=sizes[2], storage="svdz")
+    k = rank_for_storage(svd, max_bytes=sizes[2], storage="svdz")
     assert svdz_bytes(svd, k) <= sizes[2] < svdz_bytes(svd, k + 1)
     # A real file: the one `compress --rank k --global` writes, which keeps exactly k luma
     # components, far below the float32 factors.
@@ -139,7 +139,7 @@ def test_rank_for_storage_counts_real_svdz_bytes(camera):
     assert codec.inspect(data).tile_ranks[0]["max_rank"] == k
     assert svdz_bytes(svd, k) < 4 * svd.stored_values(k) / 4
     with pytest.raises(ValueError, match="storage must be"):
-        rank_for_storage(svd, bytes=10**6, storage="png")
+        rank_for_storage(svd, max_bytes=10**6, storage="png")
 
 
 def test_rank_for_storage_needs_the_answer_held(camera):
@@ -147,10 +147,10 @@ def test_rank_for_storage_needs_the_answer_held(camera):
     says so, where it once answered its last rank."""
     truncated = decompose(camera, rank=20, method="exact")
     per_rank = 4 * (512 + 512 + 1)
-    assert rank_for_storage(truncated, bytes=20 * per_rank) == 20
+    assert rank_for_storage(truncated, max_bytes=20 * per_rank) == 20
     with pytest.raises(ValueError, match="fits rank 21, above the 20 held"):
-        rank_for_storage(truncated, bytes=21 * per_rank)
-    assert storage_rank(camera.shape, bytes=21 * per_rank) == 21
+        rank_for_storage(truncated, max_bytes=21 * per_rank)
+    assert storage_rank(camera.shape, max_bytes=21 * per_rank) == 21
     assert factor_bytes(camera.shape, 21) == 21 * per_rank
     assert factor_bytes((10, 20, 3), 2, bytes_per_value=8) == 3 * 2 * 31 * 8
 

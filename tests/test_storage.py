@@ -20,11 +20,11 @@ def test_svdz_rank_search_equals_a_scan_of_every_rank(astronaut, color):
         fits = [k for k in range(1, 129) if every[k - 1] <= budget]
         first_too_large = min((k for k in range(1, 129) if k not in fits), default=129)
         fresh = GlobalSizes(image)  # the search alone, with nothing measured before
-        k = storage_rank(image.shape, bytes=budget, storage="svdz", sizes=fresh)
+        k = storage_rank(image.shape, max_bytes=budget, storage="svdz", sizes=fresh)
         assert k in fits and (k == 128 or every[k] > budget)
         assert first_too_large - 1 <= k <= max(fits)
     with pytest.raises(ValueError, match="even rank 1"):
-        storage_rank(image.shape, bytes=every[0] - 1, storage="svdz", sizes=GlobalSizes(image))
+        storage_rank(image.shape, max_bytes=every[0] - 1, storage="svdz", sizes=GlobalSizes(image))
 
 
 def test_svdz_sizes_share_factorizations_and_equal_the_files(astronaut, monkeypatch):

@@ -9,7 +9,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["moved_names", "destination_first"]
+__all__ = ["moved_names", "destination_first", "renamed_argument"]
 
 
 def moved_names(module: str, names: dict[str, str], *, removed_in: str) -> Callable[[str], object]:
@@ -65,3 +65,18 @@ def destination_first(
         stacklevel=3,
     )
     return data, destination
+
+
+def renamed_argument(value: Any, old_value: Any, *, new: str, old: str, function: str) -> Any:
+    """The value of keyword ``new``, or of its spelling before 0.2, ``old`` (until 0.3, with a
+    ``DeprecationWarning``); both at once is a ``TypeError``."""
+    if old_value is None:
+        return value
+    if value is not None:
+        raise TypeError(f"{function}() got both {new}= and its old spelling {old}=; give {new}=.")
+    warnings.warn(
+        f"{function}({old}=...) is deprecated and will stop working in 0.3; use {new}=.",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return old_value

@@ -270,7 +270,7 @@ def resolve_criterion(
         return quality.rank_for_psnr(value) if name == "psnr" else quality.rank_for_ssim(value)
     if name == "percent":
         return rank_for_fraction(svd, value)
-    budgets = {"bytes": {"bytes": int(value)}, "ratio": {"ratio": value}, "bpp": {"bpp": value}}
+    budgets = {"bytes": {"max_bytes": int(value)}, "ratio": {"ratio": value}, "bpp": {"bpp": value}}
     if name in budgets:
         return rank_for_storage(svd, storage=storage, cache=cache, **budgets[name])  # type: ignore[arg-type]
     raise AssertionError(f"criterion kind {name!r} has no rule")  # pragma: no cover

@@ -502,9 +502,9 @@ def _storage_grid(reference: np.ndarray, svd: ImageSVD) -> dict[str, list[Any]]:
         jpeg = codec.jpeg_at_size(reference, nbytes)
         out["ranks"].append(k)
         out["svdzBytes"].append(nbytes)
-        out["jpegQuality"].append(None if jpeg is None else jpeg[0])
-        out["jpegBytes"].append(None if jpeg is None else len(jpeg[1]))
-        psnr = None if jpeg is None else metrics.peak_signal_noise_ratio(reference, jpeg[2])
+        out["jpegQuality"].append(None if jpeg is None else jpeg.quality)
+        out["jpegBytes"].append(None if jpeg is None else jpeg.nbytes)
+        psnr = None if jpeg is None else metrics.peak_signal_noise_ratio(reference, jpeg.image)
         out["jpegPsnr"].append(_number(psnr))
     return out
 

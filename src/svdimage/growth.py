@@ -232,7 +232,7 @@ def rank_without_spectrum(
     if criterion.name == "percent":
         return fraction_rank(array.shape, criterion.value)
     value = int(criterion.value) if criterion.name == "bytes" else criterion.value
-    budget = {criterion.name: value}
+    budget = {"max_bytes" if criterion.name == "bytes" else criterion.name: value}
     sizes = None
     if storage == "svdz":
         sizes = (cache if cache is not None else MeasurementCache(image)).sizes()

@@ -25,7 +25,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
-from svdimage._deprecation import moved_names
+from svdimage._deprecation import moved_names, renamed_argument
 from svdimage.codec import GlobalSizes
 from svdimage.displayed_quality import DisplayedQuality, reference_image
 from svdimage.image_svd import ImageSVD
@@ -224,12 +224,13 @@ def rank_for_storage(
     svd: ImageSVD,
     *,
     ratio: float | None = None,
-    bytes: int | None = None,
+    max_bytes: int | None = None,
     bpp: float | None = None,
     bytes_per_value: int = 4,
     storage: Literal["values", "svdz"] = "values",
     image: ArrayLike | None = None,
     cache: MeasurementCache | None = None,
+    bytes: int | None = None,
 ) -> int:
     """Largest rank whose factors fit a storage budget (exactly one of the three).
 
@@ -243,16 +244,18 @@ def rank_for_storage(
     ratio : float, optional
         Minimum compression ratio against the raw 8-bit image (``M * N * C``
         bytes).
-    bytes : int, optional
-        Maximum size in bytes.
+    max_bytes : int, optional
+        Maximum size in bytes (the package's one name for a byte budget;
+        ``bytes=`` before 0.2, with a ``DeprecationWarning`` until 0.3).
     bpp : float, optional
-        Maximum bits per pixel (``8 * bytes / (M * N)``).
+        Maximum bits per pixel (``8 * max_bytes / (M * N)``).
     bytes_per_value : int, optional
         With ``storage='values'``: 4 for float32 factors, 8 for float64.
     storage : {'values', 'svdz'}, optional
         ``'values'``: the factors take ``C * k * (M + N + 1) * bytes_per_value``
-        bytes (:func:`svdimage.storage.factor_bytes`). ``'svdz'``: the size of the real global
-        ``.svdz`` file of rank ``k`` (:func:`svdimage.storage.svdz_bytes`).
+        bytes (:func:`svdimage.storage.factor_bytes`). ``'svdz'``: the size of
+        the real global ``.svdz`` file of rank ``k``
+        (:func:`svdimage.storage.svdz_bytes`).
     image : array_like, optional
         The original, for ``'svdz'`` with a truncated SVD.
     cache : MeasurementCache, optional
@@ -267,10 +270,13 @@ def rank_for_storage(
     sizes = None
     if storage == "svdz":
         sizes = (cache if cache is not None else MeasurementCache(image)).sizes(svd)
+    max_bytes = renamed_argument(
+        max_bytes, bytes, new="max_bytes", old="bytes", function="rank_for_storage"
+    )
     k = storage_rank(
         svd.shape,
         ratio=ratio,
-        bytes=bytes,
+        max_bytes=max_bytes,
         bpp=bpp,
         bytes_per_value=bytes_per_value,
         storage=storage,

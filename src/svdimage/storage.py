@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from svdimage import _progress
-from svdimage._deprecation import moved_names
+from svdimage._deprecation import moved_names, renamed_argument
 from svdimage._search import qualities_for_budgets
 from svdimage.codec import GlobalSizes
 from svdimage.displayed_quality import reference_image
@@ -32,11 +32,12 @@ def storage_rank(
     shape: tuple[int, ...],
     *,
     ratio: float | None = None,
-    bytes: int | None = None,
+    max_bytes: int | None = None,
     bpp: float | None = None,
     bytes_per_value: int = 4,
     storage: Literal["values", "svdz"] = "values",
     sizes: Callable[[int], int] | None = None,
+    bytes: int | None = None,
 ) -> int:
     """Largest rank of an image of ``shape`` whose storage fits a budget; no SVD needed.
 
@@ -52,11 +53,16 @@ def storage_rank(
     and the rank above it does not; sizes grow with the rank up to the
     entropy coder's noise (about 1 %), so a rank further up may fit again.
     """
+    max_bytes = renamed_argument(
+        max_bytes, bytes, new="max_bytes", old="bytes", function="storage_rank"
+    )
     given = [
-        name for name, v in (("ratio", ratio), ("bytes", bytes), ("bpp", bpp)) if v is not None
+        name
+        for name, v in (("ratio", ratio), ("max_bytes", max_bytes), ("bpp", bpp))
+        if v is not None
     ]
     if len(given) != 1:
-        raise ValueError(f"give exactly one of ratio, bytes or bpp; got {given or 'none'}.")
+        raise ValueError(f"give exactly one of ratio, max_bytes or bpp; got {given or 'none'}.")
     if storage not in ("values", "svdz"):
         raise ValueError(f"storage must be 'values' or 'svdz'; got {storage!r}.")
     M, N = shape[:2]
@@ -66,10 +72,10 @@ def storage_rank(
         if not ratio > 0:
             raise ValueError(f"ratio must be positive; got {ratio}.")
         budget, target = M * N * channels / ratio, f"a ratio of {ratio:g} to raw 8-bit"
-    elif bytes is not None:
-        if bytes < 0:
-            raise ValueError(f"bytes must be >= 0; got {bytes}.")
-        budget, target = float(bytes), f"{bytes:,} bytes"
+    elif max_bytes is not None:
+        if max_bytes < 0:
+            raise ValueError(f"max_bytes must be >= 0; got {max_bytes}.")
+        budget, target = float(max_bytes), f"{max_bytes:,} bytes"
     else:
         assert bpp is not None
         if not bpp > 0:

@@ -133,7 +133,11 @@ def survey_image(
         found: dict[str, Any] = {}
         if data_svdz is not None:
             found["svdz"] = (None, data_svdz, codec.decode(data_svdz, max_pixels=None))
-            found.update((name, next(results)) for name, results in others.items())
+            found.update(
+                (name, None if result is None else (result.quality, result.data, result.image))
+                for name, results in others.items()
+                for result in [next(results)]
+            )
         for name in CODECS:
             row.update(_measure(image, name, rate, found.get(name), metrics))
     return row

@@ -238,7 +238,7 @@ class StorageCount(str, Enum):
 #: exit code 2 with one line.
 CONFLICTS: dict[str, tuple[tuple[str, ...], ...]] = {
     "compress": (
-        ("--quality", "--psnr", "--size", "--bpp"),
+        ("--quality", "--psnr", "--bytes", "--bpp"),
         ("--tiles", "--global"),
         ("--tiles", "--rank"),
         ("--workers", "--scheduler"),

@@ -32,6 +32,7 @@ from svdimage.cli._app import (
     load,
     out_console,
     print_json,
+    renamed,
     step,
 )
 from svdimage.criteria import parse_rank_item
@@ -66,13 +67,14 @@ def compress(
     psnr: Optional[float] = typer.Option(
         None, "--psnr", metavar="DB", help="Smallest file reaching DB."
     ),
-    size: Optional[int] = typer.Option(
+    nbytes: Optional[int] = typer.Option(
         None,
-        "--size",
+        "--bytes",
         min=1,
         metavar="N",
         help="Best file of at most N bytes (within 3 % below it).",
     ),
+    old_size: Optional[int] = typer.Option(None, "--size", min=1, hidden=True),
     bpp: Optional[float] = typer.Option(
         None, "--bpp", metavar="B", help="Best file of at most B bits/pixel (within 3 % below it)."
     ),
@@ -104,11 +106,12 @@ def compress(
     the input folder's subfolders), in parallel, with one line per image; a failing image is
     reported and skipped, and the exit code is then 3."""
 
+    nbytes = renamed(nbytes, old_size, new="--bytes", old="--size")
     check_conflicts(
         "compress",
         quality=quality,
         psnr=psnr,
-        size=size,
+        bytes=nbytes,
         bpp=bpp,
         tiles=tiles,
         global_=global_svd,
@@ -128,7 +131,7 @@ def compress(
         quality=quality,
         rank=cap,
         psnr=psnr,
-        size=size,
+        max_bytes=nbytes,
         bpp=bpp,
         tile=None if global_svd or rank is not None else (8 if tiles is None else tiles),
         color=color.value,

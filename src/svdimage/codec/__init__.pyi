@@ -2,6 +2,7 @@
 # svdimage/codec/__init__.py hands it to lazy_loader.attach_stub (imported on first use).
 from ._compare import CompressionReport as CompressionReport
 from ._compare import Measured as Measured
+from ._compare import PillowFile as PillowFile
 from ._compare import compress as compress
 from ._compare import jpeg_at_size as jpeg_at_size
 from ._compare import pillow_at_size as pillow_at_size

@@ -35,6 +35,7 @@ __all__ = [
     "jpeg_at_size",
     "pillow_at_size",
     "pillow_at_sizes",
+    "PillowFile",
 ]
 
 
@@ -117,7 +118,7 @@ def compress(
         Also encode the best Pillow JPEG (``optimize=True``) of at most the
         same bytes and measure it.
     **options
-        Passed to :func:`encode` (``quality``, ``psnr``, ``size``, ``bpp``,
+        Passed to :func:`encode` (``quality``, ``psnr``, ``max_bytes``, ``bpp``,
         ``tile``, ``color``, ``chroma``).
 
     Returns
@@ -150,41 +151,60 @@ def compress(
     del decoded  # not held beside the JPEG's
     jpeg = jpeg_at_size(array, len(data)) if compare_jpeg else None
     if jpeg is not None:
-        rows.append(row("JPEG", len(jpeg[1]), jpeg[2]))
+        rows.append(row("JPEG", jpeg.nbytes, jpeg.image))
     return CompressionReport(
         path=Path(path),
         shape=shape,
         rank=None,
         rows=rows,
-        jpeg_quality=None if jpeg is None else jpeg[0],
+        jpeg_quality=None if jpeg is None else jpeg.quality,
     )
 
 
-def jpeg_at_size(image: ArrayLike, nbytes: int) -> tuple[int, bytes, np.ndarray] | None:
-    """The best Pillow JPEG (``optimize=True``) of at most ``nbytes`` bytes.
+@dataclass(frozen=True)
+class PillowFile:
+    """A file Pillow wrote for a comparison (:func:`pillow_at_size`), and what it decodes to.
 
-    Returns ``(quality, data, decoded float32 image)``, or ``None`` when even
-    quality 1 is larger. For honest side-by-side comparisons.
+    Attributes
+    ----------
+    quality : int
+        Pillow's quality setting of the file.
+    data : bytes
+        The file.
+    image : ndarray
+        Its decoded pixels, float32 in [0, 1], the shape of the original.
     """
-    return pillow_at_size(image, nbytes, format="JPEG")
+
+    quality: int
+    data: bytes
+    image: np.ndarray
+
+    @property
+    def nbytes(self) -> int:
+        """The file's size in bytes."""
+        return len(self.data)
 
 
-def pillow_at_size(
-    image: ArrayLike, nbytes: int, *, format: str = "JPEG"
-) -> tuple[int, bytes, np.ndarray] | None:
-    """The best Pillow ``format`` file (``'JPEG'`` or ``'WEBP'``) of at most ``nbytes`` bytes.
+def jpeg_at_size(image: ArrayLike, max_bytes: int) -> PillowFile | None:
+    """The best Pillow JPEG (``optimize=True``) of at most ``max_bytes`` bytes, or ``None``
+    when even quality 1 is larger. For honest side-by-side comparisons."""
+    return pillow_at_size(image, max_bytes, format="JPEG")
+
+
+def pillow_at_size(image: ArrayLike, max_bytes: int, *, format: str = "JPEG") -> PillowFile | None:
+    """The best Pillow ``format`` file (``'JPEG'`` or ``'WEBP'``) of at most ``max_bytes``
+    bytes, or ``None`` when even quality 1 is larger.
 
     JPEG with ``optimize=True`` and quality at most 95 (above it Pillow's own
     documentation advises against); lossy WebP at quality 1-100, Pillow's
-    default effort. Returns ``(quality, data, decoded float32 image)``, or
-    ``None`` when even quality 1 is larger.
+    default effort.
     """
-    return pillow_at_sizes(image, [nbytes], format=format)[0]
+    return pillow_at_sizes(image, [max_bytes], format=format)[0]
 
 
 def pillow_at_sizes(
-    image: ArrayLike, sizes: Sequence[float], *, format: str = "JPEG"
-) -> list[tuple[int, bytes, np.ndarray] | None]:
+    image: ArrayLike, max_bytes: Sequence[float], *, format: str = "JPEG"
+) -> list[PillowFile | None]:
     """:func:`pillow_at_size` for several byte budgets, sharing the trial encodes."""
 
     if format not in ("JPEG", "WEBP"):
@@ -205,9 +225,9 @@ def pillow_at_sizes(
             trials[quality] = buffer.getvalue()
         return len(trials[quality])
 
-    qualities = qualities_for_budgets(size_at, list(sizes))
+    qualities = qualities_for_budgets(size_at, list(max_bytes))
     pixels.close()  # frees its pixels: only the decodes below are image-sized
-    found: list[tuple[int, bytes, np.ndarray] | None] = []
+    found: list[PillowFile | None] = []
     for quality in qualities:
         if quality is None:
             found.append(None)
@@ -217,5 +237,5 @@ def pillow_at_sizes(
         with Image.open(io.BytesIO(data)) as opened:
             # WebP decodes gray as RGB
             decoded = opened.convert("L") if array.ndim == 2 and opened.mode != "L" else opened
-            found.append((quality, data, from_uint8(np.asarray(decoded))))
+            found.append(PillowFile(quality, data, from_uint8(np.asarray(decoded))))
     return found

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -25,6 +26,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from svdimage import _progress
+from svdimage._deprecation import renamed_argument
 from svdimage._fileutil import atomic_path
 from svdimage._search import qualities_for_budgets
 from svdimage._validation import as_image_array, check_rank
@@ -56,13 +58,15 @@ def encode(
     quality: float | None = None,
     rank: int | None = None,
     psnr: float | None = None,
-    size: int | None = None,
+    max_bytes: int | None = None,
     bpp: float | None = None,
     step: float | None = None,
     tile: int | None = 8,
     color: Literal["ycbcr", "rgb"] = "ycbcr",
     chroma: Literal["420", "444"] = "420",
     version: int = 2,
+    max_components: int | None = None,
+    size: int | None = None,
 ) -> bytes:
     """Compress an image to ``.svdz`` bytes.
 
@@ -80,16 +84,15 @@ def encode(
     quality : float, optional
         1-100, monotone (default 75 when no other target is given).
     rank : int, optional
-        With ``tile=None``: the global rank, 1 to ``min(M, N)``; alone, the
+        The global rank (with ``tile=None``), 1 to ``min(M, N)``: alone, the
         file keeps exactly this many luma components (the step is made fine
-        enough), with a quality or target it is a cap. Otherwise a cap on the
-        components of the patch basis (1 to ``tile**2``; format 1: per tile, 1
-        to the tile side).
+        enough); with a quality or target it is a cap.
     psnr : float, optional
         Smallest file whose decoded image reaches this PSNR (dB).
-    size, bpp : optional
+    max_bytes, bpp : optional
         Best file of at most this many bytes / bits per pixel (the step is
         searched in 1 % increments, so the file lands within a few percent).
+        ``max_bytes`` is the package's one name for a byte budget.
     step : float, optional
         The luma quantizer step itself, instead of a quality (advanced).
     tile : int or None, optional
@@ -102,6 +105,12 @@ def encode(
         Chroma resolution for YCbCr: half (4:2:0) or full.
     version : {2, 1}, optional
         The format to write with ``tile`` given (format 1 is the per-tile SVD).
+    max_components : int, optional
+        With ``tile`` given: a cap on the components of the patch basis (1 to
+        ``tile**2``; format 1: per tile, 1 to the tile side). ``rank=`` meant
+        this too before 0.2 (with a ``DeprecationWarning`` until 0.3).
+    size : int, optional
+        Deprecated spelling of ``max_bytes`` (until 0.3).
 
     Returns
     -------
@@ -114,21 +123,35 @@ def encode(
     TypeError
         For a rank or tile that is not an integer.
     """
+    max_bytes = renamed_argument(max_bytes, size, new="max_bytes", old="size", function="encode")
+    if rank is not None and tile is not None:
+        if max_components is not None:
+            raise ValueError("rank is the global rank (tile=None); give max_components alone.")
+        warnings.warn(
+            "encode(rank=K) with tiles is deprecated and will stop working in 0.3: rank is the "
+            "global rank (tile=None); a cap on the components of the patches is max_components.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        rank, max_components = None, rank
     array = as_image_array(image)
-    trials = _trials(array, rank=rank, tile=tile, color=color, chroma=chroma, version=version)
+    cap = rank if tile is None else max_components
+    trials = _trials(array, rank=cap, tile=tile, color=color, chroma=chroma, version=version)
     targets = [
         name
         for name, value in (
             ("quality", quality),
             ("step", step),
             ("psnr", psnr),
-            ("size", size),
+            ("max_bytes", max_bytes),
             ("bpp", bpp),
         )
         if value is not None
     ]
     if len(targets) > 1:
-        raise ValueError(f"give one of quality, step, psnr, size or bpp; got {', '.join(targets)}.")
+        raise ValueError(
+            f"give one of quality, step, psnr, max_bytes or bpp; got {', '.join(targets)}."
+        )
     if step is not None and not (math.isfinite(step) and 1e-4 <= step <= 10):
         raise ValueError(f"step must be between 1e-4 and 10; got {step!r}.")
 
@@ -136,10 +159,14 @@ def encode(
         return trials.at_step(step)
     if rank is not None and isinstance(trials, Trials) and tile is None and not targets:
         return trials.at_rank(rank)
-    if quality is not None or (psnr is None and size is None and bpp is None):
+    if quality is not None or (psnr is None and max_bytes is None and bpp is None):
         return trials.at_quality(75.0 if quality is None else quality)
     goal = (
-        f"PSNR {psnr:g} dB" if psnr is not None else f"{size:,} bytes" if size else f"{bpp:g} bpp"
+        f"PSNR {psnr:g} dB"
+        if psnr is not None
+        else f"{max_bytes:,} bytes"
+        if max_bytes
+        else f"{bpp:g} bpp"
     )
     with _progress.task(f"searching the step for {goal}", unit="files encoded") as search:
         tried: set[float] = set()
@@ -153,13 +180,13 @@ def encode(
         if psnr is not None:
             quality = quality_for_psnr(array, lambda q: trial(q, trials.at_quality), psnr)
             return trial(quality, trials.at_quality)
-        budget = size if size is not None else bpp * array.shape[0] * array.shape[1] / 8
+        budget = max_bytes if max_bytes is not None else bpp * array.shape[0] * array.shape[1] / 8
         level = _level_for_budget(
             trials, budget, lambda n: len(trial(level_to_step(n), trials.at_step))
         )
         if level is None:
             raise ValueError(
-                f"even the coarsest step does not fit {int(budget):,} bytes; give a larger size."
+                f"even the coarsest step does not fit {int(budget):,} bytes; give a larger budget."
             )
         return trial(level_to_step(level), trials.at_step)
 
@@ -282,9 +309,9 @@ def _trials(
             shape=array.shape if tile is None else None,
             name="rank"
             if tile is None
-            else f"rank (components of the {tile}x{tile} patch basis)"
+            else f"max_components (of the {tile}x{tile} patch basis)"
             if patches
-            else f"rank (per {tile}x{tile} tile)",
+            else f"max_components (per {tile}x{tile} tile)",
         )
     if patches and tile is not None:
         return PatchTrials(array, patch=int(tile), max_rank=rank, chroma=chroma)
@@ -296,7 +323,7 @@ def encode_for_sizes(
 ) -> list[bytes | None]:
     """The best ``.svdz`` file of at most each of ``sizes`` bytes, from shared trials.
 
-    Each file is byte for byte the one ``encode(image, size=n, **options)``
+    Each file is byte for byte the one ``encode(image, max_bytes=n, **options)``
     gives (within 3 % below its budget), but the patch SVDs (or tile SVDs) are
     computed once for all the sizes. ``None`` where even the coarsest step is larger.
 
@@ -312,11 +339,14 @@ def encode_for_sizes(
     -------
     list of bytes or None
     """
-    unknown = set(options) - {"rank", "tile", "color", "chroma", "version"}
+    unknown = set(options) - {"rank", "max_components", "tile", "color", "chroma", "version"}
     if unknown:
         raise TypeError(f"encode_for_sizes() got unexpected options: {', '.join(sorted(unknown))}.")
-    options = {"rank": None, "tile": 8, "color": "ycbcr", "chroma": "420", "version": 2, **options}
-    trials = _trials(as_image_array(image), **options)
+    options = {"tile": 8, "color": "ycbcr", "chroma": "420", "version": 2, **options}
+    cap = options.pop("rank", None) if options["tile"] is None else None
+    cap = options.pop("max_components", None) if cap is None else cap
+    options.pop("rank", None)
+    trials = _trials(as_image_array(image), rank=cap, **options)
     files: list[bytes | None] = []
     with _progress.task(
         f"searching the steps for {len(sizes)} sizes", unit="files encoded"
@@ -328,7 +358,9 @@ def encode_for_sizes(
 
         for budget in sizes:
             if not budget > 0:
-                raise ValueError(f"size and bpp must be positive; got budgets {list(sizes)!r}.")
+                raise ValueError(
+                    f"max_bytes and bpp must be positive; got budgets {list(sizes)!r}."
+                )
             level = _level_for_budget(trials, budget, size_at)
             files.append(None if level is None else trials.at_step(level_to_step(level)))
     return files
