@@ -23,7 +23,6 @@ from numpy.typing import ArrayLike
 
 from svdimage import _progress, metrics
 from svdimage.denoising import optimal_hard_threshold, optimal_hard_threshold_rank
-from svdimage.displayed_quality import DisplayedQuality
 from svdimage.image_svd import ImageSVD
 from svdimage.rank_selection import (
     MeasurementCache,
@@ -242,16 +241,14 @@ def resolve_criterion(
     *,
     image: ArrayLike | None = None,
     storage: Storage = "values",
-    quality: DisplayedQuality | None = None,
     cache: MeasurementCache | None = None,
 ) -> int:
     """The rank a criterion picks (for color denoising: the largest channel rank).
 
     ``storage`` says how ``ratio``, ``bytes`` and ``bpp`` count bytes (see
-    :func:`~svdimage.rank_selection.rank_for_storage`). ``quality``, a
-    :class:`~svdimage.displayed_quality.DisplayedQuality` of ``svd``, or
-    ``cache``, a :class:`~svdimage.rank_selection.MeasurementCache` of the
-    image, share PSNR, SSIM and ``.svdz`` measurements across calls.
+    :func:`~svdimage.rank_selection.rank_for_storage`). ``cache``, a
+    :class:`~svdimage.rank_selection.MeasurementCache` of the image, shares
+    PSNR, SSIM and ``.svdz`` measurements across calls.
     """
     cache = _cache(image, cache)
     name, value = criterion.name, criterion.value
@@ -266,7 +263,7 @@ def resolve_criterion(
     if name == "energy":
         return rank_for_energy(svd, value)
     if name in ("psnr", "ssim"):
-        quality = _displayed(svd, cache, quality)
+        quality = cache.quality(svd)
         return quality.rank_for_psnr(value) if name == "psnr" else quality.rank_for_ssim(value)
     if name == "percent":
         return rank_for_fraction(svd, value)
@@ -283,7 +280,6 @@ def criterion_value(
     *,
     image: ArrayLike | None = None,
     storage: Storage = "values",
-    quality: DisplayedQuality | None = None,
     cache: MeasurementCache | None = None,
 ) -> float:
     """What ``criterion`` measures at ``rank``: the number that explains a choice.
@@ -300,7 +296,7 @@ def criterion_value(
     if name == "energy":
         return float(svd.energy(rank))
     if name in ("psnr", "ssim"):
-        quality = _displayed(svd, cache, quality)
+        quality = cache.quality(svd)
         return quality.psnr(rank) if name == "psnr" else quality.ssim(rank)
     if name == "percent":
         return 100.0 * rank / svd.full_rank
@@ -327,16 +323,6 @@ def _cache(image: ArrayLike | None, cache: MeasurementCache | None) -> Measureme
     if cache.image is None and image is not None:
         cache.image = image
     return cache
-
-
-def _displayed(
-    svd: ImageSVD, cache: MeasurementCache, quality: DisplayedQuality | None
-) -> DisplayedQuality:
-    if quality is None:
-        return cache.quality(svd)
-    if quality.svd is not svd:
-        raise ValueError("quality must measure the same decomposition (DisplayedQuality(svd)).")
-    return quality
 
 
 def criterion_unit(name: str, *, storage: Storage = "values") -> str:
@@ -509,7 +495,7 @@ def recommend(
     with _progress.task("recommending ranks", len(RECOMMENDED_TARGETS), unit="targets") as step:
         for label, criterion in RECOMMENDED_TARGETS:
             try:
-                k = resolve_criterion(svd, criterion, image=quality.reference, quality=quality)
+                k = resolve_criterion(svd, criterion, cache=cache)
             except ValueError:  # not reached by a held rank
                 k = None
             if k is not None:

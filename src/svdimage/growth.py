@@ -327,15 +327,13 @@ def decompose_for(
             if (
                 criterion.name in ("psnr", "ssim")
                 and below >= 1
-                and criterion_value(svd, criterion, below, quality=quality) < (criterion.value or 0)
+                and criterion_value(svd, criterion, below, cache=cache) < (criterion.value or 0)
             ):
                 return False
         found = {}
         try:
             for criterion in spectral:
-                found[criterion] = resolve_criterion(
-                    svd, criterion, storage=storage, quality=quality, cache=cache
-                )
+                found[criterion] = resolve_criterion(svd, criterion, storage=storage, cache=cache)
         except ValueError:  # not reached within these ranks
             return False
         if any(k >= svd.max_rank for k in found.values()):
