@@ -504,3 +504,71 @@ def test_repr_html_runs_inside_its_sandboxed_iframe(tmp_path, browser, small_col
         assert problems == []
     finally:
         page.close()
+
+
+_TEXT_BOXES = """() => [...document.querySelectorAll('svg.plot')].map((svg) => {
+  const frame = svg.getBoundingClientRect();
+  return {
+    id: svg.id,
+    frame: [frame.left, frame.top, frame.right, frame.bottom],
+    texts: [...svg.querySelectorAll('text')].map((t) => {
+      const r = t.getBoundingClientRect();
+      return { text: t.textContent, cls: t.getAttribute('class') || '',
+               box: [r.left, r.top, r.right, r.bottom] };
+    }),
+  };
+})"""
+
+
+def _check_chart_text(session):
+    """Every label of both charts lies inside its chart, no two labels overlap, and each
+    chart has at least two y ticks."""
+    charts = session.page.evaluate(_TEXT_BOXES)
+    assert len(charts) == 2
+    for chart in charts:
+        left, top, right, bottom = chart["frame"]
+        texts = chart["texts"]
+        for t in texts:
+            x0, y0, x1, y1 = t["box"]
+            assert left - 0.5 <= x0 and x1 <= right + 0.5, (chart["id"], t["text"])
+            assert top - 0.5 <= y0 and y1 <= bottom + 0.5, (chart["id"], t["text"])
+        for i, a in enumerate(texts):
+            for b in texts[i + 1 :]:
+                (ax0, ay0, ax1, ay1), (bx0, by0, bx1, by1) = a["box"], b["box"]
+                overlap = (
+                    min(ax1, bx1) - max(ax0, bx0) > 0.5 and min(ay1, by1) - max(ay0, by0) > 0.5
+                )
+                assert not overlap, (chart["id"], a["text"], b["text"])
+        assert sum(t["cls"] == "ytick" for t in texts) >= 2, chart["id"]
+
+
+def test_chart_labels_stay_inside_and_apart(gray_page, color_page):
+    """The charts' element boxes, as the browser lays them out: no label is cut at an edge
+    or overlaps another ("rank k" and the last x tick, a target label at the right edge)."""
+    for _, _, _, session in (gray_page, color_page):
+        _check_chart_text(session)
+
+
+def test_chart_labels_on_narrow_ranges_and_targets_at_the_edge(tmp_path, browser, camera):
+    """A few ranks (errors within one decade: still two y ticks) and a page that ends at
+    the SSIM 0.95 rank (its label at the right edge goes left of its mark)."""
+    from svdimage.rank_selection import rank_for_ssim
+
+    image = camera[::4, ::4]
+    svd = decompose(image)
+    edge = rank_for_ssim(svd, 0.95, image=image)
+    for name, max_rank in (("narrow", 3), ("edge", edge)):
+        path = explore(svd, image=image, max_rank=max_rank, storage=False).save(
+            tmp_path / f"{name}.html"
+        )
+        session = PageSession(browser, path)
+        try:
+            assert session.problems == []
+            _check_chart_text(session)
+            if name == "edge":
+                labels = session.page.evaluate(
+                    "() => [...document.querySelectorAll('.mark-label')].map((t) => t.textContent)"
+                )
+                assert any("SSIM" in label for label in labels)
+        finally:
+            session.close()

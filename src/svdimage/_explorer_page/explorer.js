@@ -187,16 +187,24 @@
     if (parent) parent.appendChild(e);
     return e;
   }
-  function logTicks(lo, hi) {  // 1, 2, 5 x 10^e when the range is short, else powers of 10
-    const steps = Math.log10(hi / lo) < 2.5 ? [1, 2, 5] : [1];
-    const out = [];
-    for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++)
-      for (const m of steps) out.push(m * 10 ** e);
-    return out.filter((t) => t >= lo * 0.999 && t <= hi * 1.001);
+  function logTicks(lo, hi) {
+    // 1, 2, 5 x 10^e when the range is short, else powers of 10; at least two ticks: a
+    // range inside one step gets 1..9 x 10^e, and failing that its own two ends.
+    const ticks = (steps) => {
+      const out = [];
+      for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++)
+        for (const m of steps) out.push(m * 10 ** e);
+      return out.filter((t) => t >= lo * 0.999 && t <= hi * 1.001);
+    };
+    for (const steps of [Math.log10(hi / lo) < 2.5 ? [1, 2, 5] : [1], [1, 2, 3, 4, 5, 6, 7, 8, 9]]) {
+      const out = ticks(steps);
+      if (out.length >= 2) return out;
+    }
+    return hi > lo ? [lo, hi] : [hi];
   }
-  const tickText = (t) => (t >= 1e-3 && t < 1e4) ? String(Number(t.toPrecision(1))) : t.toExponential(0);
+  const tickText = (t) => (t >= 1e-3 && t < 1e4) ? String(Number(t.toPrecision(2))) : t.toExponential(1).replace(".0e", "e");
   function makePlot(svg, title, series, opts) {
-    const w = 420, h = 190, m = { l: 44, r: opts.right ? 40 : 10, t: 18, b: 24 };
+    const w = 420, h = 200, m = { l: 44, r: opts.right ? 40 : 10, t: 18, b: 32 };
     svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
     svg.setAttribute("preserveAspectRatio", "none");
     const pos = series.flat().filter((v) => v > 0);
@@ -208,13 +216,16 @@
     el("line", { x1: m.l, y1: m.t, x2: m.l, y2: h - m.b, class: "axis" }, svg);
     for (const t of logTicks(lo, hi)) {
       el("line", { x1: m.l - 3, y1: y(t), x2: w - m.r, y2: y(t), class: "axis", "stroke-opacity": 0.5 }, svg);
-      el("text", { x: m.l - 5, y: y(t) + 3, "text-anchor": "end" }, svg).textContent = tickText(t);
+      el("text", { x: m.l - 5, y: y(t) + 3, "text-anchor": "end", class: "ytick" }, svg).textContent = tickText(t);
     }
-    for (const k of [1, Math.round(K / 4), Math.round(K / 2), Math.round(3 * K / 4), K]) {
+    for (const k of new Set([1, Math.round(K / 4), Math.round(K / 2), Math.round(3 * K / 4), K])) {
       if (k < 1) continue;
-      el("text", { x: x(k), y: h - 8, "text-anchor": "middle" }, svg).textContent = String(k);
+      // The end ticks keep inside the axis: the first starts at it, the last ends at it.
+      const anchor = K > 1 && k === 1 ? "start" : K > 1 && k === K ? "end" : "middle";
+      el("text", { x: x(k), y: h - m.b + 12, "text-anchor": anchor, class: "xtick" }, svg).textContent = String(k);
     }
-    el("text", { x: w - m.r, y: h - 1, "text-anchor": "end" }, svg).textContent = "rank k";
+    // The axis title on a row of its own, under the tick labels: it can overlap none.
+    el("text", { x: (m.l + w - m.r) / 2, y: h - 3, "text-anchor": "middle", class: "axis-label" }, svg).textContent = "rank k";
     const colors = C === 1 ? ["#1d2330"] : ["#d62728", "#2ca02c", "#1f77b4"];
     series.forEach((values, s) => {
       const pts = values.map((v, i) => `${x(i + 1).toFixed(1)},${y(v).toFixed(1)}`).join(" ");
@@ -224,13 +235,18 @@
       const yr = (v) => m.t + (1 - v) * (h - m.t - m.b);
       const pts = opts.right.map((v, i) => `${x(i + 1).toFixed(1)},${yr(v).toFixed(1)}`).join(" ");
       el("polyline", { points: pts, fill: "none", stroke: "#c2410c", "stroke-width": 1.3, "stroke-dasharray": "4 2" }, svg);
-      for (const t of [0, 0.5, 1]) el("text", { x: w - m.r + 4, y: yr(t) + 3 }, svg).textContent = `${100 * t}%`;
+      for (const t of [0, 0.5, 1]) el("text", { x: w - m.r + 4, y: yr(t) + 3, class: "ytick-right" }, svg).textContent = `${100 * t}%`;
     }
     D.targets.forEach((t, n) => {
       if (t.rank === null || t.rank > K) return;
       el("line", { x1: x(t.rank), y1: m.t, x2: x(t.rank), y2: h - m.b, class: "mark" }, svg);
-      const label = el("text", { x: x(t.rank) + 2, y: m.t + 9 + 10 * (n % 4), class: "mark-label", "data-rank": t.rank }, svg);
+      const label = el("text", { x: x(t.rank) + 2, y: m.t + 10 + 12 * (n % 4), class: "mark-label", "data-rank": t.rank }, svg);
       label.textContent = t.label;
+      // A label that would run past the plot's right edge goes to the left of its mark.
+      if (x(t.rank) + 2 + label.getComputedTextLength() > w - m.r) {
+        label.setAttribute("x", x(t.rank) - 2);
+        label.setAttribute("text-anchor", "end");
+      }
       label.addEventListener("click", (event) => { event.stopPropagation(); setRank(t.rank); });
     });
     const cursor = el("line", { y1: m.t, y2: h - m.b, class: "cursor" }, svg);
