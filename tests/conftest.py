@@ -40,3 +40,12 @@ def small_color(astronaut):
     """A 128x128 colour crop of ``astronaut`` and its complete SVD."""
     image = astronaut[::4, ::4].copy()
     return image, decompose(image)
+
+
+@pytest.fixture(scope="module")
+def medium_photo(astronaut):
+    """A 900x1200 colour photo: above the complete-SVD crossover, below a second."""
+    import skimage.transform
+
+    big = skimage.transform.resize(astronaut, (900, 1200), order=1)
+    return np.clip(big, 0, 1).astype(np.float32)

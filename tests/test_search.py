@@ -1,9 +1,14 @@
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from svdimage._search import largest_true, smallest_reaching, smallest_true
+from svdimage._search import (
+    largest_true,
+    qualities_for_budgets,
+    smallest_reaching,
+    smallest_true,
+)
 
 
 @given(st.integers(1, 500), st.integers(1, 500))
@@ -68,3 +73,88 @@ def test_smallest_reaching_needs_fewer_calls_on_quality_like_curves():
         )
         counts.append(len(calls))
     assert max(counts) <= 12 and np.mean(counts) <= 8
+
+
+@given(
+    steps=st.lists(st.integers(0, 400), min_size=100, max_size=100),
+    budgets=st.lists(st.integers(1, 40_000), min_size=1, max_size=5),
+)
+@settings(max_examples=200, deadline=None)
+def test_qualities_for_budgets_equal_bisection_with_fewer_trials(steps, budgets):
+    """Any size that grows with the quality (plateaus included): the bisection's answers."""
+    sizes = dict(zip(range(1, 101), np.cumsum(steps) + 1))
+    trials = []
+
+    def size_at(q):
+        trials.append(q)
+        return int(sizes[q])
+
+    got = qualities_for_budgets(size_at, budgets)
+    expected = [
+        largest_true(lambda q, b=b: sizes[q] <= b, 1, 100) if sizes[1] <= b else None
+        for b in budgets
+    ]
+    assert got == expected
+    assert len(trials) == len(set(trials))  # each quality encoded once, shared by the budgets
+    # Worst case about twice bisection's 7 trials per budget (a secant step that fails to
+    # halve the bracket is followed by a bisection step); on photos far fewer (next test).
+    assert len(trials) <= 15 * len(set(budgets))
+
+
+@given(
+    top=st.integers(2, 5000),
+    slope=st.floats(10, 5000),
+    budget=st.floats(1, 1e7),
+    seen=st.lists(st.integers(1, 5000), max_size=4),
+)
+@settings(max_examples=200, deadline=None)
+def test_qualities_for_budgets_over_any_range_with_known_sizes(top, slope, budget, seen):
+    """The same search over ranks 1..top (sizes growing with the rank, some already known):
+    the bisection answer, and no known size measured again."""
+
+    def size_of(k):
+        return int(200 + slope * k + 0.01 * k * k)
+
+    known = {k: size_of(k) for k in seen if k <= top}
+    calls = []
+    (got,) = qualities_for_budgets(
+        lambda k: calls.append(k) or size_of(k), [budget], lowest=1, highest=top, known=known
+    )
+    expected = (
+        largest_true(lambda k: size_of(k) <= budget, 1, top) if size_of(1) <= budget else None
+    )
+    assert got == expected
+    assert not set(calls) & set(known)
+
+
+@given(
+    steps=st.lists(st.integers(0, 400), min_size=1101, max_size=1101),
+    budgets=st.lists(st.integers(1, 400_000), min_size=1, max_size=4),
+    slope=st.sampled_from([None, 0.012, 0.05]),
+)
+@settings(max_examples=200, deadline=None)
+def test_qualities_for_budgets_with_a_tolerance_fit_and_stop_near(steps, budgets, slope):
+    """With a tolerance: an answer that fits and is within it of the budget, or, when no
+    level is, the bisection's answer; never more trials than an exact search."""
+    sizes = dict(zip(range(0, 1101), np.cumsum(steps) + 1))
+    trials = []
+
+    def size_at(q):
+        trials.append(q)
+        return int(sizes[q])
+
+    got = qualities_for_budgets(
+        size_at, budgets, lowest=0, highest=1100, first=500, tolerance=0.02, slope=slope
+    )
+    for budget, level in zip(budgets, got):
+        best = (
+            largest_true(lambda q, b=budget: sizes[q] <= b, 0, 1100) if sizes[0] <= budget else None
+        )
+        if best is None:
+            assert level is None
+        elif sizes[best] >= 0.98 * budget:
+            assert sizes[level] <= budget and sizes[level] >= 0.98 * budget
+        else:
+            assert level == best
+    assert len(trials) == len(set(trials))
+    assert len(trials) <= 24 * len(set(budgets))

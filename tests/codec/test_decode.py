@@ -1,0 +1,244 @@
+"""Decoding (svdimage.codec._decode): progressive prefixes, fuzzing, bounded work, golden files."""
+
+import hashlib
+import io
+import json
+import struct
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from svdimage import FormatError
+from svdimage.codec import (
+    decode,
+    encode,
+    inspect,
+)
+from svdimage.codec._format import unpack
+from svdimage.metrics import peak_signal_noise_ratio
+
+from .svdz_files import decode_measured, rebuild, rebuild_text
+
+
+def test_progressive_prefixes_decode_to_lower_ranks(camera):
+    data = encode(camera, quality=85, tile=None)
+    scores = [
+        peak_signal_noise_ratio(camera, decode(data, max_bytes=int(len(data) * f)))
+        for f in (0.2, 0.4, 0.7, 1.0)
+    ]
+    assert scores == sorted(scores) and scores[-1] - scores[0] > 3
+    assert scores[-1] == pytest.approx(peak_signal_noise_ratio(camera, decode(data)))
+
+
+# -- fuzzing ---------------------------------------------------------------------------------
+# The reader's fuzz target: mutations of the header text, of the payload, or of the whole
+# file, with both checksums recomputed in the first two cases so that they reach the parser
+# and the payload checks. Every case must end in an image or a FormatError, within a time
+# and a memory bound.
+FUZZ_MAX_PIXELS = 1_000_000
+
+
+FUZZ_SECONDS = 5.0
+
+
+#: The output (float32), the decoder's float64 buffer, and a bounded working set.
+FUZZ_MAX_MEMORY = 3 * 4 * 3 * FUZZ_MAX_PIXELS + 64 * 2**20
+
+
+def _mutations(data: bytes, draw_ops):
+    buffer = bytearray(data)
+    for kind, position, value in draw_ops:
+        position %= max(len(buffer), 1)
+        if kind == 0:
+            buffer[position] ^= 1 << (value % 8)
+        elif kind == 1:
+            del buffer[position : position + 1 + value % 16]
+        elif kind == 2:
+            buffer[position:position] = bytes([value % 256]) * (1 + value % 4)
+        else:  # digits and JSON punctuation: what moves a header's numbers and structure
+            buffer[position:position] = bytes([b'0123456789[]{},.-e"'[value % 19]]) * (
+                1 + value % 40
+            )
+    return bytes(buffer)
+
+
+def _fuzz_one(data, ops, target):
+    header_text, payload = _text_and_payload(data)
+    if target == "header":
+        mutated = rebuild_text(_mutations(header_text, ops), payload)
+    elif target == "payload":
+        mutated = rebuild_text(header_text, _mutations(payload, ops))
+    else:
+        mutated = _mutations(data, ops)
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        image = decode(mutated, max_pixels=FUZZ_MAX_PIXELS)
+        inspect(mutated, max_pixels=FUZZ_MAX_PIXELS)  # what decode accepts, inspect accepts
+    except FormatError as err:
+        assert str(err)
+        image = None
+    finally:
+        seconds = time.perf_counter() - start
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    assert seconds < FUZZ_SECONDS
+    assert peak < FUZZ_MAX_MEMORY
+    if image is not None:
+        assert image.dtype == np.float32 and image.ndim in (2, 3)
+    else:  # inspect refuses what decode refuses
+        with pytest.raises(FormatError):
+            inspect(mutated, max_pixels=FUZZ_MAX_PIXELS)
+
+
+def _text_and_payload(data):
+    length = struct.unpack_from("<I", data, 7)[0]
+    return data[11 : 11 + length], unpack(data)[1]
+
+
+@pytest.fixture(scope="module")
+def fuzz_seeds(small_gray, astronaut):
+    """Files of every kind the encoder writes: gray and colour, tiled and global."""
+    colour = np.ascontiguousarray(astronaut[100:148, 200:264])
+    return [
+        encode(small_gray, quality=80, version=1),
+        encode(small_gray, quality=60, tile=None),
+        encode(colour, quality=70, version=1),
+        encode(colour, quality=50, tile=None, chroma="444"),
+        encode(small_gray, quality=80),
+        encode(colour, quality=70),
+        encode(colour, quality=90, tile=4, chroma="444"),
+    ]
+
+
+OPS = st.lists(
+    st.tuples(st.integers(0, 3), st.integers(0, 10**6), st.integers(0, 10**6)),
+    min_size=1,
+    max_size=4,
+)
+
+
+TARGETS = st.sampled_from(["header", "payload", "file"])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=OPS, target=TARGETS, seed=st.integers(0, 6))
+def test_fuzz_mutated_files_raise_only_format_errors(fuzz_seeds, ops, target, seed):
+    _fuzz_one(fuzz_seeds[seed], ops, target)
+
+
+@pytest.mark.slow
+@settings(max_examples=10_000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=OPS, target=TARGETS, seed=st.integers(0, 6))
+def test_fuzz_many_mutated_files(fuzz_seeds, ops, target, seed):
+    _fuzz_one(fuzz_seeds[seed], ops, target)
+
+
+# -- amplification: tiny valid files that declare a lot of work -------------------------------
+def _zeros_file(side, *, tile, rank, surplus=0, components=True):
+    """A gray file whose tiles all have ``rank`` components of zeros (a valid file)."""
+    from svdimage.codec._entropy import compress_symbols
+
+    tiles = 1 if tile is None else (-(-side // tile)) ** 2
+    th = side if tile is None else tile
+    symbols = np.zeros(2 * tiles + components * tiles * rank * 2 * th + surplus, dtype=np.int64)
+    symbols[tiles : 2 * tiles] = rank
+    plane = {"shape": [side, side], "step": 0.01, "dc_step": 0.01, "max_rank": rank}
+    header = {
+        "shape": [side, side],
+        "color": "gray",
+        "chroma": "444",
+        "tile": tile,
+        "planes": [plane],
+        "coder": "lzma-varint",
+        "order": "rank-major",
+    }
+    return rebuild(header, compress_symbols(symbols))
+
+
+def test_small_tiles_decode_in_bounded_memory():
+    # Reproducer: a 3 KB file of 3000² in rank-4 4×4 tiles took 1.5 GiB; at 1500² (~800
+    # bytes) the decoder holds the output, its float64 buffer and a bounded working set.
+    data = _zeros_file(1500, tile=4, rank=4)
+    image, peak = decode_measured(data)
+    assert image.shape == (1500, 1500)
+    assert peak < 3 * image.nbytes + 32 * 2**20
+
+
+def test_global_rank_1000_of_zeros_decodes_to_its_mean():
+    data = _zeros_file(600, tile=None, rank=600)
+    assert len(data) < 2000
+    image, peak = decode_measured(data)
+    np.testing.assert_array_equal(image, 0.0)
+    assert peak < 3 * image.nbytes + 32 * 2**20
+
+
+def test_surplus_symbols_are_refused_without_decompressing_them():
+    # Reproducer: a 1.9 KB file whose stream held surplus zeros allocated 955 MiB first.
+    data = _zeros_file(200, tile=8, rank=0, surplus=20_000_000)
+    tracemalloc.start()
+    with pytest.raises(FormatError, match="more symbols than its header and ranks describe"):
+        decode(data)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 32 * 2**20
+
+
+def test_work_beyond_what_the_payload_can_hold_is_refused_before_allocating():
+    # The ranks claim rank 8 in every 8×8 tile, but the stream ends after the ranks: no
+    # encoder can have written this, and it is refused before the 4000² image exists.
+    data = _zeros_file(4000, tile=8, rank=8, components=False)
+    tracemalloc.start()
+    with pytest.raises(FormatError, match="tile ranks declare .* more than a .*-byte payload"):
+        decode(data)
+    with pytest.raises(FormatError, match="tile ranks declare"):
+        inspect(data)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 32 * 2**20
+
+
+def test_the_capacity_bound_holds_for_the_most_compressible_stream():
+    from svdimage.codec._entropy import capacity, compress_symbols
+
+    zeros = np.zeros(1 << 22, dtype=np.int64)
+    assert zeros.size <= capacity(len(compress_symbols(zeros)))
+
+
+def test_decode_rejects_non_bytes():
+    with pytest.raises(TypeError):
+        decode(io.BytesIO(b""))
+
+
+# -- the format is a promise: golden files and versions ----------------------------------
+GOLDEN = Path(__file__).parents[1] / "data" / "svdz"
+
+
+MANIFEST = json.loads((GOLDEN / "manifest.json").read_text())["files"]
+
+
+@pytest.mark.parametrize("name", sorted(MANIFEST))
+def test_golden_files_decode_to_their_recorded_pixels(name):
+    data = (GOLDEN / name).read_bytes()
+    expected = MANIFEST[name]
+    assert f"{data[5]}.{data[6]}" == expected["version"]
+    pixels = np.rint(decode(data) * 255).astype(np.uint8)
+    assert list(pixels.shape) == expected["shape"]
+    assert hashlib.sha256(pixels.tobytes()).hexdigest() == expected["sha256_uint8"]
+    assert inspect(data).version == tuple(int(v) for v in expected["version"].split("."))
+
+
+def test_version_1_0_tiled_files_are_not_deblocked_and_1_1_files_are():
+    old = (GOLDEN / "gray-tiled-v1.0.svdz").read_bytes()
+    header, payload, _ = unpack(old)
+    as_new = rebuild(header, payload, version=(1, 1))
+    assert not np.array_equal(decode(old), decode(as_new))  # deblocking changes pixels
+    # Global files have no tile edges: the version does not change them.
+    glob = (GOLDEN / "gray-global-v1.0.svdz").read_bytes()
+    header, payload, _ = unpack(glob)
+    np.testing.assert_array_equal(decode(glob), decode(rebuild(header, payload, version=(1, 1))))

@@ -1,0 +1,134 @@
+"""Format 2 (svdimage.codec._patches, _patch_payload): the patch basis and its payload."""
+
+import json
+import struct
+
+import numpy as np
+import pytest
+
+from svdimage import FormatError
+from svdimage.codec import (
+    decode,
+    encode,
+    inspect,
+)
+from svdimage.codec._format import unpack
+from svdimage.metrics import peak_signal_noise_ratio
+
+from .svdz_files import decode_measured, rebuild, rebuild_text
+
+
+# -- format 2: the patch-matrix SVD (issue 12) ----------------------------------------------
+def test_patch_basis_is_the_svd_of_the_patch_matrix(camera):
+    """The basis and coefficients are a truncated SVD of the mean-free patch matrix: checked
+    against LAPACK's SVD of the same matrix, built here independently."""
+    from svdimage.codec._patches import _PlaneAnalysis
+
+    analysis = _PlaneAnalysis(camera, 8)
+    patches = camera.astype(np.float64).reshape(64, 8, 64, 8).transpose(0, 2, 1, 3)
+    patches = patches.reshape(-1, 64)
+    residual = patches - patches.mean(axis=1, keepdims=True)
+    _, s, vt = np.linalg.svd(residual, full_matrices=False)
+    # float32 patches: singular values to 1e-4 relative, 1e-3 of the largest absolute
+    expected = s / np.sqrt(residual.shape[0])
+    np.testing.assert_allclose(analysis.rms, expected, rtol=1e-4, atol=1e-3 * expected[0])
+    for j in range(10):  # the leading right singular vectors, up to sign
+        assert abs(abs(analysis.basis[:, j] @ vt[j]) - 1) < 1e-5
+    # deterministic signs: each basis vector's largest entry is positive
+    top = np.argmax(np.abs(analysis.basis), axis=0)
+    assert (analysis.basis[top, np.arange(64)] > 0).all()
+
+
+@pytest.mark.parametrize("which", ["gray", "colour"])
+def test_patch_files_decode_close_to_the_step(camera, astronaut, which):
+    # Colour at 4:4:4, so that only the quantizer errs; YCbCr to RGB amplifies a plane's
+    # error by at most 3 in the mean square (the inverse matrix's mean squared row norm).
+    image, chroma, gain = (camera, "420", 1) if which == "gray" else (astronaut, "444", 3)
+    previous = None
+    for step in (0.08, 0.03, 0.01):
+        data = encode(image, step=step, chroma=chroma)
+        info = inspect(data)
+        assert info.version == (2, 0) and info.header["patch"] == 8
+        decoded = decode(data)
+        assert decoded.dtype == np.float32 and decoded.shape == image.shape
+        mse = float(np.mean((decoded.astype(np.float64) - image) ** 2))
+        assert mse < gain * step**2  # a uniform quantizer errs step^2 / 12 per kept value
+        score = peak_signal_noise_ratio(image, decoded)
+        assert previous is None or (score > previous[0] and len(data) > previous[1])
+        previous = (score, len(data))
+
+
+def test_patch_progressive_prefixes_decode_to_fewer_components(camera):
+    data = encode(camera, quality=90)
+    scores = [
+        peak_signal_noise_ratio(camera, decode(data, max_bytes=int(len(data) * f)))
+        for f in (0.3, 0.5, 0.8, 1.0)
+    ]
+    assert scores == sorted(scores) and scores[-1] - scores[0] > 3
+    assert scores[-1] == pytest.approx(peak_signal_noise_ratio(camera, decode(data)))
+
+
+@pytest.fixture(scope="module")
+def patch_file(small_gray):
+    return encode(small_gray, quality=80)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "match"),
+    [
+        (lambda h: h.update(patch=5), "'patch' must be one of"),
+        (lambda h: h.update(patch=None), "'patch' must be one of"),
+        (lambda h: h.update(tile=8), r"unexpected \['tile'\]"),
+        (lambda h: h.update(coder="lzma-varint"), "unknown coder"),
+        (lambda h: h.update(color="rgb"), "'rgb'"),
+        (lambda h: h["planes"][0].update(components=65), "'components' must be in 0..64"),
+        (lambda h: h["planes"][0].update(components=-1), "'components'"),
+        (lambda h: h["planes"][0].update(step=float("nan")), "NaN"),
+        (lambda h: h["planes"][0].update(step=0), "'step'"),
+        (lambda h: h["planes"][0].update(shape=[10, 10]), "plane shape"),
+        (lambda h: h["planes"][0].pop("step"), "exactly the keys"),
+        (lambda h: h["planes"][0].update(components=3), "keeps .* components but its header"),
+    ],
+)
+def test_patch_header_with_wrong_keys_types_or_ranges(patch_file, mutate, match):
+    header, payload, _ = unpack(patch_file)
+    mutate(header)
+    text = json.dumps(header, allow_nan=True).encode()
+    with pytest.raises(FormatError, match=match):
+        decode(rebuild_text(text, payload, version=(2, 0)))
+
+
+def _keep_segment_table(payload, fill):
+    """``payload`` with every segment's bytes replaced by ``fill``, lengths kept."""
+    start = 4 + 4 * struct.unpack_from("<I", payload)[0]
+    return payload[:start] + fill * (len(payload) - start)
+
+
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        (lambda p: p[:3], "too short for its segment count"),
+        (lambda p: struct.pack("<I", 0) + p[4:], "declares 0 segments"),
+        (lambda p: struct.pack("<I", 10**6) + p[4:], "declares 1000000 segments"),
+        (lambda p: p[:4] + struct.pack("<I", 2**31) + p[8:], "runs past its end"),
+        (lambda p: p + b"\x00\x00\x00\x00", "unexpected bytes after the last segment"),
+        (lambda p: _keep_segment_table(p, b"\xff"), "corrupt|components|table"),
+        (lambda p: _keep_segment_table(p, b"\x00"), "corrupt|components|table"),
+    ],
+)
+def test_patch_payload_inconsistent_with_header(patch_file, edit, match):
+    header, payload, _ = unpack(patch_file)
+    bad = rebuild(header, edit(payload), version=(2, 0))
+    with pytest.raises(FormatError, match=match):
+        decode(bad)
+    with pytest.raises(FormatError):
+        inspect(bad)
+
+
+def test_patch_decode_memory_is_bounded_by_the_image():
+    flat = np.full((1200, 1600), 0.25, dtype=np.float32)
+    data = encode(flat, quality=90)
+    assert len(data) < 2000  # a tiny file that declares a large image
+    image, peak = decode_measured(data)
+    np.testing.assert_allclose(image, 0.25, atol=1 / 255)
+    assert peak < 4 * image.nbytes + 32 * 2**20

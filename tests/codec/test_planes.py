@@ -1,0 +1,43 @@
+"""Planes (svdimage.codec._planes): chroma resampling and deblocking."""
+
+import numpy as np
+import pytest
+
+
+def test_chroma_upsampling_matches_skimage_bilinear():
+    from skimage.transform import resize
+
+    from svdimage.codec._planes import double as _double
+
+    plane = np.random.default_rng(1).random((7, 9))
+    ours = _double(_double(plane, axis=0), axis=1)
+    reference = resize(plane, (14, 18), order=1, mode="edge", anti_aliasing=False)
+    np.testing.assert_allclose(ours, reference, atol=1e-12)
+
+
+def test_deblocking_smooths_small_tile_steps_only():
+    from svdimage.codec._planes import deblock as _deblock
+
+    plane = np.zeros((16, 16))
+    plane[:, 8:] = 0.05  # a small step at the tile edge: smoothed
+    out = _deblock(plane, 8, threshold=0.1)
+    np.testing.assert_allclose(out[0, 6:10], [0.05 / 8, 0.05 / 4, 0.05 - 0.05 / 4, 0.05 - 0.05 / 8])
+    edge = np.zeros((16, 16))
+    edge[:, 8:] = 0.5  # a real edge: kept
+    np.testing.assert_array_equal(_deblock(edge, 8, threshold=0.1), edge)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(6, 8), (7, 9), (1, 1), (31, 2)])
+def test_halve_is_the_block_mean_within_one_ulp(dtype, shape):
+    from svdimage.codec._planes import halve
+
+    plane = np.random.default_rng(5).random(shape).astype(dtype) * 0.7 + 0.1
+    h, w = shape
+    padded = np.pad(plane, ((0, h % 2), (0, w % 2)), mode="edge")
+    expected = padded.reshape(padded.shape[0] // 2, 2, padded.shape[1] // 2, 2).mean(axis=(1, 3))
+    got = halve(plane)
+    assert got.dtype == dtype
+    np.testing.assert_array_max_ulp(got, expected, maxulp=1)
+    if shape[1] > 2:  # the same summation order as NumPy's strided mean: the same bits
+        assert np.array_equal(got, expected)
