@@ -21,7 +21,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, median_time, photo, print_table
 from svdimage import decompose
-from svdimage.decomposition import ImageSVD
+from svdimage.image_svd import ImageSVD
 
 
 def seed_ranks(max_rank: int) -> list[int]:

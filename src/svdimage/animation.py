@@ -20,7 +20,7 @@ from svdimage._deprecation import destination_first
 from svdimage._fileutil import atomic_path
 from svdimage._linalg import RankAccumulator
 from svdimage._validation import check_ranks
-from svdimage.decomposition import ImageSVD
+from svdimage.image_svd import ImageSVD
 from svdimage.io import to_uint8
 
 __all__ = [

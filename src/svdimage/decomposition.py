@@ -27,7 +27,7 @@ from svdimage.svd_kernels import (
     exact_svd,
 )
 
-__all__ = ["ImageSVD", "decompose", "decompose_until", "FULL_SPECTRUM_MAX_SIDE"]
+__all__ = ["decompose", "decompose_until", "FULL_SPECTRUM_MAX_SIDE"]
 
 Method = Literal["auto", "exact", "randomized"]
 

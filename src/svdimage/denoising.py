@@ -22,7 +22,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from svdimage._validation import as_image_array
-from svdimage.decomposition import ImageSVD, decompose
+from svdimage.decomposition import decompose
+from svdimage.image_svd import ImageSVD
 
 __all__ = [
     "optimal_hard_threshold_rank",

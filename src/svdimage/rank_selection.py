@@ -1,6 +1,6 @@
 """Choosing a rank from a target: error, energy, PSNR, SSIM, storage, the knee.
 
-Each ``rank_for_*`` function takes an :class:`~svdimage.decomposition.ImageSVD`
+Each ``rank_for_*`` function takes an :class:`~svdimage.image_svd.ImageSVD`
 and returns the smallest rank whose approximation meets the target (for
 storage budgets: the largest rank that fits), or raises ``ValueError`` saying
 why no held rank does. PSNR and SSIM are those of the *displayed*

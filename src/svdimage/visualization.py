@@ -19,7 +19,7 @@ from numpy.typing import ArrayLike
 
 from svdimage._fileutil import atomic_path
 from svdimage._validation import as_image_array, check_ranks
-from svdimage.decomposition import ImageSVD
+from svdimage.image_svd import ImageSVD
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
