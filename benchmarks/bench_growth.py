@@ -3,7 +3,7 @@
 ``growth.decompose_for`` grows a truncated SVD until its targets are answered
 strictly inside the ranks computed. For PSNR, energy and relative-error targets
 the next size is the answer extrapolated from the spectrum so far
-(``rank_selection.extrapolated_rank``) times ``growth.PROPOSAL_MARGIN``; the
+(``ranks.selection.extrapolated_rank``) times ``growth.PROPOSAL_MARGIN``; the
 baseline, timed in the same process on the same images, doubles the size
 instead (what every other criterion does).
 
@@ -55,9 +55,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="one 1000x800 photo (for CI)")
     args = parser.parse_args()
 
-    import svdimage.growth as growth
-    from svdimage.criteria import Criterion, resolve_criterion
-    from svdimage.growth import decompose_for
+    import svdimage.ranks.growth as growth
+    from svdimage.ranks.criteria import Criterion, resolve_criterion
+    from svdimage.ranks.growth import decompose_for
 
     extrapolated = growth._EXTRAPOLATED
     names = EVALUATION[:1] if args.quick else EVALUATION

@@ -189,8 +189,8 @@ def serial(dataset, tmp_path_factory):
 
 
 def test_survey_rows_match_independent_references(dataset, serial):
-    from svdimage.criteria import parse_criterion, resolve_criterion
     from svdimage.decomposition import decompose
+    from svdimage.ranks.criteria import parse_criterion, resolve_criterion
 
     _, frame = serial
     assert list(frame.columns) == batch.survey_columns(BPP, TARGETS)

@@ -168,7 +168,7 @@ def test_info_on_a_large_photo_computes_only_the_top_singular_values(tmp_path, a
     import skimage.transform
 
     from svdimage.decomposition import decompose
-    from svdimage.rank_selection import rank_for_energy
+    from svdimage.ranks.selection import rank_for_energy
 
     path = tmp_path / "large.png"
     big = skimage.transform.resize(astronaut, (900, 1200), order=1)
@@ -279,7 +279,7 @@ def test_animate_command_bad_outputs(tmp_path, photo):
 
 def test_choose_with_criterion_explains_rank_and_neighbour(photo):
     from svdimage import decompose
-    from svdimage.rank_selection import rank_for_psnr
+    from svdimage.ranks.selection import rank_for_psnr
 
     svd = decompose(load_image(photo))
     k = rank_for_psnr(svd, 30)
@@ -363,7 +363,7 @@ def test_denoise_with_added_noise_reports_psnr_gain(tmp_path, photo):
 
 def test_sweep_and_reconstruct_accept_criteria(tmp_path, photo):
     from svdimage import decompose
-    from svdimage.rank_selection import rank_for_energy
+    from svdimage.ranks.selection import rank_for_energy
 
     k = rank_for_energy(decompose(load_image(photo)), 0.99)
     result = invoke("sweep", photo, "--ranks", "3,energy=0.99", "--output", tmp_path / "s")
@@ -493,7 +493,7 @@ def test_tiny_images_work_without_ssim(tmp_path):
 # -- what the commands mean -----------------------------------------------------------
 def test_sweep_names_the_criterion_behind_each_rank(tmp_path, photo):
     from svdimage import decompose
-    from svdimage.rank_selection import knee_rank, rank_for_psnr
+    from svdimage.ranks.selection import knee_rank, rank_for_psnr
 
     out = tmp_path / "s"
     result = invoke("sweep", photo, "--ranks", "5,psnr=30,knee", "--output", out)
@@ -521,8 +521,8 @@ def test_sweep_puts_one_rank_picked_twice_on_one_row(tmp_path, photo):
 
 def test_choose_storage_svdz_counts_real_files_and_labels_them(photo):
     from svdimage import decompose
-    from svdimage.rank_selection import rank_for_storage
-    from svdimage.storage import svdz_bytes
+    from svdimage.ranks.selection import rank_for_storage
+    from svdimage.ranks.storage import svdz_bytes
 
     svd = decompose(load_image(photo))
     budget = svdz_bytes(svd, 10)
@@ -561,7 +561,7 @@ def test_compress_refuses_conflicts_and_bad_ranks_like_reconstruct(
 
 def test_json_outputs_are_one_document_with_the_librarys_numbers(tmp_path, photo):
     from svdimage import codec, decompose
-    from svdimage.rank_selection import rank_for_energy, rank_for_psnr
+    from svdimage.ranks.selection import rank_for_energy, rank_for_psnr
 
     array = load_image(photo)
     svd = decompose(array)

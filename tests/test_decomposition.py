@@ -119,7 +119,7 @@ def test_spectrum_only_decomposition_matches_full_and_refuses_vectors(astronaut)
 
 def test_decompose_until_matches_the_full_spectrum_where_it_answers(medium_photo):
     from svdimage.decomposition import decompose_until
-    from svdimage.rank_selection import rank_for_energy
+    from svdimage.ranks.selection import rank_for_energy
 
     svd = decompose_until(medium_photo, lambda t: t.energy(t.max_rank) >= 0.999)
     full = decompose(medium_photo, compute_vectors=False)

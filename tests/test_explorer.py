@@ -105,7 +105,7 @@ def test_state_equals_pythons_numbers(camera):
 
 
 def test_targets_are_the_ranks_choose_gives(camera_svd, camera):
-    from svdimage.criteria import parse_criterion, resolve_criterion
+    from svdimage.ranks.criteria import parse_criterion, resolve_criterion
 
     page = explore(camera_svd, image=camera, max_rank=300, storage=False)
     for target in page.data["targets"]:
@@ -552,7 +552,7 @@ def test_chart_labels_stay_inside_and_apart(gray_page, color_page):
 def test_chart_labels_on_narrow_ranges_and_targets_at_the_edge(tmp_path, browser, camera):
     """A few ranks (errors within one decade: still two y ticks) and a page that ends at
     the SSIM 0.95 rank (its label at the right edge goes left of its mark)."""
-    from svdimage.rank_selection import rank_for_ssim
+    from svdimage.ranks.selection import rank_for_ssim
 
     image = camera[::4, ::4]
     svd = decompose(image)

@@ -61,3 +61,35 @@ def test_from_imports_and_modules_resolve():
 
 def test_version_is_the_installed_distribution_s():
     assert svdimage.__version__ == metadata.version("svdimage")
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("criteria", "criteria"),
+        ("growth", "growth"),
+        ("rank_selection", "selection"),
+        ("storage", "storage"),
+        ("displayed_quality", "displayed_quality"),
+    ],
+)
+def test_rank_modules_moved_into_one_package_and_old_paths_warn(old, new):
+    """The rank code lives in svdimage.ranks; the old module paths still import (the same
+    module) until 0.3, with a DeprecationWarning naming the new one."""
+    code = textwrap.dedent(
+        f"""
+        import warnings
+        warnings.simplefilter("error")
+        try:
+            import svdimage.{old}
+        except DeprecationWarning as warning:
+            print(warning)
+        warnings.simplefilter("ignore")
+        import svdimage.{old} as old, svdimage.ranks.{new} as new
+        print(old is new)
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert f"use svdimage.ranks.{new}" in out[0] and out[1] == "True"

@@ -65,7 +65,7 @@ def test_silent_without_a_listener_in_muted_blocks_and_other_threads():
 
 def test_the_library_reports_its_long_steps():
     """An SVD counts its channels; a search counts the ranks it measured."""
-    from svdimage.rank_selection import rank_for_ssim
+    from svdimage.ranks.selection import rank_for_ssim
 
     recorder = Recorder()
     image = np.random.default_rng(0).random((40, 30, 3))
@@ -98,7 +98,7 @@ def test_coding_svdz_files_is_a_counted_step_advanced_from_its_threads(astronaut
 
 def test_a_svdz_storage_search_counts_the_files_it_measured(astronaut):
     from svdimage.codec import GlobalSizes
-    from svdimage.storage import storage_rank
+    from svdimage.ranks.storage import storage_rank
 
     recorder = Recorder()
     image = astronaut[:128, :160]

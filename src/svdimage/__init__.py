@@ -9,10 +9,10 @@ The public API, re-exported from the modules that define it::
     save_image("rank50.png", approx)           # clipped, atomic, no clobber
 
 Modules, one concept each: :mod:`~svdimage.io`, :mod:`~svdimage.decomposition`,
-:mod:`~svdimage.image_svd`,
+:mod:`~svdimage.image_svd`, :mod:`~svdimage.svd_kernels`,
 :mod:`~svdimage.randomized`, :mod:`~svdimage.metrics`, :mod:`~svdimage.sweep`,
-:mod:`~svdimage.rank_selection`, :mod:`~svdimage.displayed_quality`,
-:mod:`~svdimage.storage`, :mod:`~svdimage.criteria`, :mod:`~svdimage.growth`,
+:mod:`~svdimage.ranks` (choosing a rank: ``criteria``, ``growth``, ``selection``,
+``storage``, ``displayed_quality``),
 :mod:`~svdimage.denoising`, :mod:`~svdimage.codec`, :mod:`~svdimage.visualization`,
 :mod:`~svdimage.animation`, :mod:`~svdimage.explorer` and :mod:`~svdimage.batch`
 (datasets on Dask). Each is imported on first use (``svdimage.batch``,

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 import warnings
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["moved_names", "destination_first", "renamed_argument"]
+__all__ = ["moved_names", "moved_module", "destination_first", "renamed_argument"]
 
 
 def moved_names(module: str, names: dict[str, str], *, removed_in: str) -> Callable[[str], object]:
@@ -80,3 +81,15 @@ def renamed_argument(value: Any, old_value: Any, *, new: str, old: str, function
         stacklevel=3,
     )
     return old_value
+
+
+def moved_module(old: str, new: str, *, removed_in: str) -> None:
+    """Make the module ``old`` (being imported) the module ``new``, with a
+    ``DeprecationWarning`` saying it will be removed in ``removed_in``: for a module that
+    moved into a package (``svdimage.criteria`` to ``svdimage.ranks.criteria``)."""
+    warnings.warn(
+        f"{old} is deprecated and will be removed in {removed_in}; use {new}.",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    sys.modules[old] = importlib.import_module(new)

@@ -228,7 +228,7 @@ def decompose_until(
     propose : callable, optional
         ``propose(svd) -> int or None``, called when ``svd`` was not enough:
         the next ``K``, such as an estimate of the answer from the spectrum
-        computed so far (:func:`svdimage.rank_selection.extrapolated_rank`);
+        computed so far (:func:`svdimage.ranks.selection.extrapolated_rank`);
         ``None``, or a ``K`` not above the last, grows it by ``growth``. Past
         the randomized crossover, a proposal also gets another exact top ``K``
         (up to half the short side) before the complete SVD.

@@ -4,7 +4,7 @@
 factors resized to the display resolution, the exact error and energy of
 every rank, PSNR and SSIM on a grid of ranks (the numbers ``svdimage sweep``
 reports), real ``.svdz`` sizes and Pillow JPEGs at the same bytes on a
-coarser grid, and the ranks that :func:`svdimage.criteria.recommend`'s
+coarser grid, and the ranks that :func:`svdimage.ranks.criteria.recommend`'s
 targets pick. The page rebuilds the rank-``k`` image in the browser by adding
 or subtracting rank-1 terms as ``k`` moves. It loads nothing from anywhere:
 its script, style, data and images are inline, and a Content-Security-Policy
@@ -62,13 +62,13 @@ from svdimage import _progress, codec, metrics
 from svdimage._fileutil import atomic_path
 from svdimage._validation import as_image_array, check_rank
 from svdimage.animation import default_animation_ranks
-from svdimage.criteria import parse_criterion, resolve_criterion
 from svdimage.decomposition import decompose
-from svdimage.displayed_quality import reference_image
 from svdimage.image_svd import ImageSVD
 from svdimage.io import to_uint8
-from svdimage.rank_selection import MeasurementCache
-from svdimage.storage import sizes_of, svdz_bytes
+from svdimage.ranks.criteria import parse_criterion, resolve_criterion
+from svdimage.ranks.displayed_quality import reference_image
+from svdimage.ranks.selection import MeasurementCache
+from svdimage.ranks.storage import sizes_of, svdz_bytes
 from svdimage.sweep import measure_ranks
 
 __all__ = ["Explorer", "explore", "resize_matrix", "DEFAULT_MAX_SIDE", "PAGE_TARGETS"]

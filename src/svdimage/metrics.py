@@ -224,7 +224,7 @@ class SSIMReference:
         """Mean SSIM of an approximation handed over a band of rows at a time.
 
         For approximations that are never held whole: a truncated SVD's rows
-        are built band by band (:class:`svdimage.displayed_quality.DisplayedQuality`),
+        are built band by band (:class:`svdimage.ranks.displayed_quality.DisplayedQuality`),
         so that memory holds a band per core instead of an image. Bands run on
         every core, each thread building its bands with one BLAS thread (BLAS's
         own threads, idling between small products, would compete with them).

@@ -27,10 +27,10 @@ from svdimage import _progress, metrics
 from svdimage._deprecation import destination_first
 from svdimage._fileutil import atomic_path
 from svdimage._validation import as_image_array, check_ranks, parse_rank_spec
-from svdimage.criteria import Criterion, criterion_label, parse_rank_items
-from svdimage.displayed_quality import DisplayedQuality
-from svdimage.growth import resolve_rank_items
 from svdimage.image_svd import ImageSVD
+from svdimage.ranks.criteria import Criterion, criterion_label, parse_rank_items
+from svdimage.ranks.displayed_quality import DisplayedQuality
+from svdimage.ranks.growth import resolve_rank_items
 from svdimage.visualization import figure_bytes, plot_error_curve, plot_grid, plot_spectrum
 
 __all__ = [
@@ -98,7 +98,7 @@ def measure_ranks(
     """Measure ``svd``'s approximations of ``image`` at each of ``ranks``.
 
     Each approximation is built and measured a band of rows at a time
-    (:class:`svdimage.displayed_quality.DisplayedQuality`), never whole.
+    (:class:`svdimage.ranks.displayed_quality.DisplayedQuality`), never whole.
 
     Parameters
     ----------
@@ -251,7 +251,7 @@ def run(
     image : (M, N[, C]) array_like
     ranks : str or sequence of int, optional
         Ranks, or text mixing ranks, ranges and criteria such as
-        ``'3,10,1:5,psnr=35,knee'`` (:mod:`svdimage.criteria`). Default
+        ``'3,10,1:5,psnr=35,knee'`` (:mod:`svdimage.ranks.criteria`). Default
         :data:`DEFAULT_RANKS` up to the image's rank.
     label : str, optional
         How the image is named in ``metrics.json`` (its path or URL).

@@ -23,9 +23,9 @@ from svdimage.batch._engine import map as batch_map
 from svdimage.batch._sources import find_images, is_url
 from svdimage.batch._store import CSV_NAME, PARQUET_NAME, SurveyStore
 from svdimage.batch._summary import RANKS_FIGURE, RD_FIGURE, SUMMARY_NAME, summarize
-from svdimage.criteria import parse_criterion
-from svdimage.growth import resolve_rank_items
 from svdimage.io import DEFAULT_MAX_BYTES, load_image
+from svdimage.ranks.criteria import parse_criterion
+from svdimage.ranks.growth import resolve_rank_items
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -73,7 +73,7 @@ def survey_image(
     """One image's row of a survey (without ``path``, ``seconds`` and ``error``).
 
     The image is loaded as the commands load it; the targets are resolved on
-    the SVD that answers them and no more (:func:`svdimage.growth.decompose_for`,
+    the SVD that answers them and no more (:func:`svdimage.ranks.growth.decompose_for`,
     NaN for a target no rank reaches); at each rate, the best ``.svdz`` file
     of at most that many bytes (:func:`svdimage.codec.encode_for_sizes`) and
     the best Pillow JPEG (``optimize=True``) and WebP of at most the

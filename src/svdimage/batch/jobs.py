@@ -1,7 +1,7 @@
 """One image's command, as a function: the same for one image and for each image of a folder.
 
 Each job loads one image, resolves what the user asked (rank items through
-:func:`svdimage.growth.resolve_rank_items`, the one path from a rank item to
+:func:`svdimage.ranks.growth.resolve_rank_items`, the one path from a rank item to
 an SVD and a rank), calls the library, writes its output (atomically, never
 over an existing file without ``force``) and returns a small dict for the
 command's line about it, never the arrays, which stay on the worker. The
@@ -22,11 +22,11 @@ import numpy as np
 from svdimage import codec, metrics, sweep
 from svdimage._fileutil import check_writable
 from svdimage.batch._sources import find_images, is_url, output_path
-from svdimage.criteria import Criterion, parse_rank_item
 from svdimage.denoising import denoise
-from svdimage.growth import resolve_rank_items
 from svdimage.image_svd import ImageSVD
 from svdimage.io import load_image, save_image
+from svdimage.ranks.criteria import Criterion, parse_rank_item
+from svdimage.ranks.growth import resolve_rank_items
 
 __all__ = [
     "Outputs",
@@ -150,7 +150,7 @@ def compress_image(
     original_bytes: int | None = None,
 ) -> codec.CompressionReport:
     """``svdimage compress`` of one loaded image: a rank criterion in ``options['rank']``
-    (a :class:`~svdimage.criteria.Criterion`, needing ``tile=None``) is resolved on the
+    (a :class:`~svdimage.ranks.criteria.Criterion`, needing ``tile=None``) is resolved on the
     image's global SVD here, and the codec gets its integer rank."""
     rank = options.get("rank")
     chosen = None

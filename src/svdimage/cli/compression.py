@@ -35,9 +35,9 @@ from svdimage.cli._app import (
     renamed,
     step,
 )
-from svdimage.criteria import parse_rank_item
 from svdimage.io import save_image
 from svdimage.metrics import bits_per_pixel
+from svdimage.ranks.criteria import parse_rank_item
 
 
 @command()

@@ -43,11 +43,11 @@ from svdimage.cli._app import (
     renamed,
     step,
 )
-from svdimage.criteria import Criterion, parse_rank_item
 from svdimage.decomposition import decompose
 from svdimage.explorer import explore
-from svdimage.growth import describe_spectrum
 from svdimage.io import load_image
+from svdimage.ranks.criteria import Criterion, parse_rank_item
+from svdimage.ranks.growth import describe_spectrum
 from svdimage.sweep import SweepResult
 
 RANKS_HELP = (

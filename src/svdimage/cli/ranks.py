@@ -37,7 +37,10 @@ from svdimage.cli._app import (
     print_json,
     step,
 )
-from svdimage.criteria import (
+from svdimage.denoising import add_noise as make_noisy
+from svdimage.denoising import denoise as run_denoise
+from svdimage.io import save_image
+from svdimage.ranks.criteria import (
     RECOMMENDED_TARGETS,
     VISUALLY_LOSSLESS_SSIM,
     Choice,
@@ -47,11 +50,8 @@ from svdimage.criteria import (
     recommend,
     smallest_visually_lossless,
 )
-from svdimage.denoising import add_noise as make_noisy
-from svdimage.denoising import denoise as run_denoise
-from svdimage.growth import decompose_for
-from svdimage.io import save_image
-from svdimage.rank_selection import MeasurementCache
+from svdimage.ranks.growth import decompose_for
+from svdimage.ranks.selection import MeasurementCache
 
 
 def _fmt_value(name: str, value: float) -> str:

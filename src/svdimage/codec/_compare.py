@@ -110,7 +110,7 @@ def compress(
     rank : int, optional
         A rank cap (as :func:`encode`). The codec takes integer ranks only: a
         criterion such as ``ssim=0.95`` is resolved by the caller
-        (:func:`svdimage.growth.resolve_rank_items`), as
+        (:func:`svdimage.ranks.growth.resolve_rank_items`), as
         :func:`svdimage.batch.jobs.compress_image` does.
     original_bytes : int, optional
         Size of the file the image came from, for the table's first row.

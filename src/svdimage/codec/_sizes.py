@@ -2,7 +2,7 @@
 
 Package-internal; :class:`GlobalSizes` is re-exported by :mod:`svdimage.codec`.
 What a rank costs to store as a real file, the question
-:mod:`svdimage.storage` and the rank criteria ask of the codec through this
+:mod:`svdimage.ranks.storage` and the rank criteria ask of the codec through this
 class alone (they never pack files themselves).
 """
 
@@ -24,7 +24,7 @@ __all__ = ["GlobalSizes"]
 
 class GlobalSizes:
     """Bytes of the real global ``.svdz`` files of an image's ranks, sharing the codec's
-    work between ranks (what :func:`svdimage.storage.svdz_bytes` measures).
+    work between ranks (what :func:`svdimage.ranks.storage.svdz_bytes` measures).
 
     The size at rank ``k`` is ``len(codec.encode(image, rank=k, tile=None))``,
     the file ``svdimage compress --rank k --global`` writes. The codec

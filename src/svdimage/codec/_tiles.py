@@ -220,7 +220,7 @@ class Trials:
     Only the quantization and the entropy coding depend on the step, so rate
     control's trials cost a fraction of a first encode (:func:`encode`,
     :func:`encode_for_sizes`), and the global sizes of
-    :func:`svdimage.storage.svdz_bytes` share their factorizations.
+    :func:`svdimage.ranks.storage.svdz_bytes` share their factorizations.
     """
 
     def __init__(

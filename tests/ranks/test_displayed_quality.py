@@ -5,7 +5,7 @@ import pytest
 import skimage.metrics
 
 from svdimage import decompose, metrics
-from svdimage.displayed_quality import DisplayedQuality
+from svdimage.ranks.displayed_quality import DisplayedQuality
 
 
 def test_measurement_cache_shares_one_decomposition_s_quality_and_frees_it(camera):
@@ -15,7 +15,7 @@ def test_measurement_cache_shares_one_decomposition_s_quality_and_frees_it(camer
     import gc
     import weakref
 
-    from svdimage.rank_selection import MeasurementCache
+    from svdimage.ranks.selection import MeasurementCache
 
     svd = decompose(camera[::4, ::4].copy())
     image = camera[::4, ::4].copy()

@@ -1,7 +1,7 @@
 import pytest
 
 from svdimage import decompose
-from svdimage.criteria import (
+from svdimage.ranks.criteria import (
     Criterion,
     criterion_unit,
     criterion_value,
@@ -13,8 +13,8 @@ from svdimage.criteria import (
     recommend,
     resolve_criterion,
 )
-from svdimage.rank_selection import rank_for_energy, rank_for_psnr
-from svdimage.storage import svdz_bytes
+from svdimage.ranks.selection import rank_for_energy, rank_for_psnr
+from svdimage.ranks.storage import svdz_bytes
 
 
 def test_parse_and_resolve_criteria(camera, camera_svd):

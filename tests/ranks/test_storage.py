@@ -2,8 +2,8 @@ import pytest
 
 from svdimage.codec import GlobalSizes
 from svdimage.decomposition import decompose
-from svdimage.rank_selection import MeasurementCache
-from svdimage.storage import storage_rank, svdz_bytes
+from svdimage.ranks.selection import MeasurementCache
+from svdimage.ranks.storage import storage_rank, svdz_bytes
 
 
 @pytest.mark.parametrize("color", [False, True])
@@ -46,12 +46,12 @@ def test_svdz_bytes_share_sizes_only_through_an_explicit_cache(camera, monkeypat
 
 
 def test_renamed_storage_names_warn_and_still_work(camera):
-    import svdimage.rank_selection
-    import svdimage.storage
+    import svdimage.ranks.selection
+    import svdimage.ranks.storage
 
     with pytest.deprecated_call(match="svdimage.codec.GlobalSizes"):
-        old = svdimage.storage.SvdzSizes
+        old = svdimage.ranks.storage.SvdzSizes
     assert old is GlobalSizes
-    with pytest.deprecated_call(match="from svdimage.storage"):
-        moved = svdimage.rank_selection.svdz_bytes
+    with pytest.deprecated_call(match="from svdimage.ranks.storage"):
+        moved = svdimage.ranks.selection.svdz_bytes
     assert moved is svdz_bytes

@@ -5,7 +5,7 @@ import pytest
 import skimage.metrics
 
 from svdimage import decompose
-from svdimage.rank_selection import (
+from svdimage.ranks.selection import (
     knee_rank,
     rank_for_energy,
     rank_for_error,
@@ -14,7 +14,7 @@ from svdimage.rank_selection import (
     rank_for_ssim,
     rank_for_storage,
 )
-from svdimage.storage import factor_bytes, storage_rank, svdz_bytes
+from svdimage.ranks.storage import factor_bytes, storage_rank, svdz_bytes
 
 
 def _direct_error(image, approx):
@@ -161,7 +161,7 @@ def test_knee_of_a_truncated_svd_is_certain_or_refused(astronaut):
     import skimage.transform
 
     from svdimage import decompose
-    from svdimage.rank_selection import knee_rank
+    from svdimage.ranks.selection import knee_rank
 
     image = skimage.transform.resize(astronaut, (600, 800), order=1).astype(np.float32)
     exact = decompose(image, method="exact")
@@ -177,7 +177,7 @@ def test_knee_of_a_truncated_svd_is_certain_or_refused(astronaut):
 
 
 def _certain(svd):
-    from svdimage.rank_selection import knee_rank
+    from svdimage.ranks.selection import knee_rank
 
     try:
         knee_rank(svd)
@@ -190,7 +190,7 @@ def test_extrapolated_rank_is_exact_where_held_and_near_beyond(rng):
     """From a truncated spectrum, the rank whose squared error falls to a target: exact
     when held; beyond, the power law fitted to the second half of the held ranks, which
     a matrix with a power-law spectrum follows (and None with too few ranks held)."""
-    from svdimage.rank_selection import extrapolated_rank
+    from svdimage.ranks.selection import extrapolated_rank
 
     n = 600
     U, _ = np.linalg.qr(rng.standard_normal((n, n)))

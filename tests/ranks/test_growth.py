@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from svdimage import decompose
-from svdimage.criteria import SHAPE_CRITERIA, Criterion, explain, resolve_criterion
-from svdimage.growth import decompose_for, rank_without_spectrum
+from svdimage.ranks.criteria import SHAPE_CRITERIA, Criterion, explain, resolve_criterion
+from svdimage.ranks.growth import decompose_for, rank_without_spectrum
 
 
 @pytest.mark.parametrize(
@@ -48,8 +48,9 @@ def test_decompose_for_grows_to_the_extrapolated_answer_of_error_rules(astronaut
     import skimage.metrics
     import skimage.transform
 
-    from svdimage import decompose, growth
-    from svdimage.rank_selection import rank_for_energy
+    from svdimage import decompose
+    from svdimage.ranks import growth
+    from svdimage.ranks.selection import rank_for_energy
 
     image = np.clip(skimage.transform.resize(astronaut, (900, 1200), order=1), 0, 1)
     image = image.astype(np.float32)
@@ -107,7 +108,7 @@ def test_describe_spectrum_equals_lapack_from_the_top_singular_values_only():
     every singular value was computed."""
     import scipy.linalg
 
-    from svdimage.growth import INFO_ENERGIES, describe_spectrum
+    from svdimage.ranks.growth import INFO_ENERGIES, describe_spectrum
 
     rng = np.random.default_rng(3)
     image = np.outer(np.hanning(900), np.hanning(800)) + 0.02 * rng.random((900, 800))
