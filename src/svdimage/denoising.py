@@ -3,7 +3,7 @@
 For ``Y = X + sigma Z`` (``X`` low rank, ``Z`` i.i.d. standard normal),
 keeping the singular values above a threshold ``tau`` that depends only on
 the aspect ratio and the noise level minimizes the asymptotic mean squared
-error among hard thresholds. :func:`add_noise` makes such test images.
+error among hard thresholds [1]_. :func:`add_noise` makes such test images.
 
 References
 ----------

@@ -11,7 +11,7 @@ its script, style, data and images are inline, and a Content-Security-Policy
 forbids every request.
 
 Why the factors and not images: resizing is linear, so the display-size
-rank-``k`` image is ``(R_M U_k) diag(s_k) (R_N V_k)^T``, with ``R_M`` and
+best rank-``k`` image [1]_ is ``(R_M U_k) diag(s_k) (R_N V_k)^T``, with ``R_M`` and
 ``R_N`` the box-filter (area-averaging) resizing matrices -- the same
 operator as Pillow's ``Image.resize(..., Image.BOX)``. Storing
 ``(M_d + N_d)`` numbers per component instead of an image per rank keeps the

@@ -4,7 +4,7 @@ The lowest layer of the SVD, shared by :mod:`svdimage.decomposition` (an image's
 SVD for every rank) and the codec (the factors of a plane): which method a
 request uses (:func:`choose_method`), and the exact top ``k`` singular triplets
 of a matrix (:func:`exact_svd`), from LAPACK ``gesdd`` or, for a large float32
-matrix, from the eigenpairs of its float64 Gram matrix (:func:`gram_svd`). The
+matrix, from the eigenpairs of its float64 Gram matrix (:func:`gram_svd`) [1]_. The
 randomized kernel is :func:`svdimage.randomized.randomized_svd`.
 
 SciPy is imported on first use, so that commands that only decode do not load it.
