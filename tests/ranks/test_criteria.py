@@ -3,6 +3,7 @@ import pytest
 from svdimage import decompose
 from svdimage.ranks.criteria import (
     Criterion,
+    Neighbour,
     criterion_unit,
     criterion_value,
     explain,
@@ -92,10 +93,10 @@ def test_criterion_units_name_what_is_counted():
 def test_explain_gives_the_rank_and_the_failing_neighbour(camera, camera_svd):
     choice = explain(camera_svd, Criterion("psnr", 30.0))
     assert choice.rank == rank_for_psnr(camera_svd, 30.0)
-    assert choice.value >= 30 and choice.neighbour[0] == choice.rank - 1
-    assert choice.neighbour[1] < 30 and choice.neighbour[2] == "falls short"
+    assert choice.value >= 30 and choice.neighbour.rank == choice.rank - 1
+    assert choice.neighbour.value < 30 and choice.neighbour.why == "falls short"
     budget = explain(camera_svd, Criterion("bytes", 41000.0))
-    assert budget.rank == 10 and budget.neighbour == (11, 4.0 * 11 * 1025, "does not fit")
+    assert budget.rank == 10 and budget.neighbour == Neighbour(11, 4.0 * 11 * 1025, "does not fit")
 
 
 def test_explain_svdz_budget_counts_real_files(camera):
@@ -103,7 +104,7 @@ def test_explain_svdz_budget_counts_real_files(camera):
     budget = svdz_bytes(svd, 12)
     choice = explain(svd, Criterion("bytes", float(budget)), storage="svdz")
     assert choice.value == svdz_bytes(svd, choice.rank) <= budget
-    assert choice.neighbour[1] == svdz_bytes(svd, choice.rank + 1) > budget
+    assert choice.neighbour.value == svdz_bytes(svd, choice.rank + 1) > budget
 
 
 def test_explain_denoise_reports_each_channel(small_color):

@@ -224,9 +224,7 @@ def _print_choice(choice: object, *, json_output: bool) -> None:
                 "rank": choice.rank,
                 "measure": choice.unit,
                 "value": choice.value,
-                "neighbour": None
-                if choice.neighbour is None
-                else dict(zip(("rank", "value", "why"), choice.neighbour)),
+                "neighbour": None if choice.neighbour is None else vars(choice.neighbour),
                 "thresholds": [vars(t) for t in choice.thresholds],
             }
         )
@@ -249,7 +247,11 @@ def _print_choice(choice: object, *, json_output: bool) -> None:
         target = "" if value is None else f" (target {value:g})"
         lines = [f"rank {choice.rank}: {choice.unit} {_fmt_value(name, choice.value)}{target}"]
         if choice.neighbour is not None:
-            other, other_value, why = choice.neighbour
+            other, other_value, why = (
+                choice.neighbour.rank,
+                choice.neighbour.value,
+                choice.neighbour.why,
+            )
             lines.append(f"rank {other}: {choice.unit} {_fmt_value(name, other_value)} ({why})")
     out_console.print("\n".join(lines), soft_wrap=True)
 

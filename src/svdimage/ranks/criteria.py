@@ -47,6 +47,7 @@ __all__ = [
     "criterion_unit",
     "criterion_label",
     "Choice",
+    "Neighbour",
     "ChannelThreshold",
     "explain",
     "Recommendation",
@@ -352,6 +353,25 @@ class ChannelThreshold:
 
 
 @dataclass(frozen=True)
+class Neighbour:
+    """The rank next to a criterion's answer, on the failing side (:class:`Choice`).
+
+    Attributes
+    ----------
+    rank : int
+        ``rank + 1`` of the answer for budgets, ``rank - 1`` for targets.
+    value : float
+        What the criterion measures there.
+    why : str
+        Why it is shown: ``'does not fit'``, ``'falls short'`` or ``'for comparison'``.
+    """
+
+    rank: int
+    value: float
+    why: str
+
+
+@dataclass(frozen=True)
 class Choice:
     """The rank a criterion picks and the numbers that justify it (see :func:`explain`).
 
@@ -363,10 +383,9 @@ class Choice:
         What ``value`` measures (:func:`criterion_unit`).
     value : float
         The measure at ``rank``.
-    neighbour : tuple of (int, float, str) or None
-        The rank next to the answer on the failing side (``rank + 1`` for
-        budgets, ``rank - 1`` for targets), its value and why it is shown
-        (``'does not fit'``, ``'falls short'``, ``'for comparison'``).
+    neighbour : Neighbour or None
+        The rank next to the answer on the failing side, its value and why it
+        is shown.
     thresholds : tuple of ChannelThreshold
         For ``denoise``: the threshold of each channel.
     """
@@ -375,7 +394,7 @@ class Choice:
     rank: int
     unit: str
     value: float
-    neighbour: tuple[int, float, str] | None
+    neighbour: Neighbour | None
     thresholds: tuple[ChannelThreshold, ...] = ()
 
 
@@ -436,7 +455,7 @@ def explain(
         why = "does not fit" if budget else "falls short"
         if criterion.name in ("knee", "percent"):
             why = "for comparison"
-        neighbour = (other, value(other), why)
+        neighbour = Neighbour(other, value(other), why)
     return Choice(criterion, k, unit, value(k), neighbour)
 
 
