@@ -229,7 +229,7 @@ def _print_choice(choice: object, *, json_output: bool) -> None:
             }
         )
         return
-    if name == "denoise":
+    if choice.thresholds:  # a noise threshold per channel (denoise)
         lines = [
             f"rank {choice.rank}: the singular values above the Gavish-Donoho threshold "
             "(noise estimated from the median singular value)"
