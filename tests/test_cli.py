@@ -865,6 +865,8 @@ _OPTION_VALUES = {
     "--percent": "10",
     "--knee": None,
     "--denoise": None,
+    "--resume": None,
+    "--force": None,
 }
 
 

@@ -242,6 +242,7 @@ CONFLICTS: dict[str, tuple[tuple[str, ...], ...]] = {
         ("--tiles", "--global"),
         ("--tiles", "--rank"),
         ("--workers", "--scheduler"),
+        ("--resume", "--force"),
     ),
     "choose": (
         (
@@ -257,10 +258,11 @@ CONFLICTS: dict[str, tuple[tuple[str, ...], ...]] = {
             "--denoise",
         ),
     ),
-    "sweep": (("--workers", "--scheduler"),),
-    "reconstruct": (("--workers", "--scheduler"),),
-    "denoise": (("--workers", "--scheduler"),),
-    "survey": (("--workers", "--scheduler"),),
+    # --resume keeps what exists, --force replaces it: one or the other.
+    "sweep": (("--workers", "--scheduler"), ("--resume", "--force")),
+    "reconstruct": (("--workers", "--scheduler"), ("--resume", "--force")),
+    "denoise": (("--workers", "--scheduler"), ("--resume", "--force")),
+    "survey": (("--workers", "--scheduler"), ("--resume", "--force")),
 }
 
 

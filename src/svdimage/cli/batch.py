@@ -16,6 +16,7 @@ from svdimage.cli._app import (
     GrayOption,
     MaxPixelsOption,
     TimeoutOption,
+    check_conflicts,
     command,
     count_of,
     handle_errors,
@@ -71,6 +72,7 @@ def survey(
     summary.md (quartiles of every column, BD-PSNR and BD-SSIM against JPEG) and two
     figures. A failing image is a row with its error; the exit code is then 3."""
 
+    check_conflicts("survey", workers=workers, scheduler=scheduler, resume=resume, force=force)
     engine = _batch.where(workers, scheduler)
     rates = _rates(bpp)
     wanted = [item.strip() for item in targets.split(",") if item.strip()]

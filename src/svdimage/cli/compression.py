@@ -118,6 +118,8 @@ def compress(
         rank=rank,
         workers=workers,
         scheduler=scheduler,
+        resume=resume,
+        force=force,
     )
     batch = _batch.is_batch(images)
     if not batch and output.suffix.lower() != ".svdz":

@@ -161,7 +161,7 @@ def sweep_command(
     out = renamed(output, old_out, new="--output", old="--out")
     if out is None:
         raise UsageError("sweep needs --output DIR, the folder for its five files.")
-    check_conflicts("sweep", workers=workers, scheduler=scheduler)
+    check_conflicts("sweep", workers=workers, scheduler=scheduler, resume=resume, force=force)
 
     if _batch.is_batch(images):
         _batch.folder_mode(
@@ -220,7 +220,7 @@ def reconstruct(
 
     Several images, a folder or a glob: NAME.png in the --output folder for each, in
     parallel, one line per image; exit code 3 when some failed."""
-    check_conflicts("reconstruct", workers=workers, scheduler=scheduler)
+    check_conflicts("reconstruct", workers=workers, scheduler=scheduler, resume=resume, force=force)
     if _batch.is_batch(images):
         parse_rank_item(rank)  # a bad rank is one error now, not one per image
         _batch.folder_mode(

@@ -301,7 +301,7 @@ def denoise_command(
 
     Several images, a folder or a glob: NAME.png in the --output folder for each, in
     parallel, one line per image (not with --add-noise); exit code 3 when some failed."""
-    check_conflicts("denoise", workers=workers, scheduler=scheduler)
+    check_conflicts("denoise", workers=workers, scheduler=scheduler, resume=resume, force=force)
 
     if _batch.is_batch(images):
         if add_noise is not None or noisy_output is not None:
