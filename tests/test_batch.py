@@ -549,7 +549,8 @@ def test_rd_curves_average_the_same_images_at_every_rate():
     complete at each rate alone would mix images along the curve."""
     import pandas as pd
 
-    from svdimage.batch._summary import LABELS, _mean_curves, plot_rd_curves
+    from svdimage.batch._summary import LABELS, _mean_curves, plot_rd_curves, plot_target_ranks
+    from tests.figure_checks import assert_texts_inside_and_apart
 
     rates = [0.25, 0.5, 1.0]
     rows = []
@@ -569,8 +570,12 @@ def test_rd_curves_average_the_same_images_at_every_rate():
         expected = [float(np.mean([20 + 10 * r + 5 * i for i in (1, 2, 3)])) for r in rates]
         assert np.allclose(curves[name]["psnr"], expected)
         assert curves[name]["psnr"] == sorted(curves[name]["psnr"])
-    title = plot_rd_curves(frame, rates).get_suptitle()
-    assert "same 3 of 4 images at every rate" in title
+    figure = plot_rd_curves(frame, rates)
+    assert "same 3 of 4 images at every rate" in figure.get_suptitle()
+    assert_texts_inside_and_apart(figure)
+    for target in ("psnr=30", "knee"):
+        frame[f"rank_{target}"] = [12, 40, 55, 90]
+    assert_texts_inside_and_apart(plot_target_ranks(frame, ["psnr=30", "knee"]))
 
 
 def test_plan_folder_names_outputs_refuses_collisions_and_resumes(tmp_path):

@@ -1012,3 +1012,15 @@ def test_compress_byte_budget_is_bytes_as_in_choose(tmp_path, photo):
     result = invoke("compress", photo, "-o", tmp_path / "b.svdz", "--size", "3000")
     assert result.exit_code == 0 and "--size is deprecated" in result.stderr
     assert (tmp_path / "a.svdz").read_bytes() == (tmp_path / "b.svdz").read_bytes()
+
+
+def test_explore_measures_files_with_compare_files_and_the_old_storage_flag_warns(tmp_path, photo):
+    """--storage means how budgets count bytes (choose); explore's on/off switch for real
+    files is --compare-files, and its old --storage/--no-storage still works, with a warning."""
+    result = invoke("explore", photo, "-o", tmp_path / "a.html", "--no-compare-files")
+    assert result.exit_code == 0, result.output
+    assert "deprecated" not in result.stderr
+    result = invoke("explore", photo, "-o", tmp_path / "b.html", "--no-storage")
+    assert result.exit_code == 0, result.output
+    assert "--storage is deprecated" in result.stderr and "--compare-files" in result.stderr
+    assert (tmp_path / "b.html").stat().st_size > 0

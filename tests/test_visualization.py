@@ -7,6 +7,7 @@ from PIL import Image
 from svdimage import decompose
 from svdimage.sweep import measure_ranks
 from svdimage.visualization import plot_error_curve, plot_grid, plot_spectrum, save_figure
+from tests.figure_checks import assert_texts_inside_and_apart
 
 
 @pytest.fixture(scope="module")
@@ -136,3 +137,17 @@ def test_error_curve_labels_never_overlap_each_other_or_the_curve(camera, ranks,
                 & (points[:, 1] < box.y1)
             )
             assert not inside.any(), ax.texts[i].get_text()
+
+
+@pytest.mark.parametrize("which", ["gray", "colour"])
+def test_no_label_of_a_figure_is_clipped_or_overlaps_another(camera, astronaut, which):
+    image = camera[::4, ::4] if which == "gray" else astronaut[::4, ::4]
+    svd = decompose(image)
+    ranks = [3, 10, 20, 50, 100]
+    rows = measure_ranks(image, svd, ranks)
+    for fig in (
+        plot_grid(image, svd, rows),
+        plot_error_curve(svd, marked_ranks=ranks),
+        plot_spectrum(svd),
+    ):
+        assert_texts_inside_and_apart(fig)
