@@ -196,3 +196,12 @@ def test_the_old_data_first_order_still_writes_and_warns(tmp_path, small_svd):
     with pytest.deprecated_call(match=r"animate\(path, svd\)"):
         path = animate(small_svd, tmp_path / "old.gif", ranks=[1, 2])
     assert path.exists()
+
+
+def test_mp4_quality_is_its_own_name(tmp_path, small_svd):
+    """quality is the codec's 1-100 setting; the MP4 encoder's 0-10 scale is mp4_quality,
+    and the old quality= still works until 0.3, with a warning."""
+    new = animate(tmp_path / "new.mp4", small_svd, ranks=[1, 2], mp4_quality=3)
+    with pytest.deprecated_call(match="use mp4_quality="):
+        old = animate(tmp_path / "old.mp4", small_svd, ranks=[1, 2], quality=3)
+    assert len(read_mp4(old)[1]) == len(read_mp4(new)[1]) == 2

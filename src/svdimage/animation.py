@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from svdimage import _progress
-from svdimage._deprecation import destination_first
+from svdimage._deprecation import destination_first, renamed_argument
 from svdimage._fileutil import atomic_path
 from svdimage._linalg import RankAccumulator
 from svdimage._validation import check_ranks
@@ -346,8 +346,9 @@ def animate(
     layout: str = "stacked",
     caption: str | None = None,
     force: bool = False,
-    quality: float = 5,
+    mp4_quality: float = 5,
     progress: Callable[[int, int], None] | None = None,
+    quality: float | None = None,
 ) -> Path:
     """Write an MP4 or GIF of the image sharpening as the rank grows.
 
@@ -380,8 +381,10 @@ def animate(
         Small text under the panels.
     force : bool, optional
         Overwrite an existing file.
-    quality : float, optional
+    mp4_quality : float, optional
         MP4 quality 0-10 (imageio-ffmpeg's scale); x264 runs its 'veryfast' preset.
+        (``quality`` is the codec's 1-100 setting everywhere else; ``quality=`` here
+        is the spelling before 0.2, with a ``DeprecationWarning`` until 0.3.)
     progress : callable, optional
         Called as ``progress(done, total)`` after each frame.
 
@@ -400,6 +403,10 @@ def animate(
     Pillow writes the file. The file appears under ``path`` only when complete.
     """
     path, svd = destination_first(path, svd, function="animate", names=("path", "svd"))
+    if quality is not None:  # the old spelling: warns, and means the same
+        mp4_quality = renamed_argument(
+            None, quality, new="mp4_quality", old="quality", function="animate"
+        )
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".mp4", ".gif"):
@@ -423,7 +430,7 @@ def animate(
                 frames,
                 frame_size,
                 fps=fps,
-                quality=quality,
+                quality=mp4_quality,
                 total=len(chosen),
                 progress=advance,
             )
