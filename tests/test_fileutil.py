@@ -3,7 +3,15 @@ import os
 
 import pytest
 
-from svdimage._fileutil import _LIVE, atomic_path, check_writable, remove_live_temporaries
+from svdimage._fileutil import (
+    _LIVE,
+    NotRegularFileError,
+    atomic_path,
+    check_regular_input,
+    check_writable,
+    remove_live_temporaries,
+    special_kind,
+)
 
 
 def test_atomic_path_moves_a_complete_file_into_place(tmp_path):
@@ -126,3 +134,56 @@ def test_live_temporaries_are_known_until_the_write_ends(tmp_path):
         assert not tmp.exists()
         tmp.write_bytes(b"whole")
     assert not _LIVE and (tmp_path / "out.png").read_bytes() == b"whole"
+
+
+# -- special files: FIFOs, devices, sockets ----------------------------------------------------
+@pytest.fixture
+def fifo(tmp_path):
+    path = tmp_path / "fifo.jpg"
+    os.mkfifo(path)
+    return path
+
+
+def test_special_kinds_are_named(tmp_path, fifo):
+    import socket
+
+    (tmp_path / "plain.png").write_bytes(b"x")
+    with socket.socket(socket.AF_UNIX) as listener:
+        listener.bind(str(tmp_path / "sock"))
+        assert special_kind(tmp_path / "sock") == "a socket"
+    assert special_kind(fifo) == "a FIFO (named pipe)"
+    assert special_kind("/dev/null") == "a character device"
+    assert special_kind(tmp_path) == "a folder"
+    assert special_kind(tmp_path / "plain.png") is None
+    assert special_kind(tmp_path / "missing.png") is None
+
+
+def test_an_input_that_is_not_a_regular_file_is_refused_without_opening_it(fifo):
+    # Opening a FIFO for reading blocks until a writer comes: the check must not open it.
+    with pytest.raises(NotRegularFileError, match=r"'.*fifo.jpg' is a FIFO \(named pipe\)"):
+        check_regular_input(fifo, what="image file")
+    with pytest.raises(NotRegularFileError, match="is a character device"):
+        check_regular_input("/dev/zero")
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        check_regular_input(fifo.parent)
+    assert isinstance(NotRegularFileError("x"), OSError)  # the CLI's exit code 4
+
+
+def test_a_device_or_fifo_output_is_never_replaced_even_with_force(tmp_path, fifo):
+    for force in (False, True):
+        with pytest.raises(NotRegularFileError, match="only regular files are written"):
+            check_writable(fifo, force=force)
+        with pytest.raises(NotRegularFileError, match="a character device"):
+            check_writable("/dev/null", force=force)
+    with pytest.raises(NotRegularFileError), atomic_path(fifo, force=True) as tmp:
+        tmp.write_bytes(b"data")
+    assert special_kind(fifo) == "a FIFO (named pipe)"  # still the FIFO
+
+
+def test_a_full_disk_is_refused_before_any_work(tmp_path, monkeypatch):
+    from svdimage import _fileutil
+
+    monkeypatch.setattr(_fileutil, "_free_bytes", lambda folder: 0)
+    with pytest.raises(OSError) as caught:
+        check_writable(tmp_path / "out.png", force=False)
+    assert caught.value.errno == errno.ENOSPC and caught.value.filename == str(tmp_path / "out.png")

@@ -1,6 +1,7 @@
 import contextlib
 import http.server
 import io
+import os
 import socket
 import struct
 import threading
@@ -538,3 +539,163 @@ def test_from_uint8_divides_by_255_in_float32_a_block_of_rows_at_a_time(rng):
         from_uint8(np.zeros(3, dtype=np.uint16))
     big = np.zeros((4000, 1000), dtype=np.uint8)
     assert _peak_bytes(from_uint8, big) < 1.1 * 4 * big.nbytes  # the float32 result, a block
+
+
+# -- truncated PNG data, declared sizes the data cannot fill -----------------------------------
+def _png_chunk(kind: bytes, data: bytes, *, length: int | None = None) -> bytes:
+    size = len(data) if length is None else length
+    return struct.pack(">I", size) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _raw_png(width, height, rows, *, colour=2, depth=8, interlace=0, length=None) -> bytes:
+    """A PNG whose IDAT holds a complete, well-ended zlib stream of only ``rows`` rows."""
+    channels = {0: 1, 2: 3, 6: 4}[colour]
+    row = b"\x00" + bytes(range(256)) * (width * channels * depth // 8 // 256 + 1)
+    row = row[: 1 + width * channels * depth // 8]
+    ihdr = struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, interlace)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", ihdr)
+        + _png_chunk(b"IDAT", zlib.compress(row * rows), length=length)
+        + _png_chunk(b"IEND", b"")
+    )
+
+
+def test_a_png_whose_data_ends_early_is_refused_not_filled_with_black():
+    # Reproducer: Pillow loads an IDAT of 48 of 100 rows with the other 52 rows black.
+    data = _raw_png(100, 100, 48)
+    with Image.open(io.BytesIO(data)) as pil:
+        pil.load()  # Pillow alone says nothing
+    with pytest.raises(ValueError, match=r"truncated .*ends after 14,448 of 30,100 bytes"):
+        load_image(data)
+    assert load_image(_raw_png(100, 100, 100)).shape == (100, 100, 3)  # whole: loads
+
+
+def test_a_huge_declared_png_with_tiny_data_is_refused_before_allocating(tmp_path):
+    # Reproducer: an 88-byte PNG declaring 64 x 1,048,576 RGB took 6.3 s and 1.33 GB.
+    path = tmp_path / "bomb.png"
+    path.write_bytes(_raw_png(64, 1 << 20, 0))
+    tracemalloc.start()
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=r"bomb.png is truncated .*cannot hold the 202,375,168"):
+        load_image(path)
+    seconds, peak = time.perf_counter() - start, tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 8 * 2**20 and seconds < 1.0
+
+
+def test_a_png_chunk_length_over_the_limit_is_refused():
+    data = _raw_png(16, 16, 16, length=0xFFFFFFFF)
+    with pytest.raises(ValueError, match="over PNG's limit"):
+        load_image(data)
+
+
+def _adam7_png(pixels: np.ndarray, *, rows_kept: int | None = None) -> bytes:
+    """An interlaced (Adam7) 8-bit gray or RGB PNG, which Pillow cannot write; with
+    ``rows_kept``, the data stops after that many of the passes' scanlines."""
+    colour = 0 if pixels.ndim == 2 else 2
+    height, width = pixels.shape[:2]
+    lines = []
+    for x0, y0, dx, dy in ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4),
+                           (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)):  # fmt: skip
+        sub = pixels[y0::dy, x0::dx]
+        if sub.size:
+            lines += [b"\x00" + row.tobytes() for row in sub]
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, colour, 0, 0, 1)
+    data = zlib.compress(b"".join(lines[:rows_kept]))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", ihdr)
+        + _png_chunk(b"IDAT", data)
+        + _png_chunk(b"IEND", b"")
+    )
+
+
+def test_interlaced_pngs_are_checked_by_their_passes(gradient_rgb):
+    whole = _adam7_png(gradient_rgb)
+    with Image.open(io.BytesIO(whole)) as pil:
+        assert pil.info.get("interlace") == 1
+        expected = np.asarray(pil.convert("RGB"))
+    np.testing.assert_array_equal(np.rint(load_image(whole) * 255), expected)
+    gray = gradient_rgb[:, :, 0]
+    np.testing.assert_array_equal(np.rint(load_image(_adam7_png(gray)) * 255), gray)
+    with pytest.raises(ValueError, match="ends after"):
+        load_image(_adam7_png(gradient_rgb, rows_kept=20))
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB", "RGBA", "I;16", "1", "P", "LA"])
+def test_whole_pngs_of_every_mode_still_load(tmp_path, mode, gradient_rgb):
+    pil = Image.fromarray(gradient_rgb).convert(mode if mode != "I;16" else "I")
+    if mode == "I;16":
+        pil = Image.fromarray((np.asarray(pil, dtype=np.uint16) * 200).astype(np.uint16))
+    path = tmp_path / "whole.png"
+    pil.save(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ImageNote)  # RGBA and LA: composited on white
+        assert load_image(path).shape[:2] == (20, 30)
+
+
+def test_a_png_file_object_is_checked_too(tmp_path):
+    path = tmp_path / "short.png"
+    path.write_bytes(_raw_png(40, 40, 10))
+    with open(path, "rb") as handle, pytest.raises(ValueError, match="ends after"):
+        load_image(handle)
+
+
+# -- pixels outside [0, 1] -----------------------------------------------------------------------
+def _tiff(array: np.ndarray) -> bytes:
+    import tifffile
+
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, array)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nan_or_infinite_pixels_are_refused(bad):
+    array = np.linspace(0, 1, 64, dtype=np.float32).reshape(8, 8)
+    array[2, 3] = bad
+    with pytest.raises(ValueError, match="NaN or infinite pixel values"):
+        load_image(_tiff(array))
+
+
+def test_float_pixels_outside_0_1_are_mapped_linearly_with_a_note():
+    array = np.linspace(-5, 7, 64, dtype=np.float32).reshape(8, 8)
+    with pytest.warns(ImageNote, match=r"float pixel values span \[-5, 7\].*mapped linearly"):
+        image = load_image(_tiff(array))
+    np.testing.assert_allclose(image, (array + 5) / 12, atol=1e-6)
+    assert image.dtype == np.float32 and image.min() == 0 and image.max() == 1
+
+
+def test_float_pixels_inside_0_1_are_kept_without_a_note():
+    array = np.linspace(0.1, 0.9, 64, dtype=np.float32).reshape(8, 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ImageNote)
+        np.testing.assert_array_equal(load_image(_tiff(array)), array)
+
+
+def test_signed_32_bit_pixels_are_mapped_linearly_with_a_note():
+    # Reproducer: a signed int32 TIFF loaded with a minimum of -32768.5 and info exited 0.
+    array = (np.arange(64, dtype=np.int32).reshape(8, 8) - 40) * 1000
+    with pytest.warns(ImageNote, match=r"integer pixel values span \[-40000, 23000\]"):
+        image = load_image(_tiff(array))
+    np.testing.assert_allclose(image, (array + 40000) / 63000, atol=1e-6)
+
+
+def test_32_bit_pixels_within_16_bits_are_read_as_16_bit_files_are():
+    array = np.arange(64, dtype=np.int32).reshape(8, 8) * 1000
+    np.testing.assert_allclose(load_image(_tiff(array)), array / 65535, atol=1e-7)
+
+
+def test_a_constant_out_of_range_image_is_clipped_with_a_note():
+    with pytest.warns(ImageNote, match="constant, so it was clipped"):
+        image = load_image(_tiff(np.full((8, 8), 3.0, dtype=np.float32)))
+    np.testing.assert_array_equal(image, 1.0)
+
+
+# -- special files ---------------------------------------------------------------------------
+def test_a_fifo_is_refused_at_once_not_read(tmp_path):
+    fifo = tmp_path / "fifo.jpg"
+    os.mkfifo(fifo)
+    with pytest.raises(OSError, match=r"is a FIFO \(named pipe\), not a regular file"):
+        load_image(fifo)

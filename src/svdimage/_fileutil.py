@@ -1,13 +1,16 @@
-"""Atomic, no-clobber file writing shared by every writer in the package.
+"""Atomic, no-clobber file writing shared by every writer in the package, and the
+one rule for inputs.
 
-One rule for every output: a missing folder on the way to an output is created
+Every input is a regular file (:func:`check_regular_input`), never a FIFO, a
+device or a socket. For every output: a missing folder on the way is created
 (with its parents, as ``mkdir -p``) when the output is written; an existing
-file is never replaced without ``force``; a path that is a folder, or a folder
-on the way that is a file, or a folder that cannot be written, is refused before
-any work is done; a disk that fills up is reported with the output's name, not
-the temporary file's. Temporary files
-are named ``.STEM.svdimage-PID.RANDOM.tmp.EXT``; one left by a killed process is
-removed by the next write into its folder.
+file is never replaced without ``force``; a path that is a folder, a FIFO or a
+device (never replaced, ``force`` or not), a folder on the way that is a file,
+a folder that cannot be written, or a full disk is refused before any work is
+done; a disk that fills up meanwhile is reported with the output's name, not
+the temporary file's. Temporary files are named
+``.STEM.svdimage-PID.RANDOM.tmp.EXT``; one left by a killed process is removed
+by the next write into its folder.
 """
 
 from __future__ import annotations
@@ -16,11 +19,72 @@ import contextlib
 import errno
 import os
 import re
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_path", "check_writable", "remove_live_temporaries"]
+__all__ = [
+    "atomic_path",
+    "check_writable",
+    "check_regular_input",
+    "special_kind",
+    "remove_live_temporaries",
+]
+
+
+def special_kind(path: str | os.PathLike[str]) -> str | None:
+    """What ``path`` is when it exists and is not a regular file (following symbolic
+    links): ``"a folder"``, ``"a FIFO (named pipe)"``, ``"a character device"``, ``"a block
+    device"``, ``"a socket"``; ``None`` for a regular file or a path that does not exist."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    for test, kind in _KINDS:
+        if test(mode):
+            return kind
+    return "not a regular file"  # pragma: no cover - door files and the like
+
+
+_KINDS = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+class NotRegularFileError(OSError):
+    """A path that must be a regular file is a FIFO, a device, a socket or a folder."""
+
+
+def check_regular_input(path: str | os.PathLike[str], *, what: str = "input") -> None:
+    """Refuse, at once, an input that is not a regular file.
+
+    Reading a FIFO blocks until something writes to it, a device never ends,
+    a socket cannot be opened: none of them is a file an image or an ``.svdz``
+    can be read from. Checked with ``stat`` (no ``open``, which would block on
+    a FIFO); a path that does not exist is left to the caller.
+
+    Raises
+    ------
+    IsADirectoryError
+        For a folder.
+    NotRegularFileError
+        For a FIFO, a device or a socket (an :class:`OSError`: the command
+        line's exit code 4).
+    """
+    kind = special_kind(path)
+    if kind == "a folder":
+        raise IsADirectoryError(f"{what} {os.fspath(path)!r} is a folder, not a file.")
+    if kind is not None:
+        raise NotRegularFileError(
+            f"{what} {os.fspath(path)!r} is {kind}, not a regular file; give a file."
+        )
 
 
 def check_writable(path: str | os.PathLike[str], *, force: bool) -> Path:
@@ -29,6 +93,12 @@ def check_writable(path: str | os.PathLike[str], *, force: bool) -> Path:
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(f"output {str(path)!r} is a folder, not a file.")
+    kind = special_kind(path)
+    if kind is not None:  # a device node or a FIFO is never replaced, --force or not
+        raise NotRegularFileError(
+            f"output {str(path)!r} is {kind}; only regular files are written or replaced "
+            "(choose another output)."
+        )
     if path.exists() and not force:
         raise _exists_error(path)
     ancestor = path.parent
@@ -43,7 +113,18 @@ def check_writable(path: str | os.PathLike[str], *, force: bool) -> Path:
             f"cannot write {str(path)!r}: the folder {str(ancestor)!r} is not writable "
             "(read-only or not yours); choose another output",
         )
+    if ancestor.is_dir() and _free_bytes(ancestor) == 0:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
     return path
+
+
+def _free_bytes(folder: Path) -> int | None:
+    """Bytes an unprivileged writer may still use on ``folder``'s file system (None: unknown)."""
+    try:
+        info = os.statvfs(folder)
+    except (OSError, AttributeError):
+        return None
+    return info.f_bavail * info.f_frsize
 
 
 @contextlib.contextmanager

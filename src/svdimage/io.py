@@ -12,10 +12,12 @@ import io as _io
 import logging
 import os
 import re
+import struct
 import sys
 import tempfile
 import threading
 import warnings
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, Literal, Union
@@ -25,7 +27,7 @@ from numpy.typing import ArrayLike
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from svdimage._download import download
-from svdimage._fileutil import atomic_path
+from svdimage._fileutil import atomic_path, check_regular_input
 from svdimage._linalg import row_blocks
 from svdimage._validation import (
     DEFAULT_MAX_PIXELS,
@@ -112,10 +114,15 @@ def load_image(
     ------
     FileNotFoundError
         If a path does not exist.
+    OSError
+        If a path is a FIFO, a device or a socket (refused at once: reading
+        one would block or never end).
     ValueError
-        If the data is not an image Pillow can read, is truncated, is smaller
-        than 2x2 pixels, exceeds ``max_pixels``, ``max_memory`` or (URL)
-        ``max_bytes``.
+        If the data is not an image Pillow can read, is truncated (a PNG's
+        pixel data is checked to the last row, and refused at once when it is
+        too short to hold the declared size), holds NaN or infinite pixels,
+        is smaller than 2x2 pixels, exceeds ``max_pixels``, ``max_memory`` or
+        (URL) ``max_bytes``.
     TimeoutError, ConnectionError
         If a URL's server does not answer in time, or cannot be reached.
 
@@ -130,6 +137,13 @@ def load_image(
     EXIF orientation tag is applied, so the array looks as a viewer shows the
     photo. An alpha channel is composited on a white background. Pillow reads
     16-bit RGB PNG files as 8-bit RGB.
+
+    Pixels outside [0, 1] are mapped by one rule, with an :class:`ImageNote`:
+    32-bit float files (TIFF mode ``F``) whose values are all in [0, 1] are
+    kept; 32-bit integer files (mode ``I``) whose values are all in
+    0..65535 are divided by 65535, as 16-bit files are. Otherwise the values
+    are mapped linearly from their minimum and maximum to [0, 1] (a constant
+    image is clipped to [0, 1] instead). NaN or infinite values are refused.
 
     Examples
     --------
@@ -160,6 +174,7 @@ def load_image(
                 raise FileNotFoundError(f"image file {text!r} does not exist.")
             if path.is_dir():
                 raise IsADirectoryError(f"{text!r} is a folder, not an image file.")
+            check_regular_input(path, what="image file")  # a FIFO would block forever
             data, label = path, text
     elif isinstance(source, (bytes, bytearray, memoryview)):
         data, label = bytes(source), "<bytes>"
@@ -315,6 +330,7 @@ def _decode(
     success each becomes an :class:`ImageNote`.
     """
     stream = _io.BytesIO(data) if isinstance(data, bytes) else data
+    start = 0 if isinstance(stream, Path) else _position(stream)
     notes: list[str] = []
     libtiff: list[str] = []  # filled as each block ends, also when decoding raises
     logged: list[str] = []
@@ -347,8 +363,16 @@ def _decode(
                 except ValueError as err:
                     raise _OwnError(str(err)) from None
                 notes += _conversions(pil)
+                if pil.format == "PNG":
+                    problem = _png_problem(stream, start)
+                    if problem is not None:
+                        raise _OwnError(f"{label} is truncated or corrupt ({problem}).")
                 pil.load()
                 array = _pil_to_float(ImageOps.exif_transpose(pil))
+                try:
+                    array = _unit_range(array, pil.mode, label, notes)
+                except ValueError as err:
+                    raise _OwnError(str(err)) from None
         notes += libtiff + logged
     except UnidentifiedImageError:
         raise ValueError(
@@ -495,9 +519,11 @@ def _pil_to_float(pil: Image.Image) -> np.ndarray:
         pil = pil.convert("RGBA")
     elif mode in ("1", "L", "LA", "RGB", "RGBA", "F"):
         pass
-    elif mode.startswith("I;16") or mode == "I":
+    elif mode.startswith("I;16"):
         array = np.asarray(pil, dtype=np.float32)
         return (array / 65535.0).astype(np.float32)
+    elif mode == "I":  # 32-bit signed integers: scaled by _unit_range
+        return np.asarray(pil, dtype=np.float64)
     else:  # CMYK, YCbCr, LAB, HSV, RGBX, ...
         pil = pil.convert("RGB")
     array = np.asarray(pil)
@@ -512,6 +538,148 @@ def _pil_to_float(pil: Image.Image) -> np.ndarray:
         if out.shape[2] == 1:
             out = out[:, :, 0]
     return out.astype(np.float32, copy=False)
+
+
+def _unit_range(array: np.ndarray, mode: str, label: str, notes: list[str]) -> np.ndarray:
+    """Pixels of a 32-bit integer (``I``) or float (``F``) file in [0, 1], by the rule of
+    :func:`load_image`'s notes; a phrase for each mapping joins ``notes``."""
+    if mode not in ("I", "F"):
+        return array
+    low, high = (float(array.min()), float(array.max())) if array.size else (0.0, 0.0)
+    if not (np.isfinite(low) and np.isfinite(high)):
+        raise ValueError(
+            f"{label} holds NaN or infinite pixel values; replace them (numpy.nan_to_num) "
+            "and save the image again."
+        )
+    top = 65535.0 if mode == "I" else 1.0
+    if low >= 0.0 and high <= top:
+        return (array / top).astype(np.float32)
+    kind, usual = ("integer", "0..65535") if mode == "I" else ("float", "[0, 1]")
+    if high > low:
+        out = ((array - low) / (high - low)).astype(np.float32)
+        rule = f"mapped linearly to [0, 1] ({low:.6g} -> 0, {high:.6g} -> 1)"
+    else:
+        out = np.clip(array, 0.0, 1.0).astype(np.float32)
+        rule = "the image is constant, so it was clipped to [0, 1]"
+    notes.append(f"its {kind} pixel values span [{low:.6g}, {high:.6g}], outside {usual}; {rule}.")
+    return out
+
+
+def _position(stream: BinaryIO) -> int:
+    try:
+        return int(stream.tell())
+    except (OSError, ValueError, AttributeError):
+        return 0
+
+
+#: Channels of each PNG colour type (grey, -, RGB, palette, grey+alpha, -, RGBA).
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+#: Adam7 passes: (first column, first row, column step, row step).
+_ADAM7 = (
+    (0, 0, 8, 8),
+    (4, 0, 8, 8),
+    (0, 4, 4, 8),
+    (2, 0, 4, 4),
+    (0, 2, 2, 4),
+    (1, 0, 2, 2),
+    (0, 1, 1, 2),
+)
+#: Most bytes deflate can inflate one byte of its stream to (RFC 1951: a 258-byte match
+#: in at least 2 bits), with the stream's own headers as slack.
+_DEFLATE_RATIO, _DEFLATE_SLACK = 1032, 1024
+
+
+def _png_problem(stream: Path | BinaryIO, start: int) -> str | None:
+    """Why a PNG's pixel data cannot fill the image its header declares, or None.
+
+    Pillow fills rows that a short (but well-ended) IDAT stream lacks with
+    black and says nothing. Here the chunks are walked and the IDAT data is
+    inflated and counted, a MiB at a time, against the bytes the header's
+    size, depth, colour type and interlacing need. Data too short to reach
+    them even at deflate's largest ratio is refused before any inflating.
+    """
+    if isinstance(stream, Path):
+        with open(stream, "rb") as handle:
+            return _png_data_problem(handle, 0)
+    try:
+        position = stream.tell()
+    except (OSError, ValueError, AttributeError):
+        return None
+    try:
+        return _png_data_problem(stream, start)
+    finally:
+        stream.seek(position)
+
+
+def _png_data_problem(handle: BinaryIO, start: int) -> str | None:
+    handle.seek(start + 8)  # the signature, checked by Pillow
+    head = handle.read(8 + 13)
+    if len(head) < 21 or head[4:8] != b"IHDR":
+        return "no IHDR chunk"
+    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", head[8:21])
+    channels = _PNG_CHANNELS.get(colour)
+    if channels is None:
+        return f"unknown colour type {colour}"
+    need = _png_bytes(width, height, channels * depth, interlace == 1)
+    handle.seek(4, os.SEEK_CUR)  # IHDR's CRC
+    chunks, idat = [], 0
+    while True:  # the chunks' lengths and types, without reading their data
+        header = handle.read(8)
+        if len(header) < 8:
+            break
+        length, kind = struct.unpack(">I4s", header)
+        if length > 0x7FFFFFFF:
+            return f"a {kind!r} chunk declares {length:,} bytes, over PNG's limit of 2^31 - 1"
+        if kind == b"IEND":
+            break
+        offset = handle.tell()
+        chunks.append((kind, offset, length))
+        if kind == b"IDAT":
+            idat += length
+        handle.seek(offset + length + 4)
+    if idat * _DEFLATE_RATIO + _DEFLATE_SLACK < need:
+        return (
+            f"its {idat:,} bytes of pixel data cannot hold the {need:,} bytes that "
+            f"{width:,}x{height:,} pixels need"
+        )
+    inflater, produced = zlib.decompressobj(), 0
+    for kind, offset, length in chunks:
+        if kind != b"IDAT":
+            continue
+        handle.seek(offset)
+        left = length
+        while left and not inflater.eof:
+            piece = handle.read(min(left, 1 << 20))
+            if not piece:
+                break
+            left -= len(piece)
+            while piece and not inflater.eof:
+                try:
+                    produced += len(inflater.decompress(piece, 1 << 20))
+                except zlib.error as err:
+                    return f"its pixel data is not valid deflate data: {err}"
+                if produced >= need:
+                    return None
+                piece = inflater.unconsumed_tail
+    if produced < need:
+        rows = produced * height // max(need, 1)
+        return (
+            f"its pixel data ends after {produced:,} of {need:,} bytes "
+            f"(about {rows:,} of {height:,} rows)"
+        )
+    return None
+
+
+def _png_bytes(width: int, height: int, bits: int, interlaced: bool) -> int:
+    """Bytes of a PNG's filtered scanlines: per row, a filter byte and the packed pixels."""
+    passes = _ADAM7 if interlaced else ((0, 0, 1, 1),)
+    total = 0
+    for x0, y0, dx, dy in passes:
+        columns = -(-(width - x0) // dx) if width > x0 else 0
+        rows = -(-(height - y0) // dy) if height > y0 else 0
+        if columns and rows:
+            total += rows * (1 + -(-columns * bits // 8))
+    return total
 
 
 def _rawmode(tile: object) -> str:

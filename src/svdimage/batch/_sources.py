@@ -27,13 +27,13 @@ def find_images(
     """Expand images, folders, globs and URLs into the list a batch processes.
 
     A folder is searched recursively; a file in it is kept when its extension
-    is an image format's (so a corrupt or empty ``.jpg`` becomes a failed row,
-    not a silent gap) or when Pillow recognizes its content (a JPEG named
-    ``.dat``). Hidden files and folders (names starting with ``.``) are
-    skipped. A glob (``*``, ``?``, ``[``; ``**`` for any depth) keeps the files
-    it matches, as files named one by one are kept: the user chose them. URLs
-    pass through. The result is in the order given, folders and globs sorted,
-    without repeats.
+    is an image format's (so a corrupt or empty ``.jpg``, or a FIFO named
+    ``.jpg``, becomes a failed row, not a silent gap) or when it is a regular
+    file whose content Pillow recognizes (a JPEG named ``.dat``). Hidden
+    files and folders (names starting with ``.``) are skipped. A glob (``*``,
+    ``?``, ``[``; ``**`` for any depth) keeps the files it matches, as files
+    named one by one are kept: the user chose them. URLs pass through. The
+    result is in the order given, folders and globs sorted, without repeats.
 
     Parameters
     ----------
@@ -75,7 +75,7 @@ def find_images(
             matches = sorted(
                 path
                 for path in glob.glob(item, recursive=True)
-                if os.path.isfile(path) and not _hidden(path)
+                if os.path.exists(path) and not os.path.isdir(path) and not _hidden(path)
             )
             if not matches:
                 raise FileNotFoundError(f"no file matches {item!r}.")
@@ -100,9 +100,11 @@ def _folder_images(folder: Path) -> list[str]:
         folders[:] = sorted(name for name in folders if not name.startswith("."))
         for name in sorted(files):
             path = os.path.join(root, name)
-            if name.startswith(".") or not os.path.isfile(path):
+            if name.startswith(".") or not os.path.exists(path):
                 continue
-            if os.path.splitext(name)[1].lower() in extensions or _looks_like_image(path):
+            if os.path.splitext(name)[1].lower() in extensions:
+                images.append(path)  # a FIFO or a device named .jpg: a failed row, not a gap
+            elif os.path.isfile(path) and _looks_like_image(path):  # never open a FIFO
                 images.append(path)
     return images
 
