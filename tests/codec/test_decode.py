@@ -22,7 +22,7 @@ from svdimage.codec import (
 from svdimage.codec._format import unpack
 from svdimage.metrics import peak_signal_noise_ratio
 
-from .svdz_files import decode_measured, rebuild, rebuild_text
+from .svdz_files import amplified_v2, decode_measured, rebuild, rebuild_text
 
 
 def test_progressive_prefixes_decode_to_lower_ranks(camera):
@@ -178,11 +178,12 @@ def test_global_rank_1000_of_zeros_decodes_to_its_mean():
     assert peak < 3 * image.nbytes + 32 * 2**20
 
 
-def test_surplus_symbols_are_refused_without_decompressing_them():
+def test_surplus_symbols_are_refused_before_allocating():
     # Reproducer: a 1.9 KB file whose stream held surplus zeros allocated 955 MiB first.
+    # The stream is counted (a MiB at a time, nothing kept) before the image is allocated.
     data = _zeros_file(200, tile=8, rank=0, surplus=20_000_000)
     tracemalloc.start()
-    with pytest.raises(FormatError, match="more symbols than its header and ranks describe"):
+    with pytest.raises(FormatError, match="payload holds 20,001,250 integers; .* describe 1,250"):
         decode(data)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
@@ -242,3 +243,108 @@ def test_version_1_0_tiled_files_are_not_deblocked_and_1_1_files_are():
     glob = (GOLDEN / "gray-global-v1.0.svdz").read_bytes()
     header, payload, _ = unpack(glob)
     np.testing.assert_array_equal(decode(glob), decode(rebuild(header, payload, version=(1, 1))))
+
+
+# -- hostile files, round 3: amplification, allocation order, reading order -------------------
+def _measured(call):
+    """``call()``'s result (or exception), its seconds and its peak of Python allocations."""
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        result = call()
+    except Exception as error:  # noqa: BLE001 - returned for the test to check
+        result = error
+    finally:
+        seconds = time.perf_counter() - start
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return result, seconds, peak
+
+
+def test_format_2_segments_too_short_for_what_they_declare_are_refused_at_once():
+    # Reproducer: 325-760-byte files declaring 9459² with every component (empty segments:
+    # the range decoder decoded zeros past their end) decoded in 10-44 s at 4-4.9x the output.
+    data = amplified_v2((9459, 9459), padded=False)
+    assert len(data) < 1000
+    for call in (lambda: decode(data), lambda: inspect(data)):
+        error, seconds, peak = _measured(call)
+        assert isinstance(error, FormatError)
+        assert "integers, more than 1,024 per byte" in str(error)
+        assert seconds < 0.5 and peak < 16 * 2**20
+
+
+@pytest.mark.parametrize("shape", [(1500, 1500), (900, 900, 3)])
+def test_format_2_work_and_memory_are_bounded_by_the_bytes_and_the_output(shape):
+    # A file padded to the least bytes a reader accepts: it decodes, within the bound
+    # docs/format.md derives (3x the float32 output + 64 MiB).
+    data = amplified_v2(shape, padded=True)
+    image, _, peak = _measured(lambda: decode(data))
+    assert image.shape == shape and np.ptp(image, axis=(0, 1)).max() == 0  # constant
+    assert peak <= 3 * image.nbytes + 64 * 2**20
+
+
+def test_a_v1_payload_shorter_than_declared_is_refused_before_the_image_is_allocated(
+    small_gray,
+):
+    # Reproducer: 1.6 KB, header 1365x65535x3 global, payload of a tiny file: inspect refused
+    # it, decode allocated a 2 GiB float64 image first.
+    noise = np.random.default_rng(1).random((8, 8, 3))
+    tiny = encode(noise, quality=60, tile=None, version=1)
+    header, payload, _ = unpack(tiny)
+    header["shape"] = [1365, 65535, 3]
+    half = [683, 32768]
+    header["planes"] = [
+        dict(plane, shape=shape, max_rank=min(shape))
+        for plane, shape in zip(header["planes"], [[1365, 65535], half, half])
+    ]
+    hostile = rebuild(header, payload)
+    for call in (lambda: decode(hostile), lambda: inspect(hostile)):
+        error, _, peak = _measured(call)
+        assert isinstance(error, FormatError), error
+        assert peak < 32 * 2**20
+
+
+def test_files_are_checked_from_their_first_bytes_not_read_whole(tmp_path):
+    # Reproducer: inspect/decompress of a 3 GiB sparse file read 3.2 GB before "bad magic".
+    from svdimage.codec import load, read_file
+
+    big = tmp_path / "big.svdz"
+    with open(big, "wb") as handle:
+        handle.truncate(3 * 2**30)
+    for call in (lambda: read_file(big), lambda: load(big)):
+        error, seconds, peak = _measured(call)
+        assert isinstance(error, FormatError) and "bad magic bytes" in str(error)
+        assert peak < 1 * 2**20 and seconds < 0.5
+    data = encode(np.full((16, 16), 0.5), quality=50)
+    short = tmp_path / "short.svdz"
+    short.write_bytes(data + bytes(2**20))  # its length is checked before the rest is read
+    with pytest.raises(FormatError, match="unexpected bytes after the payload"):
+        read_file(short)
+    short.write_bytes(data)
+    assert read_file(short) == data
+    assert read_file(short, max_bytes=len(data) - 9) == data[:-9]
+    with pytest.raises(FormatError, match="truncated file"):  # not even the header
+        read_file(short, max_bytes=40)
+
+
+@pytest.mark.parametrize("max_bytes", [-1, 0, 2.5, True])
+def test_max_bytes_must_be_a_positive_integer(max_bytes):
+    # Reproducer: decode(data, max_bytes=-1) decoded (a negative slice dropped the last byte).
+    data = encode(np.full((16, 16), 0.5), quality=50)
+    with pytest.raises((ValueError, TypeError), match="max_bytes must be"):
+        decode(data, max_bytes=max_bytes)
+
+
+def test_fifo_and_folder_inputs_are_refused_at_once(tmp_path):
+    import os
+
+    from svdimage.codec import read_file
+
+    fifo = tmp_path / "x.svdz"
+    os.mkfifo(fifo)
+    with pytest.raises(OSError, match=r"is a FIFO \(named pipe\)"):
+        read_file(fifo)
+    with pytest.raises(IsADirectoryError):
+        read_file(tmp_path)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        read_file(tmp_path / "missing.svdz")

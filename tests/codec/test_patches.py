@@ -132,3 +132,30 @@ def test_patch_decode_memory_is_bounded_by_the_image():
     image, peak = decode_measured(data)
     np.testing.assert_allclose(image, 0.25, atol=1 / 255)
     assert peak < 4 * image.nbytes + 32 * 2**20
+
+
+def test_writers_pad_segments_to_the_readers_bound_and_padding_decodes_the_same(
+    monkeypatch, astronaut
+):
+    from svdimage.codec import _patch_payload
+
+    image = np.ascontiguousarray(astronaut[::4, ::4])
+    plain = encode(image, quality=50)
+    expected = decode(plain)
+    monkeypatch.setattr(_patch_payload, "MAX_INTEGERS_PER_BYTE", 2)  # pad nearly every segment
+    padded = encode(image, quality=50)
+    assert len(padded) > len(plain) + 2000
+    np.testing.assert_array_equal(decode(padded), expected)
+    with pytest.raises(FormatError, match="more than 2 per byte"):  # the reader's side
+        decode(plain)
+    monkeypatch.undo()
+    np.testing.assert_array_equal(decode(padded), expected)  # trailing words: never read
+
+
+def test_a_flat_image_many_times_the_bound_still_round_trips():
+    # 4 million pixels of one grey: 62,500 patch means cost almost no bits, so the head
+    # segment is padded to the bound (61 bytes) and the file stays small.
+    flat = np.full((2000, 2000), 0.4, dtype=np.float32)
+    data = encode(flat, quality=80)
+    assert len(data) < 1000
+    np.testing.assert_allclose(decode(data), 0.4, atol=1 / 255)

@@ -11,6 +11,7 @@ from ._decode import FileInfo as FileInfo
 from ._decode import decode as decode
 from ._decode import inspect as inspect
 from ._decode import load as load
+from ._decode import read_file as read_file
 from ._encode import CHROMA_STEP_FACTOR as CHROMA_STEP_FACTOR
 from ._encode import DC_STEP_DIVISOR as DC_STEP_DIVISOR
 from ._encode import RANK_RULE as RANK_RULE

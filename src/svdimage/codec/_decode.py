@@ -15,13 +15,21 @@ from typing import Any
 
 import numpy as np
 
+from svdimage._fileutil import check_regular_input
 from svdimage._validation import DEFAULT_MAX_PIXELS
-from svdimage.codec._entropy import SymbolReader, capacity
-from svdimage.codec._format import FRAMING_BYTES, FormatError, unpack
+from svdimage.codec._entropy import SymbolReader, capacity, count_symbols
+from svdimage.codec._format import (
+    FRAMING_BYTES,
+    HEAD_BYTES,
+    FormatError,
+    check_length,
+    read_head,
+    unpack,
+)
 from svdimage.codec._patch_payload import decode_payload, grid_of
 from svdimage.codec._planes import DEBLOCK_STRENGTH, deblock, double, from_planes, grid
 
-__all__ = ["decode", "load", "inspect", "FileInfo", "read_components"]
+__all__ = ["decode", "load", "read_file", "inspect", "FileInfo", "read_components"]
 
 #: The first version whose tiled files are deblocked when decoded (1.0 files are not).
 DEBLOCK_SINCE = (1, 1)
@@ -59,8 +67,9 @@ def read_components(
         When the symbols do not match what the header and the tile ranks
         describe (too few, too many, ranks out of range, bad LZMA data), or
         when they declare more values than the payload's size can hold
-        (:func:`svdimage.codec._entropy.capacity`), which is refused before
-        the image is allocated.
+        (:func:`svdimage.codec._entropy.capacity`). With a canvas, the
+        payload's integers are counted (:func:`~svdimage.codec._entropy.count_symbols`)
+        and must match what is declared before the image is allocated.
     """
     planes = header["planes"]
     grids = [grid(p["shape"], header["tile"]) for p in planes]
@@ -91,6 +100,14 @@ def read_components(
             f"tile ranks declare {reader.consumed + declared:,} values, more than a "
             f"{len(payload):,}-byte payload can hold (at most {room:,})."
         )
+    if canvas is not None and not partial:
+        # Before the image is allocated: the stream holds exactly what is declared.
+        held = count_symbols(payload)
+        if held != reader.consumed + declared:
+            raise FormatError(
+                f"payload holds {held:,} integers; its header and tile ranks describe "
+                f"{reader.consumed + declared:,}."
+            )
     if canvas is not None:
         canvas.start(means)
     del means
@@ -257,6 +274,7 @@ def decode(
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"data must be bytes; got {type(data).__name__}.")
+    _check_max_bytes(max_bytes)
     partial = max_bytes is not None
     if partial:
         data = bytes(data[:max_bytes])
@@ -300,14 +318,77 @@ def _finish_v2(header: dict[str, Any], planes: list[np.ndarray]) -> np.ndarray:
     return out
 
 
+def _check_max_bytes(max_bytes: object) -> None:
+    if max_bytes is None:
+        return
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, (int, np.integer)):
+        raise TypeError(f"max_bytes must be an integer or None; got {max_bytes!r}.")
+    if max_bytes < 1:
+        raise ValueError(f"max_bytes must be at least 1; got {max_bytes}.")
+
+
 def load(
     path: str | os.PathLike[str],
     *,
     max_bytes: int | None = None,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> np.ndarray:
-    """Read and decode an ``.svdz`` file (see :func:`decode`)."""
-    return decode(Path(path).read_bytes(), max_bytes=max_bytes, max_pixels=max_pixels)
+    """Read and decode an ``.svdz`` file (see :func:`decode` and :func:`read_file`)."""
+    data = read_file(path, max_bytes=max_bytes, max_pixels=max_pixels)
+    return decode(data, max_bytes=max_bytes, max_pixels=max_pixels)
+
+
+def read_file(
+    path: str | os.PathLike[str],
+    *,
+    max_bytes: int | None = None,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+) -> bytes:
+    """The bytes of an ``.svdz`` file, checked from its first bytes before the rest is read.
+
+    The magic bytes, the version and the header (checksum, keys, ranges,
+    ``max_pixels``) are checked on the first 64 KiB at most, and the file's
+    length against its payload length field, before the payload is read: a
+    large file that is not an ``.svdz`` file costs one small read.
+
+    Parameters
+    ----------
+    path : str or path
+    max_bytes : int, optional
+        Read only the first ``max_bytes`` bytes (progressive decoding, as
+        :func:`decode`'s ``max_bytes``); the file's length is then not checked.
+    max_pixels : int or None, optional
+        Refuse files that claim more pixels than this.
+
+    Returns
+    -------
+    bytes
+
+    Raises
+    ------
+    FileNotFoundError, IsADirectoryError, OSError
+        When ``path`` is missing, a folder, or not a regular file (a FIFO, a
+        device: refused at once, never read).
+    FormatError
+        When the file's first bytes or its length are not those of an
+        ``.svdz`` file that this reader decodes.
+    """
+    _check_max_bytes(max_bytes)
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f".svdz file {str(path)!r} does not exist.")
+    check_regular_input(path, what=".svdz file")
+    with open(path, "rb") as handle:
+        length = os.fstat(handle.fileno()).st_size
+        head = handle.read(HEAD_BYTES if max_bytes is None else min(HEAD_BYTES, max_bytes))
+        _, _, start, size = read_head(head, max_pixels=max_pixels)
+        total = start + size + 4
+        if max_bytes is None:
+            check_length(start, size, length - start)
+        else:
+            total = min(total, max_bytes)
+        rest = handle.read(max(total - len(head), 0))
+    return (head + rest)[:total]
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ __all__ = [
     "quick_size",
     "SymbolReader",
     "capacity",
+    "count_symbols",
     "FILTERS",
 ]
 
@@ -72,6 +73,32 @@ def capacity(payload_bytes: int) -> int:
     this describe a file no encoder can have written.
     """
     return MAX_EXPANSION * payload_bytes + EXPANSION_SLACK
+
+
+def count_symbols(payload: bytes, *, chunk: int = 1 << 20) -> int:
+    """How many integers a whole payload holds, counted a chunk at a time (their last
+    bytes: those below 0x80), without keeping them; every failure is a FormatError.
+
+    The decoder counts first when what a payload declares is large: a file whose
+    stream is shorter than its header and ranks say is then refused before the image
+    is allocated, not after.
+    """
+    decompressor = lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=FILTERS)
+    data, count = payload, 0
+    while not decompressor.eof:
+        try:
+            raw = decompressor.decompress(data, max_length=chunk)
+        except lzma.LZMAError as err:
+            raise FormatError(f"payload is not valid LZMA data ({err}).") from None
+        data = b""
+        if not raw and decompressor.needs_input:
+            raise FormatError("payload ends before its compressed stream does (truncated).")
+        count += int(np.count_nonzero(np.frombuffer(raw, dtype=np.uint8) < 0x80))
+    if decompressor.unused_data:
+        raise FormatError(
+            f"payload has {len(decompressor.unused_data)} bytes after its compressed stream ends."
+        )
+    return count
 
 
 class SymbolReader:

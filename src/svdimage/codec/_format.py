@@ -41,7 +41,9 @@ upgrade, never guessing. Versions so far:
   Header keys ``shape``, ``color`` ("gray" or "ycbcr"), ``chroma``, ``patch``
   (4, 8 or 16), ``planes`` (each exactly ``shape``, ``step`` and
   ``components``) and ``coder`` ("context-range"); the payload is a list of
-  range-coded segments. The keys listed above are those of
+  range-coded segments, each holding at most 1,024 integers per byte as the
+  header counts them (writers pad with zero words; readers refuse more:
+  :data:`svdimage.codec._patch_payload.MAX_INTEGERS_PER_BYTE`). The keys listed above are those of
   version 1.
 
 The header is parsed as JSON with integers of at most 18 digits, no NaN or
@@ -116,13 +118,15 @@ def pack(header: dict[str, Any], payload: bytes, *, version: tuple[int, int] = V
     )
 
 
-def unpack(
-    data: bytes, *, max_pixels: int | None = None, partial: bool = False
-) -> tuple[dict[str, Any], bytes, tuple[int, int]]:
-    """Split a file into ``(header, payload, version)``, checking everything.
+def read_head(
+    data: bytes | memoryview, *, max_pixels: int | None = None
+) -> tuple[dict[str, Any], tuple[int, int], int, int]:
+    """Check a file's first bytes: magic, version, header (its checksum, keys and
+    ranges) and the payload length field; return ``(header, version, start, size)``.
 
-    With ``partial=True`` the payload may be cut short (a prefix of the file,
-    for progressive decoding); its checksum is then not checked.
+    ``data`` needs to hold only the start of the file, up to the payload: a
+    reader checks a file from its first :data:`HEAD_BYTES` bytes at most, before
+    reading (or allocating) anything in proportion to what it declares.
     """
     view = memoryview(data)
     _need(view, _PREFIX.size, "the fixed prefix")
@@ -144,10 +148,16 @@ def unpack(
     header = parse_header(bytes(view[_PREFIX.size : end]))
     validate_header(header, max_pixels=max_pixels, version=(major, minor))
     (size,) = struct.unpack_from("<Q", view, end + 4)
-    start = end + 12
-    available = len(view) - start
-    if partial:
-        return header, bytes(view[start : start + min(size, max(available, 0))]), (major, minor)
+    return header, (major, minor), end + 12, size
+
+
+#: Bytes that always hold a file's fixed prefix, header and payload length field.
+HEAD_BYTES = _PREFIX.size + MAX_HEADER + 12
+
+
+def check_length(start: int, size: int, available: int) -> None:
+    """Refuse a file whose length does not match its payload length field: ``available``
+    bytes follow the field, where the payload and its checksum need ``size + 4``."""
     if available < size + 4:
         raise FormatError(
             f"truncated file: the payload needs {size + 4} bytes after offset "
@@ -155,11 +165,27 @@ def unpack(
         )
     if available > size + 4:
         raise FormatError(f"{available - size - 4} unexpected bytes after the payload.")
+
+
+def unpack(
+    data: bytes, *, max_pixels: int | None = None, partial: bool = False
+) -> tuple[dict[str, Any], bytes, tuple[int, int]]:
+    """Split a file into ``(header, payload, version)``, checking everything.
+
+    With ``partial=True`` the payload may be cut short (a prefix of the file,
+    for progressive decoding); its checksum is then not checked.
+    """
+    view = memoryview(data)
+    header, version, start, size = read_head(view, max_pixels=max_pixels)
+    available = len(view) - start
+    if partial:
+        return header, bytes(view[start : start + min(size, max(available, 0))]), version
+    check_length(start, size, available)
     payload = bytes(view[start : start + size])
     (crc,) = struct.unpack_from("<I", view, start + size)
     if crc != zlib.crc32(payload):
         raise FormatError("payload checksum mismatch: the file is corrupt or was modified.")
-    return header, payload, (major, minor)
+    return header, payload, version
 
 
 def _bounded_int(text: str) -> int:

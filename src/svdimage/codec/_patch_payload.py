@@ -49,7 +49,16 @@ from svdimage.codec._context import (
 from svdimage.codec._format import FormatError
 from svdimage.codec._planes import deblock
 
-__all__ = ["serialize", "decode_payload", "grid_of", "layer_groups", "E_MIN", "E_SPAN"]
+__all__ = [
+    "serialize",
+    "decode_payload",
+    "declared_integers",
+    "grid_of",
+    "layer_groups",
+    "E_MIN",
+    "E_SPAN",
+    "MAX_INTEGERS_PER_BYTE",
+]
 
 #: Deblocking threshold, in steps (:func:`svdimage.codec._planes.deblock`); 0 turns it off.
 DEBLOCK = 0.8
@@ -64,11 +73,44 @@ N_COEF_CONTEXTS = (int(GROUP_OF.max()) + 1) * (len(ACTIVITY) + 1)
 GRADIENT = np.array([2, 6, 16, 40])
 N_MEAN_CONTEXTS = 1 + 2 * (len(GRADIENT) + 1)
 _SEGMENT = struct.Struct("<I")
+#: Most integers a segment may code per byte of it. A range coder can code a near-certain
+#: symbol in almost no bits (a context where only zeros occur: the means of a flat image),
+#: so without a bound a file of a few hundred bytes could declare a 90-megapixel image with
+#: every component and keep a decoder busy for a minute. Readers refuse a segment that
+#: declares more integers than this many times its bytes, before decoding it; writers pad a
+#: segment with zero words (which the decoder never reads) up to the bound. Photos code
+#: 1 to 40 integers per byte; a constant 1-megapixel image about 220.
+MAX_INTEGERS_PER_BYTE = 1024
 
 
 def grid_of(shape: tuple[int, int] | list[int], patch: int) -> tuple[int, int]:
     h, w = shape
     return -(-h // patch), -(-w // patch)
+
+
+def declared_integers(planes: list[tuple[int, int, int]], patch: int) -> tuple[int, list[int]]:
+    """The integers the head segment and each component segment code, as the header
+    declares them: ``planes`` holds each plane's ``(rows, cols, components)`` of patches.
+
+    The head: each plane's component mask, exponents, basis and means (its context
+    tables are a few thousand integers at most, not counted); a component segment: one
+    coefficient per patch and component of its group.
+    """
+    width = patch * patch
+    head = sum(width + k + width * k + rows * cols for rows, cols, k in planes)
+    top = max((k for _, _, k in planes), default=0)
+    groups = [
+        sum(rows * cols * max(0, min(stop, k) - start) for rows, cols, k in planes)
+        for start, stop in layer_groups(top)
+    ]
+    return head, groups
+
+
+def _padded(segment: bytes, integers: int) -> bytes:
+    """``segment`` with zero words appended up to ``MAX_INTEGERS_PER_BYTE`` integers per byte."""
+    need = -(-integers // MAX_INTEGERS_PER_BYTE)
+    need = -(-need // 4) * 4
+    return segment + bytes(max(0, need - len(segment)))
 
 
 def layer_groups(k: int) -> list[tuple[int, int]]:
@@ -100,6 +142,9 @@ def _checkerboard(rows: int, cols: int) -> np.ndarray:
 #: ACTIVITY in quarter steps, as a table from 4 x activity (capped) to its bucket.
 _BUCKET = np.searchsorted(4 * ACTIVITY, np.arange(4 * int(ACTIVITY[-1]) + 1), side="right")
 _BUCKET = _BUCKET.astype(np.uint8)
+#: Magnitudes the decoder keeps for the contexts are clipped here: any term of the
+#: activity that holds one is already at the top of ``_BUCKET`` (and 4 x 28 fits a byte).
+_MAGNITUDE_CAP = _BUCKET.size - 1
 
 
 def _coefficient_contexts(
@@ -267,6 +312,12 @@ def serialize(coded: list[dict[str, Any]], patch: int) -> bytes:
                 for _, where, contexts in blocks[2 * j : 2 * j + 2]:
                     _write_batches(writer, plane["q"][j, where], contexts, tables)
         segments.append(writer.getvalue())
+    head_count, group_counts = declared_integers(
+        [(plane["rows"], plane["cols"], plane["kept"].size) for plane in coded], patch
+    )
+    segments = [
+        _padded(segment, count) for segment, count in zip(segments, [head_count, *group_counts])
+    ]
     lengths = b"".join(_SEGMENT.pack(len(s)) for s in segments)
     return _SEGMENT.pack(len(segments)) + lengths + b"".join(segments)
 
@@ -301,13 +352,31 @@ def decode_payload(
     """The planes (float32, each of its header shape) of a validated version-2 file.
 
     Every count comes from the header, whose plane shapes were checked against
-    the pixel cap before this runs; the working memory is a few arrays of one
-    value per patch and component. ``build=False`` reads and checks the whole
-    payload without putting the planes together (``inspect``) and returns ``[]``.
+    the pixel cap before this runs. Each segment is first checked to be long
+    enough for the integers the header puts in it (``MAX_INTEGERS_PER_BYTE``),
+    so the work is bounded by the bytes read. ``build=False`` reads and checks
+    the whole payload without putting the planes together (``inspect``) and
+    returns ``[]``.
+
+    Memory, beyond the output planes: the coefficients (4 bytes per patch and
+    component: at most the plane's own size, as ``components <= patch**2``),
+    their magnitudes for the contexts (1 byte each, clipped at
+    ``_MAGNITUDE_CAP``, which changes no context: a term that large already
+    tops the activity scale), and blocks of at most ``_BLOCK_BYTES`` while the patches are put
+    in place.
     """
     patch = header["patch"]
     width = patch * patch
     segments = _read_segments(payload, partial=partial)
+    shapes = [(*grid_of(plane["shape"], patch), plane["components"]) for plane in header["planes"]]
+    head_count, group_counts = declared_integers(shapes, patch)
+    for segment, count in zip(segments, [head_count, *group_counts]):
+        if count > MAX_INTEGERS_PER_BYTE * len(segment):
+            raise FormatError(
+                f"a {len(segment):,}-byte segment declares {count:,} integers, more than "
+                f"{MAX_INTEGERS_PER_BYTE:,} per byte: the file is corrupt or was crafted to "
+                "make the decoder work for nothing."
+            )
     head = ContextReader(segments[0])
     states = []
     for plane in header["planes"]:
@@ -329,13 +398,38 @@ def decode_payload(
             basis[:, column] = integers / 2.0 ** int(exponents[column])
         means = _decode_means((rows, cols), head, plane_tables[1])
         states.append((rows, cols, kept.size, basis, means, plane_tables[2]))
-    # |Q| per component and patch: the contexts read it, the image is rebuilt from it
-    # and the signs kept beside it.
-    q = [np.zeros((k, r * c), dtype=np.int32) for r, c, k, _, _, _ in states]
-    magnitudes = [np.zeros((k, r * c), dtype=np.int32) for r, c, k, _, _, _ in states]
     top = max((k for _, _, k, _, _, _ in states), default=0)
+    q, decoded = _decode_coefficients(segments[1:], states, top)
+    if not partial and len(segments) != 1 + len(layer_groups(top)):
+        raise FormatError("the payload's segments do not match its components.")
+    planes: list[np.ndarray] = []
+    if not build:
+        return planes
+    for index, ((rows, cols, k, basis, means, _), plane) in enumerate(
+        zip(states, header["planes"])
+    ):
+        values, q[index] = q[index], q[index][:0]  # freed once the plane is built
+        used = min(k, decoded)
+        out = _put_patches(values[:used], basis[:, :used], means, plane["step"], rows, cols, patch)
+        del values
+        h, w = plane["shape"]
+        out = out[:h, :w]
+        if DEBLOCK > 0:
+            deblock(out, patch, DEBLOCK * plane["step"], in_place=True)
+        planes.append(out)
+    return planes
+
+
+def _decode_coefficients(
+    segments: list[bytes], states: list[tuple[Any, ...]], top: int
+) -> tuple[list[np.ndarray], int]:
+    """Each plane's coefficients Q (int32, component x patch) from the component
+    segments, and how many components were decoded (fewer for a prefix); |Q| is kept
+    beside them (clipped, in a byte) for the contexts, and freed on return."""
+    q = [np.zeros((k, r * c), dtype=np.int32) for r, c, k, _, _, _ in states]
+    magnitudes = [np.zeros((k, r * c), dtype=np.uint8) for r, c, k, _, _, _ in states]
     decoded = 0
-    for segment, (start, stop) in zip(segments[1:], layer_groups(top)):
+    for segment, (start, stop) in zip(segments, layer_groups(top)):
         reader = ContextReader(segment)
         for (rows, cols, k, _, _, tables), values, magnitude in zip(states, q, magnitudes):
             halves = _checkerboard(rows, cols)
@@ -355,31 +449,39 @@ def decode_payload(
                     unsorted = np.empty_like(filled)
                     unsorted[order] = filled
                     values[j, where] = unsorted
-                    magnitude[j, where] = np.abs(unsorted)
+                    magnitude[j, where] = np.minimum(np.abs(unsorted), _MAGNITUDE_CAP)
         decoded = stop
-    if not partial and len(segments) != 1 + len(layer_groups(top)):
-        raise FormatError("the payload's segments do not match its components.")
-    planes: list[np.ndarray] = []
-    if not build:
-        return planes
-    for (rows, cols, k, basis, means, _), values, plane in zip(states, q, header["planes"]):
-        step = plane["step"]
-        used = min(k, decoded)
-        patches = (values[:used].T.astype(np.float32) * np.float32(step)) @ basis[
-            :, :used
-        ].T.astype(np.float32)
-        patches += (means.ravel() * (step / patch)).astype(np.float32)[:, None]
-        h, w = plane["shape"]
-        out = np.empty((rows * patch, cols * patch), dtype=np.float32)
-        out.reshape(rows, patch, cols, patch)[...] = patches.reshape(
-            rows, cols, patch, patch
-        ).transpose(0, 2, 1, 3)
-        del patches
-        out = out[:h, :w]
-        if DEBLOCK > 0:
-            deblock(out, patch, DEBLOCK * step, in_place=True)
-        planes.append(out)
-    return planes
+    return q, decoded
+
+
+#: Bytes of the float32 patches put in place at a time by :func:`_put_patches`.
+_BLOCK_BYTES = 1 << 22
+
+
+def _put_patches(
+    values: np.ndarray,
+    basis: np.ndarray,
+    means: np.ndarray,
+    step: float,
+    rows: int,
+    cols: int,
+    patch: int,
+) -> np.ndarray:
+    """The plane ``values x step @ basis^T`` plus the means, patches in place, built a
+    band of patch rows at a time (float32)."""
+    width = patch * patch
+    out = np.empty((rows * patch, cols * patch), dtype=np.float32)
+    grid = out.reshape(rows, patch, cols, patch)
+    vectors = basis.T.astype(np.float32)
+    offsets = (means * (step / patch)).astype(np.float32)
+    band = max(1, _BLOCK_BYTES // (4 * width * cols))
+    for top in range(0, rows, band):
+        bottom = min(rows, top + band)
+        chosen = slice(top * cols, bottom * cols)
+        patches = (values[:, chosen].T.astype(np.float32) * np.float32(step)) @ vectors
+        patches += offsets[top:bottom].reshape(-1, 1)
+        grid[top:bottom] = patches.reshape(bottom - top, cols, patch, patch).transpose(0, 2, 1, 3)
+    return out
 
 
 def _decode_means(

@@ -114,20 +114,28 @@ def deblock(
     for axis in (0, 1):
         x = np.moveaxis(out, axis, 0)  # a view: edits land in ``out``
         edges = np.arange(tile, x.shape[0], tile)
-        if edges.size == 0:
-            continue
         # The pixels a boundary touches (edge-2 .. edge+1) never overlap the next one's
-        # (tiles are at least 4 wide), so all boundaries of an axis are filtered at once,
-        # exactly as one after another.
-        d = x[edges].astype(np.float64) - x[edges - 1]
-        d = np.where(np.abs(d) < threshold, d, 0.0)
-        x[edges - 1] += d / 4
-        x[edges] -= d / 4
-        inner = edges >= 2
-        x[edges[inner] - 2] += d[inner] / 8
-        inner = edges + 1 < x.shape[0]
-        x[edges[inner] + 1] -= d[inner] / 8
+        # (tiles are at least 4 wide), so boundaries are filtered many at once, exactly
+        # as one after another: in batches that keep the float64 steps to a few MiB.
+        batch = max(1, _DEBLOCK_BYTES // (8 * max(1, x[0].size)))
+        for first in range(0, edges.size, batch):
+            _deblock_edges(x, edges[first : first + batch], threshold)
     return out
+
+
+#: Bytes of float64 steps :func:`deblock` computes at a time.
+_DEBLOCK_BYTES = 1 << 23
+
+
+def _deblock_edges(x: np.ndarray, edges: np.ndarray, threshold: float) -> None:
+    d = x[edges].astype(np.float64) - x[edges - 1]
+    d = np.where(np.abs(d) < threshold, d, 0.0)
+    x[edges - 1] += d / 4
+    x[edges] -= d / 4
+    inner = edges >= 2
+    x[edges[inner] - 2] += d[inner] / 8
+    inner = edges + 1 < x.shape[0]
+    x[edges[inner] + 1] -= d[inner] / 8
 
 
 def grid(shape: list[int] | tuple[int, int], tile: int | None) -> tuple[int, int, int, int]:
