@@ -1,4 +1,6 @@
 import json
+import os
+import stat
 
 import numpy as np
 import pytest
@@ -1024,3 +1026,213 @@ def test_explore_measures_files_with_compare_files_and_the_old_storage_flag_warn
     assert result.exit_code == 0, result.output
     assert "--storage is deprecated" in result.stderr and "--compare-files" in result.stderr
     assert (tmp_path / "b.html").stat().st_size > 0
+
+
+# -- hostile names, special files, usage errors (round 3) --------------------------------------
+#: A file name holding what a printer, a template or a terminal could take for its own: Rich
+#: markup (a closing tag, through the folder "d["), the explorer's placeholders, HTML, quotes,
+#: a newline, an ANSI escape and a C1 control (U+009B, the 8-bit CSI).
+HOSTILE = "x]{{SCRIPT}}{{DATA}}<b>'\"\n\x1b[31m\x9b.png"
+
+
+@pytest.fixture
+def hostile_photo(tmp_path, camera):
+    folder = tmp_path / "d["
+    folder.mkdir()
+    path = folder / HOSTILE
+    Image.fromarray(np.rint(camera[100:164, 200:280] * 255).astype(np.uint8)).save(
+        path, format="PNG"
+    )
+    return path
+
+
+HOSTILE_COMMANDS = {
+    "info": lambda src, out: ["info", src],
+    "choose": lambda src, out: ["choose", src, "--energy", "0.9"],
+    "sweep": lambda src, out: ["sweep", src, "-o", out / "d[" / "sweep", "-r", "3,10"],
+    "reconstruct": lambda src, out: ["reconstruct", src, "-k", "5", "-o", out / "d[" / "r].png"],
+    "denoise": lambda src, out: ["denoise", src, "-o", out / "d[" / "n].png"],
+    "compress": lambda src, out: ["compress", src, "-o", out / "d[" / f"{HOSTILE}.svdz"],
+    "explore": lambda src, out: ["explore", src, "-o", out / "d[" / "e].html"],
+    "animate": lambda src, out: ["animate", src, "-o", out / "d[" / "a].gif", "-r", "1:3"],
+    "survey": lambda src, out: ["survey", src, "-o", out / "d[" / "survey]", "--workers", "0"],
+}
+
+
+@pytest.mark.parametrize("command", sorted(HOSTILE_COMMANDS))
+def test_hostile_file_names_are_printed_as_named_through_every_command(
+    tmp_path, hostile_photo, command
+):
+    # Reproducer: a path holding "[/x]" made these commands exit 1 with "internal error:
+    # closing tag '[/x]' ... doesn't match any open tag", after writing their outputs.
+    result = invoke(*HOSTILE_COMMANDS[command](hostile_photo, tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    assert "internal error" not in result.output and "Traceback" not in result.output
+    if command in ("info", "sweep", "compress"):  # the commands whose output names the image
+        shown = str(hostile_photo).replace("\n", "\\n").replace("\x1b", "\\x1b")
+        shown = shown.replace("\x9b", "\\x9b")
+        assert "".join(shown.split()) in "".join(result.stdout.split())  # titles wrap
+    assert "\x1b" not in result.output and "\x9b" not in result.output
+
+
+def test_a_hostile_svdz_name_through_inspect_and_decompress(tmp_path, hostile_photo):
+    target = tmp_path / "d[" / f"{HOSTILE}.svdz"
+    assert invoke("compress", hostile_photo, "-o", target).exit_code == 0
+    for args in (["inspect", target], ["inspect", "--json", target]):
+        result = invoke(*args)
+        assert result.exit_code == 0, result.output
+        assert "\x1b" not in result.stdout and "\x9b" not in result.stdout
+    document = json.loads(invoke("inspect", "--json", target).stdout)
+    assert document["file"] == str(target)  # JSON escapes; the name comes back whole
+    result = invoke("decompress", target, "-o", tmp_path / "d[" / "[/y].png")
+    assert result.exit_code == 0 and "[/y].png" in result.stdout, result.output
+
+
+def test_markup_in_a_name_is_shown_not_applied(tmp_path, photo):
+    named = tmp_path / "[bold]photo.png"
+    named.write_bytes(photo.read_bytes())
+    result = invoke("info", named)
+    assert result.exit_code == 0 and "[bold]photo.png" in result.stdout
+
+
+def test_explorer_placeholders_in_a_name_stay_text(tmp_path, hostile_photo):
+    # Reproducer: "{{SCRIPT}}.png" put the page's whole script into <title> and <h1>.
+    page = tmp_path / "page.html"
+    assert invoke("explore", hostile_photo, "-o", page).exit_code == 0
+    html = page.read_text(encoding="utf-8")
+    assert html.count("window.svdimage = {") == 1 and html.count('"maxRank"') == 1
+    title = html.split("<title>", 1)[1].split("</title>", 1)[0]
+    assert "{{SCRIPT}}{{DATA}}&lt;b&gt;" in title
+
+
+def test_inspect_json_escapes_control_characters_of_header_keys(tmp_path):
+    # Reproducer: an "x-" key holding U+009B was written raw by inspect --json.
+    from svdimage.codec import encode
+    from svdimage.codec._format import unpack
+
+    from .codec.svdz_files import rebuild
+
+    header, payload, version = unpack(encode(np.full((16, 16), 0.5), quality=50))
+    header["x-comment"] = "a\x9bb\x1bc"
+    path = tmp_path / "x.svdz"
+    path.write_bytes(rebuild(header, payload, version=version))
+    result = invoke("inspect", "--json", path)
+    assert result.exit_code == 0, result.output
+    assert "\x9b" not in result.stdout and "\x1b" not in result.stdout
+    assert json.loads(result.stdout)["header"]["x-comment"] == "a\x9bb\x1bc"
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["info", "--bogus", "x"], "No such option: --bogus"),
+        (["decompress", "x.svdz", "-o", "y.png", "--max-bytes", "-5"], "'--max-bytes'"),
+        (["bogus"], "No such command 'bogus'"),
+        (["info"], "Missing argument 'IMAGE'"),
+        (["compress", "x.png", "--quality", "abc"], "'--quality'"),
+    ],
+)
+def test_usage_errors_are_one_line_and_one_hint(args, fragment):
+    # Reproducer: Click's box, four lines on stderr (usage, hint, blank, "Error: ...").
+    result = invoke(*args)
+    assert result.exit_code == EXIT_USAGE
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2, result.stderr
+    assert lines[0].startswith("svdimage: error: ") and fragment in lines[0]
+    assert lines[1].startswith("Try 'svdimage") and lines[1].endswith(" --help' for help.")
+
+
+@pytest.mark.parametrize("command", ["info", "compress", "inspect", "survey", "choose"])
+def test_a_fifo_input_is_refused_at_once(tmp_path, command):
+    # Reproducer: `info fifo.jpg` never returned; `inspect fifo.jpg` said it did not exist.
+    fifo = tmp_path / "fifo.jpg"
+    os.mkfifo(fifo)
+    args = {
+        "info": ["info", fifo],
+        "compress": ["compress", fifo, "-o", tmp_path / "x.svdz"],
+        "inspect": ["inspect", fifo],
+        "survey": ["survey", fifo, "-o", tmp_path / "s", "--workers", "0"],
+        "choose": ["choose", fifo, "--energy", "0.9"],
+    }[command]
+    result = invoke(*args)
+    if command == "survey":  # a batch: the FIFO is a failed row, the run goes on
+        assert result.exit_code == EXIT_BAD_INPUT
+        assert "is a FIFO (named pipe), not a regular file" in result.stderr
+    else:
+        assert_one_line_error(result, EXIT_FILES, "is a FIFO (named pipe), not a regular file")
+
+
+def test_a_fifo_in_a_folder_is_a_failed_row_not_a_silent_gap(tmp_path, photo):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(photo.read_bytes())
+    os.mkfifo(folder / "pipe.png")
+    result = invoke("survey", folder, "-o", tmp_path / "s", "--workers", "0")
+    assert result.exit_code == EXIT_BAD_INPUT, result.output
+    assert "pipe.png" in result.stderr and "FIFO" in result.stderr
+    assert "1 of 2 images surveyed" in result.stdout
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_a_fifo_output_is_never_replaced(tmp_path, photo, force):
+    # Reproducer: `compress ... -o NODE --force` replaced a device node with a regular file.
+    fifo = tmp_path / "out.svdz"
+    os.mkfifo(fifo)
+    result = invoke("compress", photo, "-o", fifo, *(["--force"] if force else []))
+    assert_one_line_error(result, EXIT_FILES, "is a FIFO (named pipe)", "only regular files")
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+
+
+@pytest.mark.parametrize(
+    "make", ["file_as_folder", "file_on_the_way", "full_disk"], ids=lambda m: m
+)
+def test_sweep_checks_its_outputs_before_any_work(tmp_path, photo, monkeypatch, make):
+    # Reproducer: sweep exited 4 only after "drawing figures" (two stderr lines).
+    from svdimage import _fileutil
+
+    out = tmp_path / "out"
+    if make == "file_as_folder":
+        out.write_bytes(b"a file")
+    elif make == "file_on_the_way":
+        (tmp_path / "file").write_bytes(b"a file")
+        out = tmp_path / "file" / "out"
+    else:
+        monkeypatch.setattr(_fileutil, "_free_bytes", lambda folder: 0)
+    monkeypatch.setattr(
+        "svdimage.cli.explore.load", lambda *a, **k: pytest.fail("the image was loaded")
+    )
+    assert_one_line_error(invoke("sweep", photo, "-o", out), EXIT_FILES)
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.3, 0.7])
+def test_sigterm_to_the_process_group_of_a_dask_run_is_one_line(tmp_path, astronaut, delay):
+    # Reproducer: `timeout` (SIGTERM to the whole group) during `survey --workers 1`: 3 of
+    # 10 runs printed a resource_tracker UserWarning or a BrokenPipeError traceback too.
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(4):
+        Image.fromarray(np.rint(astronaut * 255).astype(np.uint8)).save(folder / f"a{i}.png")
+    errors = tmp_path / "stderr.txt"
+    command = [sys.executable, "-m", "svdimage", "survey", str(folder)]
+    command += ["-o", str(tmp_path / "out"), "--workers", "1"]
+    with open(errors, "wb") as stderr:
+        process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True
+        )
+        deadline = time.monotonic() + 120
+        while "done in" not in errors.read_text() and time.monotonic() < deadline:
+            assert process.poll() is None, errors.read_text()
+            time.sleep(0.05)
+        time.sleep(delay)
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=60)
+    time.sleep(1.0)  # what the children would print, they print by now
+    lines = errors.read_text().splitlines()
+    assert process.returncode == 143
+    assert lines[-1] == "svdimage: stopped by SIGTERM; no partial output was left.", lines
+    assert all("done in" in line for line in lines[:-1]), lines

@@ -47,6 +47,7 @@ import html
 import io
 import json
 import math
+import re
 import zlib
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
@@ -126,12 +127,15 @@ class Explorer:
         # Inside <script> only "</" and "<!--" matter; escaping every <, > and &
         # keeps any text (a file name with "</script>" in it) inert.
         payload = payload.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-        return (
-            template.replace("{{TITLE}}", html.escape(self.title))
-            .replace("{{CSS}}", page.joinpath("explorer.css").read_text(encoding="utf-8"))
-            .replace("{{SCRIPT}}", page.joinpath("explorer.js").read_text(encoding="utf-8"))
-            .replace("{{DATA}}", payload)
-        )
+        values = {
+            "TITLE": html.escape(self.title),
+            "CSS": page.joinpath("explorer.css").read_text(encoding="utf-8"),
+            "SCRIPT": page.joinpath("explorer.js").read_text(encoding="utf-8"),
+            "DATA": payload,
+        }
+        # One pass over the template: what is put in is never searched again, so a title
+        # such as "{{SCRIPT}}.png" stays text.
+        return re.sub(r"\{\{(TITLE|CSS|SCRIPT|DATA)\}\}", lambda found: values[found[1]], template)
 
     def save(self, path: str | Path, *, force: bool = False) -> Path:
         """Write the page to ``path`` atomically; never overwrite without ``force``."""

@@ -25,7 +25,7 @@ from numpy.typing import ArrayLike
 
 from svdimage import _progress, metrics
 from svdimage._deprecation import destination_first
-from svdimage._fileutil import atomic_path
+from svdimage._fileutil import atomic_path, check_writable
 from svdimage._validation import as_image_array, check_ranks, parse_rank_spec
 from svdimage.image_svd import ImageSVD
 from svdimage.ranks.criteria import Criterion, criterion_label, parse_rank_items
@@ -37,6 +37,7 @@ __all__ = [
     "RankMetrics",
     "SweepResult",
     "run",
+    "check_outputs",
     "measure_ranks",
     "write_metrics_csv",
     "write_metrics_json",
@@ -228,6 +229,36 @@ class SweepResult:
     paths: dict[str, Path]
 
 
+def check_outputs(out: str | os.PathLike[str], *, force: bool = False) -> dict[str, Path]:
+    """The paths :func:`run` writes in the folder ``out``, after checking that each can be
+    written (:func:`run` checks them first too; a caller that loads an image first checks
+    before loading it).
+
+    Raises
+    ------
+    NotADirectoryError
+        When ``out`` is a file, or a folder on the way to it is.
+    FileExistsError
+        When an output exists and ``force`` is off.
+    OSError
+        When the folder cannot be written (read-only, not yours), the disk is full, or an
+        output is a device or a FIFO.
+    """
+    folder = Path(out)
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"output folder {str(folder)!r} exists and is not a folder.")
+    paths = {name: folder / name for name in OUTPUT_NAMES}
+    existing = [str(p) for p in paths.values() if p.exists()]
+    if existing and not force:
+        raise FileExistsError(
+            f"output {existing[0]!r} already exists; pass force=True "
+            "to overwrite it, or choose another folder."
+        )
+    for path in paths.values():
+        check_writable(path, force=force)
+    return paths
+
+
 def run(
     out: str | os.PathLike[str],
     image: ArrayLike,
@@ -272,16 +303,8 @@ def run(
 
     out, image = destination_first(out, image, function="run", names=("out", "image"))
     reference = as_image_array(image)
+    paths = check_outputs(out, force=force)
     folder = Path(out)
-    if folder.exists() and not folder.is_dir():
-        raise NotADirectoryError(f"output folder {str(folder)!r} exists and is not a folder.")
-    paths = {name: folder / name for name in OUTPUT_NAMES}
-    existing = [str(p) for p in paths.values() if p.exists()]
-    if existing and not force:
-        raise FileExistsError(
-            f"output {existing[0]!r} already exists; pass force=True "
-            "to overwrite it, or choose another folder."
-        )
     full = min(reference.shape[:2])
     criteria: list[Criterion] = []
     if ranks is None:

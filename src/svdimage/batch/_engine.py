@@ -18,6 +18,7 @@ import contextlib
 import logging
 import math
 import os
+import sys
 import time
 import uuid
 import warnings
@@ -212,16 +213,48 @@ def _client(scheduler: Any, workers: int | None) -> Iterator[Any]:
         # adaptive mmap threshold: every large temporary array is then mapped and faulted
         # in afresh, and a survey runs at half speed (measured: 41 s against 21 s an image).
         dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}),
-        LocalCluster(
-            n_workers=workers or default_workers(),
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            silence_logs=logging.ERROR,
-        ) as cluster,
-        Client(cluster, set_as_default=False) as client,
     ):
-        yield client
+        with _quiet_children():
+            cluster = LocalCluster(
+                n_workers=workers or default_workers(),
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+            )
+        with cluster, Client(cluster, set_as_default=False) as client:
+            yield client
+
+
+@contextlib.contextmanager
+def _quiet_children() -> Iterator[None]:
+    """Processes started in this block write their stderr to the null device: the local
+    cluster's nannies and workers (and the workers they restart), and multiprocessing's
+    resource tracker.
+
+    A stop by SIGTERM or Ctrl-C reaches the whole process group; the main process then
+    says so in one line (:mod:`svdimage.cli`), while its children, dying beside it, would
+    add shutdown noise ("resource_tracker: process died unexpectedly", a BrokenPipeError
+    traceback from a finalizer). A failure of a worker still reaches the user, as the
+    failed rows of its images.
+    """
+    from multiprocessing import resource_tracker
+
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no descriptor 2: nothing to quiet
+        yield
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 2)
+        resource_tracker.ensure_running()
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
 
 
 @contextlib.contextmanager

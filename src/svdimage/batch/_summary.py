@@ -271,7 +271,8 @@ def plot_rd_curves(frame: pd.DataFrame, bpp: Sequence[float]) -> Figure:
         ax.set_xlabel("bits per pixel (mean over images)")
         ax.set_ylabel(f"mean {unit}")
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend()
+        if ax.get_legend_handles_labels()[1]:  # no curve at all: the title says why
+            ax.legend()
     count = max((max(c["images"], default=0) for c in curves.values()), default=0)
     total = len(frame)
     if count:

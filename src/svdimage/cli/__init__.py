@@ -91,6 +91,18 @@ def _exit_cleanly_on_signals() -> None:
         signal.signal(signum, _on_signal)
 
 
+def _silence_stderr() -> int:
+    """Point descriptor 2 at the null device; return a descriptor of the old stderr."""
+    try:
+        saved = os.dup(2)
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 2)
+        os.close(null)
+    except OSError:
+        return 2
+    return saved
+
+
 def _on_signal(signum: int, frame: object) -> None:
     """Remove the partial output, say so in one line, exit 128 + signum at once.
 
@@ -99,14 +111,17 @@ def _on_signal(signum: int, frame: object) -> None:
     swallow or delay the stop.
     """
 
+    # From here on this process's threads (Dask's, a progress bar's) and what they start
+    # write to the null device: the stop is said in one line, on the saved descriptor.
+    report = _silence_stderr()
     _stop_children()  # an encoder (ffmpeg) would otherwise go on writing, or create its file
     remove_live_temporaries()
     with contextlib.suppress(Exception):  # buffered output, if its lock is free
         sys.stdout.flush()
-    if os.isatty(2):
+    if os.isatty(report):
         with contextlib.suppress(OSError):
-            os.write(2, b"\x1b[?25h")  # a spinner may have hidden the cursor
+            os.write(report, b"\x1b[?25h")  # a spinner may have hidden the cursor
     name = signal.Signals(signum).name
     with contextlib.suppress(OSError):
-        os.write(2, f"svdimage: stopped by {name}; no partial output was left.\n".encode())
+        os.write(report, f"svdimage: stopped by {name}; no partial output was left.\n".encode())
     os._exit(128 + signum)

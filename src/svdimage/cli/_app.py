@@ -11,8 +11,9 @@ import contextlib
 import functools
 import json
 import math
+import unicodedata
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Optional, TypeVar
@@ -22,9 +23,13 @@ import typer.core
 from rich.console import Console
 
 try:  # Typer 0.2x carries its own copy of Click; its commands run in that copy's contexts
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError
+    from typer._click.exceptions import UsageError as ClickUsageError
     from typer._click.globals import get_current_context
 except ImportError:  # pragma: no cover - Typer with Click as a dependency
     from click import get_current_context  # type: ignore[no-redef]
+    from click.exceptions import ClickException, NoArgsIsHelpError  # type: ignore[assignment]
+    from click.exceptions import UsageError as ClickUsageError  # type: ignore[assignment]
 
 import svdimage
 from svdimage import _progress
@@ -48,8 +53,57 @@ disk full);
 {EXIT_NETWORK} network problem (URL unreachable or too slow); 130/143 stopped by Ctrl-C/SIGTERM
 (the output being written is removed). Missing output folders are created."""
 
+
+class Group(typer.core.TyperGroup):
+    """The ``svdimage`` command group: a usage error is one line and one hint.
+
+    Click's own report of a usage error is four lines (usage, hint, blank,
+    ``Error: ...``) in a box; here it is ``svdimage: error: ...`` and the
+    ``--help`` to try, like every other error of the command line.
+    """
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        run = functools.partial(
+            super().main,
+            args,
+            prog_name,
+            complete_var,
+            standalone_mode=False,
+            windows_expand_args=windows_expand_args,
+            **extra,
+        )
+        if not standalone_mode:
+            return run()
+        try:
+            code = run()
+        except NoArgsIsHelpError as error:  # ``svdimage`` alone: its help
+            error.show()
+            raise SystemExit(EXIT_USAGE) from None
+        except ClickUsageError as error:
+            where = error.ctx.command_path if error.ctx is not None else "svdimage"
+            err_console.print(error_line(error.format_message()), soft_wrap=True)
+            err_console.print(f"Try '{where} --help' for help.", soft_wrap=True)
+            raise SystemExit(EXIT_USAGE) from None
+        except ClickException as error:
+            err_console.print(error_line(error.format_message()), soft_wrap=True)
+            raise SystemExit(error.exit_code) from None
+        except typer.Abort:
+            err_console.print("svdimage: aborted.", soft_wrap=True)
+            raise SystemExit(EXIT_INTERNAL) from None
+        raise SystemExit(code if isinstance(code, int) else EXIT_OK)
+
+
 app = typer.Typer(
     name="svdimage",
+    cls=Group,
     help="Compress and explore images with truncated SVD.\n\n" + EXIT_CODES,
     no_args_is_help=True,
     add_completion=False,
@@ -86,8 +140,29 @@ def command(name: str | None = None) -> Callable[[F], F]:
     return app.command(name, cls=Command)
 
 
-out_console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+def shown(text: str) -> str:
+    """``text`` safe to print on one terminal line: control characters (newlines, escape
+    sequences, C1 codes such as U+009B) written as Python escapes (``\\n``, ``\\x9b``)."""
+    return "".join(repr(char)[1:-1] if _is_control(char) else char for char in text)
+
+
+def _is_control(char: str) -> bool:
+    return unicodedata.category(char) in ("Cc", "Zl", "Zp")
+
+
+class _Console(Console):
+    """A Rich console that prints every string as the text it is: never as markup (a file
+    named ``d[/x].png`` or ``[bold]photo.png`` is printed as named) and with its control
+    characters escaped (:func:`shown`), wherever the string sits (a line, a table's cell or
+    title)."""
+
+    def render_str(self, text: str, **kwargs: Any) -> Any:
+        kwargs["markup"] = False
+        return super().render_str(shown(text), **kwargs)
+
+
+out_console = _Console(highlight=False, markup=False)
+err_console = _Console(stderr=True, highlight=False, markup=False)
 
 
 @dataclass(frozen=True)
@@ -354,7 +429,7 @@ class StepDisplay:
 
             self._bar = Progress(
                 SpinnerColumn(),
-                TextColumn("{task.description}"),
+                TextColumn("{task.description}", markup=False),
                 BarColumn(),
                 TextColumn("{task.fields[count]}"),
                 TimeElapsedColumn(),
@@ -365,7 +440,10 @@ class StepDisplay:
             )
             self._bar.start()
         self._ids[id(task)] = self._bar.add_task(
-            task.name, total=task.total, count=self._count(task), eta="ETA" if task.total else ""
+            shown(task.name),
+            total=task.total,
+            count=self._count(task),
+            eta="ETA" if task.total else "",
         )
 
     def advanced(self, task: Any) -> None:
@@ -405,7 +483,7 @@ class StepDisplay:
 
 def print_json(document: Any) -> None:
     """``document`` as JSON on stdout (non-finite numbers as null)."""
-    out_console.print_json(json.dumps(_finite(document)), highlight=False)
+    out_console.print_json(json.dumps(_finite(document)), highlight=False, ensure_ascii=True)
 
 
 def _finite(value: Any) -> Any:

@@ -107,6 +107,7 @@ def survey(
                 f"{name} against JPEG at equal bytes: BD-PSNR {row['mean']:+.2f} dB "
                 f"(mean of {count_of(row['images'], 'image')})"
             )
-    out_console.print("\n".join(lines), soft_wrap=True)
+    for line in lines:
+        out_console.print(line, soft_wrap=True)
     failed = int((frame["error"] != "").sum())
     _batch.finish(len(frame), failed, "surveyed")

@@ -262,8 +262,6 @@ def decompress(
     """Decode an .svdz file to an image."""
 
     check_writable(output, force=force)
-    if not source.is_file():
-        raise FileNotFoundError(f"file {str(source)!r} does not exist.")
     image = codec.load(source, max_bytes=max_bytes, max_pixels=max_pixels)
     save_image(output, image, force=force)
     used = os.path.getsize(source) if max_bytes is None else min(max_bytes, os.path.getsize(source))
@@ -282,9 +280,7 @@ def inspect_command(
 ) -> None:
     """Summarize an .svdz file (version, size, planes, ranks, bytes) after checking all of it."""
 
-    if not source.is_file():
-        raise FileNotFoundError(f"file {str(source)!r} does not exist.")
-    info = codec.inspect(source.read_bytes(), max_pixels=max_pixels)
+    info = codec.inspect(codec.read_file(source, max_pixels=max_pixels), max_pixels=max_pixels)
     header = info.header
     shape = tuple(header["shape"])
     bpp = bits_per_pixel(info.file_bytes, shape)
@@ -343,4 +339,5 @@ def inspect_command(
         lines.append(
             f"plane {name} ({fmt_count(w)} x {fmt_count(h)}): {what}, step {plane['step']:.4g}"
         )
-    out_console.print("\n".join(lines), soft_wrap=True)
+    for line in lines:
+        out_console.print(line, soft_wrap=True)

@@ -185,6 +185,7 @@ def sweep_command(
         )
         return
     image = images[0]
+    sweep.check_outputs(out, force=force)  # before the work, not after it
     array = load(image, gray=gray, max_pixels=max_pixels, timeout=timeout)
     _print_sweep(sweep.run(out, array, ranks=ranks, label=image, force=force), label=image)
 

@@ -253,7 +253,8 @@ def _print_choice(choice: object, *, json_output: bool) -> None:
                 choice.neighbour.why,
             )
             lines.append(f"rank {other}: {choice.unit} {_fmt_value(name, other_value)} ({why})")
-    out_console.print("\n".join(lines), soft_wrap=True)
+    for line in lines:
+        out_console.print(line, soft_wrap=True)
 
 
 @command("denoise")
