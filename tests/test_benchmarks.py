@@ -133,3 +133,14 @@ def test_bench_batch_quick_runs_all_three_engines_with_the_same_numbers():
     for row in rows:
         cells = [c.strip() for c in row.strip("|").split("|")]
         assert cells[2] == "0" and cells[6] == "yes"  # no failure; identical numbers
+
+
+def test_fuzz_campaign_quick_counts_every_kind_of_problem():
+    out = run("fuzz_campaign.py")
+    rows = [line for line in out.splitlines() if line.startswith(("| svdz |", "| image |"))]
+    assert len(rows) == 2
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        cases, decoded, refused = (int(c.replace(",", "")) for c in cells[1:4])
+        assert cases == decoded + refused + sum(int(c) for c in cells[4:8])
+        assert cells[4:8] == ["0", "0", "0", "0"], row  # no wrong type, hang, overrun, bad image

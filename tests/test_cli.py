@@ -1,9 +1,13 @@
+import io
 import json
 import os
 import stat
+from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -1236,3 +1240,78 @@ def test_sigterm_to_the_process_group_of_a_dask_run_is_one_line(tmp_path, astron
     assert process.returncode == 143
     assert lines[-1] == "svdimage: stopped by SIGTERM; no partial output was left.", lines
     assert all("done in" in line for line in lines[:-1]), lines
+
+
+# -- the name target: any file name through the command line ------------------------------------
+NAME_CHARACTERS = st.sampled_from(
+    list("ab[]/{}<>\"'\\$%&;|*?!#~` \t\n\r\x1b\x07\x9b\x85\u2028é語🙂")
+)
+
+
+def _any_name_through_info(camera_png, name):
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"{name}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)  # a "/" in the name: folders on the way
+        path.write_bytes(camera_png)
+        for args in (["info", path], ["choose", path, "--energy", "0.9"]):
+            result = invoke(*args)
+            assert result.exit_code == 0, result.output
+            assert "internal error" not in result.output and "Traceback" not in result.output
+            for raw in ("\x1b", "\x07", "\x9b", "\x85", "\r", "\u2028"):
+                assert raw not in result.output
+        if name.isascii() and name.isprintable():
+            assert "".join(str(path).split()) in "".join(invoke("info", path).stdout.split())
+
+
+@pytest.fixture(scope="module")
+def camera_png(camera):
+    buffer = io.BytesIO()
+    Image.fromarray(np.rint(camera[100:132, 200:240] * 255).astype(np.uint8)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+NAMES = st.text(NAME_CHARACTERS, min_size=1, max_size=24).filter(
+    lambda n: all(part not in ("", ".", "..") for part in n.split("/"))
+)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(name=NAMES)
+def test_fuzz_any_file_name_is_printed_safely(camera_png, name):
+    _any_name_through_info(camera_png, name)
+
+
+@pytest.mark.slow
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(name=NAMES)
+def test_fuzz_many_file_names(camera_png, name):
+    _any_name_through_info(camera_png, name)
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["compress", "reconstruct", "denoise", "animate", "explore", "sweep", "decompress", "survey"],
+)
+def test_every_writer_checks_its_outputs_before_any_work(tmp_path, photo, monkeypatch, command):
+    from svdimage import _fileutil
+    from svdimage.codec import encode
+
+    source = tmp_path / "x.svdz"
+    source.write_bytes(encode(np.full((16, 16), 0.5), quality=50))
+    monkeypatch.setattr(_fileutil, "_free_bytes", lambda folder: 0)  # a full disk
+    monkeypatch.setattr("svdimage.cli._app.load_image", _never_called)
+    out = tmp_path / "out"
+    args = {
+        "compress": ["compress", photo, "-o", out / "a.svdz"],
+        "reconstruct": ["reconstruct", photo, "-k", "3", "-o", out / "a.png"],
+        "denoise": ["denoise", photo, "-o", out / "a.png"],
+        "animate": ["animate", photo, "-o", out / "a.gif"],
+        "explore": ["explore", photo, "-o", out / "a.html"],
+        "sweep": ["sweep", photo, "-o", out],
+        "decompress": ["decompress", source, "-o", out / "a.png"],
+        "survey": ["survey", photo, "-o", out, "--workers", "0"],
+    }[command]
+    assert_one_line_error(invoke(*args), EXIT_FILES, "No space left on device")
+    assert not out.exists() or not any(out.iterdir())

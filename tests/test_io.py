@@ -14,6 +14,8 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image, ImageOps
 
 from svdimage import load_image, save_image
@@ -699,3 +701,32 @@ def test_a_fifo_is_refused_at_once_not_read(tmp_path):
     os.mkfifo(fifo)
     with pytest.raises(OSError, match=r"is a FIFO \(named pipe\), not a regular file"):
         load_image(fifo)
+
+
+# -- the hostile-image target: truncated data, edited dimensions (tests/fuzz_cases.py; the
+# 10,000-case campaign runs the same cases: benchmarks/fuzz_campaign.py) ----------------------
+@pytest.fixture(scope="module")
+def image_seeds():
+    from .fuzz_cases import image_seeds
+
+    return image_seeds()
+
+
+def _hostile_image(seeds, seed):
+    from .fuzz_cases import check_image, image_case
+
+    outcome = check_image(image_case(seeds, np.random.default_rng(seed)))
+    assert outcome.problem is None, outcome
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1))
+def test_fuzz_hostile_images_load_or_refuse_within_the_bound(image_seeds, seed):
+    _hostile_image(image_seeds, seed)
+
+
+@pytest.mark.slow
+@settings(max_examples=5_000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1))
+def test_fuzz_many_hostile_images(image_seeds, seed):
+    _hostile_image(image_seeds, seed)

@@ -348,3 +348,38 @@ def test_fifo_and_folder_inputs_are_refused_at_once(tmp_path):
         read_file(tmp_path)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         read_file(tmp_path / "missing.svdz")
+
+
+# -- the hostile-case target (tests/fuzz_cases.py; the 20,000-case campaign runs the same
+# cases: benchmarks/fuzz_campaign.py) ------------------------------------------------------------
+@pytest.fixture(scope="module")
+def campaign_seeds(small_gray, astronaut):
+    colour = np.ascontiguousarray(astronaut[100:148, 200:264])
+    return [
+        encode(small_gray, quality=80, version=1),
+        encode(small_gray, quality=60, tile=None, version=1),
+        encode(colour, quality=70, version=1),
+        encode(small_gray, quality=80),
+        encode(colour, quality=70),
+        encode(colour, quality=90, tile=4, chroma="444"),
+    ]
+
+
+def _hostile_case(seeds, seed):
+    from ..fuzz_cases import check_svdz, svdz_case
+
+    outcome = check_svdz(svdz_case(seeds, np.random.default_rng(seed)))
+    assert outcome.problem is None, outcome
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1))
+def test_fuzz_hostile_files_decode_or_refuse_within_the_bound(campaign_seeds, seed):
+    _hostile_case(campaign_seeds, seed)
+
+
+@pytest.mark.slow
+@settings(max_examples=2_000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1))
+def test_fuzz_many_hostile_files(campaign_seeds, seed):
+    _hostile_case(campaign_seeds, seed)
