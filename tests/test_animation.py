@@ -205,3 +205,15 @@ def test_mp4_quality_is_its_own_name(tmp_path, small_svd):
     with pytest.deprecated_call(match="use mp4_quality="):
         old = animate(tmp_path / "old.mp4", small_svd, ranks=[1, 2], quality=3)
     assert len(read_mp4(old)[1]) == len(read_mp4(new)[1]) == 2
+
+
+def test_a_caption_is_drawn_as_written_not_as_mathtext(small_svd):
+    # Reproducer: `animate --caption 'price $x^$'` failed with matplotlib's mathtext
+    # ParseSyntaxException (exit 3) instead of drawing the text.
+    from svdimage.animation import _AnimationFigure
+
+    caption = "price $x^$ and \\frac{"
+    figure = _AnimationFigure(small_svd, [1, 2], size=(300, 480), layout="stacked", caption=caption)
+    frame = figure.full_frame(0, small_svd.reconstruct(1))
+    assert frame.shape[:2] == (480, 300)
+    assert caption in [t.get_text() for t in figure.fig.texts]

@@ -171,7 +171,17 @@ class _AnimationFigure:
         self.ax_err.set_title(r"Relative error $\|A-A_k\|_F\,/\,\|A\|_F$", fontsize=10)
         self.ax_err.grid(True, which="both", ls=":", lw=0.6)
         if caption:
-            self.fig.text(0.5, 0.015, caption, ha="center", va="bottom", fontsize=8, color="0.35")
+            # The caption is the user's text, drawn as written: "$5 and $6" is not mathtext.
+            self.fig.text(
+                0.5,
+                0.015,
+                caption,
+                ha="center",
+                va="bottom",
+                fontsize=8,
+                color="0.35",
+                parse_math=False,
+            )
         self.moving = [self.title, self.line, self.point]
         self.canvas.draw()
         self._keep_labels_inside()
@@ -378,7 +388,7 @@ def animate(
     layout : {'stacked', 'side'}, optional
         Image above the curve, or beside it.
     caption : str, optional
-        Small text under the panels.
+        Small text under the panels, drawn as written (``$`` is not mathtext).
     force : bool, optional
         Overwrite an existing file.
     mp4_quality : float, optional
