@@ -730,3 +730,35 @@ def test_fuzz_hostile_images_load_or_refuse_within_the_bound(image_seeds, seed):
 @given(seed=st.integers(0, 2**32 - 1))
 def test_fuzz_many_hostile_images(image_seeds, seed):
     _hostile_image(image_seeds, seed)
+
+
+@pytest.mark.parametrize("fmt", ["BMP", "TIFF", "PPM"])
+def test_uncompressed_files_declaring_more_pixels_than_their_bytes_are_refused_first(fmt):
+    # A 9000x9000 header over a few hundred bytes: Pillow allocates 243 MB, then finds the
+    # data short. Refused from the file's length, before anything is allocated.
+    from .fuzz_cases import measured, with_dimensions
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((10, 10, 3), dtype=np.uint8)).save(buffer, format=fmt)
+    data = buffer.getvalue()
+    if fmt == "PPM":
+        data = data.replace(b"10 10", b"9000 9000", 1)
+    else:
+        data = with_dimensions(fmt, data, 9000, 9000)
+    error, seconds, peak = measured(lambda: load_image(data))
+    assert isinstance(error, ValueError), error
+    assert "cannot hold the 9,000x" in str(error)
+    assert peak < 32 * 2**20 and seconds < 0.5
+
+
+def test_a_tiff_whose_strips_stop_short_of_its_height_is_refused():
+    # Pillow decodes the strips there are and leaves the other rows black.
+    import tifffile
+
+    from .fuzz_cases import with_dimensions
+
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, np.full((64, 64), 200, dtype=np.uint8))
+    with pytest.raises(ValueError, match="strips hold 4,096 of the 12,800 pixels"):
+        load_image(with_dimensions("TIFF", buffer.getvalue(), 64, 200))
+    assert load_image(buffer.getvalue()).shape == (64, 64)

@@ -119,8 +119,9 @@ def load_image(
         one would block or never end).
     ValueError
         If the data is not an image Pillow can read, is truncated (a PNG's
-        pixel data is checked to the last row, and refused at once when it is
-        too short to hold the declared size), holds NaN or infinite pixels,
+        pixel data is checked to the last row, a TIFF's strips must cover its
+        height, and data too short to hold the declared size, compressed or
+        not, is refused before allocating), holds NaN or infinite pixels,
         is smaller than 2x2 pixels, exceeds ``max_pixels``, ``max_memory`` or
         (URL) ``max_bytes``.
     TimeoutError, ConnectionError
@@ -363,10 +364,11 @@ def _decode(
                 except ValueError as err:
                     raise _OwnError(str(err)) from None
                 notes += _conversions(pil)
-                if pil.format == "PNG":
+                problem = _raw_problem(pil, _length(stream) - start)
+                if problem is None and pil.format == "PNG":
                     problem = _png_problem(stream, start)
-                    if problem is not None:
-                        raise _OwnError(f"{label} is truncated or corrupt ({problem}).")
+                if problem is not None:
+                    raise _OwnError(f"{label} is truncated or corrupt ({problem}).")
                 pil.load()
                 array = _pil_to_float(ImageOps.exif_transpose(pil))
                 try:
@@ -563,6 +565,40 @@ def _unit_range(array: np.ndarray, mode: str, label: str, notes: list[str]) -> n
         rule = "the image is constant, so it was clipped to [0, 1]"
     notes.append(f"its {kind} pixel values span [{low:.6g}, {high:.6g}], outside {usual}; {rule}.")
     return out
+
+
+def _length(stream: Path | BinaryIO) -> int:
+    """Bytes of the file or stream (a huge number when it cannot be told)."""
+    try:
+        if isinstance(stream, Path):
+            return stream.stat().st_size
+        position = stream.tell()
+        end = stream.seek(0, os.SEEK_END)
+        stream.seek(position)
+        return int(end)
+    except (OSError, ValueError, AttributeError):
+        return 1 << 62
+
+
+def _raw_problem(pil: Image.Image, length: int) -> str | None:
+    """Why the uncompressed pixel data of ``pil`` (BMP, PPM, plain TIFF: Pillow's ``raw``
+    tiles) cannot be in a file of ``length`` bytes, or None: each tile needs at least one
+    bit per pixel after its offset. Checked before Pillow allocates the image."""
+    tiles = [t for t in getattr(pil, "tile", None) or [] if t[0] == "raw"]
+    for tile in tiles:
+        x0, y0, x1, y1 = tile[1]
+        need = int(tile[2]) + (y1 - y0) * -(-(x1 - x0) // 8)
+        if need > length:
+            return (
+                f"its {length:,} bytes cannot hold the {x1 - x0:,}x{y1 - y0:,} pixels it "
+                f"declares (at least {need:,} bytes uncompressed)"
+            )
+    if pil.format == "TIFF" and tiles and len(tiles) == len(pil.tile):
+        # Strips that stop short of the declared height leave the other rows black.
+        covered = sum((t[1][3] - t[1][1]) * (t[1][2] - t[1][0]) for t in tiles)
+        if covered < pil.size[0] * pil.size[1]:
+            return f"its strips hold {covered:,} of the {pil.size[0] * pil.size[1]:,} pixels"
+    return None
 
 
 def _position(stream: BinaryIO) -> int:
