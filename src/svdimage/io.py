@@ -593,7 +593,7 @@ def _raw_problem(pil: Image.Image, length: int) -> str | None:
                 f"its {length:,} bytes cannot hold the {x1 - x0:,}x{y1 - y0:,} pixels it "
                 f"declares (at least {need:,} bytes uncompressed)"
             )
-    if pil.format == "TIFF" and tiles and len(tiles) == len(pil.tile):
+    if pil.format == "TIFF" and tiles and len(tiles) == len(getattr(pil, "tile", [])):
         # Strips that stop short of the declared height leave the other rows black.
         covered = sum((t[1][3] - t[1][1]) * (t[1][2] - t[1][0]) for t in tiles)
         if covered < pil.size[0] * pil.size[1]:
