@@ -5,7 +5,8 @@ Two inputs: the deterministic 12 MP phone-like photo of ``bench_commands.py``
 image) and a 1000x1000 colour crop of it (a 1 MP display image, the size issue
 #13 names). In headless Chromium (Playwright, the system's ``chromium``), each page
 is timed on: one slider step (rank k -> k+1: one rank-1 term and a redraw), a
-10-rank jump, the jump from rank 1 to the highest rank, and the page load.
+10-rank jump, the jump from rank 1 to the highest rank, the page load, and one redraw
+of the SSIM map view at a new rank.
 Baseline, timed in the same page: one full redraw of the ``original`` view (one
 pass over the pixels and ``putImageData``), so ratios say how many plain redraws
 a rank change costs. Python's build time is given against G (one full ``gesdd``
@@ -50,8 +51,21 @@ TIMINGS = """async () => {
     const t = performance.now(); s.view("original"); draws.push(performance.now() - t);
   }
   s.view("reconstruction");
+  // The SSIM map of a new rank, computed and drawn (the original's window sums are kept
+  // from the first map).
+  s.view("ssim");
+  const maps = [];
+  for (let k = 31; k <= 35; k++) {
+    s.view("reconstruction");
+    await s.setRank(k);
+    const t = performance.now(); s.view("ssim"); maps.push(performance.now() - t);
+  }
+  s.view("reconstruction");
   const median = (a) => a.slice().sort((x, y) => x - y)[a.length >> 1];
-  return { step: median(steps), jump10: median(jumps), full: full, draw: median(draws) };
+  return {
+    step: median(steps), jump10: median(jumps), full: full, draw: median(draws),
+    ssim: median(maps),
+  };
 }"""
 
 
@@ -117,6 +131,7 @@ def main() -> None:
                     f"{t['step']:.1f} ({t['step'] / t['draw']:.1f}x)",
                     f"{t['jump10']:.1f} ({t['jump10'] / t['draw']:.1f}x)",
                     f"{t['full']:.0f} ({t['full'] / t['draw']:.0f}x)",
+                    f"{t['ssim']:.0f} ({t['ssim'] / t['draw']:.0f}x)",
                 ]
             )
         browser.close()
@@ -131,6 +146,7 @@ def main() -> None:
         "1-rank step ms",
         "10-rank jump ms",
         "1 → max ms",
+        "SSIM map ms",
     ]
     print(f"G = {g:.2f} s; {machine()}")
     print_table(headers, rows)

@@ -155,3 +155,23 @@ def test_ssim_without_kept_statistics_gives_the_same_numbers(camera, astronaut):
         assert kept == recomputed or (np.isnan(kept) and np.isnan(recomputed)), name
         if not np.isnan(kept):
             assert metrics.structural_similarity(a, b) == kept, name
+
+
+@pytest.mark.parametrize("channels", [None, 3])
+def test_ssim_map_is_scikit_images_map_inside_the_border_and_averages_to_ssim(rng, channels):
+    from skimage.metrics import structural_similarity as skimage_ssim
+
+    from svdimage.metrics import ssim_map, structural_similarity
+
+    shape = (40, 53) if channels is None else (40, 53, channels)
+    original = rng.random(shape)
+    approx = np.clip(original + 0.1 * rng.standard_normal(shape), 0, 1)
+    local = ssim_map(original, approx)
+    assert local.shape == (34, 47)
+    axis = None if channels is None else 2
+    _, full = skimage_ssim(original, approx, data_range=1.0, full=True, channel_axis=axis)
+    reference = full[3:-3, 3:-3] if channels is None else full[3:-3, 3:-3].mean(axis=2)
+    np.testing.assert_allclose(local, reference, atol=1e-9)
+    assert local.mean() == pytest.approx(structural_similarity(original, approx), abs=1e-6)
+    with pytest.raises(ValueError, match="smaller than SSIM's 7x7 window"):
+        ssim_map(original[:6], approx[:6])

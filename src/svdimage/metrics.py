@@ -29,6 +29,7 @@ __all__ = [
     "compression_ratio",
     "bd_psnr",
     "SSIM_WINDOW",
+    "ssim_map",
 ]
 
 
@@ -138,6 +139,57 @@ def structural_similarity(
     """
     a, b = _pair(original, approx)
     return SSIMReference(a, too_small=too_small, keep_statistics=False)(b)
+
+
+def ssim_map(original: ArrayLike, approx: ArrayLike) -> np.ndarray:
+    """The local SSIM of every ``SSIM_WINDOW`` x ``SSIM_WINDOW`` window inside the image.
+
+    The map whose mean is :func:`structural_similarity`: scikit-image's windows
+    and constants (uniform 7x7 window, K1 = 0.01, K2 = 0.03, sample
+    covariance, ``data_range=1``), at the windows that lie wholly inside the
+    image (scikit-image computes its full map with mirrored borders, then
+    averages only these). Computed in float64; colour maps are the mean of
+    the channels' maps. The explorer's SSIM view draws this map.
+
+    Parameters
+    ----------
+    original, approx : (M, N[, C]) array_like
+        Images in [0, 1], at least 7 x 7.
+
+    Returns
+    -------
+    (M - 6, N - 6) ndarray of float64
+        Entry ``[i, j]`` is the SSIM of the window whose top-left pixel is
+        ``(i, j)``, that is centred on pixel ``(i + 3, j + 3)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.linspace(0, 1, 400).reshape(20, 20)
+    >>> ssim_map(x, x).shape, float(ssim_map(x, x).min())
+    ((14, 14), 1.0)
+    """
+    from scipy.ndimage import uniform_filter
+
+    a, b = _pair(original, approx)
+    if min(a.shape[:2]) < SSIM_WINDOW:
+        raise ValueError(
+            f"images of {a.shape[1]}x{a.shape[0]} pixels are smaller than SSIM's "
+            f"{SSIM_WINDOW}x{SSIM_WINDOW} window."
+        )
+    half = SSIM_WINDOW // 2
+    inside = (slice(half, a.shape[0] - half), slice(half, a.shape[1] - half))
+    c1, c2 = (0.01 * 1.0) ** 2, (0.03 * 1.0) ** 2
+    norm = SSIM_WINDOW**2 / (SSIM_WINDOW**2 - 1)  # sample covariance
+    channels = [(a, b)] if a.ndim == 2 else [(a[..., c], b[..., c]) for c in range(a.shape[2])]
+    total = np.zeros((a.shape[0] - 2 * half, a.shape[1] - 2 * half))
+    for x, y in channels:
+        x, y = x.astype(np.float64), y.astype(np.float64)
+        mean = [uniform_filter(v, size=SSIM_WINDOW)[inside] for v in (x, y, x * x, y * y, x * y)]
+        ux, uy, uxx, uyy, uxy = mean
+        vx, vy, vxy = norm * (uxx - ux * ux), norm * (uyy - uy * uy), norm * (uxy - ux * uy)
+        total += ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
+    return total / len(channels)
 
 
 class SSIMReference:

@@ -84,6 +84,61 @@
     return built === target;
   }
 
+  // -- the local SSIM map: metrics.ssim_map's windows and constants, on the displayed images ---
+  // x: the original's channel, y: the rank-k image as drawn (clipped, 8-bit), both / 255.
+  // Box sums over the 7x7 windows inside the image, rows then columns; the original's sums
+  // are kept. Map entry (i, j) is the window whose top-left pixel is (i, j).
+  const WIN = 7, MW = W - WIN + 1, MH = H - WIN + 1, NP = WIN * WIN;
+  const C1 = 0.01 * 0.01, C2 = 0.03 * 0.03, NORM = NP / (NP - 1);
+  let ssim = null;  // { rank, map: Float32Array(MH * MW), mean, ms }
+  const originalSums = [];
+  function boxSums(values) {  // (H x W) -> (MH x MW) sums of each window
+    const rows = new Float64Array(H * MW), out = new Float64Array(MH * MW);
+    for (let r = 0; r < H; r++) {
+      const o = r * W; let s = 0;
+      for (let j = 0; j < WIN; j++) s += values[o + j];
+      rows[r * MW] = s;
+      for (let j = 1; j < MW; j++) { s += values[o + j + WIN - 1] - values[o + j - 1]; rows[r * MW + j] = s; }
+    }
+    for (let j = 0; j < MW; j++) {
+      let s = 0;
+      for (let r = 0; r < WIN; r++) s += rows[r * MW + j];
+      out[j] = s;
+      for (let r = 1; r < MH; r++) { s += rows[(r + WIN - 1) * MW + j] - rows[(r - 1) * MW + j]; out[r * MW + j] = s; }
+    }
+    return out;
+  }
+  function computeSsim() {
+    if (ssim && ssim.rank === built) return ssim;
+    const t0 = performance.now();
+    const map = new Float32Array(MH * MW);
+    const x = new Float64Array(P), y = new Float64Array(P), prod = new Float64Array(P);
+    for (let c = 0; c < C; c++) {
+      for (let p = 0; p < P; p++) x[p] = original[4 * p + (C === 1 ? 0 : c)] / 255;
+      if (!originalSums[c]) {
+        for (let p = 0; p < P; p++) prod[p] = x[p] * x[p];
+        originalSums[c] = [boxSums(x), boxSums(prod)];
+      }
+      const [sx, sxx] = originalSums[c];
+      for (let p = 0; p < P; p++) y[p] = Math.round(Math.min(255, Math.max(0, acc[c][p] * 255))) / 255;
+      const sy = boxSums(y);
+      for (let p = 0; p < P; p++) prod[p] = y[p] * y[p];
+      const syy = boxSums(prod);
+      for (let p = 0; p < P; p++) prod[p] = x[p] * y[p];
+      const sxy = boxSums(prod);
+      for (let q = 0; q < MH * MW; q++) {
+        const ux = sx[q] / NP, uy = sy[q] / NP;
+        const vx = NORM * (sxx[q] / NP - ux * ux), vy = NORM * (syy[q] / NP - uy * uy);
+        const vxy = NORM * (sxy[q] / NP - ux * uy);
+        map[q] += ((2 * ux * uy + C1) * (2 * vxy + C2)) / ((ux * ux + uy * uy + C1) * (vx + vy + C2)) / C;
+      }
+    }
+    let sum = 0;
+    for (let q = 0; q < map.length; q++) sum += map[q];
+    ssim = { rank: built, map, mean: sum / map.length, ms: performance.now() - t0 };
+    return ssim;
+  }
+
   // -- drawing ---------------------------------------------------------------------------
   let view = "reconstruction", wipeAt = 0.5, lastDrawMs = 0;
   const lut = bytesOf(D.colormap);
@@ -91,7 +146,21 @@
     const t0 = performance.now();
     const out = frame.data;
     const showRecon = (p) => view === "reconstruction" || (view === "wipe" && (p % W) < wipeAt * W);
-    if (view === "difference" && original) {
+    if (view === "ssim" && original && MW > 0 && MH > 0) {
+      // 1 - SSIM through the difference view's colour map: dark where the structure is kept;
+      // the 3-pixel border, where no window fits, in mid grey.
+      const { map } = computeSsim(), half = (WIN - 1) / 2;
+      for (let p = 0; p < P; p++) {
+        const r = Math.floor(p / W) - half, j = (p % W) - half, q = 4 * p;
+        if (r < 0 || j < 0 || r >= MH || j >= MW) { out[q] = out[q + 1] = out[q + 2] = 128; out[q + 3] = 255; continue; }
+        const idx = Math.min(255, Math.max(0, Math.round((1 - map[r * MW + j]) * 255))) * 3;
+        out[q] = lut[idx]; out[q + 1] = lut[idx + 1]; out[q + 2] = lut[idx + 2]; out[q + 3] = 255;
+      }
+      $("colorbar-max").textContent = "≤ 0";
+      $("colorbar-min").textContent = "1";
+      const against = D.original.mime === "image/jpeg" ? " against the JPEG original view" : "";
+      $("colorbar-hint").textContent = `local SSIM (7×7 windows) of the displayed image${against}; mean ${ssim.mean.toFixed(4)}`;
+    } else if (view === "difference" && original) {
       const s = 255 / (D.diffScale * 255 * C);
       for (let p = 0; p < P; p++) {
         let d = 0;
@@ -154,6 +223,8 @@
       storedValues: k * D.storedValuesPerRank, float32Bytes: 4 * k * D.storedValuesPerRank,
       svdzBytes: s < 0 ? null : D.storage.svdzBytes[s], svdzRank: s < 0 ? null : D.storage.ranks[s],
       view: view, built: built, lastDrawMs: lastDrawMs,
+      ssimMapMean: ssim && ssim.rank === built ? ssim.mean : null,
+      ssimMapMs: ssim && ssim.rank === built ? ssim.ms : null,
     };
   }
   const fmt = (x, d) => (x === null || x === undefined) ? "–" : Number(x).toFixed(d);
@@ -265,11 +336,16 @@
   // -- controls ----------------------------------------------------------------------------
   const slider = $("rank-slider"), number = $("rank-number");
   function setView(name) {
-    if (!["reconstruction", "original", "difference", "wipe"].includes(name)) throw new Error("unknown view " + name);
+    if (!["reconstruction", "original", "difference", "wipe", "ssim"].includes(name)) throw new Error("unknown view " + name);
     if (name !== "reconstruction" && !original) return view;
     view = name;
     for (const b of document.querySelectorAll("#views button")) b.setAttribute("aria-pressed", String(b.dataset.view === name));
-    $("colorbar").hidden = name !== "difference";
+    $("colorbar").hidden = name !== "difference" && name !== "ssim";
+    if (name === "difference") {
+      $("colorbar-min").textContent = "0";
+      $("colorbar-max").textContent = "≥ " + (D.diffScale * 255).toFixed(1);
+      $("colorbar-hint").textContent = "mean |Aₖ − A| over channels, grey levels";
+    }
     canvas.classList.toggle("wipe", name === "wipe");
     draw();
     return view;
@@ -320,7 +396,6 @@
     canvas.addEventListener("pointermove", drag);
     const ramp = $("colorbar-ramp").getContext("2d");
     for (let i = 0; i < 256; i++) { ramp.fillStyle = `rgb(${lut[3 * i]},${lut[3 * i + 1]},${lut[3 * i + 2]})`; ramp.fillRect(i, 0, 1, 12); }
-    $("colorbar-max").textContent = "≥ " + (D.diffScale * 255).toFixed(1);
     const targets = $("targets");
     for (const t of D.targets) {
       const b = document.createElement("button");
@@ -351,5 +426,10 @@
     view: (name) => (name === undefined ? view : setView(name)),
     play,
     wipe: (fraction) => { wipeAt = Math.max(0, Math.min(1, fraction)); draw(); },
+    ssimMap: () => {  // the local SSIM map of the rank drawn now (docs/explorer.md)
+      if (!original || MW < 1 || MH < 1) return null;
+      const m = computeSsim();
+      return { rank: m.rank, width: MW, height: MH, mean: m.mean, ms: m.ms, values: Array.from(m.map) };
+    },
   };
 })();
