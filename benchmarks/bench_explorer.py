@@ -81,7 +81,7 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     import svdimage
-    from svdimage.explorer import _file_budget, _resize, resize_matrix
+    from svdimage.explorer import _file_budget, _resize
 
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
@@ -104,9 +104,8 @@ def main() -> None:
             page = svdimage.explore(image, title=name, **options)
             built = time.perf_counter() - start
             path = page.save(Path(tmp) / f"page{len(rows)}.html")
-            M, N = image.shape[:2]
             Md, Nd = page.data["height"], page.data["width"]
-            display = _resize(image, resize_matrix(M, Md), resize_matrix(N, Nd))
+            display = _resize(image, Md, Nd)
             budget = _file_budget(display)
             tab = browser.new_page(viewport={"width": 1280, "height": 860})
             start = time.perf_counter()
@@ -150,6 +149,8 @@ def main() -> None:
     ]
     print(f"G = {g:.2f} s; {machine()}")
     print_table(headers, rows)
+    budget_headers, budget_rows = budget_table(quick=args.quick)
+    print_table(budget_headers, budget_rows)
     if args.quick:
         return
     lines = [
@@ -163,8 +164,62 @@ def main() -> None:
         "|" + "---:|" * len(headers),
         *("| " + " | ".join(str(c) for c in row) + " |" for row in rows),
         "",
+        "Every rank within the budget (pages built with `storage=False`; the display image",
+        "shrinks below `--max-side` 1024 only when its every rank would not fit):",
+        "",
+        "| " + " | ".join(budget_headers) + " |",
+        "|" + "---:|" * len(budget_headers),
+        *("| " + " | ".join(str(c) for c in row) + " |" for row in budget_rows),
+        "",
     ]
     RESULTS.write_text("\n".join(lines), encoding="utf-8")
+
+
+def budget_table(*, quick: bool) -> tuple[list[str], list[list[object]]]:
+    """Smooth, busy and noisy photos, gray and colour, 0.3 to 12 MP: the display size, the
+    ranks embedded against the display image's rank, and the file against the budget."""
+    import numpy as np
+    import skimage.data
+    import skimage.transform
+
+    import svdimage
+    from svdimage.explorer import _file_budget, _resize
+
+    def sized(image: np.ndarray, megapixels: float) -> np.ndarray:
+        rows = int(round(np.sqrt(megapixels * 1e6 * 3 / 4)))
+        shape = (rows, int(round(rows * 4 / 3)), *image.shape[2:])
+        return np.clip(skimage.transform.resize(image, shape, order=1), 0, 1).astype(np.float32)
+
+    rng = np.random.default_rng(3)
+    smooth = skimage.data.coffee() / 255.0  # soft backgrounds
+    busy = skimage.data.astronaut() / 255.0  # texture everywhere
+    noisy = np.clip(busy + rng.normal(0, 0.04, busy.shape), 0, 1)
+    cases = [("smooth", smooth), ("busy", busy), ("noisy", noisy)]
+    sizes = [0.05] if quick else [0.3, 1.0, 12.0]
+    rows: list[list[object]] = []
+    for name, image in cases:
+        for mode in ("gray", "colour"):
+            source = image if mode == "colour" else image @ np.array([0.2126, 0.7152, 0.0722])
+            for megapixels in sizes:
+                photo = sized(source, megapixels)
+                start = time.perf_counter()
+                page = svdimage.explore(photo, storage=False)
+                built = time.perf_counter() - start
+                Md, Nd = page.data["height"], page.data["width"]
+                budget = _file_budget(_resize(photo, Md, Nd))
+                size = len(page.to_html().encode())
+                rows.append(
+                    [
+                        f"{name} {mode} {megapixels:g} MP",
+                        f"{Nd}x{Md}",
+                        f"{page.max_rank} of {page.data['fullRank']}",
+                        sum(t["rank"] is not None for t in page.data["targets"]),
+                        f"{size / 1e6:.2f} MB ({size / budget:.2f})",
+                        f"{built:.1f} s",
+                    ]
+                )
+    headers = ["photo", "display", "ranks", "marks resolved (of 4)", "file (÷ budget)", "build"]
+    return headers, rows
 
 
 if __name__ == "__main__":

@@ -115,11 +115,21 @@ def test_bench_explorer_quick_times_the_page_in_chromium():
     if not (shutil.which("chromium") or shutil.which("chromium-browser")):
         pytest.skip("no Chromium on this machine (apt-get install chromium; .ci/run does)")
     out = run("bench_explorer.py")
-    rows = [line for line in out.splitlines() if line.startswith("| ") and "input" not in line]
-    assert len(rows) == 2
-    for row in rows:
-        cells = [c.strip() for c in row.strip("|").split("|")]
+    tables = [
+        [c.strip() for c in line.strip("|").split("|")]
+        for line in out.splitlines()
+        if line.startswith("| ") and "display |" not in line
+    ]
+    timed = [cells for cells in tables if len(cells) == 11]
+    assert len(timed) == 2
+    for cells in timed:
         assert int(cells[2]) >= 1 and float(cells[7].split()[0]) > 0  # ranks; step measured
+    budget = [cells for cells in tables if len(cells) == 6]
+    assert len(budget) == 6  # smooth, busy, noisy x gray, colour
+    for cells in budget:
+        held, full = cells[2].split(" of ")
+        assert held == full and cells[3] == "4"  # every rank; every mark resolves
+        assert float(cells[4].split("(")[1].rstrip(")")) <= 1  # within the budget
 
 
 def test_bench_batch_quick_runs_all_three_engines_with_the_same_numbers():

@@ -1,36 +1,39 @@
-"""An interactive explorer of a truncated SVD: one self-contained HTML page.
+"""An interactive explorer of an image's SVD: one self-contained HTML page.
 
-:func:`explore` computes, in Python, everything the page needs: the σ-scaled
-factors resized to the display resolution, the exact error and energy of
-every rank, PSNR and SSIM on a grid of ranks (the numbers ``svdimage sweep``
-reports), real ``.svdz`` sizes and Pillow JPEGs at the same bytes on a
-coarser grid, and the ranks that :func:`svdimage.ranks.criteria.recommend`'s
-targets pick. The page rebuilds the rank-``k`` image in the browser by adding
+:func:`explore` resizes the image to the display size and computes, in Python,
+everything the page needs about that *displayed* image: its exact SVD, every
+rank's factors (quantized and Rice-coded), the exact error and energy of every
+rank, PSNR and SSIM on a grid of ranks (the numbers ``svdimage sweep`` reports
+for the displayed image), real ``.svdz`` sizes and Pillow JPEGs at the same
+bytes on a coarser grid, and the ranks that :func:`svdimage.ranks.criteria.recommend`'s
+targets pick. The page rebuilds the rank-``k`` image (the best of that rank
+[1]_) in the browser by adding
 or subtracting rank-1 terms as ``k`` moves. It loads nothing from anywhere:
 its script, style, data and images are inline, and a Content-Security-Policy
 forbids every request.
 
-Why the factors and not images: resizing is linear, so the display-size
-best rank-``k`` image [1]_ is ``(R_M U_k) diag(s_k) (R_N V_k)^T``, with ``R_M`` and
-``R_N`` the box-filter (area-averaging) resizing matrices -- the same
-operator as Pillow's ``Image.resize(..., Image.BOX)``. Storing
-``(M_d + N_d)`` numbers per component instead of an image per rank keeps the
-file small.
+Why the displayed image's own SVD: the page offers every rank of what it
+shows, and every number on it is about what it shows. A busy photo whose
+every rank would not fit the file budget is shown smaller (its factors cost
+about the same bits per pixel), never with fewer ranks.
 
 Embedded data (``<script type="application/json" id="svdimage-data">``;
 documented for users in ``docs/explorer.md``):
 
 - ``factors``: for each component ``i`` (rank-major) and channel ``c``, the
-  ``M_d`` entries of ``sqrt(s_i) R_M u_i`` then the ``N_d`` entries of
-  ``sqrt(s_i) R_N v_i``, quantized to integers with a float32 step per
-  vector, zigzagged to unsigned 16-bit (``0, -1, 1, -2 -> 0, 1, 2, 3``) and
-  stored per component as the low bytes then the high bytes (the high bytes
-  are almost all zero), zlib-compressed as one stream (decoded by the
-  browser's ``DecompressionStream('deflate')``). The step is ``max(delta,
-  max|x| / 32767)``: one absolute step ``delta`` chosen so that quantization
-  moves display pixels by about 0.3 of a grey level (RMS) at the highest rank.
+  ``M_d`` entries of ``sqrt(s_i) u_i`` then the ``N_d`` entries of
+  ``sqrt(s_i) v_i``, each vector quantized with its own float32 step
+  (``uStep``, ``vStep``: ``(K, C)``) to integers, zigzagged (``0, -1, 1, -2 ->
+  0, 1, 2, 3``) and Rice-coded with its own parameter (``uRice``, ``vRice``:
+  ``(K, C)`` bytes) into one bit stream, most significant bit first: a value
+  ``z`` is ``z >> r`` ones, a zero and the ``r`` low bits of ``z``; a quotient
+  of 24 or more is 24 ones and ``z`` in 24 bits. The steps give every
+  component the same share of the quantization noise, which adds
+  ``QUANTIZATION_RMS_LEVELS`` grey levels RMS at the highest rank and less at
+  every lower one: precision falls with ``s_i``.
 - ``original``: the display-size original, 8-bit, as lossless WebP (PNG when
-  Pillow lacks WebP).
+  Pillow lacks WebP) when that takes at most an eighth of the budget, else a
+  quality-95 JPEG.
 - numbers: ``relativeError``/``energy``/``sigma`` for ranks 1..K, the PSNR/SSIM
   grid, the storage grid, recommendations and the play schedule.
 
@@ -48,7 +51,6 @@ import io
 import json
 import math
 import re
-import zlib
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -85,16 +87,10 @@ PAGE_TARGETS = (
     ("SSIM 0.95", "ssim=0.95"),
 )
 
-#: Most components embedded by default; fewer when the file budget says so.
-DEFAULT_RANK_CAP = 500
-
 #: RMS display error, in grey levels, that the factors' quantization may add.
 QUANTIZATION_RMS_LEVELS = 0.3
 
-_FORMAT_VERSION = 1
-
-#: Largest quantized magnitude (int16 codes).
-_CODE_MAX = 32767
+_FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -229,15 +225,18 @@ def explore(
     image_or_svd : (M, N[, C]) array_like or ImageSVD
         An image in [0, 1] (decomposed here), or a decomposition.
     image : (M, N[, C]) array_like, optional
-        The original, when ``image_or_svd`` is a decomposition: the reference for
-        PSNR, SSIM, the difference view and storage. Without it a complete SVD
-        rebuilds the original; a truncated one shows errors and energy only.
+        The original, when ``image_or_svd`` is a decomposition. Without it a
+        complete decomposition rebuilds the original, and a truncated one its
+        rank-K image, which the page then explores (and says so).
     max_side : int, optional
         Longest side of the display image (the original is never enlarged).
+        The page holds every rank of the display image within the file budget
+        (about three quality-90 JPEGs of it plus 1 MB): a busy photo whose every
+        rank would not fit gets a smaller display image (down to
+        ``MIN_DISPLAY_SIDE``), never fewer ranks.
     max_rank : int, optional
-        Components to embed (the slider's range). Default: as many as the file
-        budget allows -- about three quality-90 JPEGs of the display image plus
-        1 MB -- up to 500 and the image's rank.
+        Components to embed (the slider's range), at most the display image's
+        rank; then the display image keeps ``max_side`` whatever the budget.
     storage : bool, optional
         Measure real ``.svdz`` sizes and JPEGs at equal bytes (a few encodes
         of the full image; the slow part on big photos).
@@ -268,52 +267,49 @@ def explore(
     if int(max_side) < 1:
         raise ValueError(f"max_side must be at least 1; got {max_side}.")
     if isinstance(image_or_svd, ImageSVD):
-        svd = image_or_svd
-        if not svd.has_vectors:
+        given = image_or_svd
+        if image is not None:
+            reference = reference_image(given, image)
+        elif given.has_vectors:
+            # A complete decomposition rebuilds the image; a truncated one, the rank-K image
+            # it holds: that is what the page then explores.
+            reference = np.clip(given.reconstruct(given.max_rank), 0, 1)
+        else:
             raise ValueError(
-                "the explorer needs singular vectors; decompose with compute_vectors=True."
+                "the explorer needs the image or singular vectors; pass image= or decompose "
+                "with compute_vectors=True."
             )
-        reference = reference_image(svd, image) if image is not None or svd.is_complete else None
+        truncated_source = image is None and not given.is_complete
     else:
         reference = as_image_array(image_or_svd)
-        svd = None
-    shape = svd.shape if svd is not None else reference.shape  # type: ignore[union-attr]
-    M, N = shape[:2]
-    scale = min(1.0, int(max_side) / max(M, N))
-    Md, Nd = max(1, round(M * scale)), max(1, round(N * scale))
-    R_M, R_N = resize_matrix(M, Md), resize_matrix(N, Nd)
-
-    original = original_blob = None
-    original_mime = ""
-    budget = 2_000_000  # no original: no JPEG to measure the budget by
-    if reference is not None:
-        original = _resize(reference, R_M, R_N)
-        budget = _file_budget(original)
-        original_blob, original_mime = _original_image(original, budget)
-    factor_budget = (budget - 120_000 - len(original_blob or b"") * 4 // 3) * 3 // 4
-    full = min(M, N)
-    if max_rank is None:
-        # About 4 bits per quantized value; the exact count trims the rank below.
-        per_rank = (svd.n_channels if svd is not None else _channels(shape)) * (Md + Nd) / 2
-        cap = min(full, DEFAULT_RANK_CAP, max(8, int(1.5 * factor_budget / per_rank)))
-    else:
-        cap = check_rank(max_rank, full, shape=shape)
+        truncated_source = False
+    M, N = reference.shape[:2]
     stage = _progress.task if step is None else step
-    if svd is None:
-        assert reference is not None  # given an image, not an SVD
-        with stage(f"computing the top {cap} singular values and vectors"):
-            svd = decompose(reference, rank=cap, rng=rng)
-    cap = min(cap, svd.max_rank)
-
-    U, s, Vt = svd.stacked_factors()
-    root = np.sqrt(np.maximum(s[:, :cap], 0)).astype(np.float64)
-    Ud = (R_M @ U[:, :, :cap]) * root[:, None, :]  # (C, M_d, K)
-    Vd = np.swapaxes(Vt[:, :cap] @ R_N.T, 1, 2) * root[:, None, :]  # (C, N_d, K)
-    codes, u_step, v_step = _quantize(Ud, Vd)
-    k = cap if max_rank is not None else _ranks_within(codes, factor_budget)
-    payload = zlib.compress(codes[:k].tobytes(), 9)
+    side = min(max(M, N), int(max_side))
+    while True:
+        Md, Nd = _display_shape(M, N, side)
+        display = _resize(reference, Md, Nd).astype(np.float32)
+        budget = _file_budget(display)
+        # The original view takes at most an eighth of the budget or a quality-95 JPEG
+        # (_original_image); the rest, less the page itself, is for the factors.
+        original_room = max(len(_jpeg(display, 95)) * 4 // 3, budget // 8)
+        factor_budget = (budget - 120_000 - original_room) * 3 // 4
+        with stage(f"computing the SVD of the {Nd}x{Md} display image"):
+            svd = decompose(display, method="exact", rng=rng)
+        k = svd.full_rank if max_rank is None else min(check_rank(max_rank, min(M, N)), Md, Nd)
+        k = min(k, svd.max_rank)
+        factors = _encode_factors(svd, k)
+        fits = len(factors["data"]) <= factor_budget
+        if fits or max_rank is not None or side <= MIN_DISPLAY_SIDE:
+            break
+        # Every rank of a smaller display image: about the same bits per pixel (a little
+        # fewer per pixel, as the finest detail goes: the margin makes one more try rare).
+        shrink = 0.98 * math.sqrt(factor_budget / len(factors["data"]))
+        side = max(MIN_DISPLAY_SIDE, int(side * shrink))
+    original_blob, original_mime = _original_image(display, budget)
 
     channels = svd.n_channels
+    Ud, Vd = factors["Ud"], factors["Vd"]
     data: dict[str, Any] = {
         "version": _FORMAT_VERSION,
         "title": title,
@@ -322,54 +318,147 @@ def explore(
         "channels": channels,
         "sourceWidth": N,
         "sourceHeight": M,
+        "sourceTruncated": bool(truncated_source),
         "maxRank": k,
         "fullRank": svd.full_rank,
         "method": svd.method,
-        "storedValuesPerRank": channels * (M + N + 1),
-        "sigma": [_floats(row) for row in s[:, :k]],
+        "storedValuesPerRank": channels * (Md + Nd + 1),
+        "sigma": [_floats(row) for row in factors["sigma"]],
         "relativeError": _floats(np.atleast_1d(svd.relative_error())[:k]),
         "energy": _floats(np.atleast_1d(svd.energy())[:k]),
         "factors": {
-            "encoding": "zlib-zigzag-int16-byteplanes",
-            "data": _b64(payload),
-            "uStep": _b64(u_step[:k].astype("<f4").tobytes()),
-            "vStep": _b64(v_step[:k].astype("<f4").tobytes()),
+            "encoding": "rice",
+            "data": _b64(factors["data"]),
+            "uStep": _b64(factors["u_step"].astype("<f4").tobytes()),
+            "vStep": _b64(factors["v_step"].astype("<f4").tobytes()),
+            "uRice": _b64(factors["u_rice"].astype(np.uint8).tobytes()),
+            "vRice": _b64(factors["v_rice"].astype(np.uint8).tobytes()),
         },
-        "original": None
-        if original_blob is None
-        else {"mime": original_mime, "data": _b64(original_blob)},
+        "original": {"mime": original_mime, "data": _b64(original_blob)},
         "schedule": _play_schedule(k),
         "colormap": _b64(_colormap()),
+        "diffScale": _difference_scale(display, Ud, Vd),
     }
     truncated = svd.truncated(k)
-    if reference is not None:
-        assert original is not None  # resized from the reference above
-        data["diffScale"] = _difference_scale(original, Ud, Vd)
-        with stage("measuring PSNR and SSIM on a grid of ranks"):
-            data["quality"] = _quality_grid(reference, truncated)
-        with stage("encoding real .svdz files and JPEGs of the same size"):
-            data["storage"] = _storage_grid(reference, truncated) if storage else _no_storage()
-    else:
-        data["diffScale"] = 1.0
-        data["quality"] = {"ranks": [], "psnr": [], "ssim": []}
-        data["storage"] = _no_storage()
-    data["targets"] = _targets(truncated, reference)
+    with stage("measuring PSNR and SSIM on a grid of ranks"):
+        data["quality"] = _quality_grid(display, truncated)
+    with stage("encoding real .svdz files and JPEGs of the same size"):
+        data["storage"] = _storage_grid(display, truncated) if storage else _no_storage()
+    data["targets"] = _targets(truncated, display)
     return Explorer(data=data, title=title)
 
 
+#: The display image is never made smaller than this to fit every rank in the budget.
+MIN_DISPLAY_SIDE = 128
+
+
+def _display_shape(M: int, N: int, side: int) -> tuple[int, int]:
+    """``(M_d, N_d)``: the longest side at most ``side``, never enlarged."""
+    scale = min(1.0, side / max(M, N))
+    return max(1, round(M * scale)), max(1, round(N * scale))
+
+
+#: Rice coding of the factors: a quotient of ESCAPE or more is written as ESCAPE ones and
+#: the zigzagged value in RAW_BITS bits.
+_RICE_ESCAPE, _RICE_RAW_BITS = 24, 24
+
+
+def _encode_factors(svd: ImageSVD, k: int) -> dict[str, Any]:
+    """The first ``k`` components of the display image's SVD, quantized and Rice-coded.
+
+    Each vector of ``sqrt(s_i) u_i`` and ``sqrt(s_i) v_i`` gets its own step, chosen so
+    that every component adds the same share of the quantization noise: a pixel of the
+    rank-``k`` image moves by ``QUANTIZATION_RMS_LEVELS`` grey levels RMS in all, and by
+    less at every lower rank (equal noise per component minimizes the bits for that total:
+    precision falls with ``s_i``). The integers are zigzagged and Rice-coded, with the
+    parameter that makes each vector shortest.
+    """
+    U, s, Vt = svd.stacked_factors()
+    C = U.shape[0]
+    root = np.sqrt(np.maximum(s[:, :k], 0)).astype(np.float64)
+    Ud = U[:, :, :k].astype(np.float64) * root[:, None, :]  # (C, M_d, k)
+    Vd = np.swapaxes(Vt[:, :k], 1, 2).astype(np.float64) * root[:, None, :]  # (C, N_d, k)
+    noise = 12 * (QUANTIZATION_RMS_LEVELS / 255) ** 2 / (2 * k)  # per vector and component
+    u_ms = np.maximum((Vd**2).mean(axis=1).T, 1e-30)  # (k, C): what u's noise is scaled by
+    v_ms = np.maximum((Ud**2).mean(axis=1).T, 1e-30)
+    limit = (1 << (_RICE_RAW_BITS - 1)) - 1
+    u_step = np.maximum(np.sqrt(noise / u_ms), np.abs(Ud).max(axis=1).T / limit)
+    v_step = np.maximum(np.sqrt(noise / v_ms), np.abs(Vd).max(axis=1).T / limit)
+    Md, Nd = Ud.shape[1], Vd.shape[1]
+    values = np.empty((k, C, Md + Nd), dtype=np.int64)
+    values[:, :, :Md] = np.rint(Ud.transpose(2, 0, 1) / u_step[:, :, None])
+    values[:, :, Md:] = np.rint(Vd.transpose(2, 0, 1) / v_step[:, :, None])
+    zigzag = ((values << 1) ^ (values >> 63)).reshape(-1)
+    lengths = np.tile([Md, Nd], k * C)
+    parameters = _rice_parameters(zigzag, lengths)
+    data = _rice_encode(zigzag, np.repeat(parameters, lengths))
+    Ud_q = (values[:, :, :Md] * u_step[:, :, None]).transpose(1, 2, 0)
+    Vd_q = (values[:, :, Md:] * v_step[:, :, None]).transpose(1, 2, 0)
+    return {
+        "data": data,
+        "u_step": u_step,
+        "v_step": v_step,
+        "u_rice": parameters[0::2].reshape(k, C),
+        "v_rice": parameters[1::2].reshape(k, C),
+        "Ud": Ud_q,
+        "Vd": Vd_q,
+        "sigma": s[:, :k],
+    }
+
+
+def _rice_parameters(z: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """For each run of ``lengths`` values of ``z``, the Rice parameter that codes it in the
+    fewest bits."""
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    best = np.full(lengths.size, np.iinfo(np.int64).max)
+    chosen = np.zeros(lengths.size, dtype=np.int64)
+    for k in range(20):
+        q = z >> k
+        bits = np.where(q >= _RICE_ESCAPE, _RICE_ESCAPE + _RICE_RAW_BITS, q + 1 + k)
+        total = np.add.reduceat(bits, starts)
+        better = total < best
+        best[better], chosen[better] = total[better], k
+    return chosen
+
+
+def _rice_encode(z: np.ndarray, k: np.ndarray) -> bytes:
+    """Rice codes of ``z`` with parameters ``k`` (per value), most significant bit first: a
+    quotient ``q = z >> k`` of ``q`` ones and a zero, then the ``k`` low bits; a quotient of
+    ``_RICE_ESCAPE`` or more as that many ones and ``z`` in ``_RICE_RAW_BITS`` bits."""
+    q = z >> k
+    escaped = q >= _RICE_ESCAPE
+    ones = np.where(escaped, _RICE_ESCAPE, q)
+    low_bits = np.where(escaped, _RICE_RAW_BITS, k)
+    low = np.where(escaped, z, z & ((1 << k) - 1))
+    ends = np.cumsum(ones + (~escaped) + low_bits)
+    starts = ends - (ones + (~escaped) + low_bits)
+    total = int(ends[-1]) if z.size else 0
+    bits = np.zeros(total, dtype=np.uint8)
+    count = int(ones.sum())
+    if count:
+        offsets = np.arange(count) - np.repeat(np.cumsum(ones) - ones, ones)
+        bits[np.repeat(starts, ones) + offsets] = 1
+    body = starts + ones + (~escaped)
+    for j in range(int(low_bits.max(initial=0))):
+        has = low_bits > j
+        bits[body[has] + j] = (low[has] >> (low_bits[has] - 1 - j)) & 1
+    return np.packbits(bits).tobytes()
+
+
 # -- the pieces ------------------------------------------------------------------
-def _resize(image: np.ndarray, R_M: np.ndarray, R_N: np.ndarray) -> np.ndarray:
-    """``R_M @ plane @ R_N.T`` for each channel, by Pillow's box filter (the same operator,
-    without the dense matrices' cost on a 12 MP photo)."""
+def _resize(image: np.ndarray, Md: int, Nd: int) -> np.ndarray:
+    """``image`` resized to ``(M_d, N_d)`` by Pillow's box filter, each channel in float32
+    (the operator of :func:`resize_matrix`, without the dense matrices' cost)."""
     from PIL import Image
 
-    size = (R_N.shape[0], R_M.shape[0])
+    if image.shape[:2] == (Md, Nd):
+        return np.asarray(image, dtype=np.float32)
     planes = image[..., None] if image.ndim == 2 else image
     out = np.stack(
         [
             np.asarray(
                 Image.fromarray(np.ascontiguousarray(planes[..., c], dtype=np.float32)).resize(
-                    size, Image.Resampling.BOX
+                    (Nd, Md), Image.Resampling.BOX
                 )
             )
             for c in range(planes.shape[2])
@@ -379,84 +468,38 @@ def _resize(image: np.ndarray, R_M: np.ndarray, R_N: np.ndarray) -> np.ndarray:
     return out[..., 0] if image.ndim == 2 else out
 
 
-def _quantize(Ud: np.ndarray, Vd: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Codes ``(K, 2, C (M_d + N_d))`` (per component: the low bytes, then the high bytes of
-    zigzagged int16 values) and per-vector steps ``(K, C)`` for U and V."""
-    C, Md, K = Ud.shape
-    Nd = Vd.shape[1]
-    u_peak = np.abs(Ud).max(axis=1).T  # (K, C)
-    v_peak = np.abs(Vd).max(axis=1).T
-    # Quantizing x with step q adds variance q^2/12 per entry; a display pixel of
-    # channel c at rank K collects sum_i q_i^2/12 (mean v_i^2 + mean u_i^2).
-    u_ms = (Ud**2).mean(axis=1).T
-    v_ms = (Vd**2).mean(axis=1).T
-    target = (QUANTIZATION_RMS_LEVELS / 255) ** 2
-
-    def variance(delta: float) -> float:
-        qu, qv = np.maximum(delta, u_peak / _CODE_MAX), np.maximum(delta, v_peak / _CODE_MAX)
-        return float(((qu**2 * v_ms + qv**2 * u_ms) / 12).sum(axis=0).max())
-
-    lo, hi = 1e-12, 1.0
-    for _ in range(60):  # bisection on log(delta)
-        mid = math.sqrt(lo * hi)
-        lo, hi = (mid, hi) if variance(mid) <= target else (lo, mid)
-    u_step = np.maximum(lo, u_peak / _CODE_MAX)
-    v_step = np.maximum(lo, v_peak / _CODE_MAX)
-    values = np.empty((K, C, Md + Nd), dtype=np.int32)
-    values[:, :, :Md] = np.rint(Ud.transpose(2, 0, 1) / u_step[:, :, None])
-    values[:, :, Md:] = np.rint(Vd.transpose(2, 0, 1) / v_step[:, :, None])
-    np.clip(values, -_CODE_MAX, _CODE_MAX, out=values)
-    # Zigzag (0, -1, 1, -2, ... -> 0, 1, 2, 3, ...): small magnitudes have a zero high byte.
-    zigzag = ((values << 1) ^ (values >> 31)).astype("<u2")
-    codes = np.empty((K, 2, C * (Md + Nd)), dtype=np.uint8)
-    codes[:, 0] = (zigzag & 0xFF).reshape(K, -1)
-    codes[:, 1] = (zigzag >> 8).reshape(K, -1)
-    return codes, u_step, v_step
-
-
-def _ranks_within(codes: np.ndarray, nbytes: int) -> int:
-    """The most leading components whose compressed codes fit ``nbytes`` (at least 1)."""
-    compressor = zlib.compressobj(9)
-    total = 0
-    for k in range(codes.shape[0]):
-        total += len(compressor.compress(codes[k].tobytes()))
-        total += len(compressor.flush(zlib.Z_SYNC_FLUSH))
-        if total > nbytes:
-            return max(1, k)
-    return codes.shape[0]
-
-
 def _file_budget(original: np.ndarray) -> int:
     """Three quality-90 JPEGs of the display image plus 1 MB (issue #13's bound)."""
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(to_uint8(original)).save(buffer, format="JPEG", quality=90)
-    return 3 * len(buffer.getvalue()) + 1_000_000
-
-
-def _channels(shape: tuple[int, ...]) -> int:
-    return 1 if len(shape) == 2 else shape[2]
+    return 3 * len(_jpeg(original, 90)) + 1_000_000
 
 
 def _original_image(image: np.ndarray, budget: int) -> tuple[bytes, str]:
-    """The display-size original: lossless (WebP, else PNG) when that takes at most a
-    third of the file budget, otherwise a quality-95 JPEG (the page says which)."""
+    """The display-size original: lossless (WebP, else PNG) when that takes at most an
+    eighth of the file budget (the rest is for every rank's factors), otherwise a
+    quality-95 JPEG (the page says which)."""
     from PIL import Image, features
 
     pixels = Image.fromarray(to_uint8(image))
     buffer = io.BytesIO()
     if features.check("webp"):
-        pixels.save(buffer, format="WEBP", lossless=True, quality=100, method=4, exact=True)
+        pixels.save(buffer, format="WEBP", lossless=True, quality=50, method=2, exact=True)
         mime = "image/webp"
     else:
         pixels.save(buffer, format="PNG", optimize=True)
         mime = "image/png"
-    if buffer.tell() * 4 // 3 <= budget // 3:
+    if buffer.tell() * 4 // 3 <= budget // 8:
         return buffer.getvalue(), mime
+    return _jpeg(image, 95), "image/jpeg"
+
+
+def _jpeg(image: np.ndarray, quality: int) -> bytes:
+    """A Pillow JPEG of ``image`` (4:4:4 chroma at quality 95 and above)."""
+    from PIL import Image
+
     buffer = io.BytesIO()
-    pixels.save(buffer, format="JPEG", quality=95, subsampling=0)
-    return buffer.getvalue(), "image/jpeg"
+    extra = {"subsampling": 0} if quality >= 95 else {}
+    Image.fromarray(to_uint8(image)).save(buffer, format="JPEG", quality=quality, **extra)
+    return buffer.getvalue()
 
 
 def _difference_scale(original: np.ndarray, Ud: np.ndarray, Vd: np.ndarray) -> float:

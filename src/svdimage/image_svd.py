@@ -167,8 +167,9 @@ class ImageSVD:
     def _repr_html_(self) -> str:
         """The interactive explorer (:func:`svdimage.explore`), inline in Jupyter.
 
-        Measured against the rebuilt original for a complete SVD; a truncated one
-        shows errors and energy only (call ``svdimage.explore(svd, image=...)`` for more).
+        A complete SVD rebuilds the image; a truncated one its rank-K image, which
+        the page then explores (call ``svdimage.explore(svd, image=...)`` to explore
+        the original instead).
         """
         # The package's one upward import (documented in pyproject.toml's import-linter
         # contract and docs/architecture.md): Jupyter asks the result itself for its

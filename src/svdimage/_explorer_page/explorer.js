@@ -16,28 +16,35 @@
     for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
     return out;
   }
-  async function inflate(bytes) {
-    const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("deflate"));
-    return new Uint8Array(await new Response(stream).arrayBuffer());
-  }
+
 
   // -- factors: U[(i*C + c)*H + row], V[(i*C + c)*W + col], sqrt(sigma)-scaled --------
+  // Rice-coded integers (explorer.py's module docstring): per vector a step and a parameter.
+  const ESCAPE = 24, RAW_BITS = 24;
   let U, V;
-  async function loadFactors() {
-    const bytes = await inflate(bytesOf(D.factors.data));
+  function loadFactors() {
+    const bits = bytesOf(D.factors.data);
     const us = new Float32Array(bytesOf(D.factors.uStep).buffer);
     const vs = new Float32Array(bytesOf(D.factors.vStep).buffer);
+    const ku = bytesOf(D.factors.uRice), kv = bytesOf(D.factors.vRice);
     U = new Float32Array(K * C * H); V = new Float32Array(K * C * W);
-    const n = C * (H + W);
-    const value = (i, at) => {  // component i, position at: low byte, high byte, un-zigzag
-      const z = bytes[2 * n * i + at] | (bytes[2 * n * i + n + at] << 8);
-      return (z >>> 1) ^ -(z & 1);
+    let pos = 0;
+    const bit = () => (bits[pos >>> 3] >>> (7 - (pos++ & 7))) & 1;
+    const read = (out, at, n, k, step) => {
+      for (let e = 0; e < n; e++) {
+        let q = 0;
+        while (q < ESCAPE && bit()) q++;  // below ESCAPE, the failing read is the zero
+        let z = q === ESCAPE ? 0 : q;
+        const low = q === ESCAPE ? RAW_BITS : k;
+        for (let j = 0; j < low; j++) z = z * 2 + bit();
+        out[at + e] = ((z >>> 1) ^ -(z & 1)) * step;
+      }
     };
     for (let i = 0; i < K; i++) {
       for (let c = 0; c < C; c++) {
-        const ic = i * C + c, src = c * (H + W), qu = us[ic], qv = vs[ic];
-        for (let r = 0; r < H; r++) U[ic * H + r] = value(i, src + r) * qu;
-        for (let j = 0; j < W; j++) V[ic * W + j] = value(i, src + H + j) * qv;
+        const ic = i * C + c;
+        read(U, ic * H, H, ku[ic], us[ic]);
+        read(V, ic * W, W, kv[ic], vs[ic]);
       }
     }
   }
@@ -229,7 +236,7 @@
   }
   const fmt = (x, d) => (x === null || x === undefined) ? "–" : Number(x).toFixed(d);
   const count = (n) => Number(n).toLocaleString("en-US");
-  const pixels = D.sourceWidth * D.sourceHeight;
+  const pixels = W * H;  // every number is the displayed image's
   const bpp = (b) => (8 * b / pixels).toFixed(3) + " bpp";
   const at = (r, k) => (r === null || r === k) ? "" : ` <small>(rank ${r})</small>`;
   function row(name, value) { return `<tr><th>${name}</th><td>${value}</td></tr>`; }
@@ -367,10 +374,13 @@
     slider.max = number.max = K;
     $("rank-of").textContent = `of ${K}`;
     const src = `${D.sourceWidth}×${D.sourceHeight}`;
-    $("subtitle").textContent = `${src} ${C === 1 ? "gray" : "colour"}, ${D.method} SVD, ` +
-      `ranks 1–${K} of ${D.fullRank} embedded; shown at ${W}×${H}` +
-      (W !== D.sourceWidth ? " (factors resized, box filter)" : "") +
-      ". PSNR, SSIM and sizes are those of the full image." +
+    const resized = W !== D.sourceWidth || H !== D.sourceHeight;
+    $("subtitle").textContent = `${src} ${C === 1 ? "gray" : "colour"}` +
+      (resized ? `, shown at ${W}×${H} (box filter)` : "") +
+      `: ${D.method} SVD of the displayed image, ` +
+      (K === D.fullRank ? `every rank (1–${K})` : `ranks 1–${K} of ${D.fullRank}`) +
+      ". Every number is the displayed image's." +
+      (D.sourceTruncated ? " The decomposition given was truncated: the page explores the image it holds." : "") +
       (D.original && D.original.mime === "image/jpeg" ? " The original view is a quality-95 JPEG of the display image (a lossless copy would not fit the file budget)." : "");
     slider.addEventListener("input", () => setRank(slider.value));
     number.addEventListener("change", () => setRank(number.value));

@@ -426,7 +426,8 @@ def explore_command(
         "--max-rank",
         min=1,
         metavar="K",
-        help="Ranks on the slider (default: what fits about 3 JPEGs + 1 MB, up to 500).",
+        help="Ranks on the slider (default: every rank of the display image, made smaller "
+        "for a busy photo whose every rank would not fit about 3 JPEGs + 1 MB).",
     ),
     compare_files: Optional[bool] = typer.Option(
         None,
@@ -460,8 +461,9 @@ def explore_command(
     page.save(output, force=force)
     size = os.path.getsize(output)
     out_console.print(
-        f"Wrote {output} ({format_bytes(size)}, ranks 1-{page.max_rank}); open it in any "
-        "browser, no server or network needed.",
+        f"Wrote {output} ({format_bytes(size)}, {page.data['width']}x{page.data['height']}, "
+        f"ranks 1-{page.max_rank} of {page.data['fullRank']}); open it in any browser, no "
+        "server or network needed.",
         soft_wrap=True,
     )
     if open_page:
