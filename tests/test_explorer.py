@@ -192,7 +192,7 @@ def test_text_cannot_break_out_of_the_page(camera):
     page = explore(camera[:64, :64], title=title, storage=False)
     text = page.to_html()
     assert "<script>alert(1)" not in text
-    assert text.count("</script>") == 2  # the data block and the page's script
+    assert text.count("</script>") == 3  # the data block, the worker and the page's script
     assert html.escape(title) in text
     assert page_data(text)["title"] == title
 
@@ -677,3 +677,116 @@ def test_a_busy_photos_page_reaches_its_full_rank_and_resolves_every_mark(
     assert session.set_rank(state["maxRank"]) == state["maxRank"]
     assert session.problems == []
     session.close()
+
+
+# -- your own photo, in the browser ---------------------------------------------------------
+def _wait_for_exact(session, name, timeout=60.0):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not (state := session.state()).get("exact") or state.get("fileName") != name:
+        assert time.monotonic() < deadline, state
+        session.page.wait_for_timeout(20)
+    deadline = time.monotonic() + timeout
+    while "measuring" in session.page.inner_text("#targets"):
+        assert time.monotonic() < deadline
+        session.page.wait_for_timeout(20)
+    return state
+
+
+@pytest.fixture(scope="module")
+def blank_session(tmp_path_factory, browser):
+    from svdimage.explorer import blank_page
+
+    path = blank_page().save(tmp_path_factory.mktemp("blank") / "blank.html")
+    session = PageSession(browser, path)
+    yield session
+    session.close()
+
+
+def test_a_blank_page_asks_for_a_photo_and_makes_no_request(blank_session):
+    assert blank_session.page.is_visible("#prompt")
+    assert "Drop a photo" in blank_session.page.inner_text("#prompt")
+    assert not blank_session.page.is_visible("#controls")
+    assert blank_session.state()["blank"] is True
+    assert blank_session.requests == [blank_session.page.url]
+    assert blank_session.problems == []
+
+
+@pytest.mark.parametrize("which", ["colour", "gray"])
+def test_a_photo_given_to_the_page_gets_pythons_numbers(
+    tmp_path, blank_session, astronaut, camera, which
+):
+    from svdimage.ranks.criteria import parse_criterion, resolve_criterion
+
+    image = astronaut[::4, ::4] if which == "colour" else camera[::4, ::4]  # 128 x 128
+    pixels = np.rint(image * 255).astype(np.uint8)
+    path = tmp_path / f"{which}.png"
+    Image.fromarray(pixels).save(path)
+    reference = pixels / 255.0
+    svd = decompose(reference, method="exact")
+    session = blank_session
+    session.page.set_input_files("#file", str(path))
+    state = _wait_for_exact(session, path.name)
+    assert state["maxRank"] == 128 and not session.page.is_visible("#prompt")
+    for k in (1, 10, 57, 128):
+        session.set_rank(k)
+        state = session.state()
+        assert state["relativeError"] == pytest.approx(svd.relative_error(k), rel=1e-3, abs=1e-9)
+        expected_psnr = metrics.peak_signal_noise_ratio(reference, svd.reconstruct(k))
+        if np.isfinite(expected_psnr) and expected_psnr < 80:
+            assert state["psnr"] == pytest.approx(expected_psnr, abs=0.05)
+        expected_ssim = metrics.structural_similarity(reference, svd.reconstruct(k))
+        assert state["ssim"] == pytest.approx(expected_ssim, abs=1e-3)
+        shown = session.canvas()
+        expected = np.clip(svd.reconstruct(k), 0, 1) * 255
+        if expected.ndim == 2:
+            expected = np.repeat(expected[..., None], 3, axis=-1)
+        assert np.abs(shown - expected).max() <= 2, k
+    marks = {
+        b.get_attribute("data-criterion"): b.inner_text()
+        for b in session.page.query_selector_all("#targets button")
+    }
+    for criterion, text in marks.items():
+        expected = resolve_criterion(svd, parse_criterion(criterion), image=reference)
+        assert text.endswith(f"rank {expected}"), (criterion, text)
+    assert session.problems == []
+
+
+def test_a_file_that_is_not_an_image_is_one_line_on_the_page(tmp_path, blank_session):
+    path = tmp_path / "notes.txt"
+    path.write_text("not an image")
+    blank_session.page.set_input_files("#file", str(path))
+    blank_session.page.wait_for_timeout(300)
+    message = blank_session.page.inner_text("#message")
+    assert message.startswith("notes.txt is not an image") and "\n" not in message
+    assert blank_session.problems == []  # no console error
+
+
+def test_a_photo_dropped_on_a_built_page_replaces_it(tmp_path, gray_page, astronaut):
+    _, _, _, session = gray_page
+    path = tmp_path / "other.png"
+    Image.fromarray(np.rint(astronaut[::8, ::8] * 255).astype(np.uint8)).save(path)
+    session.page.set_input_files("#file", str(path))
+    state = _wait_for_exact(session, "other.png")
+    assert state["source"] == "browser" and state["maxRank"] == 64
+    assert "other.png" in session.page.inner_text("#subtitle")
+
+
+def test_blank_page_api_and_cli(tmp_path):
+    from typer.testing import CliRunner
+
+    from svdimage.cli import app
+    from svdimage.explorer import blank_page
+
+    page = blank_page(title="any photo")
+    assert page.data["blank"] is True and page.max_rank == 0
+    text = page.to_html()
+    assert "worker-src blob:" in text and "default-src 'none'" in text
+    runner = CliRunner()
+    result = runner.invoke(app, ["explore", "--blank", "-o", str(tmp_path / "blank.html")])
+    assert result.exit_code == 0 and "drop any photo on it" in result.stdout
+    assert page_data((tmp_path / "blank.html").read_text(encoding="utf-8"))["blank"] is True
+    both = runner.invoke(app, ["explore", "x.png", "--blank", "-o", str(tmp_path / "b.html")])
+    neither = runner.invoke(app, ["explore", "-o", str(tmp_path / "b.html")])
+    assert both.exit_code == neither.exit_code == 2

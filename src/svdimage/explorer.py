@@ -74,7 +74,14 @@ from svdimage.ranks.selection import MeasurementCache
 from svdimage.ranks.storage import sizes_of, svdz_bytes
 from svdimage.sweep import measure_ranks
 
-__all__ = ["Explorer", "explore", "resize_matrix", "DEFAULT_MAX_SIDE", "PAGE_TARGETS"]
+__all__ = [
+    "Explorer",
+    "explore",
+    "blank_page",
+    "resize_matrix",
+    "DEFAULT_MAX_SIDE",
+    "PAGE_TARGETS",
+]
 
 #: Longest side of the display image.
 DEFAULT_MAX_SIDE = 1024
@@ -112,8 +119,9 @@ class Explorer:
 
     @property
     def max_rank(self) -> int:
-        """The slider's largest rank: the number of embedded components."""
-        return int(self.data["maxRank"])
+        """The slider's largest rank: the number of embedded components (0 for a
+        :func:`blank_page`)."""
+        return int(self.data.get("maxRank", 0))
 
     def to_html(self) -> str:
         """The page, as one self-contained HTML document."""
@@ -127,11 +135,14 @@ class Explorer:
             "TITLE": html.escape(self.title),
             "CSS": page.joinpath("explorer.css").read_text(encoding="utf-8"),
             "SCRIPT": page.joinpath("explorer.js").read_text(encoding="utf-8"),
+            "WORKER": page.joinpath("explorer_worker.js").read_text(encoding="utf-8"),
             "DATA": payload,
         }
         # One pass over the template: what is put in is never searched again, so a title
         # such as "{{SCRIPT}}.png" stays text.
-        return re.sub(r"\{\{(TITLE|CSS|SCRIPT|DATA)\}\}", lambda found: values[found[1]], template)
+        return re.sub(
+            r"\{\{(TITLE|CSS|SCRIPT|WORKER|DATA)\}\}", lambda found: values[found[1]], template
+        )
 
     def save(self, path: str | Path, *, force: bool = False) -> Path:
         """Write the page to ``path`` atomically; never overwrite without ``force``."""
@@ -337,6 +348,7 @@ def explore(
         "original": {"mime": original_mime, "data": _b64(original_blob)},
         "schedule": _play_schedule(k),
         "colormap": _b64(_colormap()),
+        "browserMaxSide": DEFAULT_MAX_SIDE,
         "diffScale": _difference_scale(display, Ud, Vd),
     }
     truncated = svd.truncated(k)
@@ -345,6 +357,32 @@ def explore(
     with stage("encoding real .svdz files and JPEGs of the same size"):
         data["storage"] = _storage_grid(display, truncated) if storage else _no_storage()
     data["targets"] = _targets(truncated, display)
+    return Explorer(data=data, title=title)
+
+
+def blank_page(*, title: str = "svdimage explorer") -> Explorer:
+    """The explorer page without a photo: it asks for one (drag and drop, or a file
+    picker) and computes its SVD in the browser.
+
+    Any page does this too (a photo dropped on a built page replaces it); this one starts
+    empty, so one HTML file serves every photo, with no Python on the reader's machine.
+    The browser resizes a photo to at most :data:`DEFAULT_MAX_SIDE` pixels, computes a
+    randomized SVD for a first view, then the exact one (the eigendecomposition of the
+    Gram matrix, in a Web Worker, so the page never freezes), and the PSNR and SSIM marks.
+
+    Examples
+    --------
+    >>> page = blank_page()
+    >>> page.data["blank"], "svdimage-worker" in page.to_html()
+    (True, True)
+    """
+    data = {
+        "version": _FORMAT_VERSION,
+        "title": title,
+        "blank": True,
+        "browserMaxSide": DEFAULT_MAX_SIDE,
+        "colormap": _b64(_colormap()),
+    }
     return Explorer(data=data, title=title)
 
 

@@ -2,14 +2,21 @@
 // Data format: src/svdimage/explorer.py's module docstring; automation hook: docs/explorer.md.
 "use strict";
 (function () {
-  const D = JSON.parse(document.getElementById("svdimage-data").textContent);
-  const H = D.height, W = D.width, C = D.channels, K = D.maxRank, P = H * W;
+  // The page's data: embedded (a built page), or a photo's, computed here (load(file)).
+  let D = JSON.parse(document.getElementById("svdimage-data").textContent);
+  let H, W, C, K, P, frame;
   const $ = (id) => document.getElementById(id);
   const canvas = $("image"), ctx = canvas.getContext("2d");
-  canvas.width = W; canvas.height = H;
-  if (Math.max(W, H) < 256) canvas.classList.add("tiny");
-  const frame = ctx.createImageData(W, H);
   const SVG = "http://www.w3.org/2000/svg";
+  function shape() {  // (re)size everything that depends on the image's shape
+    H = D.height; W = D.width; C = D.channels; K = D.maxRank; P = H * W;
+    canvas.width = W; canvas.height = H;
+    canvas.classList.toggle("tiny", Math.max(W, H) < 256);
+    frame = ctx.createImageData(W, H);
+    acc = Array.from({ length: C }, () => new Float32Array(P));
+    built = 0; termsSinceReset = 0; ssim = null; originalSums = [];
+    MW = W - WIN + 1; MH = H - WIN + 1;
+  }
 
   function bytesOf(text) {
     const bin = atob(text), out = new Uint8Array(bin.length);
@@ -23,6 +30,7 @@
   const ESCAPE = 24, RAW_BITS = 24;
   let U, V;
   function loadFactors() {
+    if (!D.factors) return;
     const bits = bytesOf(D.factors.data);
     const us = new Float32Array(bytesOf(D.factors.uStep).buffer);
     const vs = new Float32Array(bytesOf(D.factors.vStep).buffer);
@@ -63,7 +71,7 @@
   }
 
   // -- the rank-k image, kept as a float sum and moved by rank-1 terms ----------------
-  const acc = Array.from({ length: C }, () => new Float32Array(P));
+  let acc = [];
   let built = 0;         // rank held in acc
   let target = 1;        // rank asked for
   let termsSinceReset = 0;
@@ -92,58 +100,36 @@
   }
 
   // -- the local SSIM map: metrics.ssim_map's windows and constants, on the displayed images ---
-  // x: the original's channel, y: the rank-k image as drawn (clipped, 8-bit), both / 255.
-  // Box sums over the 7x7 windows inside the image, rows then columns; the original's sums
+  // x: the original's channel, y: the rank-k image as drawn (clipped, 8-bit), both / 255; the
+  // window sums (boxSums, addSsim: explorer_worker.js, shared with the worker) of the original
   // are kept. Map entry (i, j) is the window whose top-left pixel is (i, j).
-  const WIN = 7, MW = W - WIN + 1, MH = H - WIN + 1, NP = WIN * WIN;
-  const C1 = 0.01 * 0.01, C2 = 0.03 * 0.03, NORM = NP / (NP - 1);
-  let ssim = null;  // { rank, map: Float32Array(MH * MW), mean, ms }
-  const originalSums = [];
-  function boxSums(values) {  // (H x W) -> (MH x MW) sums of each window
-    const rows = new Float64Array(H * MW), out = new Float64Array(MH * MW);
-    for (let r = 0; r < H; r++) {
-      const o = r * W; let s = 0;
-      for (let j = 0; j < WIN; j++) s += values[o + j];
-      rows[r * MW] = s;
-      for (let j = 1; j < MW; j++) { s += values[o + j + WIN - 1] - values[o + j - 1]; rows[r * MW + j] = s; }
-    }
-    for (let j = 0; j < MW; j++) {
-      let s = 0;
-      for (let r = 0; r < WIN; r++) s += rows[r * MW + j];
-      out[j] = s;
-      for (let r = 1; r < MH; r++) { s += rows[(r + WIN - 1) * MW + j] - rows[(r - 1) * MW + j]; out[r * MW + j] = s; }
-    }
-    return out;
+  const WIN = SSIM_WIN;
+  let MW = 0, MH = 0;
+  let ssim = null;  // { rank, map: Float64Array(MH * MW), mean, ms }
+  let originalSums = [];
+  function originalPlane(c) {
+    const x = new Float64Array(P);
+    for (let p = 0; p < P; p++) x[p] = original[4 * p + (C === 1 ? 0 : c)] / 255;
+    return x;
   }
-  function computeSsim() {
-    if (ssim && ssim.rank === built) return ssim;
+  function computeSsim(rounded = true) {
+    if (rounded && ssim && ssim.rank === built) return ssim;
     const t0 = performance.now();
-    const map = new Float32Array(MH * MW);
-    const x = new Float64Array(P), y = new Float64Array(P), prod = new Float64Array(P);
+    const map = new Float64Array(MH * MW), y = new Float64Array(P);
     for (let c = 0; c < C; c++) {
-      for (let p = 0; p < P; p++) x[p] = original[4 * p + (C === 1 ? 0 : c)] / 255;
-      if (!originalSums[c]) {
-        for (let p = 0; p < P; p++) prod[p] = x[p] * x[p];
-        originalSums[c] = [boxSums(x), boxSums(prod)];
+      const x = originalPlane(c);
+      if (!originalSums[c]) originalSums[c] = windowSums(x, H, W);
+      for (let p = 0; p < P; p++) {
+        const v = Math.min(1, Math.max(0, acc[c][p]));
+        y[p] = rounded ? Math.round(v * 255) / 255 : v;
       }
-      const [sx, sxx] = originalSums[c];
-      for (let p = 0; p < P; p++) y[p] = Math.round(Math.min(255, Math.max(0, acc[c][p] * 255))) / 255;
-      const sy = boxSums(y);
-      for (let p = 0; p < P; p++) prod[p] = y[p] * y[p];
-      const syy = boxSums(prod);
-      for (let p = 0; p < P; p++) prod[p] = x[p] * y[p];
-      const sxy = boxSums(prod);
-      for (let q = 0; q < MH * MW; q++) {
-        const ux = sx[q] / NP, uy = sy[q] / NP;
-        const vx = NORM * (sxx[q] / NP - ux * ux), vy = NORM * (syy[q] / NP - uy * uy);
-        const vxy = NORM * (sxy[q] / NP - ux * uy);
-        map[q] += ((2 * ux * uy + C1) * (2 * vxy + C2)) / ((ux * ux + uy * uy + C1) * (vx + vy + C2)) / C;
-      }
+      addSsim(map, originalSums[c], x, y, H, W, 1 / C);
     }
     let sum = 0;
     for (let q = 0; q < map.length; q++) sum += map[q];
-    ssim = { rank: built, map, mean: sum / map.length, ms: performance.now() - t0 };
-    return ssim;
+    const result = { rank: built, map, mean: sum / map.length, ms: performance.now() - t0 };
+    if (rounded) ssim = result;
+    return result;
   }
 
   // -- drawing ---------------------------------------------------------------------------
@@ -219,14 +205,34 @@
     ranks.forEach((r, i) => { const cost = Math.abs(r - k) + (r > k ? 0.5 : 0); if (cost < bestCost) { bestCost = cost; best = i; } });
     return best;
   }
+  // A photo loaded here: PSNR and SSIM of the rank drawn, measured live as sweep measures
+  // them (the clipped reconstruction against the original), once per rank.
+  let live = null;
+  function measured(k) {
+    if (!D.live || !original || built !== k) return null;
+    if (live && live.rank === k) return live;
+    let sum = 0;
+    for (let c = 0; c < C; c++) {
+      const x = originalPlane(c), a = acc[c];
+      for (let p = 0; p < P; p++) sum += (Math.min(1, Math.max(0, a[p])) - x[p]) ** 2;
+    }
+    const mse = sum / (P * C);
+    live = {
+      rank: k, psnr: mse === 0 ? Infinity : 10 * Math.log10(1 / mse),
+      ssim: MW > 0 && MH > 0 ? computeSsim(false).mean : null,
+    };
+    return live;
+  }
   function state(k) {
     k = k === undefined ? target : k;
-    const q = nearest(D.quality.ranks, k), s = nearest(D.storage.ranks, k);
+    if (!D.relativeError) return { rank: 0, maxRank: 0, blank: true, view };
+    const q = nearest(D.quality.ranks, k), s = nearest(D.storage.ranks, k), m = measured(k);
     return {
       rank: k, maxRank: K,
       relativeError: D.relativeError[k - 1], energy: D.energy[k - 1],
-      psnr: q < 0 ? null : D.quality.psnr[q], ssim: q < 0 ? null : D.quality.ssim[q],
-      psnrRank: q < 0 ? null : D.quality.ranks[q],
+      psnr: m ? m.psnr : q < 0 ? null : D.quality.psnr[q], ssim: m ? m.ssim : q < 0 ? null : D.quality.ssim[q],
+      psnrRank: m ? k : q < 0 ? null : D.quality.ranks[q],
+      source: D.live ? "browser" : "page", exact: D.exact !== false, fileName: D.fileName || null,
       storedValues: k * D.storedValuesPerRank, float32Bytes: 4 * k * D.storedValuesPerRank,
       svdzBytes: s < 0 ? null : D.storage.svdzBytes[s], svdzRank: s < 0 ? null : D.storage.ranks[s],
       view: view, built: built, lastDrawMs: lastDrawMs,
@@ -236,8 +242,7 @@
   }
   const fmt = (x, d) => (x === null || x === undefined) ? "–" : Number(x).toFixed(d);
   const count = (n) => Number(n).toLocaleString("en-US");
-  const pixels = W * H;  // every number is the displayed image's
-  const bpp = (b) => (8 * b / pixels).toFixed(3) + " bpp";
+  const bpp = (b) => (8 * b / (W * H)).toFixed(3) + " bpp";  // the displayed image's pixels
   const at = (r, k) => (r === null || r === k) ? "" : ` <small>(rank ${r})</small>`;
   function row(name, value) { return `<tr><th>${name}</th><td>${value}</td></tr>`; }
   function updateNumbers(shown) {
@@ -251,7 +256,7 @@
       row("SSIM", s.ssim === null ? "–" : fmt(s.ssim, 4) + at(s.psnrRank, s.rank)) +
       row("stored values C·k·(M+N+1)", count(s.storedValues)) +
       row("as float32", count(s.float32Bytes) + " B, " + bpp(s.float32Bytes)) +
-      row("real .svdz file", s.svdzBytes === null ? "<small>not measured (storage off)</small>" : count(s.svdzBytes) + " B, " + bpp(s.svdzBytes) + at(s.svdzRank, s.rank)) +
+      row("real .svdz file", s.svdzBytes === null ? `<small>not measured${D.live ? " in the browser" : " (storage off)"}</small>` : count(s.svdzBytes) + " B, " + bpp(s.svdzBytes) + at(s.svdzRank, s.rank)) +
       row("JPEG at those bytes", si < 0 ? "<small>not measured</small>" : jq === null ? "none fits" :
         `q${jq}, ${fmt(D.storage.jpegPsnr[si], 2)} dB <small>(${count(D.storage.jpegBytes[si])} B)</small>`);
     moveCursors(target);
@@ -370,18 +375,7 @@
     playing = null; $("play").textContent = "▶ play";
   }
 
-  function setup() {
-    slider.max = number.max = K;
-    $("rank-of").textContent = `of ${K}`;
-    const src = `${D.sourceWidth}×${D.sourceHeight}`;
-    const resized = W !== D.sourceWidth || H !== D.sourceHeight;
-    $("subtitle").textContent = `${src} ${C === 1 ? "gray" : "colour"}` +
-      (resized ? `, shown at ${W}×${H} (box filter)` : "") +
-      `: ${D.method} SVD of the displayed image, ` +
-      (K === D.fullRank ? `every rank (1–${K})` : `ranks 1–${K} of ${D.fullRank}`) +
-      ". Every number is the displayed image's." +
-      (D.sourceTruncated ? " The decomposition given was truncated: the page explores the image it holds." : "") +
-      (D.original && D.original.mime === "image/jpeg" ? " The original view is a quality-95 JPEG of the display image (a lossless copy would not fit the file budget)." : "");
+  function setupControls() {  // once
     slider.addEventListener("input", () => setRank(slider.value));
     number.addEventListener("change", () => setRank(number.value));
     document.addEventListener("keydown", (e) => {
@@ -392,10 +386,7 @@
       }
     });
     $("play").addEventListener("click", play);
-    for (const b of document.querySelectorAll("#views button")) {
-      b.disabled = b.dataset.view !== "reconstruction" && !original;
-      b.addEventListener("click", () => setView(b.dataset.view));
-    }
+    for (const b of document.querySelectorAll("#views button")) b.addEventListener("click", () => setView(b.dataset.view));
     const drag = (e) => {
       if (view !== "wipe" || (e.type === "pointermove" && !(e.buttons & 1))) return;
       const box = canvas.getBoundingClientRect();
@@ -406,21 +397,169 @@
     canvas.addEventListener("pointermove", drag);
     const ramp = $("colorbar-ramp").getContext("2d");
     for (let i = 0; i < 256; i++) { ramp.fillStyle = `rgb(${lut[3 * i]},${lut[3 * i + 1]},${lut[3 * i + 2]})`; ramp.fillRect(i, 0, 1, 12); }
+    // Your own photo: the file picker, or a drop anywhere on the page.
+    $("file").addEventListener("change", () => { if ($("file").files[0]) load($("file").files[0]); });
+    document.addEventListener("dragover", (e) => { e.preventDefault(); document.body.classList.add("dropping"); });
+    document.addEventListener("dragleave", () => document.body.classList.remove("dropping"));
+    document.addEventListener("drop", (e) => {
+      e.preventDefault(); document.body.classList.remove("dropping");
+      const file = e.dataTransfer && e.dataTransfer.files[0];
+      if (file) load(file);
+    });
+  }
+
+  function setup() {  // for each image: the ranges, texts, targets and plots
+    $("prompt").hidden = !!D.relativeError;
+    for (const id of ["controls", "views", "panel"]) $(id).hidden = !D.relativeError;
+    if (!D.relativeError) return;
+    slider.max = number.max = K;
+    $("rank-of").textContent = `of ${K}`;
+    const src = `${D.sourceWidth}×${D.sourceHeight}`;
+    const resized = W !== D.sourceWidth || H !== D.sourceHeight;
+    $("subtitle").textContent = (D.live ? `${D.fileName}: ` : "") + `${src} ${C === 1 ? "gray" : "colour"}` +
+      (resized ? `, shown at ${W}×${H} (${D.live ? "resized by your browser" : "box filter"})` : "") +
+      `: ${D.method} SVD of the displayed image${D.live ? ", computed in your browser" : ""}, ` +
+      (K === D.fullRank ? `every rank (1–${K})` : `ranks 1–${K} of ${D.fullRank}`) +
+      ". Every number is the displayed image's." +
+      (D.sourceTruncated ? " The decomposition given was truncated: the page explores the image it holds." : "") +
+      (D.original && D.original.mime === "image/jpeg" ? " The original view is a quality-95 JPEG of the display image (a lossless copy would not fit the file budget)." : "");
+    for (const b of document.querySelectorAll("#views button")) b.disabled = b.dataset.view !== "reconstruction" && !original;
     const targets = $("targets");
+    targets.textContent = "";
     for (const t of D.targets) {
       const b = document.createElement("button");
       b.type = "button";
-      b.textContent = t.rank === null ? `${t.label}: not within ranks 1–${K}` : `${t.label}: rank ${t.rank}`;
+      b.textContent = t.rank === null ? `${t.label}: ${t.pending ? "measuring…" : `not within ranks 1–${K}`}` : `${t.label}: rank ${t.rank}`;
       b.disabled = t.rank === null;
       b.dataset.criterion = t.criterion;
       b.addEventListener("click", () => setRank(t.rank));
       targets.appendChild(b);
     }
+    plots.length = 0;
+    for (const id of ["error-plot", "spectrum-plot"]) $(id).textContent = "";
     makePlot($("error-plot"), "relative error ‖A−Aₖ‖F/‖A‖F (log scale, exact from σ)", [D.relativeError], {});
     makePlot($("spectrum-plot"), "singular values σᵢ (log) and cumulative energy (dashed)", D.sigma, { colors: true, right: D.energy });
   }
 
+  // -- your own photo: decoded and resized here, its SVD in a Web Worker --------------------
+  const MAX_SIDE = D.browserMaxSide || 1024;
+  let worker = null, loading = null;
+  function say(text) { $("message").textContent = text; }
+  async function load(file) {
+    if (!(file instanceof Blob)) throw new Error("load(file) takes a File or a Blob");
+    say("");
+    let bitmap;
+    try { bitmap = await createImageBitmap(file); } catch (error) {
+      say(`${file.name || "That file"} is not an image this browser can read; drop a PNG, JPEG, WebP or GIF.`);
+      return false;
+    }
+    const scale = Math.min(1, MAX_SIDE / Math.max(bitmap.width, bitmap.height));
+    const w = Math.max(1, Math.round(bitmap.width * scale)), h = Math.max(1, Math.round(bitmap.height * scale));
+    const work = document.createElement("canvas");
+    work.width = w; work.height = h;
+    const x = work.getContext("2d");
+    x.imageSmoothingQuality = "high";
+    x.drawImage(bitmap, 0, 0, w, h);
+    const rgba = x.getImageData(0, 0, w, h).data;
+    let gray = true;
+    for (let p = 0; p < w * h && gray; p++) gray = rgba[4 * p] === rgba[4 * p + 1] && rgba[4 * p] === rgba[4 * p + 2];
+    const channels = gray ? 1 : 3;
+    const planes = Array.from({ length: channels }, (_, c) => {
+      const plane = new Float64Array(w * h);
+      for (let p = 0; p < w * h; p++) plane[p] = rgba[4 * p + c] / 255;
+      return plane;
+    });
+    if (worker) worker.terminate();
+    worker = new Worker(URL.createObjectURL(new Blob([$("svdimage-worker").textContent], { type: "text/javascript" })));
+    const base = {
+      version: D.version, title: file.name, live: true, fileName: file.name || "your photo",
+      width: w, height: h, channels, sourceWidth: bitmap.width, sourceHeight: bitmap.height,
+      fullRank: Math.min(w, h), storedValuesPerRank: channels * (w + h + 1), colormap: D.colormap,
+      quality: { ranks: [], psnr: [], ssim: [] }, storage: { ranks: [], svdzBytes: [], jpegQuality: [], jpegBytes: [], jpegPsnr: [] },
+      original: null, factors: null,
+    };
+    let resolveLoad;
+    loading = new Promise((resolve) => { resolveLoad = resolve; });
+    let first = true;
+    const pixels = rgba;
+    worker.onmessage = (event) => {
+      const m = event.data;
+      if (m.type === "progress") {
+        $("status").textContent = `Computing the SVD of ${w}×${h} in your browser: ${m.stage}, ${m.done} of ${m.total}…`;
+      } else if (m.type === "factors") {
+        const keep = first ? 1 : target;
+        D = Object.assign({}, base, fromFactors(m, channels), { method: m.exact ? "exact" : "randomized", exact: m.exact });
+        U = m.U; V = m.V;
+        shape();
+        original = pixels;
+        live = null;
+        setup();
+        if (first) setView("reconstruction");
+        first = false;
+        setRank(Math.min(keep, K));
+        if (m.exact) resolveLoad(true);
+        $("status").textContent = m.exact
+          ? "Every rank, from the exact SVD computed in your browser; measuring the PSNR and SSIM marks…"
+          : `A first view from a randomized SVD (ranks 1–${m.k}); the exact SVD is on its way…`;
+      } else if (m.type === "marks") {
+        for (const t of D.targets) if (t.measure in m.marks) { t.rank = m.marks[t.measure]; t.pending = false; }
+        D.diffScale = m.diffScale;
+        setup(); updateNumbers(built);
+        $("status").textContent = "Every rank, from the exact SVD computed in your browser; this page makes no network request. Made with svdimage.";
+      } else if (m.type === "error") {
+        say(`Could not compute the SVD of this photo: ${m.message}`);
+        resolveLoad(false);
+      }
+    };
+    worker.postMessage({ planes, width: w, height: h, targets: { psnr: 35, ssim: 0.95 } });
+    return loading;
+  }
+  function fromFactors(m, channels) {  // errors, energy, targets: exact from σ, as Python's
+    const k = m.k, squares = [];
+    let total = 0;
+    for (let i = 0; i < k; i++) { let s2 = 0; for (let c = 0; c < channels; c++) s2 += m.sigma[c][i] ** 2; squares.push(s2); total += s2; }
+    // A randomized first view holds the top ranks only: ‖A‖² is the image's, not Σσ².
+    const norm2 = m.exact ? total : m.norm2;
+    const energy = [], relativeError = [];
+    let kept = 0;
+    for (let i = 0; i < k; i++) { kept += squares[i]; energy.push(kept / norm2); relativeError.push(Math.sqrt(Math.max(0, 1 - kept / norm2))); }
+    let knee = null;
+    if (m.exact && k >= 3 && relativeError[0] > relativeError[k - 1]) {
+      const end = relativeError[k - 1];
+      let best = -Infinity;
+      for (let i = 0; i < k; i++) {
+        const score = (1 - i / (k - 1)) - (relativeError[i] - end) / (relativeError[0] - end);
+        if (score > best) { best = score; knee = i + 1; }
+      }
+    } else if (m.exact) knee = 1;
+    const energy99 = energy.findIndex((e) => e >= 0.99);
+    return {
+      maxRank: k, sigma: m.sigma.map((row) => row.slice(0, k)), relativeError, energy,
+      schedule: schedule(k), diffScale: D.diffScale || 0.1,
+      targets: [
+        { label: "knee", criterion: "knee", rank: knee, pending: !m.exact },
+        { label: "energy 99%", criterion: "energy=0.99", rank: m.exact && energy99 >= 0 ? energy99 + 1 : null, pending: !m.exact },
+        { label: "PSNR 35 dB", criterion: "psnr=35", measure: "psnr", rank: null, pending: true },
+        { label: "SSIM 0.95", criterion: "ssim=0.95", measure: "ssim", rank: null, pending: true },
+      ],
+    };
+  }
+  function schedule(k) {  // ranks 1..70, then every 10th, then k: the animation's
+    const out = [];
+    for (let r = 1; r <= Math.min(70, k); r++) out.push(r);
+    for (let r = 80; r < k; r += 10) out.push(r);
+    if (out[out.length - 1] !== k) out.push(k);
+    return out;
+  }
+
   const ready = (async () => {
+    setupControls();
+    if (!D.factors) {  // a blank page (svdimage explore --blank): waits for a photo
+      setup();
+      $("status").textContent = "Drop a photo on this page or choose one: its SVD is computed in your browser; this page makes no network request.";
+      return true;
+    }
+    shape();
     await Promise.all([loadFactors(), loadOriginal()]);
     setup();
     await setRank(1);
@@ -435,6 +574,7 @@
     state: () => state(),
     view: (name) => (name === undefined ? view : setView(name)),
     play,
+    load,
     wipe: (fraction) => { wipeAt = Math.max(0, Math.min(1, fraction)); draw(); },
     ssimMap: () => {  // the local SSIM map of the rank drawn now (docs/explorer.md)
       if (!original || MW < 1 || MH < 1) return null;

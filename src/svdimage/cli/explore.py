@@ -44,7 +44,7 @@ from svdimage.cli._app import (
     step,
 )
 from svdimage.decomposition import decompose
-from svdimage.explorer import explore
+from svdimage.explorer import blank_page, explore
 from svdimage.io import load_image
 from svdimage.ranks.criteria import Criterion, parse_rank_item
 from svdimage.ranks.growth import describe_spectrum
@@ -414,7 +414,9 @@ def animate(
 @command("explore")
 @handle_errors
 def explore_command(
-    image: str = ImageArgument,
+    image: Optional[str] = typer.Argument(
+        None, metavar="IMAGE", help="Image file or http(s) URL (none with --blank)."
+    ),
     output: Path = typer.Option(
         Path("explore.html"), "--output", "-o", metavar="FILE", help="The HTML page to write."
     ),
@@ -438,18 +440,40 @@ def explore_command(
     open_page: bool = typer.Option(
         False, "--open", help="Open the page in the default web browser."
     ),
+    blank: bool = typer.Option(
+        False,
+        "--blank",
+        help="A page without a photo: drop one on it, its SVD is computed in the browser.",
+    ),
     gray: bool = GrayOption,
     force: bool = ForceOption,
     max_pixels: int = MaxPixelsOption,
     timeout: float = TimeoutOption,
 ) -> None:
     """Write ONE self-contained HTML page to explore IMAGE's SVD: a rank slider, views,
-    live numbers and curves, computed in the browser; it works offline from a double click."""
+    live numbers and curves, computed in the browser; it works offline from a double click.
+    Any photo dropped on the page (or on an empty --blank page) is explored there too."""
     import webbrowser
 
     storage = renamed(compare_files, old_storage, new="--compare-files", old="--storage")
     storage = True if storage is None else storage
+    if (image is None) == (not blank):
+        raise UsageError(
+            "give IMAGE, or --blank for a page without a photo (not both)."
+            if blank
+            else "explore needs IMAGE (or --blank for a page that asks for a photo)."
+        )
     check_writable(output, force=force)
+    if image is None:
+        blank_page().save(output, force=force)
+        out_console.print(
+            f"Wrote {output} ({format_bytes(os.path.getsize(output))}): drop any photo on it; "
+            "its SVD is computed in the browser, with no server or network.",
+            soft_wrap=True,
+        )
+        if open_page:
+            webbrowser.open(Path(output).resolve().as_uri())
+        return
     array = load(image, gray=gray, max_pixels=max_pixels, timeout=timeout)
     page = explore(
         array,
