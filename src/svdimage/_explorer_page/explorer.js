@@ -470,7 +470,12 @@
       return plane;
     });
     if (worker) worker.terminate();
-    worker = new Worker(URL.createObjectURL(new Blob([$("svdimage-worker").textContent], { type: "text/javascript" })));
+    try {
+      worker = new Worker(URL.createObjectURL(new Blob([$("svdimage-worker").textContent], { type: "text/javascript" })));
+    } catch (error) {  // a sandboxed frame (Jupyter's inline page) may not start workers
+      say("This view cannot compute an SVD here (a sandboxed frame); save the page and open the file instead.");
+      return false;
+    }
     const base = {
       version: D.version, title: file.name, live: true, fileName: file.name || "your photo",
       width: w, height: h, channels, sourceWidth: bitmap.width, sourceHeight: bitmap.height,
@@ -510,6 +515,11 @@
         say(`Could not compute the SVD of this photo: ${m.message}`);
         resolveLoad(false);
       }
+    };
+    worker.onerror = (event) => {
+      event.preventDefault();
+      say("Could not start the SVD here (a sandboxed frame blocks workers?); save the page and open the file instead.");
+      resolveLoad(false);
     };
     worker.postMessage({ planes, width: w, height: h, targets: { psnr: 35, ssim: 0.95 } });
     return loading;
