@@ -650,6 +650,8 @@ def test_messages_name_cli_options_that_exist(tmp_path, photo):
     # Every option a translated message names exists on every command that loads an image
     # (the messages come from loading) or writes an output (--force).
     named = {m for _, cli in CLI_FIXES for m in regex.findall(r"--[a-z-]+", cli)}
+    assert "--max-bytes" in invoke("decompress", "--help").stdout  # the prefix message's
+    named -= {"--max-bytes"}
     assert named == {"--force", "--max-pixels", "--timeout"}
     for command in ("sweep", "reconstruct", "info", "choose", "denoise", "animate", "compress"):
         help_text = invoke(command, "--help").stdout
@@ -1315,3 +1317,14 @@ def test_every_writer_checks_its_outputs_before_any_work(tmp_path, photo, monkey
     }[command]
     assert_one_line_error(invoke(*args), EXIT_FILES, "No space left on device")
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_decompress_a_prefix_too_short_names_the_smallest_that_decodes(tmp_path, color_photo):
+    target = tmp_path / "c.svdz"
+    assert invoke("compress", color_photo, "-o", target).exit_code == 0
+    result = invoke("decompress", target, "-o", tmp_path / "c.png", "--max-bytes", "400")
+    assert_one_line_error(result, EXIT_BAD_INPUT, "smallest prefix that decodes")
+    assert "pass --max-bytes of at least" in result.stderr
+    least = result.stderr.rsplit("at least ", 1)[1].rstrip(".\n").replace(",", "")
+    done = invoke("decompress", target, "-o", tmp_path / "c.png", "--max-bytes", least)
+    assert done.exit_code == 0, done.output

@@ -383,3 +383,28 @@ def test_fuzz_hostile_files_decode_or_refuse_within_the_bound(campaign_seeds, se
 @given(seed=st.integers(0, 2**32 - 1))
 def test_fuzz_many_hostile_files(campaign_seeds, seed):
     _hostile_case(campaign_seeds, seed)
+
+
+def test_a_prefix_too_short_to_decode_names_the_smallest_that_does(astronaut, tmp_path):
+    # Reproducer: `decompress --max-bytes 5000` of a 31 KB file said only "a segment runs past
+    # its end"; the smallest prefix that decodes was 7,799 bytes, and nothing said so.
+    import re
+
+    from svdimage.codec import load
+
+    data = encode(astronaut, quality=60)
+    with pytest.raises(FormatError, match="smallest prefix that decodes") as caught:
+        decode(data, max_bytes=1000)
+    least = int(re.search(r"at least ([\d,]+)", str(caught.value))[1].replace(",", ""))
+    assert decode(data, max_bytes=least).shape == astronaut.shape  # the means, no component
+    with pytest.raises(FormatError, match=f"is {least:,} bytes"):
+        decode(data, max_bytes=least - 1)
+    path = tmp_path / "a.svdz"
+    path.write_bytes(data)
+    with pytest.raises(FormatError, match=f"is {least:,} bytes"):  # reading a prefix from disk
+        load(path, max_bytes=1000)
+    scores = [
+        peak_signal_noise_ratio(astronaut, decode(data, max_bytes=n))
+        for n in (least, (least + len(data)) // 2, len(data))
+    ]
+    assert scores == sorted(scores)

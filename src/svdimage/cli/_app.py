@@ -251,6 +251,7 @@ CLI_FIXES = (
     ("raise max_pixels", "raise --max-pixels"),
     ("raise the timeout", "raise --timeout"),
     ("raise max_bytes if you trust it", "download it yourself and pass the file's path"),
+    ("pass max_bytes of at least", "pass --max-bytes of at least"),
 )
 
 

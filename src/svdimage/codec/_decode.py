@@ -9,6 +9,7 @@ header without building any plane, so :func:`inspect` runs exactly the checks
 from __future__ import annotations
 
 import os
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from svdimage.codec._format import (
     read_head,
     unpack,
 )
-from svdimage.codec._patch_payload import decode_payload, grid_of
+from svdimage.codec._patch_payload import PrefixTooShortError, decode_payload, grid_of
 from svdimage.codec._planes import DEBLOCK_STRENGTH, deblock, double, from_planes, grid
 
 __all__ = ["decode", "load", "read_file", "inspect", "FileInfo", "read_components"]
@@ -276,14 +277,37 @@ def decode(
         raise TypeError(f"data must be bytes; got {type(data).__name__}.")
     _check_max_bytes(max_bytes)
     partial = max_bytes is not None
+    whole = data
     if partial:
         data = bytes(data[:max_bytes])
     header, payload, version = unpack(bytes(data), max_pixels=max_pixels, partial=partial)
     if version[0] == 2:
-        return _finish_v2(header, decode_payload(header, payload, partial=partial))
+        try:
+            planes = decode_payload(header, payload, partial=partial)
+        except PrefixTooShortError as short:
+            least = len(data) - len(payload) + _least_payload(whole, short)
+            raise FormatError(
+                f"the first {len(data):,} bytes hold no complete part of this file's stream: "
+                f"the smallest prefix that decodes (to the patch means, with no component yet) "
+                f"is {least:,} bytes; pass max_bytes of at least {least:,}."
+            ) from None
+        return _finish_v2(header, planes)
     canvas = _Canvas(header, [grid(p["shape"], header["tile"]) for p in header["planes"]])
     read_components(header, payload, partial=partial, canvas=canvas)
     return canvas.finish(version)
+
+
+def _least_payload(whole: bytes | bytearray | memoryview, short: PrefixTooShortError) -> int:
+    """Payload bytes of the smallest prefix that decodes: read from the whole file's segment
+    table when the caller holds it (``decode(data, max_bytes=N)`` with all of ``data``),
+    else the least the short prefix tells."""
+    try:
+        _, payload, _ = unpack(bytes(whole), partial=True)
+        (count,) = struct.unpack_from("<I", payload)
+        (first,) = struct.unpack_from("<I", payload, 4)
+    except (FormatError, struct.error):
+        return short.least
+    return 4 + 4 * count + first
 
 
 def _finish_v2(header: dict[str, Any], planes: list[np.ndarray]) -> np.ndarray:
@@ -334,7 +358,10 @@ def load(
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> np.ndarray:
     """Read and decode an ``.svdz`` file (see :func:`decode` and :func:`read_file`)."""
-    data = read_file(path, max_bytes=max_bytes, max_pixels=max_pixels)
+    # A prefix is read with room for the header and the segment table beyond it, so that a
+    # prefix too short to decode can name the smallest one that does.
+    room = None if max_bytes is None else max_bytes + HEAD_BYTES + 4 * 17
+    data = read_file(path, max_bytes=room, max_pixels=max_pixels)
     return decode(data, max_bytes=max_bytes, max_pixels=max_pixels)
 
 

@@ -322,14 +322,27 @@ def serialize(coded: list[dict[str, Any]], patch: int) -> bytes:
     return _SEGMENT.pack(len(segments)) + lengths + b"".join(segments)
 
 
+class PrefixTooShortError(FormatError):
+    """A prefix (progressive decoding) that holds no complete part of the stream: ``least``
+    payload bytes are needed (``exact``: that many; otherwise at least that many)."""
+
+    def __init__(self, least: int, *, exact: bool) -> None:
+        super().__init__("the prefix holds no complete part of the stream.")
+        self.least, self.exact = least, exact
+
+
 def _read_segments(payload: bytes, *, partial: bool) -> list[bytes]:
     view = memoryview(payload)
     if len(view) < 4:
+        if partial:
+            raise PrefixTooShortError(8, exact=False)
         raise FormatError("payload is too short for its segment count.")
     (count,) = _SEGMENT.unpack_from(view)
     if not 1 <= count <= 16:
         raise FormatError(f"payload declares {count} segments; a valid file has 1 to 16.")
     if len(view) < 4 + 4 * count:
+        if partial:
+            raise PrefixTooShortError(4 + 4 * count + 1, exact=False)
         raise FormatError("payload is too short for its segment lengths.")
     lengths = [_SEGMENT.unpack_from(view, 4 + 4 * i)[0] for i in range(count)]
     offset = 4 + 4 * count
@@ -338,6 +351,8 @@ def _read_segments(payload: bytes, *, partial: bool) -> list[bytes]:
         if offset + length > len(view):
             if partial and segments:
                 break
+            if partial:  # the head segment (means, basis, tables) is the least that decodes
+                raise PrefixTooShortError(offset + length, exact=True)
             raise FormatError("truncated payload: a segment runs past its end.")
         segments.append(bytes(view[offset : offset + length]))
         offset += length
