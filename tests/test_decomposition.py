@@ -167,3 +167,32 @@ def test_decompose_until_grows_and_computes_everything_for_small_images(camera, 
     assert svd.max_rank == 400 and svd.method == "exact" and not svd.is_complete
     assert min(camera.shape) <= FULL_SPECTRUM_MAX_SIDE
     assert decompose_until(camera, lambda t: False).is_complete
+
+
+@pytest.mark.parametrize("which", ["gray", "colour"])
+def test_a_chunked_image_is_decomposed_out_of_core_like_lapack(which, camera, astronaut):
+    import dask.array as da
+
+    pixels = np.rint((camera if which == "gray" else astronaut) * 255).astype(np.uint8)
+    lazy = da.from_array(pixels, chunks=(100, 128) + pixels.shape[2:])
+    svd = decompose(lazy, rank=20, rng=0)
+    exact = decompose(pixels, method="exact")  # uint8 scaled the same way, in memory
+    assert svd.shape == pixels.shape and svd.max_rank == 20 and svd.method == "randomized"
+    _, s, _ = svd.stacked_factors()
+    _, s_exact, _ = exact.stacked_factors()
+    np.testing.assert_allclose(s[:, :10], s_exact[:, :10], rtol=1e-4)
+    assert svd.squared_norm == pytest.approx(exact.squared_norm, rel=1e-12)
+    np.testing.assert_allclose(svd.relative_error(5), exact.relative_error(5), rtol=1e-4)
+    np.testing.assert_allclose(svd.reconstruct(5), exact.reconstruct(5), atol=1e-3)
+
+
+def test_a_chunked_image_needs_a_rank_and_the_randomized_method(camera):
+    import dask.array as da
+
+    lazy = da.from_array(camera, chunks=64)
+    with pytest.raises(ValueError, match="needs rank=K"):
+        decompose(lazy)
+    with pytest.raises(ValueError, match="randomized method only"):
+        decompose(lazy, rank=5, method="exact")
+    with pytest.raises(ValueError, match="signed integer"):
+        decompose(da.from_array(np.zeros((8, 8), np.int16), chunks=4), rank=2)

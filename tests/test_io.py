@@ -762,3 +762,25 @@ def test_a_tiff_whose_strips_stop_short_of_its_height_is_refused():
     with pytest.raises(ValueError, match="strips hold 4,096 of the 12,800 pixels"):
         load_image(with_dimensions("TIFF", buffer.getvalue(), 64, 200))
     assert load_image(buffer.getvalue()).shape == (64, 64)
+
+
+# -- open_image: lazily, for images bigger than memory ---------------------------------------
+def test_open_image_maps_npy_and_uncompressed_tiff_without_reading_them(tmp_path, gradient_rgb):
+    import tifffile
+
+    from svdimage import open_image
+
+    np.save(tmp_path / "a.npy", gradient_rgb)
+    tifffile.imwrite(tmp_path / "a.tif", gradient_rgb)
+    for name in ("a.npy", "a.tif"):
+        lazy = open_image(tmp_path / name, chunks=8)
+        assert type(lazy).__module__.startswith("dask") and lazy.chunksize[:2] == (8, 8)
+        np.testing.assert_array_equal(lazy.compute(), gradient_rgb)
+    tifffile.imwrite(tmp_path / "z.tif", gradient_rgb, compression="zlib")
+    with pytest.raises(ValueError, match="cannot be mapped lazily"):
+        open_image(tmp_path / "z.tif")
+    (tmp_path / "a.png").write_bytes(_png_bytes(gradient_rgb))
+    with pytest.raises(ValueError, match="reads .npy files and uncompressed TIFFs"):
+        open_image(tmp_path / "a.png")
+    with pytest.raises(FileNotFoundError):
+        open_image(tmp_path / "missing.npy")

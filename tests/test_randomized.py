@@ -77,3 +77,22 @@ def test_randomized_rank_equal_to_short_side_falls_back_to_exact(rng):
     image = rng.random((30, 50))
     svd = decompose(image, rank=30, method="randomized")
     assert svd.method == "exact" and svd.is_complete
+
+
+def test_chunked_randomized_svd_streams_and_matches_lapack(camera):
+    import dask.array as da
+
+    from svdimage.randomized import randomized_svd_chunked
+
+    A = camera.astype(np.float64)
+    lazy = da.from_array(A, chunks=(64, 96))  # many chunks: every product is a pass over them
+    U, s, Vt, squared = randomized_svd_chunked(lazy, 30, rng=0)
+    exact = np.linalg.svd(A, compute_uv=False)
+    np.testing.assert_allclose(s[:15], exact[:15], rtol=1e-4)
+    assert squared == pytest.approx(float((A * A).sum()), rel=1e-12)
+    np.testing.assert_allclose(U.T @ U, np.eye(30), atol=1e-10)  # orthonormal factors
+    np.testing.assert_allclose(Vt @ Vt.T, np.eye(30), atol=1e-10)
+    rows = np.argmax(np.abs(U), axis=0)
+    assert (U[rows, np.arange(30)] > 0).all()  # the package's sign rule
+    wide, _, _, _ = randomized_svd_chunked(lazy.T, 10, rng=0)  # a wide matrix too
+    assert wide.shape == (A.shape[1], 10)

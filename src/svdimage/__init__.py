@@ -56,6 +56,7 @@ __all__ = [
     "denoise",
     "explore",
     "load_image",
+    "open_image",
     "metrics",
     "randomized_svd",
     "save_image",

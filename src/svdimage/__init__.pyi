@@ -21,6 +21,7 @@ from .denoising import denoise as denoise
 from .explorer import explore as explore
 from .image_svd import ImageSVD as ImageSVD
 from .io import load_image as load_image
+from .io import open_image as open_image
 from .io import save_image as save_image
 from .randomized import randomized_svd as randomized_svd
 

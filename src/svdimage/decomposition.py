@@ -10,7 +10,7 @@ question about every rank.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -19,7 +19,12 @@ from svdimage import _progress, _torch
 from svdimage._linalg import squared_norm, svd_flip
 from svdimage._validation import as_image_array, check_rank
 from svdimage.image_svd import ImageSVD
-from svdimage.randomized import auto_sketch, check_sketch_options, randomized_svd
+from svdimage.randomized import (
+    auto_sketch,
+    check_sketch_options,
+    randomized_svd,
+    randomized_svd_chunked,
+)
 from svdimage.svd_kernels import (
     AUTO_EXACT_RANK_FRACTION,
     GRAM_MAX_RANK_FRACTION,
@@ -110,6 +115,8 @@ def decompose(
     >>> bool(svd.relative_error(1) < 1e-6)
     True
     """
+    if _is_chunked(image):
+        return _decompose_chunked(image, rank, method, n_oversamples, n_iter, rng, backend)
     array = as_image_array(image)
     check_sketch_options(n_oversamples, n_iter, lapack_threads)
     if method not in ("auto", "exact", "randomized"):
@@ -155,6 +162,75 @@ def decompose(
         shape=array.shape,
         norm_sq=np.array(norms),
         method=chosen,
+    )
+
+
+def _is_chunked(image: object) -> bool:
+    """A Dask array (not imported unless the object comes from Dask)."""
+    return type(image).__module__.startswith("dask.") and hasattr(image, "chunks")
+
+
+def _decompose_chunked(
+    image: Any,
+    rank: int | None,
+    method: str,
+    n_oversamples: int | Literal["auto"],
+    n_iter: int | Literal["auto"],
+    rng: int | np.random.Generator | None,
+    backend: str,
+) -> ImageSVD:
+    """:func:`decompose` of a Dask array: the randomized SVD in passes over its chunks
+    (:func:`svdimage.randomized.randomized_svd_chunked`), one channel at a time."""
+    if rank is None:
+        raise ValueError(
+            "a chunked (Dask) image needs rank=K: its truncated SVD streams over the image, "
+            "its complete SVD would need all of it in memory."
+        )
+    if method == "exact" or backend != "numpy":
+        raise ValueError("a chunked (Dask) image is decomposed by the randomized method only.")
+    shape = tuple(int(n) for n in image.shape)
+    if len(shape) == 3 and shape[2] == 1:
+        image, shape = image[:, :, 0], shape[:2]
+    if len(shape) not in (2, 3) or (len(shape) == 3 and shape[2] != 3):
+        raise ValueError(f"image must have shape (M, N) or (M, N, 3); got shape {shape}.")
+    M, N = shape[:2]
+    if M < 2 or N < 2:
+        raise ValueError(f"image must be at least 2x2 pixels; got {N}x{M}.")
+    k = check_rank(rank, min(M, N), shape=shape)
+    dtype = np.dtype(image.dtype)
+    if dtype.kind == "b" or np.issubdtype(dtype, np.integer):
+        if np.issubdtype(dtype, np.signedinteger):
+            raise ValueError(f"image has signed integer dtype {dtype}; convert it first.")
+        scale = 1.0 if dtype.kind == "b" else float(np.iinfo(dtype).max)
+        out_dtype: np.dtype[Any] = np.dtype(np.float64)
+    else:
+        scale, out_dtype = 1.0, np.dtype(np.float32 if dtype == np.float32 else np.float64)
+    planes = [image] if len(shape) == 2 else [image[:, :, c] for c in range(3)]
+    generator = np.random.default_rng(rng)
+    Us, ss, Vts, norms = [], [], [], []
+    with _progress.task(
+        f"rank-{k} SVD of {N}x{M}, out of core", len(planes), unit="channels"
+    ) as step:
+        for plane in planes:
+            U, s, Vt, squared = randomized_svd_chunked(
+                plane / scale if scale != 1.0 else plane,
+                k,
+                n_oversamples=n_oversamples,
+                n_iter=n_iter,
+                rng=generator,
+            )
+            Us.append(U.astype(out_dtype))
+            ss.append(s.astype(out_dtype))
+            Vts.append(Vt.astype(out_dtype))
+            norms.append(squared)
+            step.advance()
+    return ImageSVD(
+        np.stack(Us),
+        np.stack(ss),
+        np.stack(Vts),
+        shape=shape,
+        norm_sq=np.array(norms),
+        method="randomized",
     )
 
 

@@ -20,7 +20,7 @@ import warnings
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, Literal, Union
+from typing import Any, BinaryIO, Literal, Union
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -38,6 +38,7 @@ from svdimage._validation import (
 
 __all__ = [
     "load_image",
+    "open_image",
     "save_image",
     "to_uint8",
     "from_uint8",
@@ -188,6 +189,79 @@ def load_image(
 
     array = _decode(data, label, max_pixels=max_pixels, max_memory=max_memory)
     return _to_mode(array, mode)
+
+
+def open_image(path: str | os.PathLike[str], *, chunks: Any = "auto") -> Any:
+    """Open an image file lazily, as a Dask array, without reading its pixels.
+
+    For images bigger than memory: :func:`svdimage.decompose` of the result
+    (with a ``rank``) streams over it chunk by chunk. The pixels keep their
+    file's type (``uint8``, ``uint16``, float); ``decompose`` scales integers
+    to [0, 1] by their type's range, as :func:`load_image` does.
+
+    Parameters
+    ----------
+    path : str or path
+        A ``.npy`` file, or an uncompressed TIFF whose pixels lie in one block
+        (what ``tifffile.memmap`` maps), gray ``(M, N)`` or colour
+        ``(M, N, 3)``.
+    chunks : optional
+        Dask's ``chunks`` (default ``"auto"``: about 128 MiB each).
+
+    Returns
+    -------
+    dask.array.Array
+
+    Raises
+    ------
+    FileNotFoundError, OSError
+        When ``path`` is missing or not a regular file.
+    ValueError
+        For another format, a compressed or tiled TIFF (read those with
+        :func:`load_image` when they fit in memory), or an unsupported shape.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "big.npy")
+    >>> np.save(path, np.zeros((40, 60), dtype=np.uint8))
+    >>> open_image(path).shape
+    (40, 60)
+    """
+    import dask.array as da
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"image file {str(path)!r} does not exist.")
+    check_regular_input(path, what="image file")
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        pixels = np.load(path, mmap_mode="r", allow_pickle=False)
+    elif suffix in (".tif", ".tiff"):
+        import tifffile
+
+        try:
+            pixels = tifffile.memmap(path, mode="r")
+        except ValueError as error:
+            raise ValueError(
+                f"{str(path)!r} cannot be mapped lazily ({error}); only uncompressed TIFFs in "
+                "one block can be, for now: load it with load_image if it fits in memory."
+            ) from None
+    else:
+        raise ValueError(
+            f"{str(path)!r}: open_image reads .npy files and uncompressed TIFFs; "
+            "load_image reads every other format (into memory)."
+        )
+    if pixels.ndim == 3 and pixels.shape[2] == 1:
+        pixels = pixels[:, :, 0]
+    if pixels.ndim not in (2, 3) or (pixels.ndim == 3 and pixels.shape[2] != 3):
+        raise ValueError(f"{str(path)!r} has shape {pixels.shape}; need (M, N) or (M, N, 3).")
+    if not (
+        np.issubdtype(pixels.dtype, np.number)
+        and not np.issubdtype(pixels.dtype, np.complexfloating)
+    ):
+        raise ValueError(f"{str(path)!r} holds {pixels.dtype} values, not pixels.")
+    return da.from_array(pixels, chunks=chunks if pixels.ndim == 2 else (chunks, chunks, -1))
 
 
 def save_image(

@@ -20,6 +20,7 @@ from svdimage._validation import check_rank
 
 __all__ = [
     "randomized_svd",
+    "randomized_svd_chunked",
     "AUTO_OVERSAMPLES",
     "AUTO_N_ITER",
     "auto_sketch",
@@ -180,6 +181,74 @@ def _randomized_svd(
         U, Vt = Vt.T, U.T
     U, Vt = svd_flip(U, Vt)
     return np.ascontiguousarray(U), s, np.ascontiguousarray(Vt)
+
+
+def randomized_svd_chunked(
+    A: object,
+    rank: int,
+    *,
+    n_oversamples: int | Literal["auto"] = "auto",
+    n_iter: int | Literal["auto"] = "auto",
+    rng: int | np.random.Generator | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """The randomized SVD of a matrix that need not fit in memory (a Dask array).
+
+    The same sketch as :func:`randomized_svd` -- ``rank + oversamples`` random
+    directions, ``n_iter`` power iterations, then the small SVD of ``Q^T A`` --
+    expressed as passes over ``A``: each product with ``A`` or ``A^T`` reads the
+    matrix once, chunk by chunk (``2 n_iter + 2`` passes), and only the thin
+    factors (``M x width`` and ``N x width``, float64) are ever in memory. The
+    sketches are orthonormalized by QR (Halko, Martinsson & Tropp [1]_,
+    Algorithm 4.4); ``||A||_F^2`` is summed in the first pass.
+
+    Parameters
+    ----------
+    A : (M, N) dask.array.Array
+        The matrix, in chunks (any dtype; computed in float64).
+    rank : int
+    n_oversamples, n_iter : int or 'auto', optional
+        As in :func:`randomized_svd`.
+    rng : int or numpy.random.Generator, optional
+
+    Returns
+    -------
+    U : (M, rank) ndarray
+    s : (rank,) ndarray
+    Vt : (rank, N) ndarray
+    squared_norm : float
+        ``||A||_F^2``.
+
+    References
+    ----------
+    .. [1] N. Halko, P.-G. Martinsson and J. A. Tropp, "Finding structure with
+           randomness: probabilistic algorithms for constructing approximate
+           matrix decompositions", SIAM Review 53(2), 217-288 (2011).
+           :doi:`10.1137/090771806`
+    """
+    import dask.base
+    import scipy.linalg
+
+    M, N = (int(n) for n in A.shape)  # type: ignore[attr-defined]
+    k = check_rank(rank, min(M, N))
+    check_sketch_options(n_oversamples, n_iter, 1)
+    generator = np.random.default_rng(rng)
+    p, q = auto_sketch(k, n_oversamples, n_iter)
+    width = min(k + p, min(M, N))
+    X = A.astype(np.float64)  # type: ignore[attr-defined]
+
+    def economic_q(Y: np.ndarray) -> np.ndarray:
+        return scipy.linalg.qr(Y, mode="economic", overwrite_a=True, check_finite=False)[0]
+
+    omega = generator.standard_normal((N, width))
+    Y, squared = dask.base.compute(X @ omega, (X * X).sum())
+    for _ in range(q):
+        Z = (X.T @ economic_q(Y)).compute()
+        Y = (X @ economic_q(Z)).compute()
+    Q = economic_q(Y)
+    B = (X.T @ Q).compute().T  # Q^T A, (width, N)
+    Uh, s, Vt = scipy.linalg.svd(B, full_matrices=False, lapack_driver="gesdd", check_finite=False)
+    U, Vt = svd_flip(Q @ Uh[:, :k], Vt[:k])
+    return np.ascontiguousarray(U), s[:k].copy(), np.ascontiguousarray(Vt), float(squared)
 
 
 def _lu_normalize(Y: np.ndarray) -> np.ndarray:
