@@ -776,11 +776,37 @@ def test_open_image_maps_npy_and_uncompressed_tiff_without_reading_them(tmp_path
         lazy = open_image(tmp_path / name, chunks=8)
         assert type(lazy).__module__.startswith("dask") and lazy.chunksize[:2] == (8, 8)
         np.testing.assert_array_equal(lazy.compute(), gradient_rgb)
-    tifffile.imwrite(tmp_path / "z.tif", gradient_rgb, compression="zlib")
-    with pytest.raises(ValueError, match="cannot be mapped lazily"):
-        open_image(tmp_path / "z.tif")
     (tmp_path / "a.png").write_bytes(_png_bytes(gradient_rgb))
-    with pytest.raises(ValueError, match="reads .npy files and uncompressed TIFFs"):
+    with pytest.raises(ValueError, match="open_image reads TIFF"):
         open_image(tmp_path / "a.png")
     with pytest.raises(FileNotFoundError):
         open_image(tmp_path / "missing.npy")
+
+
+def test_open_image_reads_tiled_tiffs_pyramids_and_zarr_lazily(tmp_path):
+    import tifffile
+    import zarr
+
+    from svdimage import open_image
+
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (300, 400, 3), dtype=np.uint8)
+    # A tiled, compressed BigTIFF pyramid (OME-TIFF style): its full-resolution level, in
+    # chunks that are its tiles.
+    with tifffile.TiffWriter(tmp_path / "p.ome.tif", bigtiff=True, ome=True) as tif:
+        options = dict(tile=(64, 64), compression="zlib", photometric="rgb")
+        tif.write(pixels, subifds=1, **options)
+        tif.write(pixels[::2, ::2], subfiletype=1, **options)
+    lazy = open_image(tmp_path / "p.ome.tif")
+    assert lazy.shape == (300, 400, 3) and lazy.chunksize[:2] == (64, 64)
+    np.testing.assert_array_equal(lazy.compute(), pixels)
+    # A Zarr array stored channel first (as OME-Zarr stores colour), and an OME-Zarr group.
+    channel_first = zarr.open(tmp_path / "a.zarr", mode="w", shape=(3, 300, 400),
+                              chunks=(3, 100, 100), dtype="uint8")  # fmt: skip
+    channel_first[:] = pixels.transpose(2, 0, 1)
+    np.testing.assert_array_equal(open_image(tmp_path / "a.zarr").compute(), pixels)
+    group = zarr.open_group(tmp_path / "g.zarr", mode="w")
+    group.create_array("0", shape=(300, 400), chunks=(100, 100), dtype="uint8")[:] = pixels[..., 0]
+    group.create_array("1", shape=(150, 200), chunks=(100, 100), dtype="uint8")
+    group.attrs["multiscales"] = [{"datasets": [{"path": "0"}, {"path": "1"}]}]
+    np.testing.assert_array_equal(open_image(tmp_path / "g.zarr").compute(), pixels[..., 0])

@@ -17,6 +17,7 @@ import sys
 import tempfile
 import threading
 import warnings
+import weakref
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -202,11 +203,16 @@ def open_image(path: str | os.PathLike[str], *, chunks: Any = "auto") -> Any:
     Parameters
     ----------
     path : str or path
-        A ``.npy`` file, or an uncompressed TIFF whose pixels lie in one block
-        (what ``tifffile.memmap`` maps), gray ``(M, N)`` or colour
-        ``(M, N, 3)``.
+        A TIFF, BigTIFF or OME-TIFF (its full-resolution level; tiled and
+        compressed ones through ``tifffile``'s Zarr view, chunks aligned with
+        the tiles; uncompressed ones in one block mapped directly), a Zarr
+        array or an OME-Zarr group (its first, full-resolution array), or a
+        ``.npy`` file. Gray ``(M, N)`` or colour ``(M, N, 3)`` (a leading
+        channel axis of 3, as OME stores colour, is moved last; axes of
+        length 1 are dropped).
     chunks : optional
-        Dask's ``chunks`` (default ``"auto"``: about 128 MiB each).
+        Dask's ``chunks`` for a ``.npy`` or a mapped TIFF (default ``"auto"``:
+        about 128 MiB each); a tiled file keeps its own.
 
     Returns
     -------
@@ -215,10 +221,10 @@ def open_image(path: str | os.PathLike[str], *, chunks: Any = "auto") -> Any:
     Raises
     ------
     FileNotFoundError, OSError
-        When ``path`` is missing or not a regular file.
+        When ``path`` is missing or not a regular file (nor a Zarr folder).
     ValueError
-        For another format, a compressed or tiled TIFF (read those with
-        :func:`load_image` when they fit in memory), or an unsupported shape.
+        For another format (read those with :func:`load_image` when they fit in
+        memory) or an unsupported shape.
 
     Examples
     --------
@@ -233,35 +239,76 @@ def open_image(path: str | os.PathLike[str], *, chunks: Any = "auto") -> Any:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"image file {str(path)!r} does not exist.")
-    check_regular_input(path, what="image file")
     suffix = path.suffix.lower()
-    if suffix == ".npy":
-        pixels = np.load(path, mmap_mode="r", allow_pickle=False)
-    elif suffix in (".tif", ".tiff"):
-        import tifffile
-
-        try:
-            pixels = tifffile.memmap(path, mode="r")
-        except ValueError as error:
-            raise ValueError(
-                f"{str(path)!r} cannot be mapped lazily ({error}); only uncompressed TIFFs in "
-                "one block can be, for now: load it with load_image if it fits in memory."
-            ) from None
+    if path.is_dir():
+        pixels = da.from_zarr(_zarr_array(path))
     else:
-        raise ValueError(
-            f"{str(path)!r}: open_image reads .npy files and uncompressed TIFFs; "
-            "load_image reads every other format (into memory)."
-        )
-    if pixels.ndim == 3 and pixels.shape[2] == 1:
-        pixels = pixels[:, :, 0]
+        check_regular_input(path, what="image file")
+        if suffix == ".npy":
+            mapped = np.load(path, mmap_mode="r", allow_pickle=False)
+            pixels = da.from_array(mapped, chunks=_chunks(mapped.shape, chunks))
+        elif suffix in (".tif", ".tiff", ".btf", ".tf8"):
+            pixels = _lazy_tiff(path, chunks)
+        else:
+            raise ValueError(
+                f"{str(path)!r}: open_image reads TIFF (tiled or not, OME-TIFF), Zarr and .npy; "
+                "load_image reads every other format (into memory)."
+            )
+    return _as_image_axes(pixels, str(path))
+
+
+def _chunks(shape: tuple[int, ...], chunks: Any) -> Any:
+    return chunks if len(shape) == 2 or chunks == "auto" else (chunks, chunks) + shape[2:]
+
+
+def _lazy_tiff(path: Path, chunks: Any) -> Any:
+    import dask.array as da
+    import tifffile
+
+    try:
+        mapped = tifffile.memmap(path, mode="r")
+    except (ValueError, OSError):  # compressed, tiled or in pieces: tifffile's Zarr view
+        try:
+            store = tifffile.imread(path, aszarr=True, level=0)
+        except (tifffile.TiffFileError, ValueError, OSError) as error:
+            raise ValueError(f"{str(path)!r} is not a TIFF tifffile can read ({error}).") from None
+        array = _zarr_array(store)
+        # The store holds the file open; it closes when the last array reading it goes.
+        weakref.finalize(array, store.close)
+        return da.from_zarr(array)
+    return da.from_array(mapped, chunks=_chunks(mapped.shape, chunks))
+
+
+def _zarr_array(store: Any) -> Any:
+    """The array of a Zarr store, or the first (full-resolution) array of a group."""
+    import zarr
+
+    opened = zarr.open(store, mode="r")
+    if isinstance(opened, zarr.Group):
+        names = sorted(name for name, _ in opened.arrays())
+        if not names:
+            raise ValueError(f"the Zarr group {store!s} holds no array.")
+        # OME-Zarr: the multiscales' first dataset is the full resolution ("0").
+        attrs: Any = dict(opened.attrs)
+        multiscales = attrs.get("multiscales") or attrs.get("ome", {}).get("multiscales") or [{}]
+        datasets = multiscales[0].get("datasets", [])
+        first = str(datasets[0]["path"]) if datasets else names[0]
+        opened = opened[first]
+    return opened
+
+
+def _as_image_axes(pixels: Any, label: str) -> Any:
+    """``(M, N)`` or ``(M, N, 3)``: length-1 axes dropped, a leading channel axis moved last."""
+    shape = tuple(int(n) for n in pixels.shape)
+    pixels = pixels.reshape(tuple(n for n in shape if n != 1)) if 1 in shape else pixels
+    if pixels.ndim == 3 and pixels.shape[0] == 3 and pixels.shape[2] != 3:
+        pixels = pixels.transpose(1, 2, 0)
     if pixels.ndim not in (2, 3) or (pixels.ndim == 3 and pixels.shape[2] != 3):
-        raise ValueError(f"{str(path)!r} has shape {pixels.shape}; need (M, N) or (M, N, 3).")
-    if not (
-        np.issubdtype(pixels.dtype, np.number)
-        and not np.issubdtype(pixels.dtype, np.complexfloating)
-    ):
-        raise ValueError(f"{str(path)!r} holds {pixels.dtype} values, not pixels.")
-    return da.from_array(pixels, chunks=chunks if pixels.ndim == 2 else (chunks, chunks, -1))
+        raise ValueError(f"{label!r} has shape {shape}; need (M, N) or (M, N, 3).")
+    dtype = np.dtype(pixels.dtype)
+    if dtype.kind not in "biuf":
+        raise ValueError(f"{label!r} holds {dtype} values, not pixels.")
+    return pixels
 
 
 def save_image(
