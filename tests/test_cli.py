@@ -1328,3 +1328,19 @@ def test_decompress_a_prefix_too_short_names_the_smallest_that_decodes(tmp_path,
     least = result.stderr.rsplit("at least ", 1)[1].rstrip(".\n").replace(",", "")
     done = invoke("decompress", target, "-o", tmp_path / "c.png", "--max-bytes", least)
     assert done.exit_code == 0, done.output
+
+
+def test_info_reads_a_tiff_too_big_to_load_out_of_core_with_the_same_answers(tmp_path, astronaut):
+    import tifffile
+
+    path = tmp_path / "big.tif"
+    pixels = np.rint(np.kron(astronaut, np.ones((2, 2, 1))) * 255).astype(np.uint8)  # 1024^2
+    tifffile.imwrite(path, pixels, tile=(128, 128), compression="zlib", photometric="rgb")
+    loaded = json.loads(invoke("info", path, "--json").stdout)
+    streamed = invoke("info", path, "--json", "--max-pixels", "500000")  # over the cap
+    assert streamed.exit_code == 0, streamed.output
+    assert "read out of core" in streamed.stderr
+    document = json.loads(streamed.stdout)
+    assert document["rank_for_energy"] == loaded["rank_for_energy"]
+    np.testing.assert_allclose(document["sigma1"], loaded["sigma1"], rtol=1e-6)
+    assert document["singular_values_computed"] == 200 and document["numerical_rank"] is None

@@ -122,3 +122,16 @@ def test_describe_spectrum_equals_lapack_from_the_top_singular_values_only():
     assert facts.sigma1[0] == pytest.approx(s[0], rel=1e-5)
     full = describe_spectrum(image, full=True)
     assert full.svd.is_complete and full.numerical_rank == np.linalg.matrix_rank(image)
+
+
+def test_describe_spectrum_of_a_chunked_image_streams_and_agrees(camera):
+    import dask.array as da
+
+    from svdimage.ranks.growth import describe_spectrum
+
+    lazy = da.from_array(np.rint(camera * 255).astype(np.uint8), chunks=(128, 128))
+    streamed = describe_spectrum(lazy)
+    loaded = describe_spectrum(np.rint(camera * 255).astype(np.uint8) / 255.0)
+    assert streamed.svd.max_rank == 200 and streamed.numerical_rank is None
+    assert streamed.rank_for_energy == loaded.rank_for_energy
+    assert streamed.sigma1 == pytest.approx(loaded.sigma1, rel=1e-9)

@@ -544,9 +544,22 @@ def fmt_percent(fraction: float) -> str:
 
 
 # -- loading -------------------------------------------------------------------
-def load(source: str, *, gray: bool, max_pixels: int, timeout: float) -> Any:
-    """Load an image for a command, with a spinner; its notes become lines on stderr."""
+def load(
+    source: str, *, gray: bool, max_pixels: int, timeout: float, out_of_core: bool = False
+) -> Any:
+    """Load an image for a command, with a spinner; its notes become lines on stderr.
 
+    With ``out_of_core``, a TIFF, Zarr or ``.npy`` image over ``max_pixels`` or over a
+    quarter of the available memory (as float32) is opened lazily instead
+    (:func:`svdimage.io.open_image`, a Dask array), and a note says so."""
+    if out_of_core:
+        lazy = _open_if_big(source, max_pixels=max_pixels)
+        if lazy is not None:
+            if gray and lazy.ndim == 3:
+                import numpy as np
+
+                lazy = lazy @ np.asarray(_BT709, dtype=np.float32)
+            return lazy
     with step(f"loading {source}"), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ImageNote)
         image = load_image(
@@ -560,6 +573,41 @@ def load(source: str, *, gray: bool, max_pixels: int, timeout: float) -> Any:
                 warning.message, warning.category, warning.filename, warning.lineno
             )
     return image
+
+
+#: The luma weights of ``--gray`` (ITU-R BT.709), as skimage.color.rgb2gray.
+_BT709 = (0.2125, 0.7154, 0.0721)
+_CHUNKABLE = (".tif", ".tiff", ".btf", ".tf8", ".npy", ".zarr")
+
+
+def _open_if_big(source: str, *, max_pixels: int) -> Any:
+    """The image at ``source`` as a lazy Dask array when it is a chunkable file too big to
+    load (over ``max_pixels``, or over a quarter of the available memory as float32); else
+    ``None`` (load it as usual)."""
+    import os
+
+    from svdimage._validation import available_memory
+    from svdimage.io import open_image
+
+    if not os.path.exists(source) or not source.lower().rstrip("/").endswith(_CHUNKABLE):
+        return None
+    try:
+        lazy = open_image(source)
+    except ValueError:
+        return None  # load_image says what is wrong with it
+    M, N = (int(n) for n in lazy.shape[:2])
+    channels = 1 if lazy.ndim == 2 else int(lazy.shape[2])
+    nbytes = 4 * M * N * channels
+    memory = available_memory()
+    if max_pixels >= M * N and (memory is None or nbytes <= memory // 4):
+        return None
+    from svdimage._validation import format_bytes
+
+    note(
+        f"{source} is {N:,}x{M:,} ({format_bytes(nbytes)} as float32): read out of core, in "
+        "passes over its chunks."
+    )
+    return lazy
 
 
 def note(text: str) -> None:

@@ -296,7 +296,7 @@ def info(
     """Print the size, mode, largest singular value, the ranks that keep 90, 99
     and 99.9 % of the energy and, with --full or for small images, the numerical rank."""
 
-    array = load(image, gray=gray, max_pixels=max_pixels, timeout=timeout)
+    array = load(image, gray=gray, max_pixels=max_pixels, timeout=timeout, out_of_core=True)
     with step("computing the singular values"):
         facts = describe_spectrum(array, full=full)
     svd, numerical, sigma1 = facts.svd, facts.numerical_rank, list(facts.sigma1)
@@ -333,7 +333,8 @@ def info(
         )
     table.add_row("σ₁ (largest singular value)", ", ".join(fmt_sigma(v) for v in sigma1))
     for percent, k in energy.items():
-        table.add_row(f"rank for {percent} % energy", fmt_count(k))
+        reached = f"more than {fmt_count(svd.max_rank)}" if k is None else fmt_count(k)
+        table.add_row(f"rank for {percent} % energy", reached)
     out_console.print(table)
 
 

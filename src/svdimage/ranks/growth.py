@@ -95,13 +95,19 @@ class SpectrumFacts:
     sigma1 : tuple of float
         The largest singular value of each channel.
     rank_for_energy : dict
-        Each fraction of :data:`INFO_ENERGIES` and the smallest rank keeping it.
+        Each fraction of :data:`INFO_ENERGIES` and the smallest rank keeping it
+        (``None`` when it lies beyond the ranks an out-of-core image computed).
     """
 
     svd: ImageSVD
     numerical_rank: int | tuple[int, ...] | None
     sigma1: tuple[float, ...]
-    rank_for_energy: dict[float, int]
+    rank_for_energy: dict[float, int | None]
+
+
+#: Singular values an image opened out of core (a Dask array) gets for ``info``: one
+#: randomized SVD of this rank, in passes over its chunks.
+OUT_OF_CORE_INFO_RANK = 200
 
 
 def describe_spectrum(image: ArrayLike, *, full: bool = False) -> SpectrumFacts:
@@ -121,6 +127,15 @@ def describe_spectrum(image: ArrayLike, *, full: bool = False) -> SpectrumFacts:
     >>> facts.numerical_rank, facts.rank_for_energy[0.99]
     (1, 1)
     """
+    if type(image).__module__.startswith("dask."):  # out of core: one pass-based SVD
+        shape = tuple(int(n) for n in getattr(image, "shape"))  # noqa: B009 - not an ndarray
+        svd = decompose(image, rank=min(OUT_OF_CORE_INFO_RANK, *shape[:2]), rng=0)
+        return SpectrumFacts(
+            svd=svd,
+            numerical_rank=None,
+            sigma1=tuple(float(v) for v in svd.s[..., 0].ravel()),
+            rank_for_energy={f: _reached(svd, f) for f in INFO_ENERGIES},
+        )
     array = as_image_array(image)
     top = max(INFO_ENERGIES)
     if full:
@@ -133,6 +148,12 @@ def describe_spectrum(image: ArrayLike, *, full: bool = False) -> SpectrumFacts:
         sigma1=tuple(float(v) for v in svd.s[..., 0].ravel()),
         rank_for_energy={f: rank_for_energy(svd, f) for f in INFO_ENERGIES},
     )
+
+
+def _reached(svd: ImageSVD, fraction: float) -> int | None:
+    energy = np.atleast_1d(svd.energy())
+    hits = np.flatnonzero(energy >= fraction - 1e-12)
+    return int(hits[0]) + 1 if hits.size else None
 
 
 def _label(item: int | Criterion) -> str:
