@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from PIL import Image
 from typer.testing import CliRunner
 
-from svdimage import load_image
+from svdimage import decompose, load_image
 from svdimage.cli import EXIT_BAD_INPUT, EXIT_FILES, EXIT_NETWORK, EXIT_USAGE, app
 
 runner = CliRunner()
@@ -1344,3 +1344,27 @@ def test_info_reads_a_tiff_too_big_to_load_out_of_core_with_the_same_answers(tmp
     assert document["rank_for_energy"] == loaded["rank_for_energy"]
     np.testing.assert_allclose(document["sigma1"], loaded["sigma1"], rtol=1e-6)
     assert document["singular_values_computed"] == 200 and document["numerical_rank"] is None
+
+
+def test_reconstruct_writes_an_image_too_big_to_load_tile_by_tile(tmp_path, astronaut):
+    import tifffile
+
+    path = tmp_path / "big.tif"
+    pixels = np.rint(astronaut * 255).astype(np.uint8)
+    tifffile.imwrite(path, pixels, tile=(128, 128), compression="zlib", photometric="rgb")
+    out = tmp_path / "r20.tif"
+    result = invoke("reconstruct", path, "-k", "20", "-o", out, "--max-pixels", "100000")
+    assert result.exit_code == 0, result.output
+    assert "read out of core" in result.stderr and "(out of core)" in result.stdout
+    written = tifffile.imread(out)
+    exact = decompose(pixels, method="exact").reconstruct(20)
+    assert written.shape == pixels.shape
+    assert np.abs(written / 255.0 - exact).mean() < 2 / 255  # the randomized rank-20 image
+    refused = invoke(
+        "reconstruct", path, "-k", "psnr=30", "-o", tmp_path / "c.tif", "--max-pixels", "100000"
+    )
+    png = invoke("reconstruct", path, "-k", "5", "-o", tmp_path / "r.png", "--max-pixels", "100000")
+    for result, fragment in ((refused, "give a number of components"), (png, "written to .tif")):
+        lines = result.stderr.splitlines()  # the out-of-core note, then the error
+        assert result.exit_code == EXIT_BAD_INPUT and len(lines) == 2, result.stderr
+        assert lines[0].startswith("svdimage: note:") and fragment in lines[1]

@@ -152,3 +152,16 @@ def test_reconstruct_rows_are_the_rows_of_reconstruct(camera, astronaut, clip):
         svd.reconstruct_rows(17, 500, 513)
     with pytest.raises(ValueError, match="between 1 and 30"):
         svd.reconstruct_rows(31, 0, 10)
+
+
+def test_an_out_of_core_decomposition_reconstructs_lazily_block_by_block(astronaut):
+    import dask.array as da
+
+    svd = decompose(da.from_array(astronaut, chunks=(100, 100, 3)), rank=12, rng=0)
+    assert svd.out_of_core
+    lazy = svd.reconstruct(7)
+    assert type(lazy).__module__.startswith("dask") and lazy.shape == astronaut.shape
+    U, s, Vt = svd.stacked_factors()
+    direct = np.moveaxis(np.matmul(U[:, :, :7] * s[:, None, :7], Vt[:, :7]), 0, -1)
+    np.testing.assert_allclose(lazy.compute(), np.clip(direct, 0, 1), atol=1e-12)
+    np.testing.assert_allclose(svd.reconstruct(7, clip=False).compute(), direct, atol=1e-12)

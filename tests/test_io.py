@@ -810,3 +810,25 @@ def test_open_image_reads_tiled_tiffs_pyramids_and_zarr_lazily(tmp_path):
     group.create_array("1", shape=(150, 200), chunks=(100, 100), dtype="uint8")
     group.attrs["multiscales"] = [{"datasets": [{"path": "0"}, {"path": "1"}]}]
     np.testing.assert_array_equal(open_image(tmp_path / "g.zarr").compute(), pixels[..., 0])
+
+
+def test_save_image_writes_a_dask_image_tile_by_tile(tmp_path, gradient_rgb):
+    import dask.array as da
+    import tifffile
+
+    from svdimage import open_image
+
+    image = da.from_array(np.kron(gradient_rgb, np.ones((20, 20, 1))) / 255.0, chunks=(97, 131, 3))
+    expected = np.rint(np.clip(image.compute(), 0, 1) * 255)
+    save_image(tmp_path / "big.tif", image)
+    with tifffile.TiffFile(tmp_path / "big.tif") as tif:
+        assert tif.is_bigtiff and tif.pages[0].is_tiled and tif.pages[0].tilewidth == 256
+        np.testing.assert_array_equal(tif.asarray(), expected)
+    save_image(tmp_path / "big.zarr", image)
+    np.testing.assert_array_equal(open_image(tmp_path / "big.zarr").compute(), expected)
+    with pytest.raises(FileExistsError):
+        save_image(tmp_path / "big.zarr", image)
+    save_image(tmp_path / "big.zarr", image, force=True)
+    with pytest.raises(ValueError, match=r"written to .tif \(tiled BigTIFF\) or .zarr"):
+        save_image(tmp_path / "big.png", image)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.tif", "big.zarr"]

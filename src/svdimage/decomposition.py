@@ -231,6 +231,7 @@ def _decompose_chunked(
         shape=shape,
         norm_sq=np.array(norms),
         method="randomized",
+        out_of_core=True,
     )
 
 

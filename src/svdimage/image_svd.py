@@ -55,6 +55,7 @@ class ImageSVD:
         shape: tuple[int, ...],
         norm_sq: np.ndarray,
         method: str,
+        out_of_core: bool = False,
     ) -> None:
         # Internally always stacked by channel: U (C, M, K), s (C, K), Vt (C, K, N).
         for array in (U, s, Vt):
@@ -62,7 +63,33 @@ class ImageSVD:
         self._U, self._s, self._Vt = U, s, Vt
         self.shape = tuple(int(n) for n in shape)
         self.method = method
+        #: Decomposed from a chunked (Dask) image: ``reconstruct`` returns a Dask array.
+        self.out_of_core = bool(out_of_core)
         self._norm_sq = np.asarray(norm_sq, dtype=np.float64)
+
+    def _lazy_reconstruction(self, k: int, *, clip: bool, block: int = 1024) -> np.ndarray:
+        """The rank-``k`` image as a Dask array of ``block``-sided blocks, each one
+        ``U[rows] diag(s) Vt[:, cols]`` when it is read."""
+        import dask.array as da
+
+        U, s, Vt = self.stacked_factors()
+        left = U[:, :, :k] * s[:, None, :k]
+        M, N = self.shape[:2]
+        rows = tuple(min(block, M - r) for r in range(0, M, block))
+        cols = tuple(min(block, N - c) for c in range(0, N, block))
+
+        def piece(block_id: tuple[int, ...]) -> np.ndarray:
+            r0, c0 = sum(rows[: block_id[0]]), sum(cols[: block_id[1]])
+            r1, c1 = r0 + rows[block_id[0]], c0 + cols[block_id[1]]
+            planes = np.matmul(left[:, r0:r1], Vt[:, :k, c0:c1])
+            out = planes[0] if not self.is_color else np.moveaxis(planes, 0, -1)
+            return np.clip(out, 0, 1, out=out) if clip else out
+
+        chunks = (rows, cols) if not self.is_color else (rows, cols, (self.n_channels,))
+        lazy = da.map_blocks(
+            piece, dtype=self.dtype, chunks=chunks, meta=np.empty((0,) * len(chunks), self.dtype)
+        )
+        return lazy
 
     # -- shapes and factors -------------------------------------------------
     @property
@@ -196,9 +223,14 @@ class ImageSVD:
         Returns
         -------
         image : (M, N) or (M, N, C) ndarray
-            Same dtype as the factors.
+            Same dtype as the factors; a Dask array, computed block by block
+            when read, for a decomposition of a chunked image
+            (:attr:`out_of_core`), so that the image is never whole in memory.
         """
         U, s, Vt = self.stacked_factors()
+        if self.out_of_core:
+            k = self.max_rank if rank is None else self._check(rank)
+            return self._lazy_reconstruction(k, clip=clip)
         if isinstance(rank, (Sequence, np.ndarray)):
             if len(rank) != self.n_channels:
                 raise ValueError(

@@ -355,7 +355,14 @@ def save_image(
     -----
     The file is written to a temporary name in the same folder and renamed
     into place, so a crash never leaves a half-written image behind.
+
+    A Dask array (an image bigger than memory, such as the reconstruction of
+    an out-of-core decomposition) is written block by block, never whole in
+    memory, to a tiled BigTIFF (``.tif``, zlib-compressed 256-pixel tiles) or a
+    Zarr array (``.zarr``), 8-bit.
     """
+    if type(image).__module__.startswith("dask."):
+        return _save_blocks(Path(path), image, force=force)
     array = as_image_array(image)
     path = Path(path)
     fmt = Image.registered_extensions().get(path.suffix.lower())
@@ -377,6 +384,73 @@ def save_image(
     options = {"compress_level": compress_level} if fmt == "PNG" else {}
     with atomic_path(path, force=force) as tmp:
         pil.save(tmp, format=fmt, **options)
+    return path
+
+
+#: Tile side of the BigTIFFs :func:`save_image` writes block by block.
+_TILE = 256
+
+
+def _save_blocks(path: Path, image: Any, *, force: bool) -> Path:
+    """Write a Dask image (in [0, 1]) tile by tile, 8-bit: a tiled BigTIFF or a Zarr array."""
+    suffix = path.suffix.lower()
+    if suffix not in (".tif", ".tiff", ".zarr"):
+        raise ValueError(
+            f"an image bigger than memory is written to .tif (tiled BigTIFF) or .zarr; "
+            f"got {str(path)!r}."
+        )
+    shape = tuple(int(n) for n in image.shape)
+    if len(shape) not in (2, 3):
+        raise ValueError(f"image must have shape (M, N) or (M, N, 3); got shape {shape}.")
+    M, N = shape[:2]
+    tile = (_TILE, _TILE) + shape[2:]
+    rechunked = image.rechunk(tile)
+
+    def quantized(block: np.ndarray) -> np.ndarray:
+        return np.rint(np.clip(np.asarray(block, dtype=np.float64), 0, 1) * 255).astype(np.uint8)
+
+    if suffix == ".zarr":
+        import shutil
+
+        import zarr
+
+        if path.exists() and not force:
+            raise FileExistsError(
+                f"output {str(path)!r} already exists; pass force=True to overwrite it."
+            )
+        temporary = path.with_name(f".{path.name}.svdimage-{os.getpid()}.tmp")
+        target: Any = zarr.open_array(temporary, mode="w", shape=shape, chunks=tile, dtype="uint8")
+        for r in range(0, M, _TILE):
+            for c in range(0, N, _TILE):
+                target[r : r + _TILE, c : c + _TILE] = quantized(
+                    rechunked[r : r + _TILE, c : c + _TILE].compute()
+                )
+        if path.exists():
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+        os.replace(temporary, path)
+        return path
+    import tifffile
+
+    def tiles() -> Iterator[np.ndarray]:  # row by row of tiles, edge tiles padded
+        for r in range(0, M, _TILE):
+            band = quantized(rechunked[r : r + _TILE].compute())
+            for c in range(0, N, _TILE):
+                piece = np.zeros(tile, dtype=np.uint8)
+                part = band[:, c : c + _TILE]
+                piece[: part.shape[0], : part.shape[1]] = part
+                yield piece
+
+    with atomic_path(path, force=force) as tmp:
+        tifffile.imwrite(
+            tmp,
+            tiles(),
+            shape=shape,
+            dtype="uint8",
+            tile=(_TILE, _TILE),
+            bigtiff=True,
+            compression="zlib",
+            photometric="rgb" if len(shape) == 3 else "minisblack",
+        )
     return path
 
 

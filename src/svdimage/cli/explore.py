@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from rich import box
@@ -12,7 +12,7 @@ from rich.table import Table
 
 from svdimage import metrics, sweep
 from svdimage._fileutil import check_writable
-from svdimage._validation import check_ranks, format_bytes, parse_rank_spec
+from svdimage._validation import check_rank, check_ranks, format_bytes, parse_rank_spec
 from svdimage.animation import DEFAULT_LAST_RANK, default_animation_ranks
 from svdimage.animation import animate as write_animation
 from svdimage.batch.jobs import reconstruct_image, reconstruct_job, sweep_job
@@ -45,7 +45,7 @@ from svdimage.cli._app import (
 )
 from svdimage.decomposition import decompose
 from svdimage.explorer import blank_page, explore
-from svdimage.io import load_image
+from svdimage.io import load_image, save_image
 from svdimage.ranks.criteria import Criterion, parse_rank_item
 from svdimage.ranks.growth import describe_spectrum
 from svdimage.sweep import SweepResult
@@ -241,7 +241,10 @@ def reconstruct(
     image = images[0]
     item = parse_rank_item(rank)
     check_writable(output, force=force)
-    array = load(image, gray=gray, max_pixels=max_pixels, timeout=timeout)
+    array = load(image, gray=gray, max_pixels=max_pixels, timeout=timeout, out_of_core=True)
+    if type(array).__module__.startswith("dask."):  # too big to load: out of core
+        _reconstruct_out_of_core(array, item, output, force=force)
+        return
     with step("computing the SVD"):  # the same job as each image of a folder
         done = reconstruct_image(array, output, rank=item, force=force)
     k, svd = done.rank, done.svd
@@ -336,6 +339,31 @@ def info(
         reached = f"more than {fmt_count(svd.max_rank)}" if k is None else fmt_count(k)
         table.add_row(f"rank for {percent} % energy", reached)
     out_console.print(table)
+
+
+def _reconstruct_out_of_core(array: Any, item: Any, output: Path, *, force: bool) -> None:
+    """``reconstruct`` of an image read out of core: the randomized SVD in passes over its
+    chunks, the rank-k image written tile by tile to a tiled BigTIFF or a Zarr array."""
+    if isinstance(item, Criterion):
+        raise ValueError(
+            "a criterion measures the whole image; for an image read out of core give a "
+            "number of components (--rank 100)."
+        )
+    if output.suffix.lower() not in (".tif", ".tiff", ".zarr"):
+        raise ValueError(
+            f"an image read out of core is written to .tif (a tiled BigTIFF) or .zarr; "
+            f"got {str(output)!r}."
+        )
+    M, N = (int(n) for n in array.shape[:2])
+    svd = decompose(array, rank=check_rank(item, min(M, N), shape=array.shape), rng=0)
+    with step(f"writing {output} block by block"):
+        save_image(output, svd.reconstruct(item), force=force)
+    out_console.print(
+        f"rank {item} of {N}x{M} (out of core): relative error "
+        f"{fmt_error(float(svd.relative_error(item)))} ({svd.method} SVD in passes over the "
+        f"image; the factors need {fmt_count(svd.stored_values(item))} numbers). Wrote {output}.",
+        soft_wrap=True,
+    )
 
 
 def _parse_size(text: Optional[str]) -> Optional[tuple[int, int]]:
