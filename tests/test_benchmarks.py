@@ -154,3 +154,15 @@ def test_fuzz_campaign_quick_counts_every_kind_of_problem():
         cases, decoded, refused = (int(c.replace(",", "")) for c in cells[1:4])
         assert cases == decoded + refused + sum(int(c) for c in cells[4:8])
         assert cells[4:8] == ["0", "0", "0", "0"], row  # no wrong type, hang, overrun, bad image
+
+
+def test_bench_outofcore_quick_compares_three_paths_on_one_file():
+    out = run("bench_outofcore.py")
+    rows = [line for line in out.splitlines() if line.startswith("| ") and "case" not in line]
+    assert [row.split("|")[1].strip() for row in rows] == [
+        "in memory (baseline)",
+        "out of core",
+        "dask svd_compressed",
+    ]
+    ours = [c.strip() for c in rows[1].strip("|").split("|")]
+    assert float(ours[3]) < 1e-4  # the top half of the singular values, against LAPACK
