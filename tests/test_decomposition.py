@@ -196,3 +196,28 @@ def test_a_chunked_image_needs_a_rank_and_the_randomized_method(camera):
         decompose(lazy, rank=5, method="exact")
     with pytest.raises(ValueError, match="signed integer"):
         decompose(da.from_array(np.zeros((8, 8), np.int16), chunks=4), rank=2)
+
+
+def test_out_of_core_progress_counts_the_passes_over_the_image(astronaut):
+    import dask.array as da
+
+    from svdimage import _progress
+    from svdimage.randomized import chunked_passes
+
+    seen = []
+
+    class Recorder:
+        def started(self, task):
+            pass
+
+        def advanced(self, task):
+            seen.append((task.done, task.total, task.unit))
+
+        def finished(self, task):
+            pass
+
+    with _progress.listening(Recorder()):
+        decompose(da.from_array(astronaut, chunks=(128, 128, 3)), rank=8, rng=0)
+    total = 3 * chunked_passes(8)
+    assert [done for done, _, _ in seen] == list(range(1, total + 1))
+    assert {t for _, t, _ in seen} == {total} and seen[0][2] == "passes over the image"

@@ -832,3 +832,14 @@ def test_save_image_writes_a_dask_image_tile_by_tile(tmp_path, gradient_rgb):
     with pytest.raises(ValueError, match=r"written to .tif \(tiled BigTIFF\) or .zarr"):
         save_image(tmp_path / "big.png", image)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.tif", "big.zarr"]
+
+
+def test_an_image_over_the_cap_says_how_to_read_it_out_of_core(tmp_path, gradient_rgb):
+    import tifffile
+
+    (tmp_path / "a.png").write_bytes(_png_bytes(gradient_rgb))
+    with pytest.raises(ValueError, match=r"convert it to a tiled TIFF \(a PNG can only be"):
+        load_image(tmp_path / "a.png", max_pixels=100)
+    tifffile.imwrite(tmp_path / "a.tif", gradient_rgb)
+    with pytest.raises(ValueError, match="A tiled TIFF is read out of core"):
+        load_image(tmp_path / "a.tif", max_pixels=100)

@@ -22,6 +22,7 @@ from svdimage.image_svd import ImageSVD
 from svdimage.randomized import (
     auto_sketch,
     check_sketch_options,
+    chunked_passes,
     randomized_svd,
     randomized_svd_chunked,
 )
@@ -208,8 +209,9 @@ def _decompose_chunked(
     planes = [image] if len(shape) == 2 else [image[:, :, c] for c in range(3)]
     generator = np.random.default_rng(rng)
     Us, ss, Vts, norms = [], [], [], []
+    passes = chunked_passes(k, n_iter) * len(planes)
     with _progress.task(
-        f"rank-{k} SVD of {N}x{M}, out of core", len(planes), unit="channels"
+        f"rank-{k} SVD of {N}x{M}, out of core", passes, unit="passes over the image"
     ) as step:
         for plane in planes:
             U, s, Vt, squared = randomized_svd_chunked(
@@ -218,12 +220,12 @@ def _decompose_chunked(
                 n_oversamples=n_oversamples,
                 n_iter=n_iter,
                 rng=generator,
+                on_pass=step.advance,
             )
             Us.append(U.astype(out_dtype))
             ss.append(s.astype(out_dtype))
             Vts.append(Vt.astype(out_dtype))
             norms.append(squared)
-            step.advance()
     return ImageSVD(
         np.stack(Us),
         np.stack(ss),

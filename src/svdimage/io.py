@@ -504,6 +504,17 @@ def _quantized(array: np.ndarray, top: float, dtype: type[np.integer]) -> np.nda
     return out
 
 
+def _convert_hint(fmt: str | None) -> str:
+    """What to do with an image over the pixel cap in a format decoded only whole."""
+    if fmt == "TIFF":
+        return " A tiled TIFF is read out of core by svdimage info and reconstruct."
+    return (
+        f" Or convert it to a tiled TIFF (a {fmt or 'file'} can only be decoded whole), e.g. "
+        "`vips tiffsave IN OUT.tif --tile --bigtiff --compression deflate`: svdimage info and "
+        "reconstruct read those out of core."
+    )
+
+
 def _check_pixels(pixels: int, max_pixels: int | None, label: str) -> None:
     if max_pixels is not None and pixels > max_pixels:
         raise ValueError(
@@ -548,7 +559,10 @@ def _decode(
             with pil:
                 width, height = pil.size
                 try:
-                    _check_pixels(width * height, max_pixels, label)
+                    try:
+                        _check_pixels(width * height, max_pixels, label)
+                    except ValueError as cap:
+                        raise ValueError(f"{cap}{_convert_hint(pil.format)}") from None
                     if width < 2 or height < 2:
                         raise ValueError(f"{label} is {width}x{height} pixels; need at least 2x2.")
                     check_memory(

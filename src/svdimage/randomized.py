@@ -21,6 +21,7 @@ from svdimage._validation import check_rank
 __all__ = [
     "randomized_svd",
     "randomized_svd_chunked",
+    "chunked_passes",
     "AUTO_OVERSAMPLES",
     "AUTO_N_ITER",
     "auto_sketch",
@@ -190,6 +191,7 @@ def randomized_svd_chunked(
     n_oversamples: int | Literal["auto"] = "auto",
     n_iter: int | Literal["auto"] = "auto",
     rng: int | np.random.Generator | None = None,
+    on_pass: Callable[[], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """The randomized SVD of a matrix that need not fit in memory (a Dask array).
 
@@ -210,6 +212,9 @@ def randomized_svd_chunked(
     n_oversamples, n_iter : int or 'auto', optional
         As in :func:`randomized_svd`.
     rng : int or numpy.random.Generator, optional
+    on_pass : callable, optional
+        Called after each pass over ``A`` (for a progress display: there are
+        :func:`chunked_passes` of them).
 
     Returns
     -------
@@ -244,16 +249,29 @@ def randomized_svd_chunked(
     def economic_q(Y: np.ndarray) -> np.ndarray:
         return scipy.linalg.qr(Y, mode="economic", overwrite_a=True, check_finite=False)[0]
 
+    def passed() -> None:
+        if on_pass is not None:
+            on_pass()
+
     omega = generator.standard_normal((N, width)).astype(work)
     Y, squared = dask.base.compute(X @ omega, (X.astype(np.float64) ** 2).sum())
+    passed()
     for _ in range(q):
         Z = (X.T @ economic_q(Y).astype(work)).compute()
+        passed()
         Y = (X @ economic_q(Z).astype(work)).compute()
+        passed()
     Q = economic_q(Y)
     B = (X.T @ Q.astype(work)).compute().T.astype(np.float64)  # Q^T A, (width, N)
+    passed()
     Uh, s, Vt = scipy.linalg.svd(B, full_matrices=False, lapack_driver="gesdd", check_finite=False)
     U, Vt = svd_flip(Q @ Uh[:, :k], Vt[:k])
     return np.ascontiguousarray(U), s[:k].copy(), np.ascontiguousarray(Vt), float(squared)
+
+
+def chunked_passes(rank: int, n_iter: int | Literal["auto"] = "auto") -> int:
+    """Passes :func:`randomized_svd_chunked` makes over its matrix: ``2 n_iter + 2``."""
+    return 2 * auto_sketch(rank, "auto", n_iter)[1] + 2
 
 
 def _lu_normalize(Y: np.ndarray) -> np.ndarray:
