@@ -17,6 +17,7 @@ import numpy as np
 
 __all__ = [
     "as_image_array",
+    "is_chunked",
     "check_rank",
     "check_ranks",
     "parse_rank_spec",
@@ -122,6 +123,12 @@ def float_dtype_for(dtype: np.dtype) -> np.dtype:
     if dtype in (np.float16, np.float32):
         return np.dtype(np.float32)
     return np.dtype(np.float64)
+
+
+def is_chunked(image: object) -> bool:
+    """Whether ``image`` is a chunked, lazy (Dask) array: an image read out of core. Dask
+    is not imported to tell."""
+    return type(image).__module__.startswith("dask.") and hasattr(image, "chunks")
 
 
 def as_image_array(image: object, *, name: str = "image") -> np.ndarray:

@@ -17,7 +17,7 @@ from numpy.typing import ArrayLike
 
 from svdimage import _progress, _torch
 from svdimage._linalg import squared_norm, svd_flip
-from svdimage._validation import as_image_array, check_rank
+from svdimage._validation import as_image_array, check_rank, is_chunked
 from svdimage.image_svd import ImageSVD
 from svdimage.randomized import (
     auto_sketch,
@@ -116,7 +116,7 @@ def decompose(
     >>> bool(svd.relative_error(1) < 1e-6)
     True
     """
-    if _is_chunked(image):
+    if is_chunked(image):
         return _decompose_chunked(image, rank, method, n_oversamples, n_iter, rng, backend)
     array = as_image_array(image)
     check_sketch_options(n_oversamples, n_iter, lapack_threads)
@@ -164,11 +164,6 @@ def decompose(
         norm_sq=np.array(norms),
         method=chosen,
     )
-
-
-def _is_chunked(image: object) -> bool:
-    """A Dask array (not imported unless the object comes from Dask)."""
-    return type(image).__module__.startswith("dask.") and hasattr(image, "chunks")
 
 
 def _decompose_chunked(

@@ -35,6 +35,7 @@ from svdimage._validation import (
     as_image_array,
     check_memory,
     composite_on_white,
+    is_chunked,
 )
 
 __all__ = [
@@ -361,7 +362,7 @@ def save_image(
     memory, to a tiled BigTIFF (``.tif``, zlib-compressed 256-pixel tiles) or a
     Zarr array (``.zarr``), 8-bit.
     """
-    if type(image).__module__.startswith("dask."):
+    if is_chunked(image):
         return _save_blocks(Path(path), image, force=force)
     array = as_image_array(image)
     path = Path(path)
@@ -402,12 +403,19 @@ def _save_blocks(path: Path, image: Any, *, force: bool) -> Path:
     shape = tuple(int(n) for n in image.shape)
     if len(shape) not in (2, 3):
         raise ValueError(f"image must have shape (M, N) or (M, N, 3); got shape {shape}.")
-    M, N = shape[:2]
+    N = shape[1]
     tile = (_TILE, _TILE) + shape[2:]
-    rechunked = image.rechunk(tile)
+    # Rows in bands of whole tiles (the image's own blocks are usually 1024 rows already);
+    # each block of the image is computed once, whatever the tiles it covers.
+    band_rows = max(_TILE, image.chunks[0][0] // _TILE * _TILE)
+    image = image.rechunk({0: band_rows})
+    row_starts = np.cumsum((0,) + image.chunks[0])
+    col_starts = np.cumsum((0,) + image.chunks[1])
 
-    def quantized(block: np.ndarray) -> np.ndarray:
-        return np.rint(np.clip(np.asarray(block, dtype=np.float64), 0, 1) * 255).astype(np.uint8)
+    def blocks(i: int) -> Iterator[tuple[int, np.ndarray]]:  # band i: (first column, block)
+        for j in range(len(image.chunks[1])):
+            block = np.asarray(image.blocks[i, j].compute(), dtype=np.float64)
+            yield int(col_starts[j]), np.rint(np.clip(block, 0, 1) * 255).astype(np.uint8)
 
     if suffix == ".zarr":
         import shutil
@@ -420,11 +428,9 @@ def _save_blocks(path: Path, image: Any, *, force: bool) -> Path:
             )
         temporary = path.with_name(f".{path.name}.svdimage-{os.getpid()}.tmp")
         target: Any = zarr.open_array(temporary, mode="w", shape=shape, chunks=tile, dtype="uint8")
-        for r in range(0, M, _TILE):
-            for c in range(0, N, _TILE):
-                target[r : r + _TILE, c : c + _TILE] = quantized(
-                    rechunked[r : r + _TILE, c : c + _TILE].compute()
-                )
+        for i, r in enumerate(row_starts[:-1]):
+            for c, block in blocks(i):
+                target[r : r + block.shape[0], c : c + block.shape[1]] = block
         if path.exists():
             shutil.rmtree(path) if path.is_dir() else path.unlink()
         os.replace(temporary, path)
@@ -432,13 +438,16 @@ def _save_blocks(path: Path, image: Any, *, force: bool) -> Path:
     import tifffile
 
     def tiles() -> Iterator[np.ndarray]:  # row by row of tiles, edge tiles padded
-        for r in range(0, M, _TILE):
-            band = quantized(rechunked[r : r + _TILE].compute())
-            for c in range(0, N, _TILE):
-                piece = np.zeros(tile, dtype=np.uint8)
-                part = band[:, c : c + _TILE]
-                piece[: part.shape[0], : part.shape[1]] = part
-                yield piece
+        for i in range(len(image.chunks[0])):
+            band = np.zeros((image.chunks[0][i], N) + shape[2:], dtype=np.uint8)
+            for c, block in blocks(i):
+                band[:, c : c + block.shape[1]] = block
+            for r in range(0, band.shape[0], _TILE):
+                for c in range(0, N, _TILE):
+                    piece = np.zeros(tile, dtype=np.uint8)
+                    part = band[r : r + _TILE, c : c + _TILE]
+                    piece[: part.shape[0], : part.shape[1]] = part
+                    yield piece
 
     with atomic_path(path, force=force) as tmp:
         tifffile.imwrite(

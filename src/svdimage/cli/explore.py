@@ -12,7 +12,13 @@ from rich.table import Table
 
 from svdimage import metrics, sweep
 from svdimage._fileutil import check_writable
-from svdimage._validation import check_rank, check_ranks, format_bytes, parse_rank_spec
+from svdimage._validation import (
+    check_rank,
+    check_ranks,
+    format_bytes,
+    is_chunked,
+    parse_rank_spec,
+)
 from svdimage.animation import DEFAULT_LAST_RANK, default_animation_ranks
 from svdimage.animation import animate as write_animation
 from svdimage.batch.jobs import reconstruct_image, reconstruct_job, sweep_job
@@ -242,7 +248,7 @@ def reconstruct(
     item = parse_rank_item(rank)
     check_writable(output, force=force)
     array = load(image, gray=gray, max_pixels=max_pixels, timeout=timeout, out_of_core=True)
-    if type(array).__module__.startswith("dask."):  # too big to load: out of core
+    if is_chunked(array):  # too big to load: out of core
         _reconstruct_out_of_core(array, item, output, force=force)
         return
     with step("computing the SVD"):  # the same job as each image of a folder

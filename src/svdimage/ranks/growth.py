@@ -22,7 +22,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
-from svdimage._validation import as_image_array, check_rank
+from svdimage._validation import as_image_array, check_rank, is_chunked
 from svdimage.decomposition import decompose, decompose_until
 from svdimage.image_svd import ImageSVD
 from svdimage.ranks.criteria import (
@@ -127,7 +127,7 @@ def describe_spectrum(image: ArrayLike, *, full: bool = False) -> SpectrumFacts:
     >>> facts.numerical_rank, facts.rank_for_energy[0.99]
     (1, 1)
     """
-    if type(image).__module__.startswith("dask."):  # out of core: one pass-based SVD
+    if is_chunked(image):  # out of core: one pass-based SVD
         shape = tuple(int(n) for n in getattr(image, "shape"))  # noqa: B009 - not an ndarray
         svd = decompose(image, rank=min(OUT_OF_CORE_INFO_RANK, *shape[:2]), rng=0)
         return SpectrumFacts(
