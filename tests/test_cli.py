@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from PIL import Image
 from typer.testing import CliRunner
 
-from svdimage import decompose, load_image
+from svdimage import load_image
 from svdimage.cli import EXIT_BAD_INPUT, EXIT_FILES, EXIT_NETWORK, EXIT_USAGE, app
 
 runner = CliRunner()
@@ -1330,41 +1330,220 @@ def test_decompress_a_prefix_too_short_names_the_smallest_that_decodes(tmp_path,
     assert done.exit_code == 0, done.output
 
 
-def test_info_reads_a_tiff_too_big_to_load_out_of_core_with_the_same_answers(tmp_path, astronaut):
+# -- images too big to load: out of core -------------------------------------------------
+#: Over this many pixels (and under the 1 MP of the test images) an image is read out of
+#: core; 64 MiB of --memory-limit cuts a 1 MP colour image in bands of 256 rows.
+SMALL_CAP = ("--max-pixels", "500000", "--memory-limit", "64MiB")
+
+
+@pytest.fixture(scope="module")
+def big_tiff(tmp_path_factory, astronaut):
+    """A 1024x1024 colour photo as a tiled (128 px), zlib-compressed BigTIFF."""
     import tifffile
 
-    path = tmp_path / "big.tif"
-    pixels = np.rint(np.kron(astronaut, np.ones((2, 2, 1))) * 255).astype(np.uint8)  # 1024^2
-    tifffile.imwrite(path, pixels, tile=(128, 128), compression="zlib", photometric="rgb")
-    loaded = json.loads(invoke("info", path, "--json").stdout)
-    streamed = invoke("info", path, "--json", "--max-pixels", "500000")  # over the cap
+    path = tmp_path_factory.mktemp("big") / "big.tif"
+    pixels = np.rint(np.kron(astronaut, np.ones((2, 2, 1))) * 255).astype(np.uint8)
+    tifffile.imwrite(path, pixels, tile=(128, 128), compression="zlib", photometric="rgb",
+                     bigtiff=True)  # fmt: skip
+    return path
+
+
+def _rank_lines(result):
+    assert result.exit_code == 0, result.output
+    return [line for line in result.stdout.splitlines() if line.startswith("rank ")]
+
+
+def test_info_reads_a_tiff_too_big_to_load_out_of_core_with_the_same_answers(big_tiff):
+    loaded = json.loads(invoke("info", big_tiff, "--json").stdout)
+    streamed = invoke("info", big_tiff, "--json", *SMALL_CAP)
     assert streamed.exit_code == 0, streamed.output
     assert "read out of core" in streamed.stderr
     document = json.loads(streamed.stdout)
     assert document["rank_for_energy"] == loaded["rank_for_energy"]
     np.testing.assert_allclose(document["sigma1"], loaded["sigma1"], rtol=1e-6)
     assert document["singular_values_computed"] == 200 and document["numerical_rank"] is None
+    full = invoke("info", big_tiff, "--full", *SMALL_CAP)
+    assert full.exit_code == EXIT_BAD_INPUT and "--full computes every singular" in full.stderr
 
 
-def test_reconstruct_writes_an_image_too_big_to_load_tile_by_tile(tmp_path, astronaut):
+def test_choose_out_of_core_picks_the_ranks_the_in_memory_path_picks(big_tiff):
+    for criterion in (["--psnr", "30"], ["--ssim", "0.85"], ["--energy", "0.99"], ["--knee"]):
+        loaded = _rank_lines(invoke("choose", big_tiff, *criterion))
+        streamed = invoke("choose", big_tiff, *criterion, *SMALL_CAP)
+        assert _rank_lines(streamed) == loaded, criterion  # rank k, and rank k - 1 short
+        assert "read out of core" in streamed.stderr
+    for refused, fragment in (
+        (["--denoise"], "needs every singular value"),
+        (["--bytes", "100000", "--storage", "svdz"], "--storage values"),
+    ):
+        result = invoke("choose", big_tiff, *refused, *SMALL_CAP)
+        assert result.exit_code == EXIT_BAD_INPUT and fragment in result.stderr.splitlines()[-1]
+
+
+def test_sweep_out_of_core_measures_what_the_in_memory_sweep_measures(tmp_path, big_tiff):
+    import csv
+
+    def rows(folder):
+        with open(folder / "metrics.csv", newline="") as handle:
+            return list(csv.DictReader(handle))
+
+    ranks = ("-r", "5,20,psnr=27")
+    assert invoke("sweep", big_tiff, *ranks, "-o", tmp_path / "a").exit_code == 0
+    streamed = invoke("sweep", big_tiff, *ranks, "-o", tmp_path / "b", *SMALL_CAP)
+    assert streamed.exit_code == 0, streamed.output
+    loaded, lazy = rows(tmp_path / "a"), rows(tmp_path / "b")
+    assert [r["rank"] for r in lazy] == [r["rank"] for r in loaded]
+    assert [r["criterion"] for r in lazy] == [r["criterion"] for r in loaded]
+    for a, b in zip(loaded, lazy):
+        assert float(b["psnr"]) == pytest.approx(float(a["psnr"]), abs=1e-3)
+        assert float(b["ssim"]) == pytest.approx(float(a["ssim"]), abs=1e-4)
+    for name in ("grid.png", "error_curve.png", "spectrum.png"):
+        with Image.open(tmp_path / "b" / name) as figure:
+            assert figure.size[0] > 300
+
+
+def test_reconstruct_out_of_core_writes_the_in_memory_image_tile_by_tile(tmp_path, big_tiff):
     import tifffile
 
-    path = tmp_path / "big.tif"
-    pixels = np.rint(astronaut * 255).astype(np.uint8)
-    tifffile.imwrite(path, pixels, tile=(128, 128), compression="zlib", photometric="rgb")
-    out = tmp_path / "r20.tif"
-    result = invoke("reconstruct", path, "-k", "20", "-o", out, "--max-pixels", "100000")
+    for rank in ("20", "psnr=28"):
+        loaded = invoke("reconstruct", big_tiff, "-k", rank, "-o", tmp_path / f"{rank}.png")
+        streamed = invoke(
+            "reconstruct", big_tiff, "-k", rank, "-o", tmp_path / f"{rank}.tif", *SMALL_CAP
+        )
+        assert streamed.exit_code == 0, streamed.output
+        assert "out of core" in streamed.stdout and "read out of core" in streamed.stderr
+        rank_of = [
+            next(line for line in r.stdout.splitlines() if line.startswith("rank ")).split()[1]
+            for r in (loaded, streamed)
+        ]
+        assert rank_of[0] == rank_of[1]
+        written = tifffile.imread(tmp_path / f"{rank}.tif").astype(int)
+        expected = np.asarray(Image.open(tmp_path / f"{rank}.png")).astype(int)
+        assert np.abs(written - expected).max() <= 1  # 8-bit rounding of the same image
+    png = invoke("reconstruct", big_tiff, "-k", "5", "-o", tmp_path / "r.png", *SMALL_CAP)
+    lines = png.stderr.splitlines()  # the out-of-core note, then the error
+    assert png.exit_code == EXIT_BAD_INPUT and len(lines) == 2, png.stderr
+    assert lines[0].startswith("svdimage: note:") and "written to .tif" in lines[1]
+    assert not (tmp_path / "r.png").exists()
+
+
+def test_explore_out_of_core_shows_a_block_mean_of_the_image(tmp_path, big_tiff):
+    import re
+
+    out = tmp_path / "page.html"
+    result = invoke("explore", big_tiff, "-o", out, "--max-side", "300", "--no-compare-files",
+                    *SMALL_CAP)  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "read out of core" in result.stderr and "(out of core)" in result.stdout
-    written = tifffile.imread(out)
-    exact = decompose(pixels, method="exact").reconstruct(20)
-    assert written.shape == pixels.shape
-    assert np.abs(written / 255.0 - exact).mean() < 2 / 255  # the randomized rank-20 image
-    refused = invoke(
-        "reconstruct", path, "-k", "psnr=30", "-o", tmp_path / "c.tif", "--max-pixels", "100000"
+    found = re.search(
+        r'<script type="application/json" id="svdimage-data">(.*?)</script>',
+        out.read_text(),
+        re.S,
     )
-    png = invoke("reconstruct", path, "-k", "5", "-o", tmp_path / "r.png", "--max-pixels", "100000")
-    for result, fragment in ((refused, "give a number of components"), (png, "written to .tif")):
-        lines = result.stderr.splitlines()  # the out-of-core note, then the error
-        assert result.exit_code == EXIT_BAD_INPUT and len(lines) == 2, result.stderr
-        assert lines[0].startswith("svdimage: note:") and fragment in lines[1]
+    data = json.loads(found.group(1))
+    assert (data["sourceWidth"], data["sourceHeight"]) == (1024, 1024)
+    assert max(data["width"], data["height"]) <= 300
+
+
+def test_out_of_core_reads_ome_zarr_groups_and_tiff_pyramids(tmp_path, astronaut):
+    import tifffile
+    import zarr
+
+    pixels = np.rint(np.kron(astronaut, np.ones((2, 2, 1))) * 255).astype(np.uint8)
+    group = zarr.open_group(tmp_path / "slide.zarr", mode="w")
+    group.create_array("0", shape=(3, 1024, 1024), chunks=(3, 128, 128), dtype="uint8")[:] = (
+        pixels.transpose(2, 0, 1)
+    )
+    group.create_array("1", shape=(3, 512, 512), chunks=(3, 128, 128), dtype="uint8")
+    group.attrs["multiscales"] = [{"datasets": [{"path": "0"}, {"path": "1"}]}]
+    with tifffile.TiffWriter(tmp_path / "p.ome.tif", bigtiff=True, ome=True) as tif:
+        options = dict(tile=(128, 128), compression="zlib", photometric="rgb")
+        tif.write(pixels, subifds=1, **options)
+        tif.write(pixels[::2, ::2], subfiletype=1, **options)
+    expected = json.loads(invoke("info", tmp_path / "p.ome.tif", "--json").stdout)
+    for name in ("slide.zarr", "p.ome.tif"):
+        result = invoke("info", tmp_path / name, "--json", *SMALL_CAP)
+        assert result.exit_code == 0 and "read out of core" in result.stderr, result.output
+        document = json.loads(result.stdout)
+        assert (document["width"], document["height"]) == (1024, 1024)
+        assert document["rank_for_energy"] == expected["rank_for_energy"]
+    # A Zarr store is one image for a command (loaded whole when it fits), not a folder.
+    whole = invoke("info", tmp_path / "slide.zarr", "--json")
+    assert whole.exit_code == 0 and "read out of core" not in whole.stderr, whole.output
+
+
+def test_a_damaged_tile_out_of_core_is_one_line_exit_3_and_no_output(tmp_path, astronaut):
+    import tifffile
+
+    path = tmp_path / "bad.tif"
+    pixels = np.rint(np.kron(astronaut, np.ones((2, 2, 1))) * 255).astype(np.uint8)
+    tifffile.imwrite(path, pixels, tile=(128, 128), compression="zlib", photometric="rgb")
+    with tifffile.TiffFile(path) as tif:
+        offset = tif.pages[0].dataoffsets[40]  # row 5 of tiles: rows 640-767
+    data = bytearray(path.read_bytes())
+    data[offset : offset + 32] = b"\xff" * 32
+    path.write_bytes(bytes(data))
+    for command in (["reconstruct", "-k", "10", "-o", tmp_path / "out.tif"], ["info"]):
+        result = invoke(command[0], path, *command[1:], *SMALL_CAP)
+        lines = result.stderr.splitlines()
+        assert result.exit_code == EXIT_BAD_INPUT, result.output
+        assert len(lines) == 2 and lines[0].startswith("svdimage: note:"), result.stderr
+        assert "could not read rows 512-767" in lines[1] and "bad.tif" in lines[1]  # its band
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.tif"]  # nothing half-written
+
+
+def test_out_of_core_runs_on_a_local_cluster_of_worker_processes(big_tiff):
+    loaded = json.loads(invoke("info", big_tiff, "--json").stdout)
+    result = invoke("info", big_tiff, "--json", "--workers", "2", *SMALL_CAP)
+    assert result.exit_code == 0, result.output
+    assert "on 2 local workers" in result.stderr
+    document = json.loads(result.stdout)
+    assert document["rank_for_energy"] == loaded["rank_for_energy"]
+    both = invoke("info", big_tiff, "--workers", "2", "--scheduler", "tcp://x:1")
+    assert both.exit_code == EXIT_USAGE
+
+
+def test_a_worker_that_dies_each_time_is_one_line():
+    from svdimage.cli._app import exit_code, message
+
+    class KilledWorker(Exception):  # noqa: N818 - as distributed names it
+        pass
+
+    error = KilledWorker("('read-123', 4)", "<WorkerState 'tcp://127.0.0.1:4000'>")
+    assert exit_code(error) == EXIT_BAD_INPUT
+    assert "a Dask worker died" in message(error) and "--memory-limit" in message(error)
+
+
+def test_compress_out_of_core_writes_tiles_and_decompress_reads_them_back(tmp_path, big_tiff):
+    import tifffile
+
+    from svdimage import codec, metrics
+
+    out = tmp_path / "big.svdz"
+    result = invoke("compress", big_tiff, "-o", out, "--json", *SMALL_CAP)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    svdz = next(row for row in report["rows"] if row["name"] == ".svdz")
+    data = out.read_bytes()
+    assert data[5:7] == bytes((2, 1)) and svdz["nbytes"] == len(data)
+    assert report["jpeg_quality"] is None  # no JPEG: Pillow encodes one whole
+    original = tifffile.imread(big_tiff) / 255.0
+    decoded = codec.decode(data)
+    assert svdz["psnr"] == pytest.approx(
+        metrics.peak_signal_noise_ratio(original, decoded), abs=1e-3
+    )
+    assert svdz["ssim"] == pytest.approx(metrics.structural_similarity(original, decoded), abs=1e-4)
+    # The same image loaded whole: one file of about the same size and quality.
+    whole = json.loads(invoke("compress", big_tiff, "-o", tmp_path / "w.svdz", "--json").stdout)
+    whole_svdz = next(row for row in whole["rows"] if row["name"] == ".svdz")
+    assert abs(svdz["psnr"] - whole_svdz["psnr"]) < 0.2
+    # Back to a tiled TIFF, tile by tile; to a PNG in memory; the same pixels.
+    assert invoke("decompress", out, "-o", tmp_path / "back.tif").exit_code == 0
+    assert invoke("decompress", out, "-o", tmp_path / "back.png").exit_code == 0
+    expected = np.rint(decoded * 255).astype(np.uint8)
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "back.tif"), expected)
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "back.png")), expected)
+    lines = invoke("inspect", out).stdout
+    assert "version 2.1" in lines and "tiles of 2048 x 2048" in lines
+    refused = invoke("compress", big_tiff, "-o", tmp_path / "b.svdz", "--bpp", "1", *SMALL_CAP)
+    assert refused.exit_code == EXIT_BAD_INPUT and "set the quality only" in refused.stderr
+    assert not (tmp_path / "b.svdz").exists()

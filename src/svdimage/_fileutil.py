@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 __all__ = [
+    "path_bytes",
     "atomic_path",
     "check_writable",
     "check_regular_input",
@@ -261,3 +262,11 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def path_bytes(path: str | os.PathLike[str]) -> int:
+    """Bytes a file holds, or all the files under a folder (a Zarr array is a folder)."""
+    path = Path(path)
+    if path.is_dir():
+        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    return path.stat().st_size

@@ -23,8 +23,8 @@ from svdimage.randomized import (
     auto_sketch,
     check_sketch_options,
     chunked_passes,
+    chunked_plane_svds,
     randomized_svd,
-    randomized_svd_chunked,
 )
 from svdimage.svd_kernels import (
     AUTO_EXACT_RANK_FRACTION,
@@ -175,8 +175,8 @@ def _decompose_chunked(
     rng: int | np.random.Generator | None,
     backend: str,
 ) -> ImageSVD:
-    """:func:`decompose` of a Dask array: the randomized SVD in passes over its chunks
-    (:func:`svdimage.randomized.randomized_svd_chunked`), one channel at a time."""
+    """:func:`decompose` of a Dask array: the randomized SVD in passes over its chunks,
+    every channel in the same passes (:func:`svdimage.randomized.chunked_plane_svds`)."""
     if rank is None:
         raise ValueError(
             "a chunked (Dask) image needs rank=K: its truncated SVD streams over the image, "
@@ -201,32 +201,26 @@ def _decompose_chunked(
         out_dtype: np.dtype[Any] = np.dtype(np.float64)
     else:
         scale, out_dtype = 1.0, np.dtype(np.float32 if dtype == np.float32 else np.float64)
-    planes = [image] if len(shape) == 2 else [image[:, :, c] for c in range(3)]
-    generator = np.random.default_rng(rng)
-    Us, ss, Vts, norms = [], [], [], []
-    passes = chunked_passes(k, n_iter) * len(planes)
+    planes = image[:, :, None] if len(shape) == 2 else image
+    passes = chunked_passes(k, n_iter)
     with _progress.task(
         f"rank-{k} SVD of {N}x{M}, out of core", passes, unit="passes over the image"
     ) as step:
-        for plane in planes:
-            U, s, Vt, squared = randomized_svd_chunked(
-                plane / scale if scale != 1.0 else plane,
-                k,
-                n_oversamples=n_oversamples,
-                n_iter=n_iter,
-                rng=generator,
-                on_pass=step.advance,
-            )
-            Us.append(U.astype(out_dtype))
-            ss.append(s.astype(out_dtype))
-            Vts.append(Vt.astype(out_dtype))
-            norms.append(squared)
+        U, s, Vt, norms = chunked_plane_svds(
+            planes,
+            k,
+            scale=scale,
+            n_oversamples=n_oversamples,
+            n_iter=n_iter,
+            rng=rng,
+            on_pass=step.advance,
+        )
     return ImageSVD(
-        np.stack(Us),
-        np.stack(ss),
-        np.stack(Vts),
+        U.astype(out_dtype),
+        s.astype(out_dtype),
+        Vt.astype(out_dtype),
         shape=shape,
-        norm_sq=np.array(norms),
+        norm_sq=norms,
         method="randomized",
         out_of_core=True,
     )
@@ -322,6 +316,8 @@ def decompose_until(
     """
     if isinstance(growth, bool) or not isinstance(growth, int) or growth < 2:
         raise ValueError(f"growth must be an integer >= 2; got {growth!r}.")
+    if is_chunked(image):
+        return _chunked_until(image, enough, start, sketch, growth, rng, propose)
     array = as_image_array(image)
     full = min(array.shape[:2])
     limit = FULL_SPECTRUM_MAX_SIDE if full_max_side is None else full_max_side
@@ -344,6 +340,44 @@ def decompose_until(
             break
         k = int(proposed)
     return decompose(array, method="exact")
+
+
+#: The largest rank :func:`decompose_until` computes for an image read out of core: the
+#: rank-k factors of a 100,000-pixel-square image hold 160 MB at rank 100, and every try is
+#: a new set of passes over the image.
+OUT_OF_CORE_MAX_RANK = 2000
+#: The first ``K`` of :func:`decompose_until` out of core, at least: fewer, wider tries.
+OUT_OF_CORE_START = 100
+
+
+def _chunked_until(
+    image: Any,
+    enough: Callable[[ImageSVD], bool],
+    start: int,
+    sketch: int,
+    growth: int,
+    rng: int | np.random.Generator | None,
+    propose: Callable[[ImageSVD], int | None] | None,
+) -> ImageSVD:
+    """:func:`decompose_until` of a Dask image: randomized SVDs in passes over it, growing
+    ``K`` up to :data:`OUT_OF_CORE_MAX_RANK` (the exact and complete SVDs would need the
+    image in memory); past it, the request is refused."""
+    full = min(int(n) for n in image.shape[:2])
+    cap = min(OUT_OF_CORE_MAX_RANK, full)
+    generator = np.random.default_rng(rng)
+    k = max(1, min(max(start, OUT_OF_CORE_START), cap))  # each try is a read of the image
+    while True:
+        width = min(sketch * k, full)
+        svd = decompose(image, rank=width, rng=generator).truncated(min(k, width))
+        if enough(svd):
+            return svd
+        if k >= cap:
+            raise ValueError(
+                f"no rank up to {k} answers this for an image read out of core (its SVD "
+                f"stops at rank {cap}, the factors' memory); ask for less."
+            )
+        proposed = None if propose is None else propose(svd)
+        k = min(cap, growth * k if proposed is None or proposed <= k else int(proposed))
 
 
 def _spectrum_only(array: np.ndarray) -> ImageSVD:

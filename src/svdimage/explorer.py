@@ -63,7 +63,7 @@ from numpy.typing import ArrayLike
 
 from svdimage import _progress, codec, metrics
 from svdimage._fileutil import atomic_path
-from svdimage._validation import as_image_array, check_rank
+from svdimage._validation import as_image_array, check_rank, is_chunked
 from svdimage.animation import default_animation_ranks
 from svdimage.decomposition import decompose
 from svdimage.image_svd import ImageSVD
@@ -234,7 +234,10 @@ def explore(
     Parameters
     ----------
     image_or_svd : (M, N[, C]) array_like or ImageSVD
-        An image in [0, 1] (decomposed here), or a decomposition.
+        An image in [0, 1] (decomposed here), or a decomposition. A Dask
+        array (an image read out of core, :func:`svdimage.open_image`) is
+        averaged over blocks in one pass first: the page explores that
+        display image, as it does for any photo.
     image : (M, N[, C]) array_like, optional
         The original, when ``image_or_svd`` is a decomposition. Without it a
         complete decomposition rebuilds the original, and a truncated one its
@@ -291,9 +294,13 @@ def explore(
                 "with compute_vectors=True."
             )
         truncated_source = image is None and not given.is_complete
+    elif is_chunked(image_or_svd):
+        reference = _block_averaged(image_or_svd, int(max_side), step)
+        truncated_source = False
     else:
         reference = as_image_array(image_or_svd)
         truncated_source = False
+    source = tuple(int(n) for n in getattr(image_or_svd, "shape", reference.shape)[:2])
     M, N = reference.shape[:2]
     stage = _progress.task if step is None else step
     side = min(max(M, N), int(max_side))
@@ -327,8 +334,8 @@ def explore(
         "width": Nd,
         "height": Md,
         "channels": channels,
-        "sourceWidth": N,
-        "sourceHeight": M,
+        "sourceWidth": source[1],
+        "sourceHeight": source[0],
         "sourceTruncated": bool(truncated_source),
         "maxRank": k,
         "fullRank": svd.full_rank,
@@ -358,6 +365,22 @@ def explore(
         data["storage"] = _storage_grid(display, truncated) if storage else _no_storage()
     data["targets"] = _targets(truncated, display)
     return Explorer(data=data, title=title)
+
+
+def _block_averaged(
+    image: Any, max_side: int, step: Callable[[str], AbstractContextManager[Any]] | None
+) -> np.ndarray:
+    """A Dask image (read out of core) averaged over the largest square blocks that leave
+    its longest side at least ``max_side`` (one pass, :func:`svdimage.chunked_io.block_mean`):
+    the image the display image is then resized from, as from a loaded one."""
+    from svdimage.chunked_io import block_mean, unit_range
+
+    M, N = (int(n) for n in image.shape[:2])
+    factor = max(1, max(M, N) // max(1, max_side))
+    stage = _progress.task if step is None else step
+    with stage(f"averaging the {N}x{M} image over {factor}x{factor} blocks"):
+        small = block_mean(unit_range(image), factor)
+    return np.clip(small, 0.0, 1.0)
 
 
 def blank_page(*, title: str = "svdimage explorer") -> Explorer:

@@ -69,27 +69,21 @@ class ImageSVD:
 
     def _lazy_reconstruction(self, k: int, *, clip: bool, block: int = 1024) -> np.ndarray:
         """The rank-``k`` image as a Dask array of ``block``-sided blocks, each one
-        ``U[rows] diag(s) Vt[:, cols]`` when it is read."""
+        ``U[rows] diag(s) Vt[:, cols]`` when it is read. The factors enter the graph as
+        chunked arrays, so that a cluster's workers receive the rows and columns of their
+        blocks, not the whole factors with every task."""
         import dask.array as da
 
         U, s, Vt = self.stacked_factors()
-        left = U[:, :, :k] * s[:, None, :k]
-        M, N = self.shape[:2]
-        rows = tuple(min(block, M - r) for r in range(0, M, block))
-        cols = tuple(min(block, N - c) for c in range(0, N, block))
-
-        def piece(block_id: tuple[int, ...]) -> np.ndarray:
-            r0, c0 = sum(rows[: block_id[0]]), sum(cols[: block_id[1]])
-            r1, c1 = r0 + rows[block_id[0]], c0 + cols[block_id[1]]
-            planes = np.matmul(left[:, r0:r1], Vt[:, :k, c0:c1])
-            out = planes[0] if not self.is_color else np.moveaxis(planes, 0, -1)
-            return np.clip(out, 0, 1, out=out) if clip else out
-
-        chunks = (rows, cols) if not self.is_color else (rows, cols, (self.n_channels,))
-        lazy = da.map_blocks(
-            piece, dtype=self.dtype, chunks=chunks, meta=np.empty((0,) * len(chunks), self.dtype)
+        left = da.from_array(U[:, :, :k] * s[:, None, :k], chunks=(1, block, k))
+        right = da.from_array(np.ascontiguousarray(Vt[:, :k]), chunks=(1, k, block))
+        planes = da.matmul(left, right)  # (C, M, N): one product per block, k not split
+        out = (
+            planes[0]
+            if not self.is_color
+            else da.moveaxis(planes, 0, -1).rechunk({2: self.n_channels})
         )
-        return lazy
+        return out.clip(0, 1) if clip else out
 
     # -- shapes and factors -------------------------------------------------
     @property
@@ -171,6 +165,7 @@ class ImageSVD:
             shape=self.shape,
             norm_sq=self._norm_sq,
             method=self.method,
+            out_of_core=self.out_of_core,
         )
 
     def __repr__(self) -> str:

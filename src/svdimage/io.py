@@ -17,11 +17,10 @@ import sys
 import tempfile
 import threading
 import warnings
-import weakref
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO, Literal, Union
+from typing import BinaryIO, Literal, Union
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -37,6 +36,7 @@ from svdimage._validation import (
     composite_on_white,
     is_chunked,
 )
+from svdimage.chunked_io import is_zarr_store, open_image, save_chunked
 
 __all__ = [
     "load_image",
@@ -176,6 +176,8 @@ def load_image(
             path = Path(text)
             if not path.exists():
                 raise FileNotFoundError(f"image file {text!r} does not exist.")
+            if is_zarr_store(path) or (path.suffix.lower() == ".npy" and path.is_file()):
+                return _to_mode(_load_array_file(path, max_pixels), mode)
             if path.is_dir():
                 raise IsADirectoryError(f"{text!r} is a folder, not an image file.")
             check_regular_input(path, what="image file")  # a FIFO would block forever
@@ -191,125 +193,6 @@ def load_image(
 
     array = _decode(data, label, max_pixels=max_pixels, max_memory=max_memory)
     return _to_mode(array, mode)
-
-
-def open_image(path: str | os.PathLike[str], *, chunks: Any = "auto") -> Any:
-    """Open an image file lazily, as a Dask array, without reading its pixels.
-
-    For images bigger than memory: :func:`svdimage.decompose` of the result
-    (with a ``rank``) streams over it chunk by chunk. The pixels keep their
-    file's type (``uint8``, ``uint16``, float); ``decompose`` scales integers
-    to [0, 1] by their type's range, as :func:`load_image` does.
-
-    Parameters
-    ----------
-    path : str or path
-        A TIFF, BigTIFF or OME-TIFF (its full-resolution level; tiled and
-        compressed ones through ``tifffile``'s Zarr view, chunks aligned with
-        the tiles; uncompressed ones in one block mapped directly), a Zarr
-        array or an OME-Zarr group (its first, full-resolution array), or a
-        ``.npy`` file. Gray ``(M, N)`` or colour ``(M, N, 3)`` (a leading
-        channel axis of 3, as OME stores colour, is moved last; axes of
-        length 1 are dropped).
-    chunks : optional
-        Dask's ``chunks`` for a ``.npy`` or a mapped TIFF (default ``"auto"``:
-        about 128 MiB each); a tiled file keeps its own.
-
-    Returns
-    -------
-    dask.array.Array
-
-    Raises
-    ------
-    FileNotFoundError, OSError
-        When ``path`` is missing or not a regular file (nor a Zarr folder).
-    ValueError
-        For another format (read those with :func:`load_image` when they fit in
-        memory) or an unsupported shape.
-
-    Examples
-    --------
-    >>> import numpy as np, tempfile, os
-    >>> path = os.path.join(tempfile.mkdtemp(), "big.npy")
-    >>> np.save(path, np.zeros((40, 60), dtype=np.uint8))
-    >>> open_image(path).shape
-    (40, 60)
-    """
-    import dask.array as da
-
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"image file {str(path)!r} does not exist.")
-    suffix = path.suffix.lower()
-    if path.is_dir():
-        pixels = da.from_zarr(_zarr_array(path))
-    else:
-        check_regular_input(path, what="image file")
-        if suffix == ".npy":
-            mapped = np.load(path, mmap_mode="r", allow_pickle=False)
-            pixels = da.from_array(mapped, chunks=_chunks(mapped.shape, chunks))
-        elif suffix in (".tif", ".tiff", ".btf", ".tf8"):
-            pixels = _lazy_tiff(path, chunks)
-        else:
-            raise ValueError(
-                f"{str(path)!r}: open_image reads TIFF (tiled or not, OME-TIFF), Zarr and .npy; "
-                "load_image reads every other format (into memory)."
-            )
-    return _as_image_axes(pixels, str(path))
-
-
-def _chunks(shape: tuple[int, ...], chunks: Any) -> Any:
-    return chunks if len(shape) == 2 or chunks == "auto" else (chunks, chunks) + shape[2:]
-
-
-def _lazy_tiff(path: Path, chunks: Any) -> Any:
-    import dask.array as da
-    import tifffile
-
-    try:
-        mapped = tifffile.memmap(path, mode="r")
-    except (ValueError, OSError):  # compressed, tiled or in pieces: tifffile's Zarr view
-        try:
-            store = tifffile.imread(path, aszarr=True, level=0)
-        except (tifffile.TiffFileError, ValueError, OSError) as error:
-            raise ValueError(f"{str(path)!r} is not a TIFF tifffile can read ({error}).") from None
-        array = _zarr_array(store)
-        # The store holds the file open; it closes when the last array reading it goes.
-        weakref.finalize(array, store.close)
-        return da.from_zarr(array)
-    return da.from_array(mapped, chunks=_chunks(mapped.shape, chunks))
-
-
-def _zarr_array(store: Any) -> Any:
-    """The array of a Zarr store, or the first (full-resolution) array of a group."""
-    import zarr
-
-    opened = zarr.open(store, mode="r")
-    if isinstance(opened, zarr.Group):
-        names = sorted(name for name, _ in opened.arrays())
-        if not names:
-            raise ValueError(f"the Zarr group {store!s} holds no array.")
-        # OME-Zarr: the multiscales' first dataset is the full resolution ("0").
-        attrs: Any = dict(opened.attrs)
-        multiscales = attrs.get("multiscales") or attrs.get("ome", {}).get("multiscales") or [{}]
-        datasets = multiscales[0].get("datasets", [])
-        first = str(datasets[0]["path"]) if datasets else names[0]
-        opened = opened[first]
-    return opened
-
-
-def _as_image_axes(pixels: Any, label: str) -> Any:
-    """``(M, N)`` or ``(M, N, 3)``: length-1 axes dropped, a leading channel axis moved last."""
-    shape = tuple(int(n) for n in pixels.shape)
-    pixels = pixels.reshape(tuple(n for n in shape if n != 1)) if 1 in shape else pixels
-    if pixels.ndim == 3 and pixels.shape[0] == 3 and pixels.shape[2] != 3:
-        pixels = pixels.transpose(1, 2, 0)
-    if pixels.ndim not in (2, 3) or (pixels.ndim == 3 and pixels.shape[2] != 3):
-        raise ValueError(f"{label!r} has shape {shape}; need (M, N) or (M, N, 3).")
-    dtype = np.dtype(pixels.dtype)
-    if dtype.kind not in "biuf":
-        raise ValueError(f"{label!r} holds {dtype} values, not pixels.")
-    return pixels
 
 
 def save_image(
@@ -363,7 +246,7 @@ def save_image(
     Zarr array (``.zarr``), 8-bit.
     """
     if is_chunked(image):
-        return _save_blocks(Path(path), image, force=force)
+        return save_chunked(path, image, force=force)
     array = as_image_array(image)
     path = Path(path)
     fmt = Image.registered_extensions().get(path.suffix.lower())
@@ -385,81 +268,6 @@ def save_image(
     options = {"compress_level": compress_level} if fmt == "PNG" else {}
     with atomic_path(path, force=force) as tmp:
         pil.save(tmp, format=fmt, **options)
-    return path
-
-
-#: Tile side of the BigTIFFs :func:`save_image` writes block by block.
-_TILE = 256
-
-
-def _save_blocks(path: Path, image: Any, *, force: bool) -> Path:
-    """Write a Dask image (in [0, 1]) tile by tile, 8-bit: a tiled BigTIFF or a Zarr array."""
-    suffix = path.suffix.lower()
-    if suffix not in (".tif", ".tiff", ".zarr"):
-        raise ValueError(
-            f"an image bigger than memory is written to .tif (tiled BigTIFF) or .zarr; "
-            f"got {str(path)!r}."
-        )
-    shape = tuple(int(n) for n in image.shape)
-    if len(shape) not in (2, 3):
-        raise ValueError(f"image must have shape (M, N) or (M, N, 3); got shape {shape}.")
-    N = shape[1]
-    tile = (_TILE, _TILE) + shape[2:]
-    # Rows in bands of whole tiles (the image's own blocks are usually 1024 rows already);
-    # each block of the image is computed once, whatever the tiles it covers.
-    band_rows = max(_TILE, image.chunks[0][0] // _TILE * _TILE)
-    image = image.rechunk({0: band_rows})
-    row_starts = np.cumsum((0,) + image.chunks[0])
-    col_starts = np.cumsum((0,) + image.chunks[1])
-
-    def blocks(i: int) -> Iterator[tuple[int, np.ndarray]]:  # band i: (first column, block)
-        for j in range(len(image.chunks[1])):
-            block = np.asarray(image.blocks[i, j].compute(), dtype=np.float64)
-            yield int(col_starts[j]), np.rint(np.clip(block, 0, 1) * 255).astype(np.uint8)
-
-    if suffix == ".zarr":
-        import shutil
-
-        import zarr
-
-        if path.exists() and not force:
-            raise FileExistsError(
-                f"output {str(path)!r} already exists; pass force=True to overwrite it."
-            )
-        temporary = path.with_name(f".{path.name}.svdimage-{os.getpid()}.tmp")
-        target: Any = zarr.open_array(temporary, mode="w", shape=shape, chunks=tile, dtype="uint8")
-        for i, r in enumerate(row_starts[:-1]):
-            for c, block in blocks(i):
-                target[r : r + block.shape[0], c : c + block.shape[1]] = block
-        if path.exists():
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
-        os.replace(temporary, path)
-        return path
-    import tifffile
-
-    def tiles() -> Iterator[np.ndarray]:  # row by row of tiles, edge tiles padded
-        for i in range(len(image.chunks[0])):
-            band = np.zeros((image.chunks[0][i], N) + shape[2:], dtype=np.uint8)
-            for c, block in blocks(i):
-                band[:, c : c + block.shape[1]] = block
-            for r in range(0, band.shape[0], _TILE):
-                for c in range(0, N, _TILE):
-                    piece = np.zeros(tile, dtype=np.uint8)
-                    part = band[r : r + _TILE, c : c + _TILE]
-                    piece[: part.shape[0], : part.shape[1]] = part
-                    yield piece
-
-    with atomic_path(path, force=force) as tmp:
-        tifffile.imwrite(
-            tmp,
-            tiles(),
-            shape=shape,
-            dtype="uint8",
-            tile=(_TILE, _TILE),
-            bigtiff=True,
-            compression="zlib",
-            photometric="rgb" if len(shape) == 3 else "minisblack",
-        )
     return path
 
 
@@ -522,6 +330,16 @@ def _convert_hint(fmt: str | None) -> str:
         "`vips tiffsave IN OUT.tif --tile --bigtiff --compression deflate`: svdimage info and "
         "reconstruct read those out of core."
     )
+
+
+def _load_array_file(path: Path, max_pixels: int | None) -> np.ndarray:
+    """A Zarr array or group, or a ``.npy`` file, read whole (:func:`open_image`, then
+    computed), as float32 in [0, 1]: integers scaled by their type's range, floats as they
+    are (checked as :func:`svdimage._validation.as_image_array` checks arrays)."""
+    lazy = open_image(path)
+    _check_pixels(int(lazy.shape[0]) * int(lazy.shape[1]), max_pixels, str(path))
+    array = as_image_array(np.asarray(lazy.compute()))
+    return array.astype(np.float32, copy=False)
 
 
 def _check_pixels(pixels: int, max_pixels: int | None, label: str) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -30,6 +30,9 @@ __all__ = [
     "bd_psnr",
     "SSIM_WINDOW",
     "ssim_map",
+    "ssim_window_sums",
+    "band_sums",
+    "chunked_psnr_ssim",
 ]
 
 
@@ -350,6 +353,124 @@ class SSIMReference:
         numerator = (2 * ux * uy + C1) * (2 * vxy + C2)
         denominator = (ux * ux + uy * uy + C1) * (vx + vy + C2)
         return float(np.sum(numerator / denominator, dtype=np.float64))
+
+
+def ssim_window_sums(original: np.ndarray, approx: np.ndarray) -> np.ndarray:
+    """Sum of SSIM over every window that lies inside two bands of planes, per plane.
+
+    The piece of :class:`SSIMReference` that measures images in bands: the
+    mean SSIM of an image is the sum of these sums over bands that overlap by
+    ``SSIM_WINDOW - 1`` rows, divided by the number of windows inside the
+    image, ``C (M - 6) (N - 6)`` (scikit-image's definition: 7x7 uniform
+    windows, data range 1, borders cropped; float32 as it computes them).
+
+    Parameters
+    ----------
+    original, approx : (C, m, n) ndarray
+        The same rows of ``C`` planes of the original and of the
+        approximation, values in [0, 1]; ``m`` and ``n`` at least 7.
+
+    Returns
+    -------
+    (C,) ndarray
+        float64 sums over the ``(m - 6) (n - 6)`` windows of each plane.
+
+    Examples
+    --------
+    >>> x = np.linspace(0, 1, 300, dtype=np.float32).reshape(1, 15, 20)
+    >>> ssim_window_sums(x, x).tolist()  # 9 x 14 windows, each SSIM 1
+    [126.0]
+    """
+    if original.shape != approx.shape or original.ndim != 3:
+        raise ValueError(
+            f"need two (C, m, n) bands of the same shape; got {original.shape} and {approx.shape}."
+        )
+    sums = np.zeros(original.shape[0])
+    rows = original.shape[1] - SSIM_WINDOW + 1
+    for c in range(original.shape[0]):
+        for top in range(0, rows, SSIMReference.STRIP):
+            stop = min(top + SSIMReference.STRIP, rows) + SSIM_WINDOW - 1
+            xs = np.ascontiguousarray(original[c, top:stop], dtype=np.float32)
+            ys = np.ascontiguousarray(approx[c, top:stop], dtype=np.float32)
+            ux, vx = _mean_and_variance(xs)
+            uy, vy = _mean_and_variance(ys)
+            vxy = _COV_NORM * (_box_mean(xs * ys) - ux * uy)
+            C1, C2 = np.float32(SSIMReference.K1**2), np.float32(SSIMReference.K2**2)
+            numerator = (2 * ux * uy + C1) * (2 * vxy + C2)
+            denominator = (ux * ux + uy * uy + C1) * (vx + vy + C2)
+            sums[c] += float(np.sum(numerator / denominator, dtype=np.float64))
+    return sums
+
+
+def band_sums(
+    original: np.ndarray, approx: np.ndarray, own: int, *, ssim: bool = True
+) -> tuple[float, float]:
+    """The sums behind PSNR and SSIM over one band of rows of two images.
+
+    For images measured a band of rows at a time (bands that overlap by
+    ``SSIM_WINDOW - 1`` rows, the last ending at the image's last row): the
+    sum of squared differences over the band's first ``own`` rows, and the
+    sum of SSIM over the windows whose top row is one of them (every window
+    inside the band when it holds ``own + SSIM_WINDOW - 1`` rows).
+
+    Parameters
+    ----------
+    original, approx : (m, N) or (m, N, C) ndarray
+        The same rows of both images, values in [0, 1].
+    own : int
+        The band's own rows (the rest is the overlap with the next band).
+    ssim : bool, optional
+        Also sum SSIM (else 0 is returned for it).
+
+    Returns
+    -------
+    squared, ssim_sum : float
+    """
+    x = (original[None] if original.ndim == 2 else np.moveaxis(original, -1, 0)).astype(
+        np.float32, copy=False
+    )
+    y = (approx[None] if approx.ndim == 2 else np.moveaxis(approx, -1, 0)).astype(
+        np.float32, copy=False
+    )
+    difference = y[:, :own] - x[:, :own]
+    squared = float(np.sum(np.square(difference, out=difference), dtype=np.float64))
+    if not ssim or x.shape[1] < SSIM_WINDOW or x.shape[2] < SSIM_WINDOW:
+        return squared, 0.0
+    return squared, float(ssim_window_sums(x, y).sum())
+
+
+def chunked_psnr_ssim(original: Any, approx: Any) -> tuple[float, float]:
+    """PSNR (dB) and SSIM of two images bigger than memory (Dask arrays of the same shape,
+    values in [0, 1]; integers are scaled by their range), in one pass over both.
+
+    Each band of the original's row chunks, with the ``SSIM_WINDOW - 1`` rows after
+    it, is a task that returns :func:`band_sums`: the same numbers as
+    :func:`peak_signal_noise_ratio` and :func:`structural_similarity` of the whole
+    images, up to float rounding, with a band per task in memory.
+    """
+    from dask.base import compute
+    from dask.delayed import delayed
+
+    from svdimage.chunked_io import unit_range
+
+    x, y = unit_range(original), unit_range(approx)
+    shape = tuple(int(n) for n in x.shape)
+    if shape != tuple(int(n) for n in y.shape):
+        raise ValueError(f"images must have the same shape; got {shape} and {tuple(y.shape)}.")
+    M, N = shape[:2]
+    ssim = min(M, N) >= SSIM_WINDOW
+    bounds = np.cumsum([0, *x.chunks[0]]).tolist()
+    tasks = []
+    for start, stop in zip(bounds[:-1], bounds[1:]):
+        end = min(stop + SSIM_WINDOW - 1, M) if ssim else stop
+        tasks.append(delayed(band_sums)(x[start:end], y[start:end], stop - start, ssim=ssim))
+    done = compute(*tasks)
+    channels = 1 if len(shape) == 2 else shape[2]
+    psnr = psnr_of_mse(sum(d[0] for d in done) / (M * N * channels))
+    if not ssim:
+        return psnr, float("nan")
+    windows = channels * (M - SSIM_WINDOW + 1) * (N - SSIM_WINDOW + 1)
+    return psnr, float(sum(d[1] for d in done) / windows)
 
 
 #: scikit-image's sample-covariance correction, n / (n - 1) for the n pixels of a window.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -21,6 +21,7 @@ from svdimage._validation import check_rank
 __all__ = [
     "randomized_svd",
     "randomized_svd_chunked",
+    "chunked_plane_svds",
     "chunked_passes",
     "AUTO_OVERSAMPLES",
     "AUTO_N_ITER",
@@ -231,10 +232,36 @@ def randomized_svd_chunked(
            matrix decompositions", SIAM Review 53(2), 217-288 (2011).
            :doi:`10.1137/090771806`
     """
+    U, s, Vt, squared = chunked_plane_svds(
+        A[:, :, None],  # type: ignore[index]
+        rank,
+        n_oversamples=n_oversamples,
+        n_iter=n_iter,
+        rng=rng,
+        on_pass=on_pass,
+    )
+    return U[0], s[0], Vt[0], float(squared[0])
+
+
+def chunked_plane_svds(
+    A: Any,
+    rank: int,
+    *,
+    scale: float = 1.0,
+    n_oversamples: int | Literal["auto"] = "auto",
+    n_iter: int | Literal["auto"] = "auto",
+    rng: int | np.random.Generator | None = None,
+    on_pass: Callable[[], None] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`randomized_svd_chunked` of each plane ``A[:, :, c]`` of an ``(M, N, C)`` Dask
+    array divided by ``scale``, all planes in the same passes (each chunk is read once a
+    pass, whatever its channels): stacked ``U (C, M, k)``, ``s (C, k)``, ``Vt (C, k, N)``
+    and each plane's ``||A_c||_F^2``. The random directions are drawn plane after plane
+    from ``rng``, as :func:`randomized_svd_chunked` of one plane after another would."""
     import dask.base
     import scipy.linalg
 
-    M, N = (int(n) for n in A.shape)  # type: ignore[attr-defined]
+    M, N, C = (int(n) for n in A.shape)
     k = check_rank(rank, min(M, N))
     check_sketch_options(n_oversamples, n_iter, 1)
     generator = np.random.default_rng(rng)
@@ -242,31 +269,47 @@ def randomized_svd_chunked(
     width = min(k + p, min(M, N))
     # float32 products for float32 and 8/16-bit images, as the in-memory path computes them
     # (half the memory and time of float64); the thin factors and the small SVD in float64.
-    small = np.dtype(A.dtype).itemsize <= 2 or np.dtype(A.dtype) == np.float32  # type: ignore[attr-defined]
-    work = np.float32 if small else np.float64
-    X = A.astype(work)  # type: ignore[attr-defined]
+    dtype = np.dtype(A.dtype)
+    work = np.float32 if dtype.itemsize <= 2 or dtype == np.float32 else np.float64
+    # The products are taken with the values as stored (scaling them would cost another
+    # chunk-sized temporary); the sketches' scale does not change their orthonormal bases,
+    # and B = Q^T A is divided by ``scale`` at the end.
+    planes = [A[:, :, c].astype(work) for c in range(C)]
 
     def economic_q(Y: np.ndarray) -> np.ndarray:
-        return scipy.linalg.qr(Y, mode="economic", overwrite_a=True, check_finite=False)[0]
+        with blas_threads(1):  # thin: LAPACK's threads cost more than they give (measured)
+            return scipy.linalg.qr(Y, mode="economic", overwrite_a=True, check_finite=False)[0]
 
-    def passed() -> None:
+    def each(products: list[Any]) -> list[np.ndarray]:  # one pass: every plane's product
+        done = dask.base.compute(*products)
         if on_pass is not None:
             on_pass()
+        return [np.asarray(d) for d in done]
 
-    omega = generator.standard_normal((N, width)).astype(work)
-    Y, squared = dask.base.compute(X @ omega, (X.astype(np.float64) ** 2).sum())
-    passed()
+    omegas = [generator.standard_normal((N, width)).astype(work) for _ in range(C)]
+    # ||A||_F^2 from the values as stored, in float64 (exact for 8/16-bit images).
+    norms = [(A[:, :, c].astype(np.float64) ** 2).sum() for c in range(C)]
+    first = each([P @ o for P, o in zip(planes, omegas)] + norms)
+    Ys, squared = first[:C], np.array([float(v) for v in first[C:]]) / scale**2
     for _ in range(q):
-        Z = (X.T @ economic_q(Y).astype(work)).compute()
-        passed()
-        Y = (X @ economic_q(Z).astype(work)).compute()
-        passed()
-    Q = economic_q(Y)
-    B = (X.T @ Q.astype(work)).compute().T.astype(np.float64)  # Q^T A, (width, N)
-    passed()
-    Uh, s, Vt = scipy.linalg.svd(B, full_matrices=False, lapack_driver="gesdd", check_finite=False)
-    U, Vt = svd_flip(Q @ Uh[:, :k], Vt[:k])
-    return np.ascontiguousarray(U), s[:k].copy(), np.ascontiguousarray(Vt), float(squared)
+        Zs = each([P.T @ economic_q(Y).astype(work) for P, Y in zip(planes, Ys)])
+        Ys = each([P @ economic_q(Z).astype(work) for P, Z in zip(planes, Zs)])
+    Qs = [economic_q(Y) for Y in Ys]
+    Bs = each([P.T @ Q.astype(work) for P, Q in zip(planes, Qs)])  # (Q^T A)^T, (N, width)
+    Us, ss, Vts = [], [], []
+    for Q, B in zip(Qs, Bs):
+        with blas_threads(1):
+            Uh, s, Vt = scipy.linalg.svd(
+                B.T.astype(np.float64) / scale,
+                full_matrices=False,
+                lapack_driver="gesdd",
+                check_finite=False,
+            )
+        U, Vt = svd_flip(Q @ Uh[:, :k], Vt[:k])
+        Us.append(np.ascontiguousarray(U))
+        ss.append(s[:k].copy())
+        Vts.append(np.ascontiguousarray(Vt))
+    return np.stack(Us), np.stack(ss), np.stack(Vts), squared
 
 
 def chunked_passes(rank: int, n_iter: int | Literal["auto"] = "auto") -> int:

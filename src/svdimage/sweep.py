@@ -26,7 +26,7 @@ from numpy.typing import ArrayLike
 from svdimage import _progress, metrics
 from svdimage._deprecation import destination_first
 from svdimage._fileutil import atomic_path, check_writable
-from svdimage._validation import as_image_array, check_ranks, parse_rank_spec
+from svdimage._validation import as_image_array, check_ranks, is_chunked, parse_rank_spec
 from svdimage.image_svd import ImageSVD
 from svdimage.ranks.criteria import Criterion, criterion_label, parse_rank_items
 from svdimage.ranks.displayed_quality import DisplayedQuality
@@ -117,16 +117,19 @@ def measure_ranks(
     -------
     rows : list of RankMetrics, by increasing rank
     """
-    reference = as_image_array(image)
-    if reference.shape != svd.shape:
-        raise ValueError(
-            f"image shape {reference.shape} does not match the decomposition's {svd.shape}."
-        )
     raw_bytes = int(np.prod(svd.shape))
-    # The original's SSIM statistics are recomputed per rank rather than held (twice the
-    # image): 0.1 s per rank of a 12 MP photo.
-    ssim = metrics.SSIMReference(reference, too_small="nan", keep_statistics=False)
-    quality = DisplayedQuality(svd, reference, ssim_reference=ssim)
+    if is_chunked(image):  # read out of core: each rank is one pass over the image
+        quality = DisplayedQuality(svd, image)
+    else:
+        reference = as_image_array(image)
+        if reference.shape != svd.shape:
+            raise ValueError(
+                f"image shape {reference.shape} does not match the decomposition's {svd.shape}."
+            )
+        # The original's SSIM statistics are recomputed per rank rather than held (twice the
+        # image): 0.1 s per rank of a 12 MP photo.
+        ssim = metrics.SSIMReference(reference, too_small="nan", keep_statistics=False)
+        quality = DisplayedQuality(svd, reference, ssim_reference=ssim)
     ordered = check_ranks(ranks, svd.max_rank, shape=svd.shape)
     rows = []
     with _progress.task("measuring PSNR and SSIM", len(ordered), unit="ranks") as step:
@@ -302,7 +305,9 @@ def run(
         return _progress.task(name) if step is None else step(name)
 
     out, image = destination_first(out, image, function="run", names=("out", "image"))
-    reference = as_image_array(image)
+    # An image read out of core (a Dask array) stays lazy: its SVD, measurements and the
+    # grid's original are passes over it.
+    reference: Any = image if is_chunked(image) else as_image_array(image)
     paths = check_outputs(out, force=force)
     folder = Path(out)
     full = min(reference.shape[:2])
@@ -341,8 +346,8 @@ def run(
         }
     info = {
         "source": label,
-        "shape": list(reference.shape),
-        "mode": "rgb" if reference.ndim == 3 else "gray",
+        "shape": [int(n) for n in reference.shape],
+        "mode": "rgb" if len(reference.shape) == 3 else "gray",
         "method": svd.method,
         "max_rank": svd.max_rank,
         "raw_8bit_bytes": int(reference.size),

@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from svdimage._fileutil import atomic_path
-from svdimage._validation import as_image_array, check_ranks
+from svdimage._validation import as_image_array, check_ranks, is_chunked
 from svdimage.image_svd import ImageSVD
 
 if TYPE_CHECKING:
@@ -82,7 +82,8 @@ def plot_grid(
     panel_size : float, optional
         Width of a panel in inches.
     """
-    original = as_image_array(image)
+    # An image read out of core (a Dask array) is averaged over blocks in one pass.
+    original: Any = image if is_chunked(image) else as_image_array(image)
     n = len(rows) + 1
     ncols = min(n, 3 if n <= 6 else 4)
     nrows = math.ceil(n / ncols)
@@ -98,7 +99,7 @@ def plot_grid(
     for ax, row in zip(axes[1:], rows):
         k = row.rank
         approx = np.stack([(U[c, :, :k] * s[c, :k]) @ Vt[c, :k] for c in range(len(s))], axis=-1)
-        approx = np.clip(approx if original.ndim == 3 else approx[:, :, 0], 0.0, 1.0)
+        approx = np.clip(approx if len(original.shape) == 3 else approx[:, :, 0], 0.0, 1.0)
         _show(ax, approx, f"rank {k}\nrel. error {row.relative_error:.4f}, PSNR {row.psnr:.1f} dB")
     for ax in axes[n:]:
         ax.set_axis_off()
@@ -106,19 +107,28 @@ def plot_grid(
 
 
 def _block_means(
-    image: np.ndarray, svd: ImageSVD, factor: int
+    image: Any, svd: ImageSVD, factor: int
 ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """``image`` and ``svd``'s factors averaged over ``factor`` x ``factor`` blocks."""
+    """``image`` and ``svd``'s factors averaged over ``factor`` x ``factor`` blocks (the
+    partial blocks at the edges left out). A Dask image (read out of core) is averaged
+    chunk by chunk, in one pass (:func:`svdimage.chunked_io.block_mean`)."""
     U, s, Vt = svd.stacked_factors()
-    if factor == 1:
-        return image, (U, s, Vt)
-    M, N = (n // factor * factor for n in image.shape[:2])
+    M, N = (int(n) // factor * factor for n in image.shape[:2])
     m, n = M // factor, N // factor
-    # Rows of a block summed first (contiguous), then its columns: 5x faster than one
-    # mean over both axes of a 12 MP colour image (0.06 s instead of 0.3 s).
-    rows = np.add.reduce(image[:M, :N].reshape(m, factor, N, *image.shape[2:]), axis=1)
-    small = np.add.reduce(rows.reshape(m, n, factor, *image.shape[2:]), axis=2)
-    small /= np.asarray(factor * factor, dtype=small.dtype)
+    if is_chunked(image):
+        from svdimage.chunked_io import block_mean, unit_range
+
+        small = block_mean(unit_range(image)[:M, :N], factor)
+    elif factor == 1:
+        return image, (U, s, Vt)
+    else:
+        # Rows of a block summed first (contiguous), then its columns: 5x faster than one
+        # mean over both axes of a 12 MP colour image (0.06 s instead of 0.3 s).
+        rows = np.add.reduce(image[:M, :N].reshape(m, factor, N, *image.shape[2:]), axis=1)
+        small = np.add.reduce(rows.reshape(m, n, factor, *image.shape[2:]), axis=2)
+        small /= np.asarray(factor * factor, dtype=small.dtype)
+    if factor == 1:
+        return small, (U, s, Vt)
     U_small = U[:, :M].reshape(U.shape[0], m, factor, U.shape[2]).mean(axis=2)
     Vt_small = Vt[:, :, :N].reshape(Vt.shape[0], Vt.shape[1], n, factor).mean(axis=3)
     return small, (U_small, s, Vt_small)

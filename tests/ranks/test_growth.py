@@ -134,4 +134,6 @@ def test_describe_spectrum_of_a_chunked_image_streams_and_agrees(camera):
     loaded = describe_spectrum(np.rint(camera * 255).astype(np.uint8) / 255.0)
     assert streamed.svd.max_rank == 200 and streamed.numerical_rank is None
     assert streamed.rank_for_energy == loaded.rank_for_energy
-    assert streamed.sigma1 == pytest.approx(loaded.sigma1, rel=1e-9)
+    # 8-bit pixels are multiplied in float32 out of core (as a loaded photo is), in float64
+    # here: the top singular value agrees to float32 precision.
+    assert streamed.sigma1 == pytest.approx(loaded.sigma1, rel=1e-6)

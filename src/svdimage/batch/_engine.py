@@ -14,11 +14,8 @@ or in the scheduler at once, and they come back as they finish.
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import math
 import os
-import sys
 import time
 import uuid
 import warnings
@@ -26,6 +23,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from svdimage._dask import available_cores, dask_client
 from svdimage._linalg import one_core
 from svdimage.batch._sources import is_url
 
@@ -61,10 +59,7 @@ class Outcome:
 
 def default_workers() -> int:
     """The cores this process may use (its CPU affinity where the OS tells it)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
+    return available_cores()
 
 
 def error_line(error: BaseException) -> str:
@@ -140,7 +135,7 @@ def map(
         for source, path in zip(sources, paths):
             yield run_one(func, source, path)
         return
-    with _client(scheduler, workers) as client:
+    with dask_client(scheduler, workers) as client:
         yield from _stream(client, func, sources, paths)
 
 
@@ -184,102 +179,3 @@ def _lost(error: BaseException) -> str:
     if type(error).__name__ == "KilledWorker":
         return "the worker processing this image died each time (out of memory?)."
     return f"the cluster lost this task: {error_line(error)}"
-
-
-@contextlib.contextmanager
-def _client(scheduler: Any, workers: int | None) -> Iterator[Any]:
-    from distributed import Client, LocalCluster
-
-    if isinstance(scheduler, Client):
-        yield scheduler
-        return
-    if scheduler is not None:
-        try:
-            client = Client(scheduler, timeout="10s", set_as_default=False)
-        except (OSError, TimeoutError, ValueError) as error:
-            raise ConnectionError(
-                f"cannot reach the Dask scheduler at {scheduler!r} ({error_line(error)}); "
-                "start one with `dask scheduler` and `dask worker ADDRESS`, or check the address."
-            ) from None
-        with client:
-            yield client
-        return
-    import dask
-
-    with (
-        _restored_environ(),
-        _quiet_dask(),
-        # Dask's nanny sets MALLOC_TRIM_THRESHOLD_ in its workers, which turns off glibc's
-        # adaptive mmap threshold: every large temporary array is then mapped and faulted
-        # in afresh, and a survey runs at half speed (measured: 41 s against 21 s an image).
-        dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}),
-    ):
-        with _quiet_children():
-            cluster = LocalCluster(
-                n_workers=workers or default_workers(),
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-                silence_logs=logging.ERROR,
-            )
-        with cluster, Client(cluster, set_as_default=False) as client:
-            yield client
-
-
-@contextlib.contextmanager
-def _quiet_children() -> Iterator[None]:
-    """Processes started in this block write their stderr to the null device: the local
-    cluster's nannies and workers (and the workers they restart), and multiprocessing's
-    resource tracker.
-
-    A stop by SIGTERM or Ctrl-C reaches the whole process group; the main process then
-    says so in one line (:mod:`svdimage.cli`), while its children, dying beside it, would
-    add shutdown noise ("resource_tracker: process died unexpectedly", a BrokenPipeError
-    traceback from a finalizer). A failure of a worker still reaches the user, as the
-    failed rows of its images.
-    """
-    from multiprocessing import resource_tracker
-
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError, AttributeError):  # no descriptor 2: nothing to quiet
-        yield
-        return
-    null = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(null, 2)
-        resource_tracker.ensure_running()
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(null)
-
-
-@contextlib.contextmanager
-def _restored_environ() -> Iterator[None]:
-    """Dask's nanny writes its workers' variables (OMP_NUM_THREADS=1, ...) into this
-    process's environment before spawning them; the caller's environment comes back after."""
-    before = dict(os.environ)
-    try:
-        yield
-    finally:
-        for key in set(os.environ) - set(before):
-            del os.environ[key]
-        os.environ.update(before)
-
-
-@contextlib.contextmanager
-def _quiet_dask() -> Iterator[None]:
-    """Dask's own log lines (a restarted worker, a closing comm) are not the user's business:
-    a failed image is a row, and the progress shows the rest."""
-    loggers = [logging.getLogger(name) for name in ("distributed", "tornado")]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        for logger, level in zip(loggers, levels):
-            logger.setLevel(level)

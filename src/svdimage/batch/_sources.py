@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
+from svdimage.chunked_io import is_zarr_store
+
 __all__ = ["find_images", "is_url", "output_path"]
 
 
@@ -64,7 +66,7 @@ def find_images(
     for item in [str(os.fspath(source)) for source in sources]:
         if is_url(item):
             found[item] = None
-        elif os.path.isdir(item):
+        elif os.path.isdir(item) and not is_zarr_store(item):
             images = _folder_images(Path(item))
             if not images:
                 raise FileNotFoundError(f"folder {item!r} holds no image files.")
@@ -95,14 +97,18 @@ def _folder_images(folder: Path) -> list[str]:
     from PIL import Image
 
     extensions = set(Image.registered_extensions())
-    images = []
+    images: list[str] = []
     for root, folders, files in os.walk(folder):
-        folders[:] = sorted(name for name in folders if not name.startswith("."))
+        # A Zarr array or group is one image (read whole, or out of core by the commands
+        # of one image), not a folder to walk into.
+        stores = sorted(n for n in folders if is_zarr_store(os.path.join(root, n)))
+        images.extend(os.path.join(root, n) for n in stores if not n.startswith("."))
+        folders[:] = sorted(n for n in folders if not n.startswith(".") and n not in stores)
         for name in sorted(files):
             path = os.path.join(root, name)
             if name.startswith(".") or not os.path.exists(path):
                 continue
-            if os.path.splitext(name)[1].lower() in extensions:
+            if os.path.splitext(name)[1].lower() in extensions or name.lower().endswith(".npy"):
                 images.append(path)  # a FIFO or a device named .jpg: a failed row, not a gap
             elif os.path.isfile(path) and _looks_like_image(path):  # never open a FIFO
                 images.append(path)

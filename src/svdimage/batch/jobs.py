@@ -12,6 +12,7 @@ one-image commands call the same functions (:func:`compress_image` and
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,11 +22,13 @@ import numpy as np
 
 from svdimage import codec, metrics, sweep
 from svdimage._fileutil import check_writable
+from svdimage._validation import is_chunked
 from svdimage.batch._sources import find_images, is_url, output_path
 from svdimage.denoising import denoise
 from svdimage.image_svd import ImageSVD
 from svdimage.io import load_image, save_image
 from svdimage.ranks.criteria import Criterion, parse_rank_item
+from svdimage.ranks.displayed_quality import DisplayedQuality
 from svdimage.ranks.growth import resolve_rank_items
 
 __all__ = [
@@ -154,6 +157,8 @@ def compress_image(
     image's global SVD here, and the codec gets its integer rank."""
     rank = options.get("rank")
     chosen = None
+    if rank is not None and is_chunked(image):  # said before any pass over the image
+        raise ValueError(codec.TILED_ONLY_QUALITY)
     if isinstance(rank, Criterion):
         if options.get("tile", 8) is not None:
             raise ValueError("a rank criterion needs the global SVD: pass tile=None.")
@@ -224,7 +229,8 @@ class Reconstruction:
     svd : ImageSVD
         The decomposition the image was rebuilt from.
     image : ndarray
-        The rank-``rank`` image as written (clipped to [0, 1]).
+        The rank-``rank`` image as written (clipped to [0, 1]); a Dask array,
+        computed block by block, for an image read out of core.
     relative_error : float
         ``||A - A_k||_F / ||A||_F`` of the written image (clipped, before the
         8-bit rounding of the file).
@@ -248,12 +254,37 @@ def reconstruct_image(
     image: Any, output: str | os.PathLike[str], *, rank: str | int | Criterion, force: bool
 ) -> Reconstruction:
     """``svdimage reconstruct`` of one loaded image: the rank-K image, written, with the
-    error of that very image."""
+    error of that very image.
+
+    An image read out of core (a Dask array) is decomposed in passes over it, its rank-K
+    image written block by block to a tiled BigTIFF or a Zarr array
+    (:func:`svdimage.chunked_io.save_chunked`), and measured in one more pass."""
     item = parse_rank_item(rank) if isinstance(rank, str) else rank
+    if is_chunked(image):
+        suffix = os.path.splitext(str(output))[1].lower()
+        if suffix not in (".tif", ".tiff", ".zarr"):  # said before the passes, not after
+            raise ValueError(
+                f"an image read out of core is written to .tif (a tiled BigTIFF) or .zarr; "
+                f"got {str(output)!r}."
+            )
     found = resolve_rank_items(image, [item])
     k = found.rank(item)
     approx = found.svd.reconstruct(k)
     save_image(output, approx, force=force)
+    if is_chunked(image):
+        quality = DisplayedQuality(found.svd, image)
+        psnr = quality.psnr(k)
+        size = math.prod(found.svd.shape)
+        squared_error = size * 10 ** (-psnr / 10) if math.isfinite(psnr) else 0.0
+        return Reconstruction(
+            output=str(output),
+            rank=k,
+            svd=found.svd,
+            image=approx,
+            relative_error=math.sqrt(squared_error / found.svd.squared_norm),
+            optimal_error=float(found.svd.relative_error(k)),
+            psnr=psnr,
+        )
     return Reconstruction(
         output=str(output),
         rank=k,

@@ -213,7 +213,7 @@ TimeoutOption = typer.Option(
 # -- errors ------------------------------------------------------------------
 def exit_code(error: BaseException) -> int:
     """The documented exit code of an exception."""
-    if isinstance(error, MemoryError):
+    if isinstance(error, MemoryError) or _worker_died(error):
         return EXIT_BAD_INPUT
     if isinstance(error, UsageError):
         return EXIT_USAGE
@@ -230,9 +230,19 @@ def message(error: BaseException) -> str:
     """An exception as one line of text."""
     if isinstance(error, MemoryError):
         return "not enough memory for this image; use a smaller image, or free some memory."
+    if _worker_died(error):
+        return (
+            "a Dask worker died computing this image, each time Dask retried (out of memory?); "
+            "lower --memory-limit, or give the workers more memory."
+        )
     if isinstance(error, OSError) and error.strerror and error.filename:
         return f"{error.strerror}: {error.filename!s}"
     return cli_text(" ".join((str(error) or type(error).__name__).split()))
+
+
+def _worker_died(error: BaseException) -> bool:
+    """Dask's KilledWorker (distributed is not imported to tell)."""
+    return type(error).__name__ == "KilledWorker"
 
 
 def cli_text(text: str) -> str:
@@ -333,10 +343,13 @@ CONFLICTS: dict[str, tuple[tuple[str, ...], ...]] = {
             "--knee",
             "--denoise",
         ),
+        ("--workers", "--scheduler"),
     ),
     # --resume keeps what exists, --force replaces it: one or the other.
     "sweep": (("--workers", "--scheduler"), ("--resume", "--force")),
     "reconstruct": (("--workers", "--scheduler"), ("--resume", "--force")),
+    "info": (("--workers", "--scheduler"),),
+    "explore": (("--workers", "--scheduler"),),
     "denoise": (("--workers", "--scheduler"), ("--resume", "--force")),
     "survey": (("--workers", "--scheduler"), ("--resume", "--force")),
 }
@@ -544,22 +557,8 @@ def fmt_percent(fraction: float) -> str:
 
 
 # -- loading -------------------------------------------------------------------
-def load(
-    source: str, *, gray: bool, max_pixels: int, timeout: float, out_of_core: bool = False
-) -> Any:
-    """Load an image for a command, with a spinner; its notes become lines on stderr.
-
-    With ``out_of_core``, a TIFF, Zarr or ``.npy`` image over ``max_pixels`` or over a
-    quarter of the available memory (as float32) is opened lazily instead
-    (:func:`svdimage.io.open_image`, a Dask array), and a note says so."""
-    if out_of_core:
-        lazy = _open_if_big(source, max_pixels=max_pixels)
-        if lazy is not None:
-            if gray and lazy.ndim == 3:
-                import numpy as np
-
-                lazy = lazy @ np.asarray(_BT709, dtype=np.float32)
-            return lazy
+def load(source: str, *, gray: bool, max_pixels: int, timeout: float) -> Any:
+    """Load an image for a command, with a spinner; its notes become lines on stderr."""
     with step(f"loading {source}"), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ImageNote)
         image = load_image(
@@ -575,39 +574,72 @@ def load(
     return image
 
 
-#: The luma weights of ``--gray`` (ITU-R BT.709), as skimage.color.rgb2gray.
-_BT709 = (0.2125, 0.7154, 0.0721)
-_CHUNKABLE = (".tif", ".tiff", ".btf", ".tf8", ".npy", ".zarr")
+@contextlib.contextmanager
+def image_for(
+    source: str,
+    *,
+    gray: bool,
+    max_pixels: int,
+    timeout: float,
+    memory_limit: int,
+    workers: Optional[int] = None,
+    scheduler: Optional[str] = None,
+) -> Iterator[Any]:
+    """The command's image for the block: loaded (:func:`load`), or, for a TIFF, Zarr or
+    ``.npy`` image too big to load (:func:`svdimage.chunked_io.open_if_too_big`), a lazy
+    Dask array whose computations run on the Dask scheduler ``workers``/``scheduler``
+    name (:func:`svdimage.chunked_io.running_on`) inside the block, with part of it kept in
+    memory (:func:`svdimage.chunked_io.memory_plan`); a note says so."""
+    from svdimage import chunked_io
 
-
-def _open_if_big(source: str, *, max_pixels: int) -> Any:
-    """The image at ``source`` as a lazy Dask array when it is a chunkable file too big to
-    load (over ``max_pixels``, or over a quarter of the available memory as float32); else
-    ``None`` (load it as usual)."""
-    import os
-
-    from svdimage._validation import available_memory
-    from svdimage.io import open_image
-
-    if not os.path.exists(source) or not source.lower().rstrip("/").endswith(_CHUNKABLE):
-        return None
-    try:
-        lazy = open_image(source)
-    except ValueError:
-        return None  # load_image says what is wrong with it
-    M, N = (int(n) for n in lazy.shape[:2])
-    channels = 1 if lazy.ndim == 2 else int(lazy.shape[2])
-    nbytes = 4 * M * N * channels
-    memory = available_memory()
-    if max_pixels >= M * N and (memory is None or nbytes <= memory // 4):
-        return None
+    if workers == 0:
+        workers = None  # --workers 0 (this process) is the threads of this process
+    lazy = chunked_io.open_if_too_big(
+        source, max_pixels=max_pixels, memory_limit=memory_limit, workers=workers
+    )
+    if lazy is None:
+        yield load(source, gray=gray, max_pixels=max_pixels, timeout=timeout)
+        return
     from svdimage._validation import format_bytes
 
+    M, N = (int(n) for n in lazy.shape[:2])
+    nbytes = 4 * int(math.prod(lazy.shape))
+    where = f"on {scheduler}" if scheduler else f"on {workers} local workers" if workers else ""
     note(
         f"{source} is {N:,}x{M:,} ({format_bytes(nbytes)} as float32): read out of core, in "
-        "passes over its chunks."
+        f"passes over its chunks{' ' + where if where else ''}, in at most "
+        f"{format_bytes(memory_limit)} besides the factors (--memory-limit)."
     )
-    return lazy
+    if gray:
+        lazy = chunked_io.luma(lazy)
+    _, keep = chunked_io.memory_plan(memory_limit, workers=workers)
+    with chunked_io.running_on(workers=workers, scheduler=scheduler, memory_limit=memory_limit):
+        with step(f"reading up to {format_bytes(keep)} of {source} into memory"):
+            lazy = chunked_io.keep_leading(lazy, keep)
+        yield lazy
+
+
+def memory_limit_option(value: str) -> int:
+    """``--memory-limit``: bytes from ``2GiB``, ``512MB``, ``1e9``."""
+    from dask.utils import parse_bytes
+
+    try:
+        limit = int(parse_bytes(value))
+    except (ValueError, TypeError):
+        raise typer.BadParameter(f"{value!r} is not a size; write it like 2GiB or 512MB.") from None
+    if limit < 64 * 2**20:
+        raise typer.BadParameter(f"{value!r} is below the 64MiB an out-of-core pass needs.")
+    return limit
+
+
+MemoryLimitOption = typer.Option(
+    "2GiB",
+    "--memory-limit",
+    metavar="SIZE",
+    parser=memory_limit_option,
+    help="An image too big to load (a TIFF, Zarr or .npy over --max-pixels or a quarter of "
+    "the memory) is read out of core in this much memory, besides its factors.",
+)
 
 
 def note(text: str) -> None:

@@ -19,6 +19,7 @@ import typer
 
 from svdimage import _progress, batch
 from svdimage.batch.jobs import plan_folder
+from svdimage.chunked_io import is_zarr_store
 from svdimage.cli._app import (
     EXIT_BAD_INPUT,
     UsageError,
@@ -36,14 +37,15 @@ WorkersOption = typer.Option(
     "--workers",
     min=0,
     metavar="N",
-    help="Batch: worker processes of a local Dask cluster (default: the cores); "
-    "0 runs in this process.",
+    help="Worker processes of a local Dask cluster: for a batch (default: the cores; 0 runs "
+    "in this process), or for an image read out of core (default: threads of this process).",
 )
 SchedulerOption = typer.Option(
     None,
     "--scheduler",
     metavar="ADDRESS",
-    help="Batch: a running Dask scheduler (tcp://host:8786) whose workers read the images.",
+    help="A running Dask scheduler (tcp://host:8786) whose workers read the images (a batch, "
+    "or an image read out of core) by the same path.",
 )
 ResumeOption = typer.Option(
     False, "--resume", help="Batch: skip the images whose outputs already exist."
@@ -53,7 +55,9 @@ ResumeOption = typer.Option(
 def is_batch(items: Sequence[str]) -> bool:
     """Several inputs, a folder or a glob (one that is not itself a file's name)."""
     return len(items) > 1 or any(
-        os.path.isdir(item) or (glob.has_magic(item) and not os.path.exists(item)) for item in items
+        (os.path.isdir(item) and not is_zarr_store(item))
+        or (glob.has_magic(item) and not os.path.exists(item))
+        for item in items
     )
 
 

@@ -10,7 +10,8 @@ import typer
 from rich.table import Table
 
 from svdimage import codec
-from svdimage._fileutil import check_writable
+from svdimage._fileutil import check_writable, path_bytes
+from svdimage._validation import is_chunked
 from svdimage.batch.jobs import compress_image, compress_job
 from svdimage.cli import _batch
 from svdimage.cli._app import (
@@ -19,6 +20,7 @@ from svdimage.cli._app import (
     GrayOption,
     JsonOption,
     MaxPixelsOption,
+    MemoryLimitOption,
     TimeoutOption,
     UsageError,
     check_conflicts,
@@ -29,7 +31,7 @@ from svdimage.cli._app import (
     fmt_ratio,
     fmt_ssim,
     handle_errors,
-    load,
+    image_for,
     out_console,
     print_json,
     renamed,
@@ -97,6 +99,7 @@ def compress(
     workers: Optional[int] = _batch.WorkersOption,
     scheduler: Optional[str] = _batch.SchedulerOption,
     resume: bool = _batch.ResumeOption,
+    memory_limit: int = MemoryLimitOption,
 ) -> None:
     """Compress images to real .svdz files and compare them honestly with JPEG at equal size.
 
@@ -139,13 +142,28 @@ def compress(
         color=color.value,
     )
     if not batch:
-        report = _compress_one(
-            images[0], output, force=force, compare=True, loading=loading, options=options
-        )
+        check_writable(output, force=force)
+        with image_for(
+            images[0],
+            **loading,
+            memory_limit=memory_limit,
+            workers=workers,
+            scheduler=scheduler,
+        ) as array:
+            original = path_bytes(images[0]) if os.path.exists(images[0]) else None
+            with step(f"compressing {images[0]}"):
+                report = compress_image(
+                    array,
+                    output,
+                    options=options,
+                    force=force,
+                    compare_jpeg=True,
+                    original_bytes=original,
+                )
         if json_output:
             print_json(_report_json(images[0], report))
         else:
-            _print_report(images[0], report)
+            _print_report(images[0], report, out_of_core=is_chunked(array))
         return
 
     documents: list[dict[str, Any]] = []
@@ -182,29 +200,6 @@ def compress(
             print_json(documents)
 
 
-def _compress_one(
-    image: str,
-    output: Path,
-    *,
-    force: bool,
-    compare: bool,
-    loading: dict[str, Any],
-    options: dict[str, Any],
-) -> Any:
-    check_writable(output, force=force)
-    array = load(image, **loading)
-    original = os.path.getsize(image) if os.path.isfile(image) else None
-    with step(f"compressing {image}"):
-        return compress_image(
-            array,
-            output,
-            options=options,
-            force=force,
-            compare_jpeg=compare,
-            original_bytes=original,
-        )
-
-
 def _report_json(source: str, report: Any) -> dict[str, Any]:
     return {
         "source": source,
@@ -216,7 +211,7 @@ def _report_json(source: str, report: Any) -> dict[str, Any]:
     }
 
 
-def _print_report(source: str, report: Any) -> None:
+def _print_report(source: str, report: Any, *, out_of_core: bool = False) -> None:
     if report.rank is not None:
         out_console.print(f"{source}: the criterion chose rank {report.rank}.", soft_wrap=True)
     table = Table(title=f"{source} -> {report.path}")
@@ -238,7 +233,13 @@ def _print_report(source: str, report: Any) -> None:
             fmt_ssim(row.ssim),
         )
     out_console.print(table)
-    if report.jpeg_quality is None:
+    if out_of_core:
+        out_console.print(
+            "A tiled .svdz file (format 2.1: tiles of 2048 pixels, each decoded on its own). "
+            "No JPEG is compared: Pillow encodes a JPEG whole, in memory.",
+            soft_wrap=True,
+        )
+    elif report.jpeg_quality is None:
         out_console.print("No JPEG is this small (even quality 1 is larger).", soft_wrap=True)
 
 
@@ -259,9 +260,23 @@ def decompress(
     force: bool = ForceOption,
     max_pixels: int = MaxPixelsOption,
 ) -> None:
-    """Decode an .svdz file to an image."""
+    """Decode an .svdz file to an image. A tiled file (format 2.1, an image compressed out
+    of core) decoded to .tif or .zarr is written band by band, never whole in memory."""
 
     check_writable(output, force=force)
+    if codec.is_tiled(source) and output.suffix.lower() in (".tif", ".tiff", ".zarr"):
+        if max_bytes is not None:
+            raise ValueError("a tiled file decodes whole tiles; --max-bytes does not apply to it.")
+        lazy = codec.open_tiled(source)
+        shape = tuple(int(n) for n in lazy.shape)
+        with step(f"decoding {source} tile by tile into {output}"):
+            save_image(output, lazy, force=force)
+        out_console.print(
+            f"Wrote {output} ({shape[1]}x{shape[0]}, tile by tile) from "
+            f"{fmt_count(os.path.getsize(source))} bytes.",
+            soft_wrap=True,
+        )
+        return
     image = codec.load(source, max_bytes=max_bytes, max_pixels=max_pixels)
     save_image(output, image, force=force)
     used = os.path.getsize(source) if max_bytes is None else min(max_bytes, os.path.getsize(source))
@@ -298,6 +313,20 @@ def inspect_command(
                 "planes": info.tile_ranks,
             }
         )
+        return
+    if "tile" in header and "color" not in header:  # tiled (2.1): each tile is a 2.0 file
+        count = int(info.tile_ranks[0]["tiles"])
+        for line in (
+            f"{source}: .svdz version {info.version[0]}.{info.version[1]}, checksums OK, "
+            "every tile decoded and checked",
+            f"image: {fmt_count(shape[1])} x {fmt_count(shape[0])} "
+            f"{'gray' if len(shape) == 2 else 'colour'}, {fmt_count(count)} tiles of "
+            f"{header['tile']} x {header['tile']} pixels, each a version-2.0 file",
+            f"bytes: {fmt_count(info.file_bytes)} in all = {fmt_count(info.header_bytes)} header "
+            f"+ {fmt_count(info.payload_bytes)} payload (a table of {fmt_count(count)} lengths "
+            f"and the tiles); {fmt_bpp(bpp)} bits per pixel",
+        ):
+            out_console.print(line, soft_wrap=True)
         return
     mode = {
         "gray": "gray",

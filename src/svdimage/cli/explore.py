@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import typer
 from rich import box
 from rich.table import Table
 
 from svdimage import metrics, sweep
-from svdimage._fileutil import check_writable
+from svdimage._fileutil import check_writable, path_bytes
 from svdimage._validation import (
-    check_rank,
     check_ranks,
     format_bytes,
     is_chunked,
@@ -30,6 +30,7 @@ from svdimage.cli._app import (
     ImagesArgument,
     JsonOption,
     MaxPixelsOption,
+    MemoryLimitOption,
     TimeoutOption,
     UsageError,
     check_conflicts,
@@ -43,6 +44,7 @@ from svdimage.cli._app import (
     fmt_sigma,
     fmt_ssim,
     handle_errors,
+    image_for,
     load,
     out_console,
     print_json,
@@ -51,7 +53,7 @@ from svdimage.cli._app import (
 )
 from svdimage.decomposition import decompose
 from svdimage.explorer import blank_page, explore
-from svdimage.io import load_image, save_image
+from svdimage.io import load_image
 from svdimage.ranks.criteria import Criterion, parse_rank_item
 from svdimage.ranks.growth import describe_spectrum
 from svdimage.sweep import SweepResult
@@ -158,6 +160,7 @@ def sweep_command(
     workers: Optional[int] = _batch.WorkersOption,
     scheduler: Optional[str] = _batch.SchedulerOption,
     resume: bool = _batch.ResumeOption,
+    memory_limit: int = MemoryLimitOption,
 ) -> None:
     """Reconstruct IMAGE at several ranks; write grid.png, error_curve.png,
     spectrum.png, metrics.csv and metrics.json to --output, and print the table.
@@ -192,8 +195,17 @@ def sweep_command(
         return
     image = images[0]
     sweep.check_outputs(out, force=force)  # before the work, not after it
-    array = load(image, gray=gray, max_pixels=max_pixels, timeout=timeout)
-    _print_sweep(sweep.run(out, array, ranks=ranks, label=image, force=force), label=image)
+    with image_for(
+        image,
+        gray=gray,
+        max_pixels=max_pixels,
+        timeout=timeout,
+        memory_limit=memory_limit,
+        workers=workers,
+        scheduler=scheduler,
+    ) as array:
+        done = sweep.run(out, array, ranks=ranks, label=image, force=force)
+    _print_sweep(done, label=image)
 
 
 @command()
@@ -222,6 +234,7 @@ def reconstruct(
     workers: Optional[int] = _batch.WorkersOption,
     scheduler: Optional[str] = _batch.SchedulerOption,
     resume: bool = _batch.ResumeOption,
+    memory_limit: int = MemoryLimitOption,
 ) -> None:
     """Write the rank-K approximation of IMAGE and compare the sizes honestly.
 
@@ -247,24 +260,32 @@ def reconstruct(
     image = images[0]
     item = parse_rank_item(rank)
     check_writable(output, force=force)
-    array = load(image, gray=gray, max_pixels=max_pixels, timeout=timeout, out_of_core=True)
-    if is_chunked(array):  # too big to load: out of core
-        _reconstruct_out_of_core(array, item, output, force=force)
-        return
-    with step("computing the SVD"):  # the same job as each image of a folder
+    with (
+        image_for(
+            image,
+            gray=gray,
+            max_pixels=max_pixels,
+            timeout=timeout,
+            memory_limit=memory_limit,
+            workers=workers,
+            scheduler=scheduler,
+        ) as array,
+        step("computing the SVD"),
+    ):  # the same job as each image of a folder
         done = reconstruct_image(array, output, rank=item, force=force)
     k, svd = done.rank, done.svd
     if isinstance(item, Criterion):
         out_console.print(f"{rank} chose rank {k}.", soft_wrap=True)
     values = svd.stored_values(k)
     sizes: list[tuple[str, Optional[int]]] = [
-        ("original file", os.path.getsize(image) if os.path.isfile(image) else None),
-        ("raw 8-bit pixels", int(array.size)),
-        (f"output {output.suffix or 'file'} (a reconstruction)", os.path.getsize(output)),
+        ("original file", path_bytes(image) if os.path.exists(image) else None),
+        ("raw 8-bit pixels", int(math.prod(array.shape))),
+        (f"output {output.suffix or 'file'} (a reconstruction)", path_bytes(output)),
         (f"rank-{k} factors as float32", 4 * values),
     ]
+    where = ", out of core" if svd.out_of_core else ""
     out_console.print(
-        f"rank {k} of {array.shape[1]}x{array.shape[0]}: relative error "
+        f"rank {k} of {array.shape[1]}x{array.shape[0]}{where}: relative error "
         f"{fmt_error(done.relative_error)} (optimal {fmt_error(done.optimal_error)}: "
         f"{svd.method} SVD, kept triplets exact), PSNR {fmt_psnr(done.psnr)} dB",
         soft_wrap=True,
@@ -301,13 +322,29 @@ def info(
     ),
     max_pixels: int = MaxPixelsOption,
     timeout: float = TimeoutOption,
+    memory_limit: int = MemoryLimitOption,
+    workers: Optional[int] = _batch.WorkersOption,
+    scheduler: Optional[str] = _batch.SchedulerOption,
 ) -> None:
     """Print the size, mode, largest singular value, the ranks that keep 90, 99
     and 99.9 % of the energy and, with --full or for small images, the numerical rank."""
-
-    array = load(image, gray=gray, max_pixels=max_pixels, timeout=timeout, out_of_core=True)
-    with step("computing the singular values"):
-        facts = describe_spectrum(array, full=full)
+    check_conflicts("info", workers=workers, scheduler=scheduler)
+    with image_for(
+        image,
+        gray=gray,
+        max_pixels=max_pixels,
+        timeout=timeout,
+        memory_limit=memory_limit,
+        workers=workers,
+        scheduler=scheduler,
+    ) as array:
+        if full and is_chunked(array):
+            raise ValueError(
+                "--full computes every singular value, which needs the whole image in memory; "
+                "an image read out of core gets its top ones."
+            )
+        with step("computing the singular values"):
+            facts = describe_spectrum(array, full=full)
     svd, numerical, sigma1 = facts.svd, facts.numerical_rank, list(facts.sigma1)
     energy = {f"{100 * f:g}": k for f, k in facts.rank_for_energy.items()}
     if json_output:
@@ -345,31 +382,6 @@ def info(
         reached = f"more than {fmt_count(svd.max_rank)}" if k is None else fmt_count(k)
         table.add_row(f"rank for {percent} % energy", reached)
     out_console.print(table)
-
-
-def _reconstruct_out_of_core(array: Any, item: Any, output: Path, *, force: bool) -> None:
-    """``reconstruct`` of an image read out of core: the randomized SVD in passes over its
-    chunks, the rank-k image written tile by tile to a tiled BigTIFF or a Zarr array."""
-    if isinstance(item, Criterion):
-        raise ValueError(
-            "a criterion measures the whole image; for an image read out of core give a "
-            "number of components (--rank 100)."
-        )
-    if output.suffix.lower() not in (".tif", ".tiff", ".zarr"):
-        raise ValueError(
-            f"an image read out of core is written to .tif (a tiled BigTIFF) or .zarr; "
-            f"got {str(output)!r}."
-        )
-    M, N = (int(n) for n in array.shape[:2])
-    svd = decompose(array, rank=check_rank(item, min(M, N), shape=array.shape), rng=0)
-    with step(f"writing {output} block by block"):
-        save_image(output, svd.reconstruct(item), force=force)
-    out_console.print(
-        f"rank {item} of {N}x{M} (out of core): relative error "
-        f"{fmt_error(float(svd.relative_error(item)))} ({svd.method} SVD in passes over the "
-        f"image; the factors need {fmt_count(svd.stored_values(item))} numbers). Wrote {output}.",
-        soft_wrap=True,
-    )
 
 
 def _parse_size(text: Optional[str]) -> Optional[tuple[int, int]]:
@@ -484,6 +496,9 @@ def explore_command(
     force: bool = ForceOption,
     max_pixels: int = MaxPixelsOption,
     timeout: float = TimeoutOption,
+    memory_limit: int = MemoryLimitOption,
+    workers: Optional[int] = _batch.WorkersOption,
+    scheduler: Optional[str] = _batch.SchedulerOption,
 ) -> None:
     """Write ONE self-contained HTML page to explore IMAGE's SVD: a rank slider, views,
     live numbers and curves, computed in the browser; it works offline from a double click.
@@ -509,14 +524,23 @@ def explore_command(
         if open_page:
             webbrowser.open(Path(output).resolve().as_uri())
         return
-    array = load(image, gray=gray, max_pixels=max_pixels, timeout=timeout)
-    page = explore(
-        array,
-        max_side=max_side,
-        max_rank=None if max_rank is None else min(max_rank, min(array.shape[:2])),
-        storage=storage,
-        title=f"{os.path.basename(image.rstrip('/')) or image} - svdimage explorer",
-    )
+    check_conflicts("explore", workers=workers, scheduler=scheduler)
+    with image_for(
+        image,
+        gray=gray,
+        max_pixels=max_pixels,
+        timeout=timeout,
+        memory_limit=memory_limit,
+        workers=workers,
+        scheduler=scheduler,
+    ) as array:
+        page = explore(
+            array,
+            max_side=max_side,
+            max_rank=None if max_rank is None else min(max_rank, min(array.shape[:2])),
+            storage=storage,
+            title=f"{os.path.basename(image.rstrip('/')) or image} - svdimage explorer",
+        )
     page.save(output, force=force)
     size = os.path.getsize(output)
     out_console.print(

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from rich.table import Table
@@ -19,6 +20,7 @@ from svdimage.cli._app import (
     ImagesArgument,
     JsonOption,
     MaxPixelsOption,
+    MemoryLimitOption,
     StorageCount,
     TimeoutOption,
     UsageError,
@@ -32,6 +34,7 @@ from svdimage.cli._app import (
     fmt_sigma,
     fmt_ssim,
     handle_errors,
+    image_for,
     load,
     out_console,
     print_json,
@@ -116,6 +119,9 @@ def choose(
     json_output: bool = JsonOption,
     max_pixels: int = MaxPixelsOption,
     timeout: float = TimeoutOption,
+    memory_limit: int = MemoryLimitOption,
+    workers: Optional[int] = _batch.WorkersOption,
+    scheduler: Optional[str] = _batch.SchedulerOption,
 ) -> None:
     """Answer "which rank?": the rank a criterion picks and why, or, with no
     criterion, a table of the ranks common targets pick with their quality and storage."""
@@ -132,6 +138,8 @@ def choose(
         percent=percent,
         knee=knee,
         denoise=denoise,
+        workers=workers,
+        scheduler=scheduler,
     )
     given = [
         Criterion(name, value)
@@ -148,7 +156,26 @@ def choose(
         if value is not None
     ]
     given += [Criterion(name) for name, flag in (("knee", knee), ("denoise", denoise)) if flag]
-    array = load(image, gray=gray, max_pixels=max_pixels, timeout=timeout)
+    with image_for(
+        image,
+        gray=gray,
+        max_pixels=max_pixels,
+        timeout=timeout,
+        memory_limit=memory_limit,
+        workers=workers,
+        scheduler=scheduler,
+    ) as array:
+        _choose(image, array, given, storage=storage, json_output=json_output)
+
+
+def _choose(
+    image: str,
+    array: Any,
+    given: list[Criterion],
+    *,
+    storage: StorageCount,
+    json_output: bool,
+) -> None:
     cache = MeasurementCache(array)  # what the search measures, the explanation reuses
     # A budget is answered from the image's shape or its .svdz files, before any SVD.
     with step("choosing the rank" if given else "computing the SVD"):
@@ -199,17 +226,23 @@ def choose(
             fmt_psnr(row.psnr),
             fmt_ssim(row.ssim),
             fmt_count(row.factor_bytes_float32),
-            fmt_count(row.svdz_bytes),
-            fmt_bpp(row.svdz_bits_per_pixel),
+            "-" if row.svdz_bytes is None else fmt_count(row.svdz_bytes),
+            "-" if row.svdz_bits_per_pixel is None else fmt_bpp(row.svdz_bits_per_pixel),
         )
     out_console.print(table)
-    raw = int(array.size)
+    raw = int(math.prod(array.shape))
+    svdz = (
+        "per value; .svdz is a real file of the global rank-k SVD."
+        if rows and rows[0].svdz_bytes is not None
+        else "per value; no .svdz file of the global SVD is written for an image read out "
+        "of core (-)."
+    )
     out_console.print(
         f"* smallest visually lossless rank. Bar: SSIM >= {VISUALLY_LOSSLESS_SSIM} (Flynn et al., "
         "HCI International 2013: most observers stop telling compressed from original there). "
         f"The raw 8-bit image is {fmt_count(raw)} bytes "
         f"({8 * raw / (array.shape[0] * array.shape[1]):g} bpp); float32 factors count 4 bytes "
-        "per value; .svdz is a real file of the global rank-k SVD.",
+        + svdz,
         soft_wrap=True,
     )
 

@@ -1,5 +1,6 @@
 # The codec's public names: the one list of them. Type checkers read it, and
 # svdimage/codec/__init__.py hands it to lazy_loader.attach_stub (imported on first use).
+from ._compare import TILED_ONLY_QUALITY as TILED_ONLY_QUALITY
 from ._compare import CompressionReport as CompressionReport
 from ._compare import Measured as Measured
 from ._compare import PillowFile as PillowFile
@@ -23,3 +24,7 @@ from ._format import VERSION as VERSION
 from ._format import FormatError as FormatError
 from ._planes import DEBLOCK_STRENGTH as DEBLOCK_STRENGTH
 from ._sizes import GlobalSizes as GlobalSizes
+from ._tiled import TiledFile as TiledFile
+from ._tiled import is_tiled as is_tiled
+from ._tiled import open_tiled as open_tiled
+from ._tiled import save_tiled as save_tiled

@@ -8,7 +8,9 @@ most the same bytes.
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,11 +21,11 @@ import numpy as np
 from numpy.typing import ArrayLike
 from PIL import Image, features
 
-from svdimage import metrics
+from svdimage import _progress, metrics
 from svdimage._deprecation import destination_first
 from svdimage._fileutil import atomic_path, check_writable
 from svdimage._search import qualities_for_budgets
-from svdimage._validation import as_image_array
+from svdimage._validation import as_image_array, is_chunked
 from svdimage.codec._decode import decode
 from svdimage.codec._encode import encode
 from svdimage.io import from_uint8, to_uint8
@@ -124,9 +126,18 @@ def compress(
     Returns
     -------
     CompressionReport
+
+    Notes
+    -----
+    A Dask image (one bigger than memory, :func:`svdimage.open_image`) is
+    written as a tiled file (format 2.1, :func:`svdimage.codec.save_tiled`),
+    at ``quality`` only, and measured in one more pass over the image and the
+    file; no JPEG is compared (Pillow encodes JPEGs whole, in memory).
     """
     path, image = destination_first(path, image, function="compress", names=("path", "image"))
     check_writable(path, force=force)
+    if is_chunked(image):
+        return _compress_tiled(path, image, rank, original_bytes, force=force, **options)
     array = as_image_array(image)
     data = encode(array, rank=rank, **options)
     decoded = decode(data, max_pixels=None)
@@ -159,6 +170,49 @@ def compress(
         rows=rows,
         jpeg_quality=None if jpeg is None else jpeg.quality,
     )
+
+
+#: Why a Dask image takes a quality and nothing else.
+TILED_ONLY_QUALITY = (
+    "an image read out of core is compressed in tiles at one quality; a PSNR, size or bpp "
+    "target, a rank, a patch side or RGB planes need the whole image in memory: set the "
+    "quality only (75 by default)."
+)
+
+
+def _compress_tiled(
+    path: str | os.PathLike[str],
+    image: Any,
+    rank: int | None,
+    original_bytes: int | None,
+    *,
+    force: bool,
+    quality: float | None = None,
+    **options: Any,
+) -> CompressionReport:
+    """:func:`compress` of a Dask image: a tiled file at one quality, measured in bands."""
+    from svdimage.codec._tiled import open_tiled, save_tiled
+
+    given = [name for name, value in options.items() if value not in (None, 8, "ycbcr")]
+    if rank is not None or given:
+        raise ValueError(TILED_ONLY_QUALITY)
+    tiles = math.prod(-(-int(n) // 2048) for n in image.shape[:2])
+    with _progress.task(f"compressing in {tiles} tiles", tiles, unit="tiles") as step:
+        saved = save_tiled(
+            path, image, quality=75.0 if quality is None else quality, force=force,
+            on_tile=step.advance,
+        )  # fmt: skip
+    with _progress.task("measuring PSNR and SSIM in bands of rows"):
+        psnr, ssim = metrics.chunked_psnr_ssim(image, open_tiled(path, max_pixels=None))
+    shape = tuple(int(n) for n in image.shape)
+
+    def row(name: str, nbytes: int) -> Measured:
+        return Measured(name, nbytes, metrics.bits_per_pixel(nbytes, shape))
+
+    rows = [] if original_bytes is None else [row("original file", original_bytes)]
+    rows += [row("raw 8-bit pixels", math.prod(shape))]
+    rows.append(dataclasses.replace(row(".svdz", saved.nbytes), psnr=psnr, ssim=ssim))
+    return CompressionReport(path=Path(path), shape=shape, rank=None, rows=rows, jpeg_quality=None)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from svdimage.codec._entropy import SymbolReader, capacity, count_symbols
 from svdimage.codec._format import (
     FRAMING_BYTES,
     HEAD_BYTES,
+    TILED_VERSION,
     FormatError,
     check_length,
     read_head,
@@ -29,6 +30,7 @@ from svdimage.codec._format import (
 )
 from svdimage.codec._patch_payload import PrefixTooShortError, decode_payload, grid_of
 from svdimage.codec._planes import DEBLOCK_STRENGTH, deblock, double, from_planes, grid
+from svdimage.codec._tiled import decode_tiled, tile_regions
 
 __all__ = ["decode", "load", "read_file", "inspect", "FileInfo", "read_components"]
 
@@ -281,6 +283,14 @@ def decode(
     if partial:
         data = bytes(data[:max_bytes])
     header, payload, version = unpack(bytes(data), max_pixels=max_pixels, partial=partial)
+    if version == TILED_VERSION:
+        if partial:
+            raise FormatError(
+                "a tiled (version 2.1) file decodes whole tiles; max_bytes does not apply to it."
+            )
+        image = decode_tiled(data, max_pixels=max_pixels)
+        assert image is not None
+        return image
     if version[0] == 2:
         try:
             planes = decode_payload(header, payload, partial=partial)
@@ -454,7 +464,10 @@ def inspect(data: bytes, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> File
     """
     header, payload, version = unpack(bytes(data), max_pixels=max_pixels)
     stats: list[dict[str, float]]
-    if version[0] == 2:
+    if version == TILED_VERSION:
+        decode_tiled(data, max_pixels=max_pixels, build=False)  # every tile, as decode does
+        stats = [{"tiles": len(tile_regions(tuple(header["shape"]), header["tile"]))}]
+    elif version[0] == 2:
         decode_payload(header, payload, build=False)  # every check decode makes
         stats = [
             {

@@ -45,6 +45,18 @@ upgrade, never guessing. Versions so far:
   header counts them (writers pad with zero words; readers refuse more:
   :data:`svdimage.codec._patch_payload.MAX_INTEGERS_PER_BYTE`). The keys listed above are those of
   version 1.
+* 2.1: *tiled*, for images bigger than memory (:mod:`svdimage.codec._tiled`):
+  the image cut in square tiles, each an independent version-2.0 file.
+  Header keys ``shape`` (sides up to 2^24), ``tile`` (the side T, a multiple
+  of 16 in 256..8192) and ``coder`` ("tiles"). The payload is a table of
+  ``ceil(M/T) * ceil(N/T)`` uint64 lengths, one per tile in row-major order,
+  then the tiles' files back to back, in the same order. Tile ``(i, j)``
+  covers rows ``iT`` to ``min((i+1)T, M)`` and columns ``jT`` to
+  ``min((j+1)T, N)``; its file's ``shape`` must be exactly that region's (and
+  its colour that of the image). Every length is at least the smallest
+  version-2.0 file, and the table and the lengths add up to the payload;
+  a tile is decoded (and checked, with its own checksums) on its own, so a
+  reader holds one tile's bytes at a time. ``max_bytes`` does not apply.
 
 The header is parsed as JSON with integers of at most 18 digits, no NaN or
 infinity, and at most 8 levels of nesting; every number where an integer
@@ -75,7 +87,9 @@ MAGIC = b"\x93SVDZ"
 #: The version this package writes by default; every version in KNOWN_VERSIONS is read.
 VERSION = (2, 0)
 #: Every version this reader decodes, each exactly as specified.
-KNOWN_VERSIONS = ((1, 0), (1, 1), (2, 0))
+KNOWN_VERSIONS = ((1, 0), (1, 1), (2, 0), (2, 1))
+#: The tiled version: independently decodable tiles, each a version-2.0 file.
+TILED_VERSION = (2, 1)
 #: Prefix of extension keys that readers ignore.
 EXTENSION_PREFIX = "x-"
 MAX_HEADER = 65536
@@ -116,6 +130,14 @@ def pack(header: dict[str, Any], payload: bytes, *, version: tuple[int, int] = V
             struct.pack("<I", zlib.crc32(payload)),
         ]
     )
+
+
+def pack_head(
+    header: dict[str, Any], payload_length: int, *, version: tuple[int, int] = VERSION
+) -> bytes:
+    """The bytes of a file before its payload (prefix, header, header checksum, payload
+    length): for a writer that streams the payload, then appends its checksum."""
+    return pack(header, b"", version=version)[:-4][:-8] + struct.pack("<Q", payload_length)
 
 
 def read_head(
@@ -242,6 +264,10 @@ def _need(view: memoryview, size: int, what: str) -> None:
 _KEYS = {"shape", "color", "chroma", "tile", "planes", "coder", "order"}
 _PLANE_KEYS = {"shape", "step", "dc_step", "max_rank"}
 _KEYS_V2 = {"shape", "color", "chroma", "patch", "planes", "coder"}
+_KEYS_TILED = {"shape", "tile", "coder"}
+#: Tile sides of a version-2.1 file, and its longest image side.
+TILE_SIDES = (256, 8192)
+MAX_SIDE_TILED = 2**24
 _PLANE_KEYS_V2 = {"shape", "step", "components"}
 #: Patch sides a version-2 file may have.
 PATCH_SIDES = (4, 8, 16)
@@ -254,7 +280,8 @@ def validate_header(
     naming the problem."""
     if not isinstance(header, dict):
         raise FormatError("header must be a JSON object.")
-    expected_keys = _KEYS_V2 if version[0] == 2 else _KEYS
+    tiled = version == TILED_VERSION
+    expected_keys = _KEYS_TILED if tiled else _KEYS_V2 if version[0] == 2 else _KEYS
     keys = {key for key in header if not key.startswith(EXTENSION_PREFIX)}
     if keys != expected_keys:
         missing, extra = sorted(expected_keys - keys), sorted(keys - expected_keys)
@@ -267,13 +294,24 @@ def validate_header(
     ):
         raise FormatError(f"header 'shape' must be [M, N] or [M, N, 3]; got {shape!r}.")
     M, N = shape[0], shape[1]
-    if not (2 <= M <= MAX_SIDE and 2 <= N <= MAX_SIDE) or (len(shape) == 3 and shape[2] != 3):
-        raise FormatError(f"header 'shape' {shape} is out of range (2..{MAX_SIDE}, 3 channels).")
+    side = MAX_SIDE_TILED if tiled else MAX_SIDE
+    if not (2 <= M <= side and 2 <= N <= side) or (len(shape) == 3 and shape[2] != 3):
+        raise FormatError(f"header 'shape' {shape} is out of range (2..{side}, 3 channels).")
     if max_pixels is not None and max_pixels < M * N:
         raise FormatError(
             f"image of {M * N:,} pixels is over the {max_pixels:,}-pixel cap; "
             "raise max_pixels if you trust the file."
         )
+    if tiled:
+        tile = header["tile"]
+        low, high = TILE_SIDES
+        if not _is_int(tile) or not low <= tile <= high or tile % 16:
+            raise FormatError(
+                f"header 'tile' must be a multiple of 16 in {low}..{high}; got {tile!r}."
+            )
+        if header["coder"] != "tiles":
+            raise FormatError(f"unknown coder {header['coder']!r} for version 2.1.")
+        return
     color, chroma = header["color"], header["chroma"]
     if color not in ("gray", "ycbcr", "rgb") or chroma not in ("444", "420"):
         raise FormatError(f"header 'color'/'chroma' unknown: {color!r}, {chroma!r}.")

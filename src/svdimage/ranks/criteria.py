@@ -22,6 +22,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from svdimage import _progress, metrics
+from svdimage._validation import is_chunked
 from svdimage.denoising import optimal_hard_threshold, optimal_hard_threshold_rank
 from svdimage.image_svd import ImageSVD
 from svdimage.ranks.selection import (
@@ -489,8 +490,8 @@ class Recommendation:
     ssim: float
     factor_bytes_float32: int
     bits_per_pixel: float
-    svdz_bytes: int
-    svdz_bits_per_pixel: float
+    svdz_bytes: int | None
+    svdz_bits_per_pixel: float | None
 
 
 def recommend(
@@ -499,7 +500,8 @@ def recommend(
     """The ranks that common targets pick, with quality and storage for each.
 
     Storage is given twice: as float32 factors and as a real global ``.svdz``
-    file of that rank (:func:`svdz_bytes`).
+    file of that rank (:func:`svdz_bytes`); the latter is ``None`` for an image
+    read out of core (a Dask array), whose files are not written whole.
 
     Targets: the knee; 90, 99 and 99.9 % of the energy; PSNR 30, 35 and 40 dB;
     SSIM 0.90 and ``VISUALLY_LOSSLESS_SSIM`` (0.95). Targets no held rank
@@ -524,8 +526,9 @@ def recommend(
     quality.release_statistics()  # not held while the files are coded
     # The .svdz files of every row at once: their entropy coding in parallel threads.
     # Steps of their own: the codec's factorizations, then the files' coding (counted).
-    sizes = cache.sizes(svd)
-    real = sizes.many([k for _, k, _, _ in picked])
+    real: list[int | None] = [None] * len(picked)
+    if not is_chunked(cache.image):
+        real = list(cache.sizes(svd).many([k for _, k, _, _ in picked]))
     rows = []
     for (label, k, psnr, ssim), nbytes_svdz in zip(picked, real):
         nbytes = factor_bytes(svd.shape, k)
@@ -539,7 +542,9 @@ def recommend(
                 factor_bytes_float32=nbytes,
                 bits_per_pixel=metrics.bits_per_pixel(nbytes, svd.shape),
                 svdz_bytes=nbytes_svdz,
-                svdz_bits_per_pixel=metrics.bits_per_pixel(nbytes_svdz, svd.shape),
+                svdz_bits_per_pixel=None
+                if nbytes_svdz is None
+                else metrics.bits_per_pixel(nbytes_svdz, svd.shape),
             )
         )
     return rows

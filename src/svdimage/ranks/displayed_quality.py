@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -19,7 +20,7 @@ from numpy.typing import ArrayLike
 from svdimage import _progress, metrics
 from svdimage._linalg import map_on_cores
 from svdimage._search import smallest_reaching, smallest_true
-from svdimage._validation import as_image_array
+from svdimage._validation import as_image_array, is_chunked
 from svdimage.image_svd import ImageSVD
 
 __all__ = ["DisplayedQuality", "reference_image"]
@@ -99,6 +100,9 @@ class DisplayedQuality:
         time (:meth:`ImageSVD.reconstruct_rows`) on every core: a band per core is held,
         never the image."""
         reference = self.reference
+        if is_chunked(reference):
+            self._measure_chunked(rank, ssim=ssim)
+            return
         M = reference.shape[0]
         planes_of = _planes if reference.ndim == 3 else (lambda a: a[None])
         squared: dict[int, float] = {}  # first row -> sum of squared differences
@@ -128,6 +132,42 @@ class DisplayedQuality:
             map_on_cores(count, range(0, M, self.BAND))
         total = sum(squared[first] for first in sorted(squared))
         self._psnr[rank] = metrics.psnr_of_mse(total / reference.size)
+        if self._search is not None:
+            self._search.advance()
+
+    def _measure_chunked(self, rank: int, *, ssim: bool) -> None:
+        """:meth:`_measure` against an original read out of core (a Dask array): one pass
+        over it, each band of its rows (with the ``SSIM_WINDOW - 1`` rows after it) a task
+        that builds the same rows of the approximation and returns their sums
+        (:func:`_band_sums`), so that only bands are ever in memory."""
+        from dask.base import compute
+        from dask.delayed import delayed
+
+        reference: Any = self.reference
+        svd = self.svd
+        M, N = (int(n) for n in reference.shape[:2])
+        window = metrics.SSIM_WINDOW
+        ssim = ssim and min(M, N) >= window
+        U, s, Vt = svd.stacked_factors()
+        left = U[:, :, :rank] * s[:, None, :rank]
+        right = delayed(np.ascontiguousarray(Vt[:, :rank]), pure=True)  # sent once
+        bounds = np.cumsum([0, *reference.chunks[0]])
+        tasks = []
+        for start, stop in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+            end = min(stop + window - 1, M) if ssim else stop
+            tasks.append(
+                delayed(_band_sums)(
+                    reference[start:end], left[:, start:end], right, stop - start, ssim
+                )
+            )
+        done = compute(*tasks)
+        squared = sum(d[0] for d in done)
+        self._psnr[rank] = metrics.psnr_of_mse(squared / (M * N * svd.n_channels))
+        if ssim:
+            windows = svd.n_channels * (M - window + 1) * (N - window + 1)
+            self._ssim[rank] = float(sum(d[1] for d in done) / windows)
+        elif min(M, N) < window:
+            self._ssim[rank] = float("nan")
         if self._search is not None:
             self._search.advance()
 
@@ -179,6 +219,18 @@ class DisplayedQuality:
         return k
 
 
+def _band_sums(
+    original: np.ndarray, left: np.ndarray, right: np.ndarray, own: int, ssim: bool
+) -> tuple[float, float]:
+    """:func:`svdimage.metrics.band_sums` of a band of the original ``(m, N[, C])`` and the
+    same rows of the displayed approximation ``clip(left @ right)`` (``left`` is
+    ``(C, m, k)``, ``U_k diag(s_k)``; ``right`` is ``(C, k, N)``), built here."""
+    y = np.matmul(left, right).astype(np.float32, copy=False)
+    np.clip(y, 0.0, 1.0, out=y)
+    approx = y[0] if original.ndim == 2 else np.moveaxis(y, 0, -1)
+    return metrics.band_sums(original, approx, own, ssim=ssim)
+
+
 def _planes(image: np.ndarray) -> np.ndarray:
     """(M, N, C) as channel planes (C, M, N): a view."""
     return np.moveaxis(image, -1, 0)
@@ -187,6 +239,17 @@ def _planes(image: np.ndarray) -> np.ndarray:
 def reference_image(svd: ImageSVD, image: ArrayLike | None) -> np.ndarray:
     """The original image: ``image`` checked against ``svd``'s shape, or, for a complete
     SVD, its exact reconstruction (unclipped)."""
+    if image is not None and is_chunked(image):  # read out of core, band by band
+        from svdimage.chunked_io import unit_range
+
+        lazy = unit_range(image)
+        if len(lazy.shape) == 3 and lazy.shape[2] == 1:
+            lazy = lazy[:, :, 0]
+        if tuple(lazy.shape) != svd.shape:
+            raise ValueError(
+                f"image shape {tuple(lazy.shape)} does not match the decomposition's {svd.shape}."
+            )
+        return lazy
     if image is not None:
         reference = as_image_array(image)
         if reference.shape != svd.shape:

@@ -17,7 +17,7 @@ import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -205,7 +205,7 @@ def resolve_rank_items(
     """
     if unreached not in ("raise", "none"):
         raise ValueError(f"unreached must be 'raise' or 'none'; got {unreached!r}.")
-    array = as_image_array(image)
+    array = _image(image)
     full = min(array.shape[:2])
     numbers = [check_rank(k, full, shape=array.shape) for k in items if not _is_criterion(k)]
     criteria = [c for c in items if isinstance(c, Criterion)]
@@ -250,7 +250,7 @@ def rank_without_spectrum(
     if criterion.name not in SHAPE_CRITERIA:
         raise ValueError(f"{criterion_label(criterion)} needs the singular values.")
     assert criterion.value is not None
-    array = as_image_array(image)
+    array = _image(image)
     if criterion.name == "percent":
         return fraction_rank(array.shape, criterion.value)
     value = int(criterion.value) if criterion.name == "bytes" else criterion.value
@@ -259,6 +259,12 @@ def rank_without_spectrum(
     if storage == "svdz":
         sizes = (cache if cache is not None else MeasurementCache(image)).sizes()
     return storage_rank(array.shape, storage=storage, sizes=sizes, **budget)  # type: ignore[arg-type]
+
+
+def _image(image: ArrayLike) -> Any:
+    """An image as the rank rules take it: a validated array, or a Dask image (read out of
+    core) as it is."""
+    return image if is_chunked(image) else as_image_array(image)
 
 
 def decompose_for(
@@ -311,8 +317,15 @@ def decompose_for(
     -------
     svd : ImageSVD
     """
-    array = as_image_array(image)
-    if any(c.name in WHOLE_SPECTRUM_CRITERIA for c in criteria):
+    array = _image(image)
+    whole = [c for c in criteria if c.name in WHOLE_SPECTRUM_CRITERIA]
+    if whole and is_chunked(array):
+        raise ValueError(
+            f"{criterion_label(whole[0])} needs every singular value, and an image read out "
+            "of core gets its top ones only; give a rank, or a psnr, ssim, energy, error or "
+            "knee criterion."
+        )
+    if whole:
         return decompose(array)
     if cache is None:
         cache = MeasurementCache(image)

@@ -26,6 +26,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from svdimage._deprecation import moved_names, renamed_argument
+from svdimage._validation import is_chunked
 from svdimage.codec import GlobalSizes
 from svdimage.image_svd import ImageSVD
 from svdimage.ranks.displayed_quality import DisplayedQuality, reference_image
@@ -95,6 +96,11 @@ class MeasurementCache:
     def sizes(self, svd: ImageSVD | None = None) -> GlobalSizes:
         """The :class:`~svdimage.codec.GlobalSizes` of the image (checked against ``svd``'s
         shape; without an image, of a complete ``svd``'s reconstruction), made once."""
+        if is_chunked(self.image):
+            raise ValueError(
+                "budgets in .svdz bytes are measured on .svdz files of the whole image; for an "
+                "image read out of core, count the bytes of the factors (--storage values)."
+            )
         if self._sizes is None:
             if svd is None:
                 if self.image is None:
