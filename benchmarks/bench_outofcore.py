@@ -19,7 +19,8 @@ Cases, each in its own process, so that its peak memory (the process's VmHWM) is
 Accuracy: the top k/2 and k singular values against a reference: LAPACK's values-only
 ``gesdd`` where the image is small (``--quick``), else the in-memory randomized SVD with 6
 power iterations (``reference``), which agrees with LAPACK to 1e-7 on the top half at 12 MP.
-Times and memory are ratios against the in-memory path on the same file, in the same run.
+Times and memory are ratios against the in-memory path that read the same file, in the same
+run; ``--limits`` adds out-of-core cases at other memory limits (MiB).
 
     python benchmarks/bench_outofcore.py           # 1 GP gray, 1 GP colour, 4 GP gray: ~30 min
     python benchmarks/bench_outofcore.py --quick   # 12 MP gray, LAPACK reference: ~1 min
@@ -117,7 +118,9 @@ def make_images(folder: Path, megapixels: float, color: bool, formats: list[str]
     return {"paths": paths, "shape": shape}
 
 
-def run_case(case: str, path: str, rank: int, n_iter: int, workers: int) -> dict[str, object]:
+def run_case(
+    case: str, path: str, rank: int, n_iter: int, workers: int, memory_limit: int = 2 * 2**30
+) -> dict[str, object]:
     """One case, in this process: seconds, singular values, peak resident set."""
     import dask
 
@@ -137,7 +140,7 @@ def run_case(case: str, path: str, rank: int, n_iter: int, workers: int) -> dict
         svd = svdimage.decompose(image, rank=rank, method="randomized", n_iter=q, rng=0)
         s = svd.s
     elif case == "out of core":
-        chunk_bytes, keep_bytes = memory_plan(workers=workers)
+        chunk_bytes, keep_bytes = memory_plan(memory_limit, workers=workers)
         lazy = svdimage.open_image(path, chunk_bytes=chunk_bytes)
         with running_on():
             dask.config.set(num_workers=workers)
@@ -175,9 +178,12 @@ def _peak() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def _child(case: str, path: Path, args: argparse.Namespace, workers: int) -> dict:
+def _child(
+    case: str, path: Path, args: argparse.Namespace, workers: int, limit: int = 2 * 2**30
+) -> dict:
     command = [sys.executable, __file__, "--case", case, "--path", str(path), "--rank",
-               str(args.rank), "--n-iter", str(args.n_iter), "--workers", str(workers)]  # fmt: skip
+               str(args.rank), "--n-iter", str(args.n_iter), "--workers", str(workers),
+               "--memory-limit", str(limit)]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         return {"error": (done.stderr.strip().splitlines() or ["died"])[-1]}
@@ -202,9 +208,16 @@ def main() -> None:
     parser.add_argument("--case", help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
     parser.add_argument("--workers", type=int, default=2, help=argparse.SUPPRESS)
+    parser.add_argument("--memory-limit", type=int, default=2 * 2**30, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--limits", default="2048", help="out-of-core memory limits (MiB), comma-separated"
+    )
     args = parser.parse_args()
     if args.case:  # a child process: one case, its numbers as JSON
-        print(json.dumps(run_case(args.case, args.path, args.rank, args.n_iter, args.workers)))
+        result = run_case(
+            args.case, args.path, args.rank, args.n_iter, args.workers, args.memory_limit
+        )
+        print(json.dumps(result))
         return
     if args.quick:
         args.sizes, args.formats = "12g", "tif"
@@ -234,22 +247,29 @@ def main() -> None:
                 reference = "in-memory randomized SVD, 6 power iterations"
             else:
                 exact, reference = None, "none (does not fit in memory)"
-            cases: list[tuple[str, str, int]] = []
-            if fits:
-                cases.append(("in memory", first, 2))
+            limits = [int(mib) * 2**20 for mib in args.limits.split(",")]
+            cases: list[tuple[str, Path, int, int]] = []
             for fmt, path in made["paths"].items():
-                cases.append(("out of core", path, 2))
-                if megapixels > 2000 and fmt == "tif":
-                    cases.append(("out of core", path, 1))
-            cases.append(("dask svd_compressed", first, 2))
-            results = [(case, path, workers, _child(case, path, args, workers))
-                       for case, path, workers in cases]  # fmt: skip
-            base = results[0][3] if fits else None
+                if fits:
+                    cases.append(("in memory", path, 2, 0))
+                for limit in limits:
+                    cases.append(("out of core", path, 2, limit))
+                    if megapixels > 2000 and fmt == "tif":
+                        cases.append(("out of core", path, 1, limit))
+            cases.append(("dask svd_compressed", first, 2, 0))
+            results = [(case, path, workers, limit, _child(case, path, args, workers, limit))
+                       for case, path, workers, limit in cases]  # fmt: skip
+            # Each file's cases against the in-memory path that read the same file.
+            bases = {path: r for case, path, _, _, r in results
+                     if case == "in memory" and "error" not in r}  # fmt: skip
             rows_out = []
-            for case, path, workers, r in results:
+            for case, path, workers, limit, r in results:
+                where = f"{Path(path).suffix}, {workers}"
+                memory = f"{limit / 2**30:g} GiB" if limit else "-"
                 if "error" in r:
-                    rows_out.append([case, Path(path).suffix, workers, r["error"], "", "", ""])
+                    rows_out.append([case, where, memory, r["error"], "", "", ""])
                     continue
+                base = bases.get(path)
                 ratio = f" ({r['seconds'] / base['seconds']:.2f}x)" if base else ""
                 mem = f" ({r['peak'] / base['peak']:.2f}x)" if base else ""
                 if exact is not None:
@@ -259,7 +279,7 @@ def main() -> None:
                 else:
                     half = full = "-"
                 label = case + (" (baseline)" if base is r else "")
-                rows_out.append([label, Path(path).suffix, workers, f"{r['seconds']:.1f} s{ratio}",
+                rows_out.append([label, where, memory, f"{r['seconds']:.1f} s{ratio}",
                                  f"{r['peak'] / 2**20:,.0f} MiB{mem}", half, full])  # fmt: skip
             sizes = ", ".join(
                 f"{fmt} {_size(p) / 2**20:,.0f} MiB" for fmt, p in made["paths"].items()
@@ -268,7 +288,7 @@ def main() -> None:
                   f"({shape[0] * shape[1] / 1e6:,.0f} MP; float32 {float_bytes / 2**30:.1f} GiB; "
                   f"{sizes}); σ reference: {reference}; made in "
                   f"{time.perf_counter() - started:.0f} s in all")  # fmt: skip
-            headers = ["case", "file", "threads", "time (÷ in memory)",
+            headers = ["case", "file, threads", "memory limit", "time (÷ in memory)",
                        "peak memory (÷ in memory)", f"σ error, top {args.rank // 2}",
                        f"σ error, top {args.rank}"]  # fmt: skip
             print_table(headers, rows_out)

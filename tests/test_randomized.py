@@ -96,3 +96,41 @@ def test_chunked_randomized_svd_streams_and_matches_lapack(camera):
     assert (U[rows, np.arange(30)] > 0).all()  # the package's sign rule
     wide, _, _, _ = randomized_svd_chunked(lazy.T, 10, rng=0)  # a wide matrix too
     assert wide.shape == (A.shape[1], 10)
+
+
+def test_a_pass_over_a_chunked_matrix_holds_a_few_chunks_never_the_whole(rng):
+    """Each chunk is read once a pass and dropped when its task ends (products written as
+    Dask matmuls, one per channel, held every chunk until the last channel had used it)."""
+    import threading
+    import weakref
+
+    import dask
+    import dask.array as da
+
+    from svdimage.randomized import chunked_plane_svds
+
+    pixels = rng.integers(0, 256, (20 * 32, 4 * 32, 3), dtype=np.uint8)
+    alive, most = [0], [0]
+    lock = threading.Lock()
+
+    def gone() -> None:
+        with lock:
+            alive[0] -= 1
+
+    def chunk(block_info=None):
+        (r0, r1), (c0, c1), _ = block_info[None]["array-location"]
+        block = pixels[r0:r1, c0:c1].copy()
+        with lock:
+            alive[0] += 1
+            most[0] = max(most[0], alive[0])
+        weakref.finalize(block, gone)
+        return block
+
+    lazy = da.map_blocks(chunk, chunks=((32,) * 20, (32,) * 4, (3,)), dtype=np.uint8)
+    with dask.config.set(scheduler="threads", num_workers=2):
+        _, s, _, norms = chunked_plane_svds(lazy, 5, scale=255.0, rng=0)
+    assert most[0] <= 8 < lazy.npartitions  # 80 chunks, a few alive at a time
+    # Noise: a flat spectrum below the first value (the mean), which the sketch gets right.
+    expected = [np.linalg.svd(pixels[..., c] / 255.0, compute_uv=False)[0] for c in range(3)]
+    np.testing.assert_allclose(s[:, 0], expected, rtol=1e-4)
+    np.testing.assert_allclose(norms, [np.sum((pixels[..., c] / 255.0) ** 2) for c in range(3)])

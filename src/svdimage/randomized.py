@@ -258,7 +258,6 @@ def chunked_plane_svds(
     pass, whatever its channels): stacked ``U (C, M, k)``, ``s (C, k)``, ``Vt (C, k, N)``
     and each plane's ``||A_c||_F^2``. The random directions are drawn plane after plane
     from ``rng``, as :func:`randomized_svd_chunked` of one plane after another would."""
-    import dask.base
     import scipy.linalg
 
     M, N, C = (int(n) for n in A.shape)
@@ -274,28 +273,25 @@ def chunked_plane_svds(
     # The products are taken with the values as stored (scaling them would cost another
     # chunk-sized temporary); the sketches' scale does not change their orthonormal bases,
     # and B = Q^T A is divided by ``scale`` at the end.
-    planes = [A[:, :, c].astype(work) for c in range(C)]
+    passes = _ChunkPasses(A, work)
 
     def economic_q(Y: np.ndarray) -> np.ndarray:
         with blas_threads(1):  # thin: LAPACK's threads cost more than they give (measured)
             return scipy.linalg.qr(Y, mode="economic", overwrite_a=True, check_finite=False)[0]
 
-    def each(products: list[Any]) -> list[np.ndarray]:  # one pass: every plane's product
-        done = dask.base.compute(*products)
+    def done(result: Any) -> Any:
         if on_pass is not None:
             on_pass()
-        return [np.asarray(d) for d in done]
+        return result
 
-    omegas = [generator.standard_normal((N, width)).astype(work) for _ in range(C)]
-    # ||A||_F^2 from the values as stored, in float64 (exact for 8/16-bit images).
-    norms = [(A[:, :, c].astype(np.float64) ** 2).sum() for c in range(C)]
-    first = each([P @ o for P, o in zip(planes, omegas)] + norms)
-    Ys, squared = first[:C], np.array([float(v) for v in first[C:]]) / scale**2
+    omega = np.stack([generator.standard_normal((N, width)).astype(work) for _ in range(C)])
+    Y, norms = done(passes.right(omega, norms=True))  # ||A_c||_F^2 in the same pass
+    squared = norms / scale**2
     for _ in range(q):
-        Zs = each([P.T @ economic_q(Y).astype(work) for P, Y in zip(planes, Ys)])
-        Ys = each([P @ economic_q(Z).astype(work) for P, Z in zip(planes, Zs)])
-    Qs = [economic_q(Y) for Y in Ys]
-    Bs = each([P.T @ Q.astype(work) for P, Q in zip(planes, Qs)])  # (Q^T A)^T, (N, width)
+        Z = done(passes.left(np.stack([economic_q(y) for y in Y]).astype(work)))
+        Y, _ = done(passes.right(np.stack([economic_q(z) for z in Z]).astype(work)))
+    Qs = [economic_q(y) for y in Y]
+    Bs = done(passes.left(np.stack(Qs).astype(work)))  # (Q^T A)^T per plane, (N, width)
     Us, ss, Vts = [], [], []
     for Q, B in zip(Qs, Bs):
         with blas_threads(1):
@@ -310,6 +306,89 @@ def chunked_plane_svds(
         ss.append(s[:k].copy())
         Vts.append(np.ascontiguousarray(Vt))
     return np.stack(Us), np.stack(ss), np.stack(Vts), squared
+
+
+class _ChunkPasses:
+    """The products of an ``(M, N, C)`` Dask array's planes with thin matrices, one task
+    per chunk: each task reads its chunk once and returns its small share of every plane's
+    product (and of the squared norms), which are summed band by band as they come. The
+    chunk is freed as soon as its task ends, so a pass holds a few chunks, never the image
+    (products written as Dask matmuls held every chunk until the last plane's product had
+    used it: memory grew with the image)."""
+
+    def __init__(self, A: Any, work: type) -> None:
+        self.blocks = A.to_delayed().reshape(A.numblocks[0], A.numblocks[1])
+        self.rows = np.cumsum([0, *A.chunks[0]]).tolist()
+        self.cols = np.cumsum([0, *A.chunks[1]]).tolist()
+        self.shape = tuple(int(n) for n in A.shape)
+        self.work = work
+
+    def right(self, thin: np.ndarray, *, norms: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """``A_c @ thin[c]`` for every plane ``c`` (``thin`` is ``(C, N, w)``), and the planes'
+        squared norms (float64) when ``norms``."""
+        from dask.base import compute
+        from dask.delayed import delayed
+
+        pieces = [delayed(np.ascontiguousarray(thin[:, a:b]), pure=True)
+                  for a, b in zip(self.cols[:-1], self.cols[1:])]  # fmt: skip
+        rows = [
+            delayed(_summed)([
+                delayed(_right_share)(self.blocks[i, j], pieces[j], self.work, norms)
+                for j in range(len(pieces))
+            ])
+            for i in range(len(self.rows) - 1)
+        ]  # fmt: skip
+        done = compute(*rows)
+        out = np.concatenate([d[0] for d in done], axis=1)
+        return out, np.sum([d[1] for d in done], axis=0)
+
+    def left(self, thin: np.ndarray) -> np.ndarray:
+        """``A_c^T @ thin[c]`` for every plane ``c`` (``thin`` is ``(C, M, w)``)."""
+        from dask.base import compute
+        from dask.delayed import delayed
+
+        pieces = [delayed(np.ascontiguousarray(thin[:, a:b]), pure=True)
+                  for a, b in zip(self.rows[:-1], self.rows[1:])]  # fmt: skip
+        cols = [
+            delayed(_summed)([
+                delayed(_left_share)(self.blocks[i, j], pieces[i], self.work)
+                for i in range(len(pieces))
+            ])
+            for j in range(len(self.cols) - 1)
+        ]  # fmt: skip
+        return np.concatenate([d[0] for d in compute(*cols)], axis=1)
+
+
+def _planes_of(block: np.ndarray, work: type) -> list[np.ndarray]:
+    return [np.asarray(block[:, :, c], dtype=work) for c in range(block.shape[2])]
+
+
+def _right_share(
+    block: np.ndarray, thin: np.ndarray, work: type, norms: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """One chunk's share of ``A_c @ thin[c]`` (its rows, summed over its columns), and of
+    the squared norms."""
+    planes = _planes_of(block, work)
+    share = np.stack([plane @ thin[c] for c, plane in enumerate(planes)])
+    squares = np.zeros(len(planes))
+    if norms:
+        squares = np.array([np.sum(np.square(p, dtype=np.float64)) for p in planes])
+    return share, squares
+
+
+def _left_share(block: np.ndarray, thin: np.ndarray, work: type) -> tuple[np.ndarray, np.ndarray]:
+    """One chunk's share of ``A_c^T @ thin[c]`` (its columns, summed over its rows)."""
+    planes = _planes_of(block, work)
+    return np.stack([plane.T @ thin[c] for c, plane in enumerate(planes)]), np.zeros(0)
+
+
+def _summed(shares: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """The sum of a band's shares (products and squares), in order."""
+    total, squares = shares[0][0].copy(), shares[0][1].copy()
+    for share, square in shares[1:]:
+        total += share
+        squares = squares + square
+    return total, squares
 
 
 def chunked_passes(rank: int, n_iter: int | Literal["auto"] = "auto") -> int:

@@ -205,6 +205,14 @@ MaxPixelsOption = typer.Option(
     metavar="N",
     help="Refuse images with more pixels than this.",
 )
+MaxPixelsLoadOption = typer.Option(
+    DEFAULT_MAX_PIXELS,
+    "--max-pixels",
+    min=4,
+    metavar="N",
+    help="Load images of up to this many pixels; one TIFF, Zarr or .npy image over it is read "
+    "out of core (see --memory-limit), any other (or one of a batch) is refused.",
+)
 TimeoutOption = typer.Option(
     10.0, "--timeout", min=0.1, metavar="SECONDS", help="Seconds to wait for a URL."
 )
