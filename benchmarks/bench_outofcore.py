@@ -30,6 +30,7 @@ run; ``--limits`` adds out-of-core cases at other memory limits (MiB).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -205,6 +206,7 @@ def main() -> None:
     parser.add_argument("--n-iter", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="12 MP gray, tif, LAPACK reference")
     parser.add_argument("--folder", help="where to write the test images (default: a temp dir)")
+    parser.add_argument("--keep", action="store_true", help="keep the test images in --folder")
     parser.add_argument("--case", help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
     parser.add_argument("--workers", type=int, default=2, help=argparse.SUPPRESS)
@@ -221,10 +223,17 @@ def main() -> None:
         return
     if args.quick:
         args.sizes, args.formats = "12g", "tif"
+    if args.keep and not args.folder:
+        parser.error("--keep needs --folder")
     formats = args.formats.split(",")
     print(f"rank {args.rank}, {args.n_iter} power iterations ({2 * args.n_iter + 2} passes); "
           f"{machine()}")  # fmt: skip
-    with tempfile.TemporaryDirectory(dir=args.folder) as tmp:
+    with contextlib.ExitStack() as stack:
+        tmp = (
+            args.folder
+            if args.keep
+            else stack.enter_context(tempfile.TemporaryDirectory(dir=args.folder))
+        )
         for item in args.sizes.split(","):
             megapixels, color = float(item[:-1]), item[-1] == "c"
             started = time.perf_counter()
@@ -293,8 +302,9 @@ def main() -> None:
                        f"σ error, top {args.rank}"]  # fmt: skip
             print_table(headers, rows_out)
             sys.stdout.flush()
-            for p in made["paths"].values():
-                _remove(p)
+            if not args.keep:
+                for p in made["paths"].values():
+                    _remove(p)
 
 
 def _size(path: Path) -> int:

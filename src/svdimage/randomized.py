@@ -332,7 +332,7 @@ class _ChunkPasses:
         pieces = [delayed(np.ascontiguousarray(thin[:, a:b]), pure=True)
                   for a, b in zip(self.cols[:-1], self.cols[1:])]  # fmt: skip
         rows = [
-            delayed(_summed)([
+            _tree_sum([
                 delayed(_right_share)(self.blocks[i, j], pieces[j], self.work, norms)
                 for j in range(len(pieces))
             ])
@@ -350,7 +350,7 @@ class _ChunkPasses:
         pieces = [delayed(np.ascontiguousarray(thin[:, a:b]), pure=True)
                   for a, b in zip(self.rows[:-1], self.rows[1:])]  # fmt: skip
         cols = [
-            delayed(_summed)([
+            _tree_sum([
                 delayed(_left_share)(self.blocks[i, j], pieces[i], self.work)
                 for i in range(len(pieces))
             ])
@@ -382,13 +382,24 @@ def _left_share(block: np.ndarray, thin: np.ndarray, work: type) -> tuple[np.nda
     return np.stack([plane.T @ thin[c] for c, plane in enumerate(planes)]), np.zeros(0)
 
 
-def _summed(shares: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-    """The sum of a band's shares (products and squares), in order."""
-    total, squares = shares[0][0].copy(), shares[0][1].copy()
-    for share, square in shares[1:]:
-        total += share
-        squares = squares + square
-    return total, squares
+def _tree_sum(shares: list[Any]) -> Any:
+    """The sum of delayed shares, added in pairs (a tree), so that each pair is added as
+    soon as both are computed: a sum over the 200 bands of a gigapixel image holds a few
+    shares at a time, not all 200 (as a single sum of a list would, its argument computed
+    whole first)."""
+    from dask.delayed import delayed
+
+    while len(shares) > 1:
+        paired = [delayed(_added)(a, b) for a, b in zip(shares[::2], shares[1::2])]
+        shares = paired + ([shares[-1]] if len(shares) % 2 else [])
+    return shares[0]
+
+
+def _added(
+    a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Two shares (products and squares) added, in the order given."""
+    return a[0] + b[0], a[1] + b[1]
 
 
 def chunked_passes(rank: int, n_iter: int | Literal["auto"] = "auto") -> int:
