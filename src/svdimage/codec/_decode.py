@@ -11,12 +11,10 @@ from __future__ import annotations
 import os
 import struct
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from svdimage._fileutil import check_regular_input
 from svdimage._validation import DEFAULT_MAX_PIXELS
 from svdimage.codec._entropy import SymbolReader, capacity, count_symbols
 from svdimage.codec._format import (
@@ -25,6 +23,7 @@ from svdimage.codec._format import (
     TILED_VERSION,
     FormatError,
     check_length,
+    opened,
     read_head,
     unpack,
 )
@@ -411,12 +410,7 @@ def read_file(
         ``.svdz`` file that this reader decodes.
     """
     _check_max_bytes(max_bytes)
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f".svdz file {str(path)!r} does not exist.")
-    check_regular_input(path, what=".svdz file")
-    with open(path, "rb") as handle:
-        length = os.fstat(handle.fileno()).st_size
+    with opened(path) as (handle, length):
         head = handle.read(HEAD_BYTES if max_bytes is None else min(HEAD_BYTES, max_bytes))
         _, _, start, size = read_head(head, max_pixels=max_pixels)
         total = start + size + 4

@@ -67,11 +67,15 @@ anything proportional to it is allocated.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import struct
 import zlib
-from typing import Any
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
 
 __all__ = [
     "FormatError",
@@ -138,6 +142,20 @@ def pack_head(
     """The bytes of a file before its payload (prefix, header, header checksum, payload
     length): for a writer that streams the payload, then appends its checksum."""
     return pack(header, b"", version=version)[:-4][:-8] + struct.pack("<Q", payload_length)
+
+
+@contextlib.contextmanager
+def opened(path: str | os.PathLike[str]) -> Iterator[tuple[BinaryIO, int]]:
+    """An ``.svdz`` file opened for reading, with its length: missing files and anything
+    but a regular file (a FIFO, a device: never opened) refused first."""
+    from svdimage._fileutil import check_regular_input
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f".svdz file {str(path)!r} does not exist.")
+    check_regular_input(path, what=".svdz file")
+    with open(path, "rb") as handle:
+        yield handle, os.fstat(handle.fileno()).st_size
 
 
 def read_head(

@@ -34,11 +34,12 @@ from typing import Any
 
 import numpy as np
 
-from svdimage._fileutil import atomic_path, check_regular_input
+from svdimage._fileutil import atomic_path
 from svdimage.codec._format import (
     HEAD_BYTES,
     TILED_VERSION,
     FormatError,
+    opened,
     pack_head,
     read_head,
 )
@@ -212,12 +213,7 @@ def read_table(
 ) -> tuple[dict[str, Any], list[tuple[int, int]]]:
     """Check a tiled file's head, table and length; return its header and each tile's
     ``(offset, length)`` in the file. Nothing proportional to the image is read."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f".svdz file {str(path)!r} does not exist.")
-    check_regular_input(path, what=".svdz file")
-    with open(path, "rb") as handle:
-        length = os.fstat(handle.fileno()).st_size
+    with opened(path) as (handle, length):
         header, version, start, size = read_head(handle.read(HEAD_BYTES), max_pixels=max_pixels)
         if version != TILED_VERSION:
             raise FormatError(
