@@ -137,12 +137,12 @@ def test_patch_decode_memory_is_bounded_by_the_image():
 def test_writers_pad_segments_to_the_readers_bound_and_padding_decodes_the_same(
     monkeypatch, astronaut
 ):
-    from svdimage.codec import _patch_payload
+    from svdimage.codec import _context
 
     image = np.ascontiguousarray(astronaut[::4, ::4])
     plain = encode(image, quality=50)
     expected = decode(plain)
-    monkeypatch.setattr(_patch_payload, "MAX_INTEGERS_PER_BYTE", 2)  # pad nearly every segment
+    monkeypatch.setattr(_context, "MAX_INTEGERS_PER_BYTE", 2)  # pad nearly every segment
     padded = encode(image, quality=50)
     assert len(padded) > len(plain) + 2000
     np.testing.assert_array_equal(decode(padded), expected)

@@ -21,9 +21,17 @@ weight ``TABLE_WEIGHTS[c]`` (0 for code 0), and the distribution is the weights
 divided by their sum: integers and one division, so that every machine builds
 the same model. constriction gives every symbol of the alphabet a nonzero
 probability, so a table never makes a symbol uncodable.
+
+A payload is a list of *segments*, each one range-coded stream
+(:func:`join_segments`, :func:`read_segments`): ``uint32 S``, ``S`` byte
+lengths, the segments. A prefix of the payload decodes to its complete
+segments (progressive decoding). Each segment may code at most
+``MAX_INTEGERS_PER_BYTE`` integers per byte (:func:`check_density`).
 """
 
 from __future__ import annotations
+
+import struct
 
 import numpy as np
 
@@ -35,6 +43,11 @@ __all__ = [
     "ALPHABET",
     "codes_of_counts",
     "symbols_of",
+    "MAX_INTEGERS_PER_BYTE",
+    "PrefixTooShortError",
+    "join_segments",
+    "read_segments",
+    "check_density",
 ]
 
 #: Magnitudes below this are symbols of their own.
@@ -50,6 +63,17 @@ TABLE_WEIGHTS = np.array(
     [0, 23, 32, 45, 64, 91, 128, 181, 256, 362, 512, 724, 1024, 1448, 2048, 2896],
     dtype=np.int64,
 )
+
+
+_SEGMENT = struct.Struct("<I")
+#: Most integers a segment may code per byte of it. A range coder can code a near-certain
+#: symbol in almost no bits (a context where only zeros occur: the means of a flat image),
+#: so without a bound a file of a few hundred bytes could declare a 90-megapixel image with
+#: every component and keep a decoder busy for a minute. Readers refuse a segment that
+#: declares more integers than this many times its bytes, before decoding it; writers pad a
+#: segment with zero words (which the decoder never reads) up to the bound. Photos code
+#: 1 to 40 integers per byte; a constant 1-megapixel image about 220.
+MAX_INTEGERS_PER_BYTE = 1024
 
 
 def symbols_of(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -179,3 +203,68 @@ class ContextReader:
         magnitude[escaped] = x + EXACT - 1
         magnitude[nonzero[negative]] *= -1
         return magnitude
+
+
+def join_segments(segments: list[bytes], counts: list[int]) -> bytes:
+    """The payload of range-coded ``segments``, each padded with zero words to hold at most
+    ``MAX_INTEGERS_PER_BYTE`` of the ``counts`` integers it declares per byte."""
+    padded = []
+    for segment, count in zip(segments, counts, strict=True):
+        need = -(-count // MAX_INTEGERS_PER_BYTE)
+        need = -(-need // 4) * 4
+        padded.append(segment + bytes(max(0, need - len(segment))))
+    lengths = b"".join(_SEGMENT.pack(len(s)) for s in padded)
+    return _SEGMENT.pack(len(padded)) + lengths + b"".join(padded)
+
+
+class PrefixTooShortError(FormatError):
+    """A prefix (progressive decoding) that holds no complete part of the stream: ``least``
+    payload bytes are needed (``exact``: that many; otherwise at least that many)."""
+
+    def __init__(self, least: int, *, exact: bool) -> None:
+        super().__init__("the prefix holds no complete part of the stream.")
+        self.least, self.exact = least, exact
+
+
+def read_segments(payload: bytes, *, partial: bool, most: int) -> list[bytes]:
+    """The segments of a payload of at most ``most`` segments (with ``partial``, the complete
+    ones a prefix holds; the first, the head, is the least that decodes)."""
+    view = memoryview(payload)
+    if len(view) < 4:
+        if partial:
+            raise PrefixTooShortError(8, exact=False)
+        raise FormatError("payload is too short for its segment count.")
+    (count,) = _SEGMENT.unpack_from(view)
+    if not 1 <= count <= most:
+        raise FormatError(f"payload declares {count} segments; a valid file has 1 to {most}.")
+    if len(view) < 4 + 4 * count:
+        if partial:
+            raise PrefixTooShortError(4 + 4 * count + 1, exact=False)
+        raise FormatError("payload is too short for its segment lengths.")
+    lengths = [_SEGMENT.unpack_from(view, 4 + 4 * i)[0] for i in range(count)]
+    offset = 4 + 4 * count
+    segments: list[bytes] = []
+    for length in lengths:
+        if offset + length > len(view):
+            if partial and segments:
+                break
+            if partial:  # the head segment is the least that decodes
+                raise PrefixTooShortError(offset + length, exact=True)
+            raise FormatError("truncated payload: a segment runs past its end.")
+        segments.append(bytes(view[offset : offset + length]))
+        offset += length
+    if not partial and offset != len(view):
+        raise FormatError(f"{len(view) - offset} unexpected bytes after the last segment.")
+    return segments
+
+
+def check_density(segments: list[bytes], counts: list[int]) -> None:
+    """Refuse a segment that declares more than ``MAX_INTEGERS_PER_BYTE`` integers per byte
+    (``counts``: what the header puts in each), before decoding any."""
+    for segment, count in zip(segments, counts):
+        if count > MAX_INTEGERS_PER_BYTE * len(segment):
+            raise FormatError(
+                f"a {len(segment):,}-byte segment declares {count:,} integers, more than "
+                f"{MAX_INTEGERS_PER_BYTE:,} per byte: the file is corrupt or was crafted to "
+                "make the decoder work for nothing."
+            )

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from svdimage._validation import DEFAULT_MAX_PIXELS
+from svdimage.codec._context import PrefixTooShortError
 from svdimage.codec._entropy import SymbolReader, capacity, count_symbols
 from svdimage.codec._format import (
     FRAMING_BYTES,
@@ -27,7 +28,7 @@ from svdimage.codec._format import (
     read_head,
     unpack,
 )
-from svdimage.codec._patch_payload import PrefixTooShortError, decode_payload, grid_of
+from svdimage.codec._patch_payload import decode_payload, grid_of
 from svdimage.codec._planes import DEBLOCK_STRENGTH, deblock, double, from_planes, grid
 from svdimage.codec._tiled import decode_tiled, tile_regions
 

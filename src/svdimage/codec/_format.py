@@ -43,7 +43,7 @@ upgrade, never guessing. Versions so far:
   ``components``) and ``coder`` ("context-range"); the payload is a list of
   range-coded segments, each holding at most 1,024 integers per byte as the
   header counts them (writers pad with zero words; readers refuse more:
-  :data:`svdimage.codec._patch_payload.MAX_INTEGERS_PER_BYTE`). The keys listed above are those of
+  :data:`svdimage.codec._context.MAX_INTEGERS_PER_BYTE`). The keys listed above are those of
   version 1.
 * 2.1: *tiled*, for images bigger than memory (:mod:`svdimage.codec._tiled`):
   the image cut in square tiles, each an independent version-2.0 file.

@@ -33,7 +33,6 @@ count it uses comes from the validated header; every failure is a
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -43,7 +42,10 @@ from svdimage.codec._context import (
     ALPHABET,
     ContextReader,
     ContextWriter,
+    check_density,
     codes_of_counts,
+    join_segments,
+    read_segments,
     symbols_of,
 )
 from svdimage.codec._format import FormatError
@@ -57,7 +59,7 @@ __all__ = [
     "layer_groups",
     "E_MIN",
     "E_SPAN",
-    "MAX_INTEGERS_PER_BYTE",
+    "MAX_SEGMENTS",
 ]
 
 #: Deblocking threshold, in steps (:func:`svdimage.codec._planes.deblock`); 0 turns it off.
@@ -72,15 +74,8 @@ N_COEF_CONTEXTS = (int(GROUP_OF.max()) + 1) * (len(ACTIVITY) + 1)
 #: Mean contexts: one for the coarsest grid, five for each of the two refinement passes.
 GRADIENT = np.array([2, 6, 16, 40])
 N_MEAN_CONTEXTS = 1 + 2 * (len(GRADIENT) + 1)
-_SEGMENT = struct.Struct("<I")
-#: Most integers a segment may code per byte of it. A range coder can code a near-certain
-#: symbol in almost no bits (a context where only zeros occur: the means of a flat image),
-#: so without a bound a file of a few hundred bytes could declare a 90-megapixel image with
-#: every component and keep a decoder busy for a minute. Readers refuse a segment that
-#: declares more integers than this many times its bytes, before decoding it; writers pad a
-#: segment with zero words (which the decoder never reads) up to the bound. Photos code
-#: 1 to 40 integers per byte; a constant 1-megapixel image about 220.
-MAX_INTEGERS_PER_BYTE = 1024
+#: Segments of a payload: the head and at most 9 groups of components (``patch**2 <= 256``).
+MAX_SEGMENTS = 16
 
 
 def grid_of(shape: tuple[int, int] | list[int], patch: int) -> tuple[int, int]:
@@ -104,13 +99,6 @@ def declared_integers(planes: list[tuple[int, int, int]], patch: int) -> tuple[i
         for start, stop in layer_groups(top)
     ]
     return head, groups
-
-
-def _padded(segment: bytes, integers: int) -> bytes:
-    """``segment`` with zero words appended up to ``MAX_INTEGERS_PER_BYTE`` integers per byte."""
-    need = -(-integers // MAX_INTEGERS_PER_BYTE)
-    need = -(-need // 4) * 4
-    return segment + bytes(max(0, need - len(segment)))
 
 
 def layer_groups(k: int) -> list[tuple[int, int]]:
@@ -315,50 +303,7 @@ def serialize(coded: list[dict[str, Any]], patch: int) -> bytes:
     head_count, group_counts = declared_integers(
         [(plane["rows"], plane["cols"], plane["kept"].size) for plane in coded], patch
     )
-    segments = [
-        _padded(segment, count) for segment, count in zip(segments, [head_count, *group_counts])
-    ]
-    lengths = b"".join(_SEGMENT.pack(len(s)) for s in segments)
-    return _SEGMENT.pack(len(segments)) + lengths + b"".join(segments)
-
-
-class PrefixTooShortError(FormatError):
-    """A prefix (progressive decoding) that holds no complete part of the stream: ``least``
-    payload bytes are needed (``exact``: that many; otherwise at least that many)."""
-
-    def __init__(self, least: int, *, exact: bool) -> None:
-        super().__init__("the prefix holds no complete part of the stream.")
-        self.least, self.exact = least, exact
-
-
-def _read_segments(payload: bytes, *, partial: bool) -> list[bytes]:
-    view = memoryview(payload)
-    if len(view) < 4:
-        if partial:
-            raise PrefixTooShortError(8, exact=False)
-        raise FormatError("payload is too short for its segment count.")
-    (count,) = _SEGMENT.unpack_from(view)
-    if not 1 <= count <= 16:
-        raise FormatError(f"payload declares {count} segments; a valid file has 1 to 16.")
-    if len(view) < 4 + 4 * count:
-        if partial:
-            raise PrefixTooShortError(4 + 4 * count + 1, exact=False)
-        raise FormatError("payload is too short for its segment lengths.")
-    lengths = [_SEGMENT.unpack_from(view, 4 + 4 * i)[0] for i in range(count)]
-    offset = 4 + 4 * count
-    segments: list[bytes] = []
-    for length in lengths:
-        if offset + length > len(view):
-            if partial and segments:
-                break
-            if partial:  # the head segment (means, basis, tables) is the least that decodes
-                raise PrefixTooShortError(offset + length, exact=True)
-            raise FormatError("truncated payload: a segment runs past its end.")
-        segments.append(bytes(view[offset : offset + length]))
-        offset += length
-    if not partial and offset != len(view):
-        raise FormatError(f"{len(view) - offset} unexpected bytes after the last segment.")
-    return segments
+    return join_segments(segments, [head_count, *group_counts])
 
 
 def decode_payload(
@@ -368,7 +313,7 @@ def decode_payload(
 
     Every count comes from the header, whose plane shapes were checked against
     the pixel cap before this runs. Each segment is first checked to be long
-    enough for the integers the header puts in it (``MAX_INTEGERS_PER_BYTE``),
+    enough for the integers the header puts in it (``_context.MAX_INTEGERS_PER_BYTE``),
     so the work is bounded by the bytes read. ``build=False`` reads and checks
     the whole payload without putting the planes together (``inspect``) and
     returns ``[]``.
@@ -382,16 +327,10 @@ def decode_payload(
     """
     patch = header["patch"]
     width = patch * patch
-    segments = _read_segments(payload, partial=partial)
+    segments = read_segments(payload, partial=partial, most=MAX_SEGMENTS)
     shapes = [(*grid_of(plane["shape"], patch), plane["components"]) for plane in header["planes"]]
     head_count, group_counts = declared_integers(shapes, patch)
-    for segment, count in zip(segments, [head_count, *group_counts]):
-        if count > MAX_INTEGERS_PER_BYTE * len(segment):
-            raise FormatError(
-                f"a {len(segment):,}-byte segment declares {count:,} integers, more than "
-                f"{MAX_INTEGERS_PER_BYTE:,} per byte: the file is corrupt or was crafted to "
-                "make the decoder work for nothing."
-            )
+    check_density(segments, [head_count, *group_counts])
     head = ContextReader(segments[0])
     states = []
     for plane in header["planes"]:
