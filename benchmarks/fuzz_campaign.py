@@ -57,6 +57,9 @@ def _svdz_seeds() -> list[bytes]:
         encode(gray, quality=80),
         encode(colour, quality=70),
         encode(colour, quality=90, tile=4, chroma="444"),
+        encode(gray, quality=80, tile=None),
+        encode(colour, quality=80, tile=None),
+        encode(colour, quality=70, tile=None, color="rgb"),
     ]
 
 

@@ -362,6 +362,8 @@ def campaign_seeds(small_gray, astronaut):
         encode(small_gray, quality=80),
         encode(colour, quality=70),
         encode(colour, quality=90, tile=4, chroma="444"),
+        encode(small_gray, quality=80, tile=None),
+        encode(colour, quality=80, tile=None),
     ]
 
 

@@ -110,7 +110,7 @@ def test_encode_for_sizes_is_encode_at_each_size(camera, monkeypatch):
 def test_global_rank_cap_and_real_compression(camera):
     data = encode(camera, rank=40, tile=None, quality=90)
     info = inspect(data)
-    assert info.header["tile"] is None and info.tile_ranks[0]["max_rank"] <= 40
+    assert info.version == (3, 0) and info.tile_ranks[0]["components"] <= 40
     # Honest storage: far smaller than float32 factors of the same rank and than the pixels.
     assert len(data) < 4 * decompose(camera, rank=40).stored_values(40) / 3
     assert len(data) < camera.size
@@ -148,10 +148,13 @@ def test_rank_means_the_rank(camera, astronaut):
     # quality would have dropped; with a quality it is a cap.
     for rank in (8, 30, 110):
         header = inspect(encode(camera, rank=rank, tile=None)).header
+        assert header["planes"][0]["components"] == rank
+        header = inspect(encode(camera, rank=rank, tile=None, version=2)).header  # as 1.1
         assert header["planes"][0]["max_rank"] == rank
     header = inspect(encode(astronaut, rank=30, tile=None)).header
-    assert header["planes"][0]["max_rank"] == 30
-    assert inspect(encode(camera, rank=40, tile=None, quality=20)).tile_ranks[0]["max_rank"] <= 40
+    assert header["planes"][0]["components"] == 30
+    capped = inspect(encode(camera, rank=40, tile=None, quality=20))
+    assert capped.tile_ranks[0]["components"] <= 40
     # Patch files: a cap on the components of the shared basis, max_components (rank= meant
     # it too before 0.2, and still does until 0.3, with a warning).
     assert inspect(encode(camera, max_components=5)).header["planes"][0]["components"] == 5
@@ -168,5 +171,6 @@ def test_rank_means_the_rank(camera, astronaut):
 def test_new_files_carry_the_current_version():
     data = encode(np.random.default_rng(0).random((20, 24)))
     assert (data[5], data[6]) == VERSION == (2, 0)
-    assert encode(np.random.default_rng(0).random((20, 24)), tile=None)[5:7] == bytes(V1)
+    assert encode(np.random.default_rng(0).random((20, 24)), tile=None)[5:7] == bytes((3, 0))
+    assert encode(np.random.default_rng(0).random((20, 24)), tile=None, version=2)[5:7] == bytes(V1)
     assert encode(np.random.default_rng(0).random((20, 24)), version=1)[5:7] == bytes(V1)

@@ -24,5 +24,26 @@ def test_global_sizes_share_factorizations_and_equal_the_files(astronaut, monkey
     monkeypatch.undo()
     for k in asked:
         assert got[k] == len(codec.encode(astronaut, rank=k, tile=None))
-        assert 1 < sizes.estimate(k) / got[k] < 2  # the fast stand-in is near, and above
     assert [got[k] for k in sorted(asked)] == sorted(got.values())
+
+
+def test_estimates_reuse_a_larger_factorization_and_extrapolate_past_it(astronaut, monkeypatch):
+    """A search's estimates cost no factorization of their own: below the largest one
+    computed they are files coded from it (within 2 % of the real files), past it an
+    extrapolation; a real size still factors its own power of two."""
+    from svdimage.codec import _tiles
+
+    gray = astronaut.mean(axis=2)
+    calls = []
+    real = _tiles.plane_factors
+    monkeypatch.setattr(_tiles, "plane_factors", lambda *a, **k: calls.append(k) or real(*a, **k))
+    sizes = GlobalSizes(gray)
+    sizes(60)  # factored to rank 64
+    assert len(calls) == 1
+    estimates = {k: sizes.estimate(k) for k in (10, 20, 40, 100, 130)}
+    assert len(calls) == 1  # no factorization for any estimate
+    monkeypatch.undo()
+    fresh = GlobalSizes(gray)
+    for k in (10, 20, 40):
+        assert abs(estimates[k] / fresh(k) - 1) < 0.02
+    assert estimates[40] < sizes(60) < estimates[100] < estimates[130]

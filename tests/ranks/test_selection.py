@@ -136,7 +136,7 @@ def test_rank_for_storage_counts_real_svdz_bytes(camera):
     # components, far below the float32 factors.
     data = codec.encode(original, rank=k, tile=None)
     assert len(data) == svdz_bytes(svd, k, image=original) == svdz_bytes(svd, k)
-    assert codec.inspect(data).tile_ranks[0]["max_rank"] == k
+    assert codec.inspect(data).tile_ranks[0]["components"] == k
     assert svdz_bytes(svd, k) < 4 * svd.stored_values(k) / 4
     with pytest.raises(ValueError, match="storage must be"):
         rank_for_storage(svd, max_bytes=10**6, storage="png")

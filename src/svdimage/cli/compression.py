@@ -336,7 +336,7 @@ def inspect_command(
     }[header["color"]]
     if "patch" in header:
         layout = f"SVD of each plane's {header['patch']}x{header['patch']} patch matrix"
-    elif header["tile"] is None:
+    elif header.get("tile") is None:
         layout = "global SVD (one tile per plane)"
     else:
         layout = f"{header['tile']}x{header['tile']} tiles"
@@ -361,6 +361,8 @@ def inspect_command(
                 f"{fmt_count(int(stats['patches']))} patches, {int(stats['components'])} "
                 "components of a shared basis"
             )
+        elif "tiles" not in stats:  # 3.0: the global SVD
+            what = f"rank {int(stats['components'])}"
         else:
             what = (
                 f"{fmt_count(int(stats['tiles']))} tiles, mean rank "

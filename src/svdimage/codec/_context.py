@@ -63,6 +63,10 @@ TABLE_WEIGHTS = np.array(
     [0, 23, 32, 45, 64, 91, 128, 181, 256, 362, 512, 724, 1024, 1448, 2048, 2896],
     dtype=np.int64,
 )
+#: Format 3's finer tables: 6-bit codes, ``round(16 * 2**(c / 4))``, 0 for code 0.
+FINE_WEIGHTS = np.concatenate(
+    [[0], np.rint(16 * 2.0 ** (np.arange(1, 64) / 4)).astype(np.int64)]
+).astype(np.int64)
 
 
 _SEGMENT = struct.Struct("<I")
@@ -89,20 +93,23 @@ def symbols_of(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return symbols, bits, x - (1 << np.maximum(bits - 1, 0))
 
 
-def codes_of_counts(counts: np.ndarray) -> np.ndarray:
-    """The 4-bit table codes that model each row of a ``(contexts, ALPHABET)`` count
-    table: ``15 + 2 log2`` of each count relative to the row's largest, rounded, at least 1
-    for every symbol that occurs (0 for one that does not)."""
+def codes_of_counts(counts: np.ndarray, *, weights: np.ndarray = TABLE_WEIGHTS) -> np.ndarray:
+    """The table codes that model each row of a ``(contexts, ALPHABET)`` count table:
+    the top code plus ``log2`` of each count relative to the row's largest in code steps
+    (half an octave for ``TABLE_WEIGHTS``, a quarter for ``FINE_WEIGHTS``), rounded, at
+    least 1 for every symbol that occurs (0 for one that does not)."""
+    top_code = len(weights) - 1
+    per_octave = round(1 / np.log2(weights[top_code] / weights[top_code - 1]))  # 2 or 4
     codes = np.zeros(counts.shape, dtype=np.int64)
     top = counts.max(axis=1, keepdims=True)
     seen = counts > 0
     relative = np.where(seen, counts, 1) / np.maximum(top, 1)
-    codes[seen] = np.clip(np.rint(15 + 2 * np.log2(relative)), 1, 15)[seen]
+    codes[seen] = np.clip(np.rint(top_code + per_octave * np.log2(relative)), 1, top_code)[seen]
     return codes
 
 
-def _probabilities(codes: np.ndarray) -> np.ndarray:
-    weights = TABLE_WEIGHTS[codes]
+def _probabilities(codes: np.ndarray, table_weights: np.ndarray = TABLE_WEIGHTS) -> np.ndarray:
+    weights = table_weights[codes]
     total = int(weights.sum())
     if total == 0:
         raise FormatError("a context table has no symbol with a nonzero weight.")
@@ -131,18 +138,20 @@ class ContextWriter:
         if array.size:
             self._encoder.encode(array, self._model.Uniform(size))
 
-    def table(self, codes: np.ndarray) -> None:
+    def table(self, codes: np.ndarray, *, weights: np.ndarray = TABLE_WEIGHTS) -> None:
         used = np.flatnonzero(codes)
         top = int(used.max()) + 1 if used.size else 0
         self.uniform([top], ALPHABET + 1)
-        self.uniform(codes[:top], 16)
+        self.uniform(codes[:top], len(weights))
 
-    def values(self, values: np.ndarray, codes: np.ndarray) -> None:
-        """Signed integers with the context of table ``codes``."""
+    def values(
+        self, values: np.ndarray, codes: np.ndarray, *, weights: np.ndarray = TABLE_WEIGHTS
+    ) -> None:
+        """Signed integers with the context of table ``codes`` (codes of ``weights``)."""
         if values.size == 0:
             return
         symbols, bits, low = symbols_of(values)
-        model = self._model.Categorical(_probabilities(codes), perfect=False)
+        model = self._model.Categorical(_probabilities(codes, weights), perfect=False)
         self._encoder.encode(symbols.astype(np.int32), model)
         negative = values[values != 0] < 0
         if negative.size:
@@ -180,16 +189,18 @@ class ContextReader:
             return np.zeros(0, dtype=np.int64)
         return self._decode(self._model.Uniform(size), count)
 
-    def table(self) -> np.ndarray:
+    def table(self, *, weights: np.ndarray = TABLE_WEIGHTS) -> np.ndarray:
         top = int(self.uniform(1, ALPHABET + 1)[0])
         codes = np.zeros(ALPHABET, dtype=np.int64)
-        codes[:top] = self.uniform(top, 16)
+        codes[:top] = self.uniform(top, len(weights))
         return codes
 
-    def values(self, count: int, codes: np.ndarray) -> np.ndarray:
+    def values(
+        self, count: int, codes: np.ndarray, *, weights: np.ndarray = TABLE_WEIGHTS
+    ) -> np.ndarray:
         if count == 0:
             return np.zeros(0, dtype=np.int64)
-        model = self._model.Categorical(_probabilities(codes), perfect=False)
+        model = self._model.Categorical(_probabilities(codes, weights), perfect=False)
         symbols = self._decode(model, count)
         magnitude = symbols.copy()
         escaped = symbols >= EXACT

@@ -20,6 +20,7 @@ from svdimage.codec._context import PrefixTooShortError
 from svdimage.codec._entropy import SymbolReader, capacity, count_symbols
 from svdimage.codec._format import (
     FRAMING_BYTES,
+    GLOBAL_VERSION,
     HEAD_BYTES,
     TILED_VERSION,
     FormatError,
@@ -28,6 +29,8 @@ from svdimage.codec._format import (
     read_head,
     unpack,
 )
+from svdimage.codec._global import decode_payload as decode_global
+from svdimage.codec._global import largest_segment_table
 from svdimage.codec._patch_payload import decode_payload, grid_of
 from svdimage.codec._planes import DEBLOCK_STRENGTH, deblock, double, from_planes, grid
 from svdimage.codec._tiled import decode_tiled, tile_regions
@@ -291,14 +294,16 @@ def decode(
         image = decode_tiled(data, max_pixels=max_pixels)
         assert image is not None
         return image
-    if version[0] == 2:
+    if version[0] == 2 or version == GLOBAL_VERSION:
+        decoder = decode_global if version == GLOBAL_VERSION else decode_payload
         try:
-            planes = decode_payload(header, payload, partial=partial)
+            planes = decoder(header, payload, partial=partial)
         except PrefixTooShortError as short:
             least = len(data) - len(payload) + _least_payload(whole, short)
+            means = "the plane means" if version == GLOBAL_VERSION else "the patch means"
             raise FormatError(
                 f"the first {len(data):,} bytes hold no complete part of this file's stream: "
-                f"the smallest prefix that decodes (to the patch means, with no component yet) "
+                f"the smallest prefix that decodes (to {means}, with no component yet) "
                 f"is {least:,} bytes; pass max_bytes of at least {least:,}."
             ) from None
         return _finish_v2(header, planes)
@@ -325,6 +330,10 @@ def _finish_v2(header: dict[str, Any], planes: list[np.ndarray]) -> np.ndarray:
     converted to RGB in float32, strip by strip so that the work stays in cache."""
     if len(planes) == 1:
         return np.clip(planes[0], 0.0, 1.0, out=planes[0])
+    if header["color"] == "rgb":
+        out = np.stack(planes, axis=-1)
+        del planes[:]
+        return np.clip(out, 0.0, 1.0, out=out)
     M, N = header["shape"][:2]
     y, cb, cr = planes
     out = np.empty((M, N, 3), dtype=np.float32)
@@ -370,7 +379,7 @@ def load(
     """Read and decode an ``.svdz`` file (see :func:`decode` and :func:`read_file`)."""
     # A prefix is read with room for the header and the segment table beyond it, so that a
     # prefix too short to decode can name the smallest one that does.
-    room = None if max_bytes is None else max_bytes + HEAD_BYTES + 4 * 17
+    room = None if max_bytes is None else max_bytes + HEAD_BYTES + largest_segment_table()
     data = read_file(path, max_bytes=room, max_pixels=max_pixels)
     return decode(data, max_bytes=max_bytes, max_pixels=max_pixels)
 
@@ -471,6 +480,9 @@ def inspect(data: bytes, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> File
             }
             for plane in header["planes"]
         ]
+    elif version == GLOBAL_VERSION:
+        decode_global(header, payload, build=False)
+        stats = [{"components": int(plane["components"])} for plane in header["planes"]]
     else:
         ranks = read_components(header, payload)
         stats = [

@@ -3,8 +3,8 @@
 Package-internal; the public functions are re-exported by :mod:`svdimage.codec`.
 :func:`encode` checks the options and hands the image to a format's trials:
 format 2 (:class:`svdimage.codec._patches.PatchTrials`, the default) or
-format 1.1 (:class:`svdimage.codec._tiles.Trials`: the global SVD, per-tile
-SVDs, or RGB planes). Rate control picks the quantizer step, never the
+:class:`svdimage.codec._tiles.Trials` (the global SVD as format 3.0; per-tile
+SVDs or RGB tiles as format 1.1). Rate control picks the quantizer step, never the
 target: ``quality`` maps 1-100 monotonically to a step
 (:func:`~svdimage.codec._tiles.quality_to_step`); ``psnr`` searches over the
 quality (:mod:`._rate`), ``size`` and ``bpp`` over integer step levels
@@ -30,7 +30,7 @@ from svdimage._deprecation import renamed_argument
 from svdimage._fileutil import atomic_path
 from svdimage._search import qualities_for_budgets
 from svdimage._validation import as_image_array, check_rank
-from svdimage.codec._format import PATCH_SIDES
+from svdimage.codec._format import GLOBAL_VERSION, PATCH_SIDES
 from svdimage.codec._patches import PatchTrials
 from svdimage.codec._rate import quality_for_psnr
 from svdimage.codec._tiles import (
@@ -64,18 +64,18 @@ def encode(
     tile: int | None = 8,
     color: Literal["ycbcr", "rgb"] = "ycbcr",
     chroma: Literal["420", "444"] = "420",
-    version: int = 2,
+    version: int = 3,
     max_components: int | None = None,
     size: int | None = None,
 ) -> bytes:
     """Compress an image to ``.svdz`` bytes.
 
-    By default a format-2 file: each plane's 8x8 patches are the rows of a
+    By default a format-2.0 file: each plane's 8x8 patches are the rows of a
     matrix whose truncated SVD (one shared basis, a few coefficients per
     patch) is quantized and context-coded (:mod:`svdimage.codec._patches`).
-    ``tile=None`` writes the global SVD of each plane (format 1.1: ``rank`` is
-    then the rank of the image), and ``version=1`` the per-tile SVDs of
-    format 1.1, for readers older than format 2.
+    ``tile=None`` writes the global SVD of each plane (format 3.0,
+    range-coded: ``rank`` is then the rank of the image), and ``version=1``
+    the per-tile SVDs of format 1.1, for readers older than format 2.
 
     Parameters
     ----------
@@ -103,8 +103,11 @@ def encode(
         writes format 1).
     chroma : {'420', '444'}, optional
         Chroma resolution for YCbCr: half (4:2:0) or full.
-    version : {2, 1}, optional
-        The format to write with ``tile`` given (format 1 is the per-tile SVD).
+    version : {3, 2, 1}, optional
+        The newest format to write. 3 (default): patches as 2.0, the global
+        SVD as 3.0; 2: the global SVD as 1.1, for readers older than 3.0 (the
+        patches as 2.0); 1: format 1.1 for everything (with ``tile`` given, the
+        per-tile SVD).
     max_components : int, optional
         With ``tile`` given: a cap on the components of the patch basis (1 to
         ``tile**2``; format 1: per tile, 1 to the tile side). ``rank=`` meant
@@ -284,11 +287,11 @@ def _trials(
     tile: int | None,
     color: str,
     chroma: str,
-    version: int = 2,
+    version: int = 3,
 ) -> Trials | PatchTrials:
     """Check the options shared by every target; the image's trials under them."""
-    if version not in (1, 2):
-        raise ValueError(f"version must be 1 or 2; got {version!r}.")
+    if version not in (1, 2, 3):
+        raise ValueError(f"version must be 1, 2 or 3; got {version!r}.")
     if tile is not None and (
         isinstance(tile, bool) or not isinstance(tile, numbers.Integral) or not 4 <= tile <= 256
     ):
@@ -298,7 +301,7 @@ def _trials(
         raise ValueError(
             f"color must be 'ycbcr' or 'rgb' and chroma '420' or '444'; got {color!r}, {chroma!r}."
         )
-    patches = version == 2 and tile is not None and (color == "ycbcr" or array.ndim == 2)
+    patches = version >= 2 and tile is not None and (color == "ycbcr" or array.ndim == 2)
     if patches and tile not in PATCH_SIDES:
         raise ValueError(f"patch side (tile, --tiles) must be 4, 8 or 16; got {tile}.")
     if rank is not None:
@@ -315,7 +318,14 @@ def _trials(
         )
     if patches and tile is not None:
         return PatchTrials(array, patch=int(tile), max_rank=rank, chroma=chroma)
-    return Trials(array, max_rank=rank, tile=tile, color=color, chroma=chroma)
+    return Trials(
+        array,
+        max_rank=rank,
+        tile=tile,
+        color=color,
+        chroma=chroma,
+        version=GLOBAL_VERSION if version == 3 else (1, 1),
+    )
 
 
 def encode_for_sizes(
@@ -342,7 +352,7 @@ def encode_for_sizes(
     unknown = set(options) - {"rank", "max_components", "tile", "color", "chroma", "version"}
     if unknown:
         raise TypeError(f"encode_for_sizes() got unexpected options: {', '.join(sorted(unknown))}.")
-    options = {"tile": 8, "color": "ycbcr", "chroma": "420", "version": 2, **options}
+    options = {"tile": 8, "color": "ycbcr", "chroma": "420", "version": 3, **options}
     cap = options.pop("rank", None) if options["tile"] is None else None
     cap = options.pop("max_components", None) if cap is None else cap
     options.pop("rank", None)

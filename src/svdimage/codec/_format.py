@@ -4,8 +4,8 @@ Layout (all integers little-endian)::
 
     offset  size  field
     0       5     magic b"\\x93SVDZ" (first byte non-ASCII, as numpy's .npy)
-    5       1     major version (2; 1 is still read)
-    6       1     minor version (0; 1.0 and 1.1 are still read)
+    5       1     major version (3; 1 and 2 are still read)
+    6       1     minor version (1.0, 1.1, 2.0, 2.1 and 3.0 are read)
     7       4     header length H (uint32, at most 65536)
     11      H     header: UTF-8 JSON object with exactly the keys below
     11+H    4     CRC-32 of bytes [0, 11+H)
@@ -57,6 +57,12 @@ upgrade, never guessing. Versions so far:
   version-2.0 file, and the table and the lengths add up to the payload;
   a tile is decoded (and checked, with its own checksums) on its own, so a
   reader holds one tile's bytes at a time. ``max_bytes`` does not apply.
+* 3.0: the global SVD of each plane, range-coded vector by vector
+  (:mod:`svdimage.codec._global`). Header keys ``shape``, ``color`` ("gray",
+  "ycbcr" or "rgb"), ``chroma``, ``planes`` (each exactly ``shape``, ``step``
+  and ``components``, at most the plane's short side) and ``coder``
+  ("context-range"); the payload is a list of range-coded segments as in 2.0,
+  under the same integers-per-byte bound.
 
 The header is parsed as JSON with integers of at most 18 digits, no NaN or
 infinity, and at most 8 levels of nesting; every number where an integer
@@ -81,6 +87,7 @@ __all__ = [
     "FormatError",
     "MAGIC",
     "VERSION",
+    "GLOBAL_VERSION",
     "EXTENSION_PREFIX",
     "pack",
     "unpack",
@@ -91,9 +98,11 @@ MAGIC = b"\x93SVDZ"
 #: The version this package writes by default; every version in KNOWN_VERSIONS is read.
 VERSION = (2, 0)
 #: Every version this reader decodes, each exactly as specified.
-KNOWN_VERSIONS = ((1, 0), (1, 1), (2, 0), (2, 1))
+KNOWN_VERSIONS = ((1, 0), (1, 1), (2, 0), (2, 1), (3, 0))
 #: The tiled version: independently decodable tiles, each a version-2.0 file.
 TILED_VERSION = (2, 1)
+#: The global SVD, range-coded (what ``tile=None`` writes).
+GLOBAL_VERSION = (3, 0)
 #: Prefix of extension keys that readers ignore.
 EXTENSION_PREFIX = "x-"
 MAX_HEADER = 65536
@@ -283,6 +292,7 @@ _KEYS = {"shape", "color", "chroma", "tile", "planes", "coder", "order"}
 _PLANE_KEYS = {"shape", "step", "dc_step", "max_rank"}
 _KEYS_V2 = {"shape", "color", "chroma", "patch", "planes", "coder"}
 _KEYS_TILED = {"shape", "tile", "coder"}
+_KEYS_V3 = {"shape", "color", "chroma", "planes", "coder"}
 #: Tile sides of a version-2.1 file, and its longest image side.
 TILE_SIDES = (256, 8192)
 MAX_SIDE_TILED = 2**24
@@ -299,7 +309,15 @@ def validate_header(
     if not isinstance(header, dict):
         raise FormatError("header must be a JSON object.")
     tiled = version == TILED_VERSION
-    expected_keys = _KEYS_TILED if tiled else _KEYS_V2 if version[0] == 2 else _KEYS
+    expected_keys = (
+        _KEYS_TILED
+        if tiled
+        else _KEYS_V2
+        if version[0] == 2
+        else _KEYS_V3
+        if version == GLOBAL_VERSION
+        else _KEYS
+    )
     keys = {key for key in header if not key.startswith(EXTENSION_PREFIX)}
     if keys != expected_keys:
         missing, extra = sorted(expected_keys - keys), sorted(keys - expected_keys)
@@ -340,6 +358,9 @@ def validate_header(
     if version[0] == 2:
         _validate_v2(header, M, N)
         return
+    if version == GLOBAL_VERSION:
+        _validate_global(header, M, N)
+        return
     tile = header["tile"]
     if tile is not None and not (_is_int(tile) and 4 <= tile <= 256):
         raise FormatError(f"header 'tile' must be null or an int in 4..256; got {tile!r}.")
@@ -372,6 +393,18 @@ def _validate_v2(header: dict[str, Any], M: int, N: int) -> None:
         if not _is_int(plane["components"]) or not 0 <= plane["components"] <= patch * patch:
             raise FormatError(
                 f"plane 'components' must be in 0..{patch * patch}; got {plane['components']!r}."
+            )
+
+
+def _validate_global(header: dict[str, Any], M: int, N: int) -> None:
+    if header["coder"] != "context-range":
+        raise FormatError(f"unknown coder {header['coder']!r} for version 3.0.")
+    for plane, (h, w) in _checked_planes(header, M, N, _PLANE_KEYS_V2):
+        if not _is_number(plane["step"], 1e-6, 1e3):
+            raise FormatError(f"plane 'step' must be a number in 1e-6..1e3; got {plane['step']!r}.")
+        if not _is_int(plane["components"]) or not 0 <= plane["components"] <= min(h, w):
+            raise FormatError(
+                f"plane 'components' must be in 0..{min(h, w)}; got {plane['components']!r}."
             )
 
 

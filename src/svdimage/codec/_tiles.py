@@ -1,9 +1,12 @@
-"""Format 1.1: planes cut in tiles, each tile's truncated SVD, quantized, LZMA-coded.
+"""Planes cut in tiles (format 1.1) or whole (the global SVD, format 3.0), each tile's
+truncated SVD, quantized.
 
 Package-internal: the encoder's front door, options and rate control are in
 :mod:`svdimage.codec._encode`, which writes these files for ``version=1``,
 ``tile=None`` (the global SVD) or ``color="rgb"``; the decoder is in
-:mod:`svdimage.codec._decode`. The design:
+:mod:`svdimage.codec._decode`. A global plane is written as format 3.0 (its
+payload: :mod:`svdimage.codec._global`) unless format 1.1 is asked for; what
+follows describes format 1.1, whose quantization 3.0 shares:
 
 An image is turned into planes (gray; or YCbCr, BT.601 full range as in JPEG,
 with chroma at half resolution, 4:2:0; or plain RGB), each plane is cut into
@@ -39,7 +42,9 @@ only the quantization and the entropy coding are repeated.
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,7 +53,9 @@ import numpy as np
 from svdimage import _progress
 from svdimage._linalg import svd_flip
 from svdimage.codec._entropy import compress_symbols
-from svdimage.codec._format import pack
+from svdimage.codec._format import GLOBAL_VERSION, pack
+from svdimage.codec._global import GlobalPlane, quantize
+from svdimage.codec._global import serialize as serialize_global
 from svdimage.codec._planes import tiles as cut_tiles
 from svdimage.codec._planes import to_planes
 from svdimage.randomized import randomized_svd
@@ -231,12 +238,16 @@ class Trials:
         tile: int | None,
         color: str,
         chroma: str,
+        version: tuple[int, int] = GLOBAL_VERSION,
     ) -> None:
         self.shape = image.shape
+        # The global SVD is written as 3.0 (range-coded) unless 1.1 is asked for.
+        self.version = version if tile is None else (1, 1)
         self.max_rank, self.tile, self.color, self.chroma = max_rank, tile, color, chroma
         self.planes = to_planes(image, color, chroma)
         self._factors: dict[tuple[int, int | None], Factors] = {}
         self._files: dict[float, bytes] = {}  # rate control's last trial is the file itself
+        self._reusing = False
 
     def factors(self, index: int, max_rank: int | None) -> Factors:
         """Plane ``index``'s factors for a rank cap (computed once per power of two)."""
@@ -248,6 +259,10 @@ class Trials:
             and not uses_gram(plane.shape, key)
         ):
             key = None  # the full SVD of each tile, or of the plane: one for every cap
+        if self._reusing and (index, key) not in self._factors:
+            larger = self._covering(index, key)
+            if larger is not None:
+                return larger
         if (index, key) not in self._factors:
             if self.tile is not None:
                 what = f"{self.tile}x{self.tile} tile SVDs"
@@ -259,10 +274,77 @@ class Trials:
                 )
         return self._factors[(index, key)]
 
+    def _covering(self, index: int, key: int | None) -> Factors | None:
+        """A computed factorization of plane ``index`` that holds the components of ``key``
+        (a larger power of two, or the complete SVD), if any."""
+        held = [
+            k
+            for i, k in self._factors
+            if i == index and (k is None or (key is not None and k >= key))
+        ]
+        if not held:
+            return None
+        best = min(held, key=lambda k: math.inf if k is None else k)
+        return self._factors[(index, best)]
+
+    def covers(self, rank: int) -> bool:
+        """Whether every plane has a computed factorization that holds ``rank`` components."""
+        key = factored_rank(rank)
+        return all(self._covering(index, key) is not None for index in range(len(self.planes)))
+
+    @contextlib.contextmanager
+    def reusing(self) -> Iterator[None]:
+        """Within: a rank's factors may come from any computed factorization that holds
+        them (a larger power of two), instead of its own. Files then differ from
+        :meth:`at_rank`'s by the factorizations' rounding (a fraction of a percent in
+        size): for a search's estimates, never for a file that is written."""
+        self._reusing = True
+        try:
+            yield
+        finally:
+            self._reusing = False
+
     def at_step(self, step: float, *, max_rank: int | None = None) -> bytes:
         """The file at a luma quantizer ``step`` (and a rank cap other than the trials')."""
+        if self.version == GLOBAL_VERSION:
+            header, planes = self.global_planes_at(step, max_rank=max_rank)
+            return pack(header, serialize_global(planes), version=GLOBAL_VERSION)
         header, symbols = self.symbols_at(step, max_rank=max_rank)
         return pack(header, compress_symbols(symbols), version=(1, 1))
+
+    def _plane_steps(self, step: float) -> list[float]:
+        ycbcr = self.color == "ycbcr" and len(self.shape) == 3
+        return [
+            step * (CHROMA_STEP_FACTOR if ycbcr and index > 0 else 1.0)
+            for index in range(len(self.planes))
+        ]
+
+    def global_planes_at(
+        self, step: float, *, max_rank: int | None = None
+    ) -> tuple[dict[str, Any], list[GlobalPlane]]:
+        """The header and the quantized planes of the version-3.0 file at ``step``: each
+        plane keeps the components the rule of the module docstring keeps, at most
+        ``max_rank``."""
+        assert self.tile is None
+        max_rank = self.max_rank if max_rank is None else max_rank
+        ycbcr = self.color == "ycbcr" and len(self.shape) == 3
+        planes, described = [], []
+        for index, (plane, plane_step) in enumerate(zip(self.planes, self._plane_steps(step))):
+            U, s, Vt, means = self.factors(index, max_rank)
+            h, w = plane.shape
+            keep = int(np.count_nonzero(s[0] > RANK_RULE * plane_step**2 * (h + w) / 12))
+            if max_rank is not None:
+                keep = min(keep, max_rank)
+            planes.append(quantize(U[0], s[0], Vt[0], float(means[0]), step=plane_step, keep=keep))
+            described.append({"shape": list(plane.shape), "step": plane_step, "components": keep})
+        header = {
+            "shape": list(self.shape),
+            "color": self.color if len(self.shape) == 3 else "gray",
+            "chroma": self.chroma if ycbcr else "444",
+            "planes": described,
+            "coder": "context-range",
+        }
+        return header, planes
 
     def symbols_at(
         self, step: float, *, max_rank: int | None = None

@@ -130,8 +130,8 @@ def _svdz_rank(
 ) -> int:
     """The largest rank whose real file fits ``budget`` (rank 1's does), in few real files.
 
-    Real files of large ranks take seconds of LZMA each, their estimates
-    (:meth:`GlobalSizes.estimate`) a tenth of that. So the next ranks to
+    A real file of a large rank needs its own factorization (one per power of two),
+    an estimate (:meth:`GlobalSizes.estimate`) none. So the next ranks to
     measure are where the estimates, scaled by the real/estimate ratio (drawn
     through the ranks measured, linear in log rank), meet the budget, and the
     rank above it: both files at once (:meth:`GlobalSizes.many`). The ratio
