@@ -166,3 +166,8 @@ def test_bench_outofcore_quick_compares_three_paths_on_one_file():
     ]
     ours = [c.strip() for c in rows[1].strip("|").split("|")]
     assert float(ours[5]) < 1e-4  # the top half of the singular values, against LAPACK
+
+
+def test_bench_global_quick_compares_both_formats_on_the_same_factors():
+    out = run("bench_global.py")
+    assert "3.0 ÷ 1.1" in out and "coins" in out and "evaluation photos" in out

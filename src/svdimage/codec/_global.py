@@ -65,6 +65,8 @@ MEAN_DIVISOR = 8
 MAX_CLASSES = 64
 #: Scale classes per octave of the mean magnitude (plus one) of a vector's integers.
 CLASSES_PER_OCTAVE = 8
+#: Rounds in which the writer moves each vector to the table that codes it best.
+REASSIGNMENTS = 2
 #: Components per segment once the doubling ranges reach it.
 SEGMENT_COMPONENTS = 32
 #: The mean's integer lies in ``[-MEAN_OFFSET, MEAN_OFFSET)`` (two uniform 12-bit halves).
@@ -161,20 +163,53 @@ def _vectors(planes: list[GlobalPlane], start: int, stop: int) -> Iterator[np.nd
                 yield plane.b[:, j]
 
 
+def _histograms(vectors: list[np.ndarray]) -> np.ndarray:
+    """Each vector's count of each symbol, ``(vectors, ALPHABET)``."""
+    out = np.zeros((len(vectors), ALPHABET), dtype=np.int64)
+    for row, integers in zip(out, vectors):
+        row += np.bincount(symbols_of(integers)[0], minlength=ALPHABET)
+    return out
+
+
+def _tables(vectors: list[np.ndarray], classes: np.ndarray, count: int) -> np.ndarray:
+    counts = np.zeros((max(count, 1), ALPHABET), dtype=np.int64)
+    np.add.at(counts, classes, _histograms(vectors))
+    return codes_of_counts(counts, weights=FINE_WEIGHTS)[:count]
+
+
+def _classes(vectors: list[np.ndarray], *, rounds: int = REASSIGNMENTS) -> np.ndarray:
+    """Each vector's class: first its scale class; then, ``rounds`` times, the class whose
+    table (measured on the classes so far) codes its symbols in the fewest bits, the
+    classes left empty dropped and the rest renumbered in order."""
+    if not vectors:
+        return np.zeros(0, dtype=np.int64)
+    classes = np.array([_scale_class(v) for v in vectors], dtype=np.int64)
+    histograms = _histograms(vectors)
+    for _ in range(rounds):
+        used, classes = np.unique(classes, return_inverse=True)
+        counts = np.zeros((used.size, ALPHABET), dtype=np.int64)
+        np.add.at(counts, classes, histograms)
+        weights = FINE_WEIGHTS[codes_of_counts(counts, weights=FINE_WEIGHTS)].astype(np.float64)
+        # A symbol a table leaves at weight 0 still codes (constriction keeps every symbol
+        # possible), at about 24 bits.
+        bits = -np.log2(np.maximum(weights / weights.sum(axis=1, keepdims=True), 2.0**-24))
+        classes = np.argmin(histograms @ bits.T, axis=1)
+    return np.unique(classes, return_inverse=True)[1].astype(np.int64)
+
+
 def serialize(planes: list[GlobalPlane]) -> bytes:
     """The payload of quantized global planes: the head, then the component segments."""
     top = max((p.a.shape[1] for p in planes), default=0)
     groups = layer_groups(top)
     coded = [[_coded(v) for v in _vectors(planes, start, stop)] for start, stop in groups]
-    classes = [[_scale_class(r) for _, r in segment] for segment in coded]
-    count = max((max(c) for c in classes if c), default=-1) + 1
-    counts = np.zeros(max(count, 1) * ALPHABET, dtype=np.int64)
-    for segment, segment_classes in zip(coded, classes):
-        for (_, integers), c in zip(segment, segment_classes):
-            counts[c * ALPHABET : (c + 1) * ALPHABET] += np.bincount(
-                symbols_of(integers)[0], minlength=ALPHABET
-            )
-    tables = codes_of_counts(counts.reshape(-1, ALPHABET), weights=FINE_WEIGHTS)[:count]
+    flat = [integers for segment in coded for _, integers in segment]
+    found = _classes(flat)
+    count = int(found.max()) + 1 if found.size else 0
+    tables = _tables(flat, found, count)
+    classes, start = [], 0
+    for segment in coded:
+        classes.append(found[start : start + len(segment)].tolist())
+        start += len(segment)
     head = ContextWriter()
     for plane in planes:
         head.uniform(list(divmod(plane.mean + MEAN_OFFSET, 1 << 12)), 1 << 12)
