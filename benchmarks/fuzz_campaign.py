@@ -60,6 +60,7 @@ def _svdz_seeds() -> list[bytes]:
         encode(gray, quality=80, tile=None),
         encode(colour, quality=80, tile=None),
         encode(colour, quality=70, tile=None, color="rgb"),
+        encode(colour, quality=15),
     ]
 
 

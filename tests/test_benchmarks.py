@@ -171,3 +171,8 @@ def test_bench_outofcore_quick_compares_three_paths_on_one_file():
 def test_bench_global_quick_compares_both_formats_on_the_same_factors():
     out = run("bench_global.py")
     assert "3.0 ÷ 1.1" in out and "coins" in out and "evaluation photos" in out
+
+
+def test_bench_grey_quick_measures_the_cast_three_ways():
+    out = run("bench_grey.py")
+    assert "stereo_motorcycle" in out and "cast: WebP" in out

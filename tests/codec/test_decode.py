@@ -364,6 +364,7 @@ def campaign_seeds(small_gray, astronaut):
         encode(colour, quality=90, tile=4, chroma="444"),
         encode(small_gray, quality=80, tile=None),
         encode(colour, quality=80, tile=None),
+        encode(colour, quality=15),
     ]
 
 

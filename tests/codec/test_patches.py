@@ -159,3 +159,51 @@ def test_a_flat_image_many_times_the_bound_still_round_trips():
     data = encode(flat, quality=80)
     assert len(data) < 1000
     np.testing.assert_allclose(decode(data), 0.4, atol=1 / 255)
+
+
+# -- format 2.2: chroma means refined where 2.0's step is coarse ------------------------------
+def test_low_rate_files_refine_the_chroma_means_and_keep_greys_neutral():
+    """A tinted grey (R - B of 14 levels) with texture in its luma: at low qualities format
+    2.0 rounds the chroma means to steps of up to 17 levels, so the tint comes out wrong by
+    several levels; 2.2 refines them (a power-of-two divisor, luma untouched) to steps of at
+    most CHROMA_MEAN_LEVELS, so Cb and Cr stay within half of that of the original's."""
+    from svdimage.codec._patches import CHROMA_MEAN_LEVELS, mean_divisor
+
+    rng = np.random.default_rng(3)
+    grey = 0.45 + 0.1 * rng.random((96, 128))
+    image = np.clip(grey[:, :, None] + np.array([8.0, 0.0, -6.0]) / 255, 0, 1)
+    to_chroma = np.array([[-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]]).T
+
+    def chroma_error(data):
+        error = (decode(data).astype(np.float64) - image) * 255
+        return np.abs(np.mean(error @ to_chroma, axis=(0, 1))).max()
+
+    worst_old, worst_new = 0.0, 0.0
+    for quality in range(5, 50, 3):
+        new, old = encode(image, quality=quality), encode(image, quality=quality, version=2)
+        header = inspect(new).header
+        divisors = [plane.get("mean_divisor", 1) for plane in header["planes"]]
+        assert divisors[0] == 1 and divisors[1] == divisors[2]
+        step = header["planes"][1]["step"]
+        assert divisors[1] == mean_divisor(step, 8, chroma=True)
+        assert step / (8 * divisors[1]) * 255 <= CHROMA_MEAN_LEVELS
+        assert (new[5], new[6]) == ((2, 2) if divisors[1] > 1 else (2, 0))
+        assert (old[5], old[6]) == (2, 0)
+        worst_new = max(worst_new, chroma_error(new))
+        worst_old = max(worst_old, chroma_error(old))
+    assert worst_new <= CHROMA_MEAN_LEVELS / 2 < CHROMA_MEAN_LEVELS < worst_old
+
+
+def test_mean_divisors_are_checked_by_the_reader(small_color):
+    data = encode(small_color[0], quality=10)
+    header, payload, version = unpack(data)
+    assert version == (2, 2)
+    for bad in (3, 128, True, 2.0, None):
+        planes = [dict(plane, mean_divisor=bad) for plane in header["planes"]]
+        with pytest.raises(FormatError, match="mean_divisor"):
+            decode(rebuild(dict(header, planes=planes), payload, version=(2, 2)))
+    with pytest.raises(FormatError, match="keys"):  # 2.0 has no such key
+        decode(rebuild(header, payload, version=(2, 0)))
+    bare = [{k: v for k, v in plane.items() if k != "mean_divisor"} for plane in header["planes"]]
+    with pytest.raises(FormatError, match="keys"):  # and 2.2 needs it
+        decode(rebuild(dict(header, planes=bare), payload, version=(2, 2)))

@@ -112,6 +112,16 @@ def test_tampered_or_truncated_tiled_files_are_refused_in_one_line(tmp_path, til
     swapped = struct.pack(f"<{count}Q", *lengths) + b"".join(tiles)
     with pytest.raises(FormatError, match="a tile holds a"):
         decode(_with_payload(data, start, swapped))
+    # A tile must be a 2.0 file: one of another version (a 2.2 of its own region, here) is
+    # refused, whatever it holds.
+    header, _, _ = unpack(tiles[2])
+    region = header["shape"][:2]
+    other = encode(np.full(region + header["shape"][2:], 0.5), quality=5)
+    assert other[5:7] == bytes((2, 2))
+    restored = [other, tiles[1], tiles[0], *tiles[3:]]
+    table = struct.pack(f"<{count}Q", *[len(t) for t in restored])
+    with pytest.raises(FormatError, match="not a version-2.0 file"):
+        decode(_with_payload(data, start, table + b"".join(restored)))
     # Cut short, changed, or read as a prefix.
     for broken, fragment in (
         (data[:-100], "truncated|payload"),

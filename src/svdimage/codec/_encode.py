@@ -104,10 +104,11 @@ def encode(
     chroma : {'420', '444'}, optional
         Chroma resolution for YCbCr: half (4:2:0) or full.
     version : {3, 2, 1}, optional
-        The newest format to write. 3 (default): patches as 2.0, the global
-        SVD as 3.0; 2: the global SVD as 1.1, for readers older than 3.0 (the
-        patches as 2.0); 1: format 1.1 for everything (with ``tile`` given, the
-        per-tile SVD).
+        The newest format to write. 3 (default): patches as 2.0, or as 2.2
+        where a chroma plane's means need a finer step (low rates); the global
+        SVD as 3.0. 2: patches as 2.0 and the global SVD as 1.1, for readers
+        older than this package's 2.2 and 3.0. 1: format 1.1 for everything
+        (with ``tile`` given, the per-tile SVD).
     max_components : int, optional
         With ``tile`` given: a cap on the components of the patch basis (1 to
         ``tile**2``; format 1: per tile, 1 to the tile side). ``rank=`` meant
@@ -317,7 +318,9 @@ def _trials(
             else f"max_components (per {tile}x{tile} tile)",
         )
     if patches and tile is not None:
-        return PatchTrials(array, patch=int(tile), max_rank=rank, chroma=chroma)
+        return PatchTrials(
+            array, patch=int(tile), max_rank=rank, chroma=chroma, mean_divisors=version == 3
+        )
     return Trials(
         array,
         max_rank=rank,

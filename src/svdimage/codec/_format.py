@@ -5,7 +5,7 @@ Layout (all integers little-endian)::
     offset  size  field
     0       5     magic b"\\x93SVDZ" (first byte non-ASCII, as numpy's .npy)
     5       1     major version (3; 1 and 2 are still read)
-    6       1     minor version (1.0, 1.1, 2.0, 2.1 and 3.0 are read)
+    6       1     minor version (1.0, 1.1, 2.0, 2.1, 2.2 and 3.0 are read)
     7       4     header length H (uint32, at most 65536)
     11      H     header: UTF-8 JSON object with exactly the keys below
     11+H    4     CRC-32 of bytes [0, 11+H)
@@ -57,6 +57,9 @@ upgrade, never guessing. Versions so far:
   version-2.0 file, and the table and the lengths add up to the payload;
   a tile is decoded (and checked, with its own checksums) on its own, so a
   reader holds one tile's bytes at a time. ``max_bytes`` does not apply.
+* 2.2: version 2.0 with a ``mean_divisor`` (1, 2, 4, ..., 64) in each plane:
+  its patch means are ``D * step / (patch * mean_divisor)``. Writers use it when
+  a plane's means need a finer step than 2.0's (chroma at low rates).
 * 3.0: the global SVD of each plane, range-coded vector by vector
   (:mod:`svdimage.codec._global`). Header keys ``shape``, ``color`` ("gray",
   "ycbcr" or "rgb"), ``chroma``, ``planes`` (each exactly ``shape``, ``step``
@@ -98,9 +101,11 @@ MAGIC = b"\x93SVDZ"
 #: The version this package writes by default; every version in KNOWN_VERSIONS is read.
 VERSION = (2, 0)
 #: Every version this reader decodes, each exactly as specified.
-KNOWN_VERSIONS = ((1, 0), (1, 1), (2, 0), (2, 1), (3, 0))
+KNOWN_VERSIONS = ((1, 0), (1, 1), (2, 0), (2, 1), (2, 2), (3, 0))
 #: The tiled version: independently decodable tiles, each a version-2.0 file.
 TILED_VERSION = (2, 1)
+#: Patch files whose planes carry a mean divisor (finer patch means).
+MEAN_DIVISOR_VERSION = (2, 2)
 #: The global SVD, range-coded (what ``tile=None`` writes).
 GLOBAL_VERSION = (3, 0)
 #: Prefix of extension keys that readers ignore.
@@ -297,6 +302,8 @@ _KEYS_V3 = {"shape", "color", "chroma", "planes", "coder"}
 TILE_SIDES = (256, 8192)
 MAX_SIDE_TILED = 2**24
 _PLANE_KEYS_V2 = {"shape", "step", "components"}
+#: Mean divisors a version-2.2 plane may have.
+MEAN_DIVISORS = (1, 2, 4, 8, 16, 32, 64)
 #: Patch sides a version-2 file may have.
 PATCH_SIDES = (4, 8, 16)
 
@@ -356,7 +363,7 @@ def validate_header(
             f"header 'color' {color!r} / 'chroma' {chroma!r} do not fit shape {shape}."
         )
     if version[0] == 2:
-        _validate_v2(header, M, N)
+        _validate_v2(header, M, N, divisors=version == MEAN_DIVISOR_VERSION)
         return
     if version == GLOBAL_VERSION:
         _validate_global(header, M, N)
@@ -379,7 +386,7 @@ def validate_header(
             )
 
 
-def _validate_v2(header: dict[str, Any], M: int, N: int) -> None:
+def _validate_v2(header: dict[str, Any], M: int, N: int, *, divisors: bool = False) -> None:
     if header["color"] == "rgb":
         raise FormatError("version-2 files are gray or YCbCr; 'rgb' is not one of them.")
     patch = header["patch"]
@@ -387,9 +394,15 @@ def _validate_v2(header: dict[str, Any], M: int, N: int) -> None:
         raise FormatError(f"header 'patch' must be one of {PATCH_SIDES}; got {patch!r}.")
     if header["coder"] != "context-range":
         raise FormatError(f"unknown coder {header['coder']!r} for version 2.")
-    for plane, _ in _checked_planes(header, M, N, _PLANE_KEYS_V2):
+    keys = _PLANE_KEYS_V2 | {"mean_divisor"} if divisors else _PLANE_KEYS_V2
+    for plane, _ in _checked_planes(header, M, N, keys):
         if not _is_number(plane["step"], 1e-6, 1e3):
             raise FormatError(f"plane 'step' must be a number in 1e-6..1e3; got {plane['step']!r}.")
+        divisor = plane.get("mean_divisor", 1)
+        if not (_is_int(divisor) and divisor in MEAN_DIVISORS):
+            raise FormatError(
+                f"plane 'mean_divisor' must be one of {MEAN_DIVISORS}; got {divisor!r}."
+            )
         if not _is_int(plane["components"]) or not 0 <= plane["components"] <= patch * patch:
             raise FormatError(
                 f"plane 'components' must be in 0..{patch * patch}; got {plane['components']!r}."

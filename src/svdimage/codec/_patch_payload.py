@@ -364,7 +364,16 @@ def decode_payload(
     ):
         values, q[index] = q[index], q[index][:0]  # freed once the plane is built
         used = min(k, decoded)
-        out = _put_patches(values[:used], basis[:, :used], means, plane["step"], rows, cols, patch)
+        out = _put_patches(
+            values[:used],
+            basis[:, :used],
+            means,
+            plane["step"],
+            rows,
+            cols,
+            patch,
+            mean_step=plane["step"] / (patch * plane.get("mean_divisor", 1)),
+        )
         del values
         h, w = plane["shape"]
         out = out[:h, :w]
@@ -420,14 +429,16 @@ def _put_patches(
     rows: int,
     cols: int,
     patch: int,
+    *,
+    mean_step: float,
 ) -> np.ndarray:
-    """The plane ``values x step @ basis^T`` plus the means, patches in place, built a
-    band of patch rows at a time (float32)."""
+    """The plane ``values x step @ basis^T`` plus ``means x mean_step``, patches in place,
+    built a band of patch rows at a time (float32)."""
     width = patch * patch
     out = np.empty((rows * patch, cols * patch), dtype=np.float32)
     grid = out.reshape(rows, patch, cols, patch)
     vectors = basis.T.astype(np.float32)
-    offsets = (means * (step / patch)).astype(np.float32)
+    offsets = (means * mean_step).astype(np.float32)
     band = max(1, _BLOCK_BYTES // (4 * width * cols))
     for top in range(0, rows, band):
         bottom = min(rows, top + band)

@@ -186,7 +186,7 @@ def _encode_tile(pixels: np.ndarray, quality: float) -> tuple[bytes, float]:
     from svdimage.codec._encode import encode
 
     tile = np.clip(np.asarray(pixels, dtype=np.float32), 0.0, 1.0)
-    data = encode(tile, quality=quality)
+    data = encode(tile, quality=quality, version=2)  # a tile is a 2.0 file
     decoded = decode(data, max_pixels=None)
     difference = decoded - tile
     return data, float(np.sum(np.square(difference, out=difference), dtype=np.float64))
@@ -272,6 +272,8 @@ def decode_tiled(
 def _decoded_tile(data: bytes, region: tuple[int, int], shape: tuple[int, ...]) -> np.ndarray:
     from svdimage.codec._decode import decode
 
+    if bytes(data[5:7]) != bytes((2, 0)):
+        raise FormatError("a tile is not a version-2.0 file.")
     tile = decode(data, max_pixels=None)
     if tile.shape != region + tuple(shape[2:]):
         raise FormatError(
