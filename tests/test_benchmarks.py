@@ -66,7 +66,7 @@ def test_bench_rd_quick_compares_every_method():
         assert f"| {method} |" in out
     assert "tuning set" in out and "evaluation set" in out
     assert "(colour, evaluation)" in out and "(gray, tuning)" in out
-    assert " dB |" in out and "gap to WebP closed" in out
+    assert " dB |" in out and ".svdz vs WebP: RGB PSNR" in out and "JPEG XL" in out
 
 
 def test_bench_growth_quick_finds_the_same_ranks_both_ways():

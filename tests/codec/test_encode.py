@@ -97,8 +97,10 @@ def test_encode_for_sizes_is_encode_at_each_size(camera, monkeypatch):
         lambda *a, **k: factored.append(1) or analysis(*a, **k),
     )
     files = encode_for_sizes(camera, sizes + [40])
-    assert len(calls) <= 15  # bisection over 1100 levels: 11 per budget, 44 in all
-    assert len(factored) == 1  # the patch SVD of the one plane, shared by every trial
+    # Per patch side (4 and 8: tile="auto"), a few trials per budget, not a bisection over
+    # 1100 levels (11 per budget, 44 in all), and one patch SVD shared by every trial.
+    assert len(calls) <= 30
+    assert len(factored) == 2
     monkeypatch.undo()
     assert files[-1] is None  # not even the coarsest step fits 40 bytes
     for nbytes, data in zip(sizes, files):

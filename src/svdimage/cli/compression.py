@@ -87,8 +87,8 @@ def compress(
         min=4,
         max=16,
         metavar="SIDE",
-        help="Patch side in pixels: 4, 8 (default) or 16 (the rows of the patch matrix whose "
-        "SVD is coded).",
+        help="Patch side in pixels: 4, 8 or 16 (the rows of the patch matrix whose SVD is "
+        "coded). Default: 4 or 8, whichever codes this image better (it encodes twice).",
     ),
     global_svd: bool = typer.Option(False, "--global", help="One SVD per plane, no tiles."),
     color: ColorSpace = typer.Option(ColorSpace.ycbcr, "--color", help="ycbcr (4:2:0) or rgb."),
@@ -139,7 +139,7 @@ def compress(
         psnr=psnr,
         max_bytes=nbytes,
         bpp=bpp,
-        tile=None if global_svd or rank is not None else (8 if tiles is None else tiles),
+        tile=None if global_svd or rank is not None else ("auto" if tiles is None else tiles),
         color=color.value,
     )
     if not batch:

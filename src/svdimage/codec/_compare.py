@@ -193,7 +193,7 @@ def _compress_tiled(
     """:func:`compress` of a Dask image: a tiled file at one quality, measured in bands."""
     from svdimage.codec._tiled import open_tiled, save_tiled
 
-    given = [name for name, value in options.items() if value not in (None, 8, "ycbcr")]
+    given = [name for name, value in options.items() if value not in (None, "auto", "ycbcr")]
     if rank is not None or given:
         raise ValueError(TILED_ONLY_QUALITY)
     tiles = math.prod(-(-int(n) // 2048) for n in image.shape[:2])

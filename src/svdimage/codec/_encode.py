@@ -30,8 +30,8 @@ from svdimage._deprecation import renamed_argument
 from svdimage._fileutil import atomic_path
 from svdimage._search import qualities_for_budgets
 from svdimage._validation import as_image_array, check_rank
-from svdimage.codec._format import GLOBAL_VERSION, PATCH_SIDES
-from svdimage.codec._patches import PatchTrials
+from svdimage.codec._format import GLOBAL_VERSION, PATCH_SIDES, read_head
+from svdimage.codec._patches import KEEP_FACTOR, PatchTrials
 from svdimage.codec._rate import quality_for_psnr
 from svdimage.codec._tiles import (
     CHROMA_STEP_FACTOR,
@@ -61,7 +61,7 @@ def encode(
     max_bytes: int | None = None,
     bpp: float | None = None,
     step: float | None = None,
-    tile: int | None = 8,
+    tile: int | Literal["auto"] | None = "auto",
     color: Literal["ycbcr", "rgb"] = "ycbcr",
     chroma: Literal["420", "444"] = "420",
     version: int = 3,
@@ -70,9 +70,10 @@ def encode(
 ) -> bytes:
     """Compress an image to ``.svdz`` bytes.
 
-    By default a format-2.0 file: each plane's 8x8 patches are the rows of a
-    matrix whose truncated SVD (one shared basis, a few coefficients per
-    patch) is quantized and context-coded (:mod:`svdimage.codec._patches`).
+    By default a format-2.0 file: each plane's 4x4 or 8x8 patches (whichever
+    codes this image better at this target) are the rows of a matrix whose
+    truncated SVD (one shared basis, a few coefficients per patch) is
+    quantized and context-coded (:mod:`svdimage.codec._patches`).
     ``tile=None`` writes the global SVD of each plane (format 3.0,
     range-coded: ``rank`` is then the rank of the image), and ``version=1``
     the per-tile SVDs of format 1.1, for readers older than format 2.
@@ -95,9 +96,13 @@ def encode(
         ``max_bytes`` is the package's one name for a byte budget.
     step : float, optional
         The luma quantizer step itself, instead of a quality (advanced).
-    tile : int or None, optional
-        Patch side (4, 8 or 16; format 1: tile side 4-256), or ``None`` for one
-        global SVD per plane.
+    tile : int, 'auto' or None, optional
+        Patch side (4, 8 or 16; format 1: tile side 4-256), ``None`` for one
+        global SVD per plane, or ``'auto'`` (the default): the file of patch
+        side 4 and of 8 that costs less, by squared error plus ``KEEP_FACTOR
+        q**2`` per bit (the slope at which components are kept); for a byte
+        budget the one with less error; for a PSNR target the smaller. It
+        encodes twice. Format 1, RGB planes and ``max_components`` use 8.
     color : {'ycbcr', 'rgb'}, optional
         Color planes: YCbCr (BT.601, as JPEG) or plain RGB channels (``'rgb'``
         writes format 1).
@@ -140,7 +145,6 @@ def encode(
         rank, max_components = None, rank
     array = as_image_array(image)
     cap = rank if tile is None else max_components
-    trials = _trials(array, rank=cap, tile=tile, color=color, chroma=chroma, version=version)
     targets = [
         name
         for name, value in (
@@ -158,10 +162,80 @@ def encode(
         )
     if step is not None and not (math.isfinite(step) and 1e-4 <= step <= 10):
         raise ValueError(f"step must be between 1e-4 and 10; got {step!r}.")
+    target: dict[str, Any] = dict(
+        quality=quality, step=step, psnr=psnr, max_bytes=max_bytes, bpp=bpp
+    )
+    sides = _patch_sides(tile, array, color=color, version=version, capped=cap is not None)
+    if len(sides) == 1:
+        trials = _trials(
+            array, rank=cap, tile=sides[0], color=color, chroma=chroma, version=version
+        )
+        return _encode_target(trials, array, rank=rank, tile=sides[0], **target)
+    # tile="auto": each patch side encodes the target; the better file is kept.
+    made = []
+    for side in sides:
+        trials = _trials(array, rank=cap, tile=side, color=color, chroma=chroma, version=version)
+        assert isinstance(trials, PatchTrials)
+        data = _encode_target(trials, array, rank=rank, tile=side, **target)
+        made.append((data, trials.squared_error(data), trials))
+    return _better(made, psnr=psnr is not None, sized=max_bytes is not None or bpp is not None)
 
+
+#: The patch sides ``tile="auto"`` tries.
+AUTO_PATCHES = (4, 8)
+
+
+def _patch_sides(
+    tile: int | str | None, array: np.ndarray, *, color: str, version: int, capped: bool
+) -> list[Any]:
+    """The tile or patch sides to encode: ``tile`` itself, or for ``"auto"`` the patch sides
+    of :data:`AUTO_PATCHES` (8 alone where patches do not apply, format 1 and RGB planes, or
+    with a cap on the components, which is a cap on an 8x8 basis)."""
+    if not isinstance(tile, str):
+        return [tile]
+    if tile != "auto":
+        raise ValueError(f"tile must be None, 'auto' or an int in 4..256; got {tile!r}.")
+    patches = version >= 2 and (color == "ycbcr" or array.ndim == 2)
+    return list(AUTO_PATCHES) if patches and not capped else [8]
+
+
+def _better(made: list[tuple[bytes, float, Any]], *, psnr: bool, sized: bool) -> bytes:
+    """The better of files encoded with different patch sides: for a PSNR target the
+    smaller; for a byte budget (each file within it) the one with less squared error;
+    otherwise the one with the lower rate-distortion cost ``error + lambda * bits``,
+    ``lambda = KEEP_FACTOR * q**2`` at the coarser of their luma steps (the slope that
+    decides which components each encoder keeps)."""
+    if psnr:
+        return min(made, key=lambda item: len(item[0]))[0]
+    if sized:
+        return min(made, key=lambda item: item[1])[0]
+    steps = [read_head(data)[0]["planes"][0]["step"] for data, _, _ in made]
+    slope = KEEP_FACTOR * max(steps) ** 2
+    return min(made, key=lambda item: item[1] + slope * 8 * len(item[0]))[0]
+
+
+def _encode_target(
+    trials: Trials | PatchTrials,
+    array: np.ndarray,
+    *,
+    quality: float | None,
+    step: float | None,
+    psnr: float | None,
+    max_bytes: int | None,
+    bpp: float | None,
+    rank: int | None,
+    tile: int | None,
+) -> bytes:
+    """The file of one target (at most one given; none: quality 75) from ``trials``."""
     if step is not None:
         return trials.at_step(step)
-    if rank is not None and isinstance(trials, Trials) and tile is None and not targets:
+    if (
+        rank is not None
+        and isinstance(trials, Trials)
+        and tile is None
+        and quality is None
+        and (psnr is None and max_bytes is None and bpp is None)
+    ):
         return trials.at_rank(rank)
     if quality is not None or (psnr is None and max_bytes is None and bpp is None):
         return trials.at_quality(75.0 if quality is None else quality)
@@ -184,6 +258,7 @@ def encode(
         if psnr is not None:
             quality = quality_for_psnr(array, lambda q: trial(q, trials.at_quality), psnr)
             return trial(quality, trials.at_quality)
+        assert bpp is not None or max_bytes is not None
         budget = max_bytes if max_bytes is not None else bpp * array.shape[0] * array.shape[1] / 8
         level = _level_for_budget(
             trials, budget, lambda n: len(trial(level_to_step(n), trials.at_step))
@@ -355,12 +430,36 @@ def encode_for_sizes(
     unknown = set(options) - {"rank", "max_components", "tile", "color", "chroma", "version"}
     if unknown:
         raise TypeError(f"encode_for_sizes() got unexpected options: {', '.join(sorted(unknown))}.")
-    options = {"tile": 8, "color": "ycbcr", "chroma": "420", "version": 3, **options}
+    options = {"tile": "auto", "color": "ycbcr", "chroma": "420", "version": 3, **options}
     cap = options.pop("rank", None) if options["tile"] is None else None
     cap = options.pop("max_components", None) if cap is None else cap
     options.pop("rank", None)
-    trials = _trials(as_image_array(image), rank=cap, **options)
-    files: list[bytes | None] = []
+    array = as_image_array(image)
+    sides = _patch_sides(
+        options.pop("tile"),
+        array,
+        color=options["color"],
+        version=options["version"],
+        capped=cap is not None,
+    )
+    found = [
+        _files_for_sizes(_trials(array, rank=cap, tile=side, **options), sizes) for side in sides
+    ]
+    if len(found) == 1:
+        return [data for data, _ in found[0]]
+    best: list[bytes | None] = []
+    for candidates in zip(*found):
+        made = [(data, error, None) for data, error in candidates if data is not None]
+        best.append(_better(made, psnr=False, sized=True) if made else None)
+    return best
+
+
+def _files_for_sizes(
+    trials: Trials | PatchTrials, sizes: Sequence[float]
+) -> list[tuple[bytes | None, float]]:
+    """Each budget's file from one trials (``None`` where none fits) and its squared error
+    (patch trials; 0 otherwise), read right after the file was made."""
+    files: list[tuple[bytes | None, float]] = []
     with _progress.task(
         f"searching the steps for {len(sizes)} sizes", unit="files encoded"
     ) as search:
@@ -375,7 +474,11 @@ def encode_for_sizes(
                     f"max_bytes and bpp must be positive; got budgets {list(sizes)!r}."
                 )
             level = _level_for_budget(trials, budget, size_at)
-            files.append(None if level is None else trials.at_step(level_to_step(level)))
+            data = None if level is None else trials.at_step(level_to_step(level))
+            error = 0.0
+            if data is not None and isinstance(trials, PatchTrials):
+                error = trials.squared_error(data)
+            files.append((data, error))
     return files
 
 

@@ -5,7 +5,8 @@ decides what a file at a step holds and has
 :func:`svdimage.codec._patch_payload.serialize` write it. The design:
 
 Each plane (gray; or Y, Cb, Cr with chroma at half resolution) is cut into
-``B x B`` patches (``B`` = ``patch``, 8 by default; edges repeated), and the
+``B x B`` patches (``B`` = ``patch``, 4, 8 or 16; ``encode``'s default tries 4
+and 8 and keeps the better file; edges repeated), and the
 patches become the rows of the *patch matrix* ``P`` (one row per patch, ``B^2``
 columns). Each row's mean is coded on its own; the SVD of the mean-free matrix,
 ``P - means = U S V^T``, gives one image-adaptive basis ``V`` (the right
@@ -154,6 +155,7 @@ class PatchTrials:
         self._analyses: dict[int, _PlaneAnalysis] = {}
         #: The last trials, by step and component choice: rate control's answer is one.
         self._files: dict[tuple[float, float | None], bytes] = {}
+        self._errors: dict[tuple[float, float | None], float] = {}
         #: When set, the components are chosen as at this luma step, whatever the step.
         self.decide_at: float | None = None
 
@@ -215,6 +217,11 @@ class PatchTrials:
                     "mean_divisor": divisor,
                 }
             )
+        pixels = self.shape[0] * self.shape[1]
+        squared_error = sum(
+            plane["squared_error"] * pixels / (shape[0] * shape[1])  # chroma: 4 pixels each
+            for plane, shape in zip(coded, self.shapes)
+        )
         version = (2, 0)
         if max(divisors) > 1:
             version = MEAN_DIVISOR_VERSION
@@ -231,7 +238,17 @@ class PatchTrials:
         }
         data = pack(header, serialize(coded, self.patch), version=version)
         self._files = {**dict(list(self._files.items())[-2:]), key: data}  # the last three
+        self._errors = {k: self._errors.get(k, squared_error) for k in self._files}
         return data
+
+    def squared_error(self, data: bytes) -> float:
+        """The summed squared error (luma, and chroma counted once per pixel it covers) of
+        one of the last three files :meth:`at_step` made, as the encoder rebuilds its
+        patches (before deblocking): what ``tile="auto"`` compares."""
+        for key, made in self._files.items():
+            if made is data:
+                return self._errors[key]
+        raise KeyError("not one of the last files these trials made.")
 
 
 def _choose(
@@ -303,18 +320,29 @@ def _quantize(
     scaled = np.rint(analysis.basis[:, kept] * 2.0 ** exponents[kept]).astype(np.int64)
     basis = scaled / 2.0 ** exponents[kept]
     q = np.zeros((kept.size, n), dtype=np.int32)  # (components, patches)
-    if kept.size:  # least squares against the decoded basis, QUANTIZE_ROWS patches at a time
-        solve = (basis @ np.linalg.inv(basis.T @ basis)).astype(np.float32)
-        for start in range(0, n, QUANTIZE_ROWS):
-            coefficients = analysis.residual[start : start + QUANTIZE_ROWS] @ solve
+    # The squared error of the patches as decoded (before deblocking), for choosing between
+    # encodes (tile="auto"): float64 sums of float32 blocks.
+    squared_error = 0.0
+    solve = (basis @ np.linalg.inv(basis.T @ basis)).astype(np.float32) if kept.size else None
+    rebuild = (basis.T * step).astype(np.float32)
+    for start in range(0, n, QUANTIZE_ROWS):  # against the decoded basis, by blocks of patches
+        residual = analysis.residual[start : start + QUANTIZE_ROWS]
+        error = residual
+        if solve is not None:  # least squares on the decoded basis
+            coefficients = residual @ solve
             coefficients *= np.float32(1 / step)
             rounded = np.abs(coefficients)
             rounded += np.float32(DEAD_ZONE)
             np.floor(rounded, out=rounded)
             np.copysign(rounded, coefficients, out=rounded)  # sign(c) * floor(|c| + dead zone)
             np.copyto(q[:, start : start + QUANTIZE_ROWS], rounded.T, casting="unsafe")
+            error = residual - rounded @ rebuild
+        squared_error += float(np.einsum("ij,ij->", error, error, dtype=np.float64))
     means = np.rint(analysis.means * (analysis.patch * divisor) / step).astype(np.int64)
+    mean_error = analysis.means - means * (step / (analysis.patch * divisor))
+    squared_error += analysis.patch**2 * float(np.dot(mean_error, mean_error))
     return {
+        "squared_error": squared_error,
         "kept": kept,
         "exponents": exponents[kept],
         "basis": scaled,
