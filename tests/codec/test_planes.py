@@ -41,3 +41,26 @@ def test_halve_is_the_block_mean_within_one_ulp(dtype, shape):
     np.testing.assert_array_max_ulp(got, expected, maxulp=1)
     if shape[1] > 2:  # the same summation order as NumPy's strided mean: the same bits
         assert np.array_equal(got, expected)
+
+
+@pytest.mark.parametrize("tile", [4, 8, 16])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_deblocking_by_strided_tiles_equals_boundary_by_boundary(tile, dtype, monkeypatch):
+    """The strided filter (whole tiles at once, in batches) gives exactly the pixels of
+    the rule applied boundary by boundary, the format's definition, for every shape:
+    multiples of the tile, a partial last tile, a single tile, batches of one boundary."""
+    from svdimage.codec import _planes
+
+    rng = np.random.default_rng(tile)
+    for shape in [(4 * tile, 3 * tile), (5 * tile + 3, 2 * tile + 1), (tile + 2, tile), (3, 7)]:
+        plane = rng.random(shape).astype(dtype)
+        threshold = 0.3
+        expected = plane.copy()
+        for axis in (0, 1):
+            x = np.moveaxis(expected, axis, 0)
+            for edge in range(tile, x.shape[0], tile):
+                _planes._deblock_edges(x, np.array([edge]), threshold)
+        np.testing.assert_array_equal(_planes.deblock(plane, tile, threshold), expected)
+        monkeypatch.setattr(_planes, "_DEBLOCK_BYTES", 1)  # one boundary per batch
+        np.testing.assert_array_equal(_planes.deblock(plane, tile, threshold), expected)
+        monkeypatch.undo()
