@@ -337,7 +337,7 @@ def _finish_v2(header: dict[str, Any], planes: list[np.ndarray]) -> np.ndarray:
     M, N = header["shape"][:2]
     y, cb, cr = planes
     out = np.empty((M, N, 3), dtype=np.float32)
-    strip = 64
+    strip = 16  # rows: their temporaries stay in cache (64: 0.31 s at 12 MP, 16: 0.26 s)
     for top in range(0, M, strip):
         rows = slice(top, min(top + strip, M))
         if cb.shape == (M, N):
