@@ -392,15 +392,18 @@ def _decode_coefficients(
     q = [np.zeros((k, r * c), dtype=np.int32) for r, c, k, _, _, _ in states]
     magnitudes = [np.zeros((k, r * c), dtype=np.uint8) for r, c, k, _, _, _ in states]
     decoded = 0
+    # Each plane's two checkerboard halves, as patch indices (the same for every component).
+    halves = []
+    for rows, cols, _, _, _, _ in states:
+        board = _checkerboard(rows, cols)
+        halves.append(((np.flatnonzero(~board), False), (np.flatnonzero(board), True)))
     for segment, (start, stop) in zip(segments, layer_groups(top)):
         reader = ContextReader(segment)
-        for (rows, cols, k, _, _, tables), values, magnitude in zip(states, q, magnitudes):
-            halves = _checkerboard(rows, cols)
+        for (rows, cols, k, _, _, tables), values, magnitude, plane_halves in zip(
+            states, q, magnitudes, halves
+        ):
             for j in range(start, min(stop, k)):
-                for where, half in (
-                    (np.flatnonzero(~halves), False),
-                    (np.flatnonzero(halves), True),
-                ):
+                for where, half in plane_halves:
                     contexts = _coefficient_contexts(magnitude, j, rows, cols, half)[where]
                     order, counts = _groups(contexts, len(tables))
                     filled = np.empty(where.size, dtype=np.int64)
