@@ -383,6 +383,19 @@ def test_sweep_and_reconstruct_accept_criteria(tmp_path, photo):
     assert_one_line_error(result, EXIT_BAD_INPUT, "unknown rank criterion")
 
 
+def test_inspect_shows_the_finer_chroma_means_of_a_low_rate_colour_file(tmp_path, color_photo):
+    out = tmp_path / "low.svdz"
+    result = invoke("compress", color_photo, "-o", out, "--quality", "10", "--tiles", "8")
+    assert result.exit_code == 0, result.output
+    result = invoke("inspect", out)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.stdout.split())
+    assert "version 2.2, checksums OK" in text
+    lines = [line for line in result.stdout.splitlines() if line.startswith("plane ")]
+    assert "means on step" not in lines[0]  # luma keeps 2.0's means
+    assert all("means on step" in line for line in lines[1:])
+
+
 def test_compress_reports_honest_sizes_and_jpeg(tmp_path, photo):
     out = tmp_path / "p.svdz"
     result = invoke("compress", photo, "-o", out, "--quality", "60", "--tiles", "8")

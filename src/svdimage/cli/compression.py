@@ -368,8 +368,14 @@ def inspect_command(
                 f"{fmt_count(int(stats['tiles']))} tiles, mean rank "
                 f"{stats['mean_rank']:.2f}, max rank {int(stats['max_rank'])}"
             )
+        means = ""
+        if plane.get("mean_divisor", 1) > 1:  # 2.2: means on a finer step than 2.0's
+            means = (
+                f", means on step {plane['step'] / (header['patch'] * plane['mean_divisor']):.3g}"
+            )
         lines.append(
-            f"plane {name} ({fmt_count(w)} x {fmt_count(h)}): {what}, step {plane['step']:.4g}"
+            f"plane {name} ({fmt_count(w)} x {fmt_count(h)}): {what}, "
+            f"step {plane['step']:.4g}{means}"
         )
     for line in lines:
         out_console.print(line, soft_wrap=True)
