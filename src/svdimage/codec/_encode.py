@@ -174,10 +174,12 @@ def encode(
     # tile="auto": each patch side encodes the target; the better file is kept.
     made = []
     for side in sides:
-        trials = _trials(array, rank=cap, tile=side, color=color, chroma=chroma, version=version)
+        trials = _trials(
+            array, rank=cap, tile=side, color=color, chroma=chroma, version=version, compare=True
+        )
         assert isinstance(trials, PatchTrials)
         data = _encode_target(trials, array, rank=rank, tile=side, **target)
-        made.append((data, trials.squared_error(data), trials))
+        made.append((data, trials.squared_error(data)))
     return _better(made, psnr=psnr is not None, sized=max_bytes is not None or bpp is not None)
 
 
@@ -199,7 +201,7 @@ def _patch_sides(
     return list(AUTO_PATCHES) if patches and not capped else [8]
 
 
-def _better(made: list[tuple[bytes, float, Any]], *, psnr: bool, sized: bool) -> bytes:
+def _better(made: list[tuple[bytes, float]], *, psnr: bool, sized: bool) -> bytes:
     """The better of files encoded with different patch sides: for a PSNR target the
     smaller; for a byte budget (each file within it) the one with less squared error;
     otherwise the one with the lower rate-distortion cost ``error + lambda * bits``,
@@ -209,7 +211,7 @@ def _better(made: list[tuple[bytes, float, Any]], *, psnr: bool, sized: bool) ->
         return min(made, key=lambda item: len(item[0]))[0]
     if sized:
         return min(made, key=lambda item: item[1])[0]
-    steps = [read_head(data)[0]["planes"][0]["step"] for data, _, _ in made]
+    steps = [read_head(data)[0]["planes"][0]["step"] for data, _ in made]
     slope = KEEP_FACTOR * max(steps) ** 2
     return min(made, key=lambda item: item[1] + slope * 8 * len(item[0]))[0]
 
@@ -364,8 +366,10 @@ def _trials(
     color: str,
     chroma: str,
     version: int = 3,
+    compare: bool = False,
 ) -> Trials | PatchTrials:
-    """Check the options shared by every target; the image's trials under them."""
+    """Check the options shared by every target; the image's trials under them
+    (``compare``: patch trials that measure their files' errors, for :func:`_better`)."""
     if version not in (1, 2, 3):
         raise ValueError(f"version must be 1, 2 or 3; got {version!r}.")
     if tile is not None and (
@@ -394,7 +398,12 @@ def _trials(
         )
     if patches and tile is not None:
         return PatchTrials(
-            array, patch=int(tile), max_rank=rank, chroma=chroma, mean_divisors=version == 3
+            array,
+            patch=int(tile),
+            max_rank=rank,
+            chroma=chroma,
+            mean_divisors=version == 3,
+            measure_error=compare,
         )
     return Trials(
         array,
@@ -442,14 +451,16 @@ def encode_for_sizes(
         version=options["version"],
         capped=cap is not None,
     )
+    compare = len(sides) > 1
     found = [
-        _files_for_sizes(_trials(array, rank=cap, tile=side, **options), sizes) for side in sides
+        _files_for_sizes(_trials(array, rank=cap, tile=side, compare=compare, **options), sizes)
+        for side in sides
     ]
     if len(found) == 1:
         return [data for data, _ in found[0]]
     best: list[bytes | None] = []
     for candidates in zip(*found):
-        made = [(data, error, None) for data, error in candidates if data is not None]
+        made = [(data, error) for data, error in candidates if data is not None]
         best.append(_better(made, psnr=False, sized=True) if made else None)
     return best
 
@@ -458,7 +469,7 @@ def _files_for_sizes(
     trials: Trials | PatchTrials, sizes: Sequence[float]
 ) -> list[tuple[bytes | None, float]]:
     """Each budget's file from one trials (``None`` where none fits) and its squared error
-    (patch trials; 0 otherwise), read right after the file was made."""
+    (patch trials that measure it; 0 otherwise), read right after the file was made."""
     files: list[tuple[bytes | None, float]] = []
     with _progress.task(
         f"searching the steps for {len(sizes)} sizes", unit="files encoded"
@@ -476,7 +487,7 @@ def _files_for_sizes(
             level = _level_for_budget(trials, budget, size_at)
             data = None if level is None else trials.at_step(level_to_step(level))
             error = 0.0
-            if data is not None and isinstance(trials, PatchTrials):
+            if data is not None and isinstance(trials, PatchTrials) and trials.measure_error:
                 error = trials.squared_error(data)
             files.append((data, error))
     return files

@@ -144,11 +144,15 @@ class PatchTrials:
         max_rank: int | None,
         chroma: str,
         mean_divisors: bool = True,
+        measure_error: bool = False,
     ) -> None:
         self.shape = image.shape
         self.patch, self.max_rank, self.chroma = patch, max_rank, chroma
         #: Whether chroma means may be refined (format 2.2); otherwise every file is 2.0.
         self.mean_divisors = mean_divisors
+        #: Whether each file's squared error is measured (:meth:`squared_error`: the encoder
+        #: compares patch sides with it); otherwise quantizing skips that work.
+        self.measure_error = measure_error
         # Each plane is dropped once analysed: the analysis holds all a trial needs.
         self.planes: list[np.ndarray | None] = list(to_planes(image, "ycbcr", chroma))
         self.shapes = [plane.shape for plane in self.planes if plane is not None]
@@ -207,7 +211,14 @@ class PatchTrials:
             divisor = self._divisor(plane_step, index)
             divisors.append(divisor)
             coded.append(
-                _quantize(self.analysis(index), plane_step, self.max_rank, decide, divisor)
+                _quantize(
+                    self.analysis(index),
+                    plane_step,
+                    self.max_rank,
+                    decide,
+                    divisor,
+                    measure=self.measure_error,
+                )
             )
             described.append(
                 {
@@ -218,10 +229,12 @@ class PatchTrials:
                 }
             )
         pixels = self.shape[0] * self.shape[1]
-        squared_error = sum(
-            plane["squared_error"] * pixels / (shape[0] * shape[1])  # chroma: 4 pixels each
-            for plane, shape in zip(coded, self.shapes)
-        )
+        squared_error = math.nan
+        if self.measure_error:
+            squared_error = sum(
+                plane["squared_error"] * pixels / (shape[0] * shape[1])  # chroma: 4 pixels each
+                for plane, shape in zip(coded, self.shapes)
+            )
         version = (2, 0)
         if max(divisors) > 1:
             version = MEAN_DIVISOR_VERSION
@@ -244,7 +257,10 @@ class PatchTrials:
     def squared_error(self, data: bytes) -> float:
         """The summed squared error (luma, and chroma counted once per pixel it covers) of
         one of the last three files :meth:`at_step` made, as the encoder rebuilds its
-        patches (before deblocking): what ``tile="auto"`` compares."""
+        patches (before deblocking): what ``tile="auto"`` compares. Needs
+        ``measure_error``."""
+        if not self.measure_error:
+            raise ValueError("these trials do not measure errors (measure_error=False).")
         for key, made in self._files.items():
             if made is data:
                 return self._errors[key]
@@ -312,16 +328,19 @@ def _quantize(
     max_rank: int | None,
     decide: float | None = None,
     divisor: int = 1,
+    *,
+    measure: bool = False,
 ) -> dict[str, Any]:
     """Choose the components, round the basis and the coefficients at ``step``, and the
-    means at ``step / (patch * divisor)``."""
+    means at ``step / (patch * divisor)``; with ``measure``, the squared error of the
+    patches so rebuilt (``None`` otherwise)."""
     n = analysis.patches
     kept, exponents, _ = _choose(analysis, step, max_rank, decide, divisor=divisor)
     scaled = np.rint(analysis.basis[:, kept] * 2.0 ** exponents[kept]).astype(np.int64)
     basis = scaled / 2.0 ** exponents[kept]
     q = np.zeros((kept.size, n), dtype=np.int32)  # (components, patches)
     # The squared error of the patches as decoded (before deblocking), for choosing between
-    # encodes (tile="auto"): float64 sums of float32 blocks.
+    # encodes (tile="auto"): float64 sums of float32 blocks, when asked.
     squared_error = 0.0
     solve = (basis @ np.linalg.inv(basis.T @ basis)).astype(np.float32) if kept.size else None
     rebuild = (basis.T * step).astype(np.float32)
@@ -336,13 +355,16 @@ def _quantize(
             np.floor(rounded, out=rounded)
             np.copysign(rounded, coefficients, out=rounded)  # sign(c) * floor(|c| + dead zone)
             np.copyto(q[:, start : start + QUANTIZE_ROWS], rounded.T, casting="unsafe")
-            error = residual - rounded @ rebuild
-        squared_error += float(np.einsum("ij,ij->", error, error, dtype=np.float64))
+            if measure:
+                error = residual - rounded @ rebuild
+        if measure:
+            squared_error += float(np.einsum("ij,ij->", error, error, dtype=np.float64))
     means = np.rint(analysis.means * (analysis.patch * divisor) / step).astype(np.int64)
-    mean_error = analysis.means - means * (step / (analysis.patch * divisor))
-    squared_error += analysis.patch**2 * float(np.dot(mean_error, mean_error))
+    if measure:
+        mean_error = analysis.means - means * (step / (analysis.patch * divisor))
+        squared_error += analysis.patch**2 * float(np.dot(mean_error, mean_error))
     return {
-        "squared_error": squared_error,
+        "squared_error": squared_error if measure else None,
         "kept": kept,
         "exponents": exponents[kept],
         "basis": scaled,

@@ -353,8 +353,7 @@ class Trials:
         max_rank = self.max_rank if max_rank is None else max_rank
         ycbcr = self.color == "ycbcr" and len(self.shape) == 3
         coded, described = [], []
-        for index, plane in enumerate(self.planes):
-            plane_step = step * (CHROMA_STEP_FACTOR if ycbcr and index > 0 else 1.0)
+        for index, (plane, plane_step) in enumerate(zip(self.planes, self._plane_steps(step))):
             dc_step = plane_step / DC_STEP_DIVISOR
             item = code_plane(
                 plane,
