@@ -41,6 +41,7 @@ __all__ = [
     "ContextWriter",
     "ContextReader",
     "ALPHABET",
+    "EXACT",
     "codes_of_counts",
     "symbols_of",
     "MAX_INTEGERS_PER_BYTE",

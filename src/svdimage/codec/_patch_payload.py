@@ -40,6 +40,7 @@ import numpy as np
 
 from svdimage.codec._context import (
     ALPHABET,
+    EXACT,
     ContextReader,
     ContextWriter,
     check_density,
@@ -60,6 +61,7 @@ __all__ = [
     "E_MIN",
     "E_SPAN",
     "MAX_SEGMENTS",
+    "optimize_coefficients",
 ]
 
 #: Deblocking threshold, in steps (:func:`svdimage.codec._planes.deblock`); 0 turns it off.
@@ -135,22 +137,30 @@ _BUCKET = _BUCKET.astype(np.uint8)
 _MAGNITUDE_CAP = _BUCKET.size - 1
 
 
+def _magnitudes(q: np.ndarray) -> np.ndarray:
+    """``|q|`` clipped at ``_MAGNITUDE_CAP``, in bytes: what the contexts are made of."""
+    return np.minimum(np.abs(q), _MAGNITUDE_CAP).astype(np.uint8)
+
+
 def _coefficient_contexts(
     magnitude: np.ndarray, j: int, rows: int, cols: int, second: bool
 ) -> np.ndarray:
     """Contexts (uint8) of component ``j`` for every patch; ``magnitude[i]`` holds
-    |Q| of component ``i`` for the patches decoded so far (zero elsewhere).
+    |Q| of component ``i`` for the patches decoded so far (zero elsewhere), clipped at
+    ``_MAGNITUDE_CAP`` (:func:`_magnitudes`).
 
     The activity is ``|Q_{j-1}| + |Q_{j-2}| / 2`` of the patch plus the mean of its
     four neighbours' ``|Q_j|`` (second half) or ``|Q_{j-1}|`` (first half), computed
     in integers as four times that.
     """
     n = rows * cols
-    activity = np.zeros(n, dtype=np.int32)
+    activity = np.zeros(n, dtype=np.int16)  # magnitudes are at most _MAGNITUDE_CAP
     if j >= 1:
-        activity += 4 * magnitude[j - 1]
+        activity += magnitude[j - 1]
+        activity *= 4
     if j >= 2:
-        activity += 2 * magnitude[j - 2]
+        activity += magnitude[j - 2]
+        activity += magnitude[j - 2]
     if second:
         activity += _neighbour_sum(magnitude[j], rows, cols)
     elif j >= 1:
@@ -158,6 +168,87 @@ def _coefficient_contexts(
     np.minimum(activity, _BUCKET.size - 1, out=activity)
     group = int(GROUP_OF[min(j, GROUP_OF.size - 1)])
     return _BUCKET[activity] + np.uint8(group * (len(ACTIVITY) + 1))
+
+
+#: The rates of :func:`optimize_coefficients` are measured on bands of RATE_BANDS[0] patch
+#: rows, one in every RATE_BANDS[1] rows, on grids of more than RATE_SAMPLED patches.
+RATE_BANDS = (16, 64)
+RATE_SAMPLED = 1 << 18
+
+
+def coefficient_rates(q: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """Bits of each ``(context, symbol)`` of coefficients ``q`` (components x patches), as
+    measured on them (on bands of patch rows, ``RATE_BANDS``, when there are more than
+    ``RATE_SAMPLED`` patches): ``-log2`` of each symbol's share of its context, counts
+    plus a half."""
+    height, every = RATE_BANDS
+    if rows * cols > RATE_SAMPLED and rows > every:
+        chosen = np.flatnonzero(np.arange(rows) % every < height)
+        q = q.reshape(q.shape[0], rows, cols)[:, chosen].reshape(q.shape[0], -1)
+        rows = chosen.size
+    halves = _checkerboard(rows, cols)
+    magnitude = _magnitudes(q)
+    counts = np.zeros(N_COEF_CONTEXTS * ALPHABET, dtype=np.int64)
+    for j in range(q.shape[0]):
+        for half in (False, True):
+            where = np.flatnonzero(halves == half)
+            contexts = _coefficient_contexts(magnitude, j, rows, cols, half)[where]
+            counts += np.bincount(
+                contexts.astype(np.int64) * ALPHABET + symbols_of(q[j, where])[0],
+                minlength=N_COEF_CONTEXTS * ALPHABET,
+            )
+    table = counts.reshape(N_COEF_CONTEXTS, ALPHABET) + 0.5
+    return -np.log2(table / table.sum(axis=1, keepdims=True))
+
+
+def optimize_coefficients(
+    scaled: np.ndarray, q: np.ndarray, rows: int, cols: int, *, slope: float
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Rate-distortion optimized rounding of ``scaled`` (coefficients over the step,
+    components x patches; ``q`` a first rounding of them). Each coefficient whose
+    magnitude ``x`` is at least a half becomes, in decoding order, whichever of 0,
+    ``floor(x)`` and ``floor(x) + 1`` costs least in squared error (in steps squared)
+    plus ``slope`` times its bits: its symbol's in its context (of the values already
+    chosen, with the rates measured on ``q``), its sign and its low bits. Smaller ones
+    become 0. The effect of a choice on later contexts is not weighed (greedy).
+
+    Returns the coefficients and, for :func:`serialize`, the contexts of each component's
+    two checkerboard halves in decoding order (those of the coefficients returned)."""
+    halves = _checkerboard(rows, cols)
+    both = [(np.flatnonzero(~halves), False), (np.flatnonzero(halves), True)]
+    rates = coefficient_rates(q, rows, cols).astype(np.float32).ravel()
+    out = np.zeros_like(q)
+    magnitude = np.zeros(q.shape, dtype=np.uint8)
+    slope32 = np.float32(slope)
+    parts = [scaled[:, where] for where, _ in both]  # each half's, gathered once
+    made: list[np.ndarray] = []
+    for j in range(q.shape[0]):  # in decoding order: component by component, half by half
+        for (where, half), part in zip(both, parts):
+            made.append(_coefficient_contexts(magnitude, j, rows, cols, half)[where])
+            live = np.flatnonzero(np.abs(part[j]) >= 0.5)
+            if live.size == 0:
+                continue
+            signed = part[j, live]
+            x = np.abs(signed)
+            chosen = where[live]
+            contexts = made[-1][live]
+            base = contexts.astype(np.int32) * np.int32(ALPHABET)
+            low = np.floor(x)
+            costs = []
+            for candidate in (low, low + 1):
+                symbols = np.minimum(candidate, EXACT).astype(np.int32)
+                bits = rates[base + symbols] + np.float32(1)  # the symbol and the sign
+                escaped = np.flatnonzero(candidate >= EXACT)
+                if escaped.size:  # an escape's symbol and its low bits
+                    wide = symbols_of(candidate[escaped].astype(np.int64))[0]
+                    bits[escaped] = rates[base[escaped] + wide] + 1 + (wide - EXACT)
+                costs.append((x - candidate) ** 2 + slope32 * bits)
+            best = np.where(costs[1] < costs[0], low + 1, low)
+            zero = x * x + slope32 * rates[base] <= np.minimum(costs[0], costs[1])
+            rounded = np.where(zero, 0, best).astype(np.int32)
+            out[j, chosen] = np.where(signed < 0, -rounded, rounded)
+            magnitude[j, chosen] = np.minimum(rounded, _MAGNITUDE_CAP)
+    return out, made
 
 
 def _groups(contexts: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
@@ -271,15 +362,22 @@ def serialize(coded: list[dict[str, Any]], patch: int) -> bytes:
         mean_values, mean_contexts = _mean_residuals(plane["means"])
         halves = _checkerboard(rows, cols)
         first, second = np.flatnonzero(~halves), np.flatnonzero(halves)
-        magnitude = np.abs(q)
+        known = plane.get("contexts")  # made by optimize_coefficients
+        if known is None:
+            magnitude = _magnitudes(q)
+            known = [
+                _coefficient_contexts(magnitude, j, rows, cols, half)[where]
+                for j in range(kept.size)
+                for where, half in ((first, False), (second, True))
+            ]
+            del magnitude
         # Each half of each component: (component, patches, their contexts). The values,
         # q[j, where], are gathered when counted and when written, not held twice.
-        blocks: list[tuple[int, np.ndarray, np.ndarray]] = []
-        for j in range(kept.size):
-            for where, half in ((first, False), (second, True)):
-                contexts = _coefficient_contexts(magnitude, j, rows, cols, half)[where]
-                blocks.append((j, where, contexts))
-        del magnitude
+        blocks = [
+            (j, where, known[2 * j + h])
+            for j in range(kept.size)
+            for h, where in enumerate((first, second))
+        ]
         basis_tables = _tables(head, [(basis_values, basis_contexts)], E_SPAN)
         mean_tables = _tables(head, list(zip(mean_values, mean_contexts)), N_MEAN_CONTEXTS)
         coefficient_tables = _tables(

@@ -14,11 +14,16 @@ singular vectors, sent once per plane) and the coefficients ``C = U S``, of
 which the first ``k`` columns are sent: a truncated SVD, with the side
 information of one ``B^2 x k`` basis instead of a basis per tile [1]_.
 
-* The quantizer: one step ``q`` per plane; a coefficient ``c`` becomes
-  ``sign(c) floor(|c| / q + 0.35)`` (a dead zone: small values go to 0, which
-  costs least) and is decoded as that integer times ``q``. The patch mean ``m``
-  is coded as ``round(B m / q)`` (the orthonormal DC coefficient with the same
-  step).
+* The quantizer: one step ``q`` per plane; a coefficient ``c`` is decoded as an
+  integer times ``q``. The integer is first ``sign(c) floor(|c| / q + 0.35)`` (a
+  dead zone: small values go to 0, which costs least); then, coefficient by
+  coefficient in decoding order, whichever of 0, ``floor(|c| / q)`` and
+  ``floor(|c| / q) + 1`` (with the sign of ``c``) costs least in squared error
+  plus ``KEEP_FACTOR * q^2`` times its bits in its context (rate-distortion
+  optimized quantization [2]_,
+  :func:`svdimage.codec._patch_payload.optimize_coefficients`). The patch mean
+  ``m`` is coded as ``round(B m / q)`` (the orthonormal DC coefficient with the
+  same step).
 * Which components: component ``j`` is kept when the squared error it removes
   exceeds ``KEEP_FACTOR * q^2`` times its bits (coefficients and basis), the
   slope of a uniform quantizer's rate-distortion curve; ``rank`` caps ``k``.
@@ -36,6 +41,8 @@ References
 ----------
 .. [1] D. Aase, J. H. Husoy and P. Waldemar, "A critique of SVD-based image
    coding systems", ISCAS 1999 (why per-block SVD loses to a shared basis).
+.. [2] M. Karczewicz, Y. Ye and I. Chong, "Rate distortion optimized
+   quantization", ITU-T VCEG-AH21, 2008.
 """
 
 from __future__ import annotations
@@ -48,7 +55,13 @@ import numpy as np
 from svdimage._linalg import svd_flip
 from svdimage.codec._context import ALPHABET, symbols_of
 from svdimage.codec._format import MEAN_DIVISOR_VERSION, pack
-from svdimage.codec._patch_payload import E_MIN, E_SPAN, grid_of, serialize
+from svdimage.codec._patch_payload import (
+    E_MIN,
+    E_SPAN,
+    grid_of,
+    optimize_coefficients,
+    serialize,
+)
 from svdimage.codec._planes import to_planes
 from svdimage.codec._tiles import quality_to_step
 
@@ -331,45 +344,53 @@ def _quantize(
     *,
     measure: bool = False,
 ) -> dict[str, Any]:
-    """Choose the components, round the basis and the coefficients at ``step``, and the
-    means at ``step / (patch * divisor)``; with ``measure``, the squared error of the
-    patches so rebuilt (``None`` otherwise)."""
+    """Choose the components, round the basis and the coefficients at ``step`` (a dead
+    zone, then :func:`~svdimage.codec._patch_payload.optimize_coefficients`), and the means
+    at ``step / (patch * divisor)``; with ``measure``, the squared error of the patches so
+    rebuilt (``None`` otherwise)."""
     n = analysis.patches
     kept, exponents, _ = _choose(analysis, step, max_rank, decide, divisor=divisor)
-    scaled = np.rint(analysis.basis[:, kept] * 2.0 ** exponents[kept]).astype(np.int64)
-    basis = scaled / 2.0 ** exponents[kept]
+    integers = np.rint(analysis.basis[:, kept] * 2.0 ** exponents[kept]).astype(np.int64)
+    basis = integers / 2.0 ** exponents[kept]
     q = np.zeros((kept.size, n), dtype=np.int32)  # (components, patches)
-    # The squared error of the patches as decoded (before deblocking), for choosing between
-    # encodes (tile="auto"): float64 sums of float32 blocks, when asked.
-    squared_error = 0.0
-    solve = (basis @ np.linalg.inv(basis.T @ basis)).astype(np.float32) if kept.size else None
-    rebuild = (basis.T * step).astype(np.float32)
-    for start in range(0, n, QUANTIZE_ROWS):  # against the decoded basis, by blocks of patches
-        residual = analysis.residual[start : start + QUANTIZE_ROWS]
-        error = residual
-        if solve is not None:  # least squares on the decoded basis
-            coefficients = residual @ solve
-            coefficients *= np.float32(1 / step)
+    contexts = None
+    if kept.size:
+        # The coefficients in steps, by least squares on the decoded basis (by blocks of
+        # patches), and their dead-zone rounding, which rate-distortion rounding refines.
+        scaled = np.empty((kept.size, n), dtype=np.float32)
+        solve = (basis @ np.linalg.inv(basis.T @ basis) / step).astype(np.float32)
+        for start in range(0, n, QUANTIZE_ROWS):
+            block = slice(start, start + QUANTIZE_ROWS)
+            coefficients = analysis.residual[block] @ solve
+            scaled[:, block] = coefficients.T
             rounded = np.abs(coefficients)
             rounded += np.float32(DEAD_ZONE)
             np.floor(rounded, out=rounded)
             np.copysign(rounded, coefficients, out=rounded)  # sign(c) * floor(|c| + dead zone)
-            np.copyto(q[:, start : start + QUANTIZE_ROWS], rounded.T, casting="unsafe")
-            if measure:
-                error = residual - rounded @ rebuild
-        if measure:
-            squared_error += float(np.einsum("ij,ij->", error, error, dtype=np.float64))
+            np.copyto(q[:, block], rounded.T, casting="unsafe")
+        q, contexts = optimize_coefficients(
+            scaled, q, analysis.rows, analysis.cols, slope=KEEP_FACTOR
+        )
+        del scaled
     means = np.rint(analysis.means * (analysis.patch * divisor) / step).astype(np.int64)
-    if measure:
+    squared_error = None
+    if measure:  # the patches as decoded (before deblocking): float64 sums of float32 blocks
+        rebuild = (basis.T * step).astype(np.float32)
+        squared_error = 0.0
+        for start in range(0, n, QUANTIZE_ROWS):
+            block = slice(start, start + QUANTIZE_ROWS)
+            error = analysis.residual[block] - q[:, block].T.astype(np.float32) @ rebuild
+            squared_error += float(np.einsum("ij,ij->", error, error, dtype=np.float64))
         mean_error = analysis.means - means * (step / (analysis.patch * divisor))
         squared_error += analysis.patch**2 * float(np.dot(mean_error, mean_error))
     return {
-        "squared_error": squared_error if measure else None,
+        "squared_error": squared_error,
         "kept": kept,
         "exponents": exponents[kept],
-        "basis": scaled,
+        "basis": integers,
         "means": means.reshape(analysis.rows, analysis.cols),
         "q": q,
+        "contexts": contexts,
         "rows": analysis.rows,
         "cols": analysis.cols,
     }
