@@ -43,6 +43,7 @@ __all__ = [
     "ALPHABET",
     "EXACT",
     "codes_of_counts",
+    "cheapest_codes",
     "symbols_of",
     "MAX_INTEGERS_PER_BYTE",
     "PrefixTooShortError",
@@ -106,6 +107,39 @@ def codes_of_counts(counts: np.ndarray, *, weights: np.ndarray = TABLE_WEIGHTS) 
     seen = counts > 0
     relative = np.where(seen, counts, 1) / np.maximum(top, 1)
     codes[seen] = np.clip(np.rint(top_code + per_octave * np.log2(relative)), 1, top_code)[seen]
+    return codes
+
+
+#: Bits of a symbol a table leaves out (code 0 or beyond its top): constriction's leaky
+#: categorical model gives it the least probability of its 24-bit precision.
+LEFT_OUT_BITS = 24.0
+
+
+def cheapest_codes(counts: np.ndarray, *, weights: np.ndarray = TABLE_WEIGHTS) -> np.ndarray:
+    """Table codes for each row of a ``(contexts, ALPHABET)`` count table that cost the
+    fewest bits, table and symbols together: :func:`codes_of_counts` of the symbols up to
+    a top, leaving the rare symbols above it to the coder's least probability
+    (``LEFT_OUT_BITS`` each) when a shorter table saves more than they cost."""
+    codes = codes_of_counts(counts, weights=weights)
+    per_code = np.log2(len(weights))
+    for row, (seen, out) in enumerate(zip(counts, codes)):
+        used = np.flatnonzero(seen)
+        if used.size < 2:
+            continue
+        best, best_bits = out, np.inf
+        for top in used + 1:  # a table ending just after a symbol that occurs
+            trial = codes_of_counts(seen[None, :top], weights=weights)[0]
+            if not trial.any():
+                continue
+            weight = weights[trial].astype(np.float64)
+            inside = seen[:top] > 0
+            bits = per_code * top + LEFT_OUT_BITS * float(seen[top:].sum())
+            bits -= float(np.dot(seen[:top][inside], np.log2(weight[inside] / weight.sum())))
+            if bits < best_bits:
+                best = np.zeros_like(out)
+                best[:top] = trial
+                best_bits = bits
+        codes[row] = best
     return codes
 
 

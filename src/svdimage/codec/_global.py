@@ -43,6 +43,7 @@ from svdimage.codec._context import (
     FINE_WEIGHTS,
     ContextReader,
     ContextWriter,
+    cheapest_codes,
     check_density,
     codes_of_counts,
     join_segments,
@@ -178,7 +179,7 @@ def _histograms(vectors: list[np.ndarray]) -> np.ndarray:
 def _tables(vectors: list[np.ndarray], classes: np.ndarray, count: int) -> np.ndarray:
     counts = np.zeros((max(count, 1), ALPHABET), dtype=np.int64)
     np.add.at(counts, classes, _histograms(vectors))
-    return codes_of_counts(counts, weights=FINE_WEIGHTS)[:count]
+    return cheapest_codes(counts, weights=FINE_WEIGHTS)[:count]
 
 
 def _classes(vectors: list[np.ndarray], *, rounds: int = REASSIGNMENTS) -> np.ndarray:

@@ -43,8 +43,8 @@ from svdimage.codec._context import (
     EXACT,
     ContextReader,
     ContextWriter,
+    cheapest_codes,
     check_density,
-    codes_of_counts,
     join_segments,
     read_segments,
     symbols_of,
@@ -325,7 +325,7 @@ def _tables(
             contexts.astype(np.int64) * ALPHABET + symbols_of(values)[0],
             minlength=count * ALPHABET,
         )
-    codes = codes_of_counts(counts.reshape(count, ALPHABET))
+    codes = cheapest_codes(counts.reshape(count, ALPHABET))
     for row in codes:
         writer.table(row)
     return codes
