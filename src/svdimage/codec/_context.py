@@ -31,6 +31,7 @@ segments (progressive decoding). Each segment may code at most
 
 from __future__ import annotations
 
+import functools
 import struct
 
 import numpy as np
@@ -151,6 +152,22 @@ def _probabilities(codes: np.ndarray, table_weights: np.ndarray = TABLE_WEIGHTS)
     return weights.astype(np.float64) / total
 
 
+@functools.lru_cache(maxsize=1024)
+def _categorical(codes: bytes, fine: bool):  # type: ignore[no-untyped-def]
+    """The categorical model of a table (int64 ``codes``, of ``FINE_WEIGHTS`` or
+    ``TABLE_WEIGHTS``), built once: a decoder reads every table's model many times."""
+    weights = FINE_WEIGHTS if fine else TABLE_WEIGHTS
+    probabilities = _probabilities(np.frombuffer(codes, dtype=np.int64), weights)
+    return _models()[0].Categorical(probabilities, perfect=False)
+
+
+def _model_of(codes: np.ndarray, weights: np.ndarray):  # type: ignore[no-untyped-def]
+    """The categorical model of a table's ``codes`` (of ``weights``)."""
+    if weights is FINE_WEIGHTS or weights is TABLE_WEIGHTS:
+        return _categorical(np.asarray(codes, dtype=np.int64).tobytes(), weights is FINE_WEIGHTS)
+    return _models()[0].Categorical(_probabilities(codes, weights), perfect=False)
+
+
 def _models():  # type: ignore[no-untyped-def]
     import constriction
 
@@ -186,8 +203,7 @@ class ContextWriter:
         if values.size == 0:
             return
         symbols, bits, low = symbols_of(values)
-        model = self._model.Categorical(_probabilities(codes, weights), perfect=False)
-        self._encoder.encode(symbols.astype(np.int32), model)
+        self._encoder.encode(symbols.astype(np.int32), _model_of(codes, weights))
         negative = values[values != 0] < 0
         if negative.size:
             self._encoder.encode(negative.astype(np.int32), self._sign)
@@ -235,8 +251,7 @@ class ContextReader:
     ) -> np.ndarray:
         if count == 0:
             return np.zeros(0, dtype=np.int64)
-        model = self._model.Categorical(_probabilities(codes, weights), perfect=False)
-        symbols = self._decode(model, count)
+        symbols = self._decode(_model_of(codes, weights), count)
         magnitude = symbols.copy()
         escaped = symbols >= EXACT
         bits = symbols[escaped] - EXACT + 1

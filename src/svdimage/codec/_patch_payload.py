@@ -510,10 +510,9 @@ def _decode_coefficients(
                         count = int(counts[context])
                         filled[position : position + count] = reader.values(count, tables[context])
                         position += count
-                    unsorted = np.empty_like(filled)
-                    unsorted[order] = filled
-                    values[j, where] = unsorted
-                    magnitude[j, where] = np.minimum(np.abs(unsorted), _MAGNITUDE_CAP)
+                    placed = where[order]  # the batches' patches, in coded order
+                    values[j, placed] = filled
+                    magnitude[j, placed] = np.minimum(np.abs(filled), _MAGNITUDE_CAP)
         decoded = stop
     return q, decoded
 
