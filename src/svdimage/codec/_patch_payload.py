@@ -1,8 +1,10 @@
 """Format 2's payload: how quantized planes are laid out, context-coded and read back.
 
 Package-internal; :mod:`svdimage.codec._patches` decides what is sent (the
-components, the basis and the coefficients at a step) and calls
-:func:`serialize`; :func:`svdimage.codec.decode` calls :func:`decode_payload`.
+components, the basis and the coefficients at a step, rounded by
+:func:`optimize_coefficients`, which weighs each integer's bits in the contexts
+below) and calls :func:`serialize`; :func:`svdimage.codec.decode` calls
+:func:`decode_payload`.
 
 * Means are coded coarse to fine (each level predicted by the mean of its
   decoded neighbours on the coarser grid, in integers), with a context from the
