@@ -178,7 +178,19 @@ RATE_BANDS = (16, 64)
 RATE_SAMPLED = 1 << 18
 
 
-def coefficient_rates(q: np.ndarray, rows: int, cols: int) -> np.ndarray:
+def _contexts_of(q: np.ndarray, rows: int, cols: int) -> list[np.ndarray]:
+    """The contexts of coefficients ``q`` (components x patches), as the reader derives
+    them: each component's two checkerboard halves in decoding order."""
+    halves = _checkerboard(rows, cols)
+    magnitude = _magnitudes(q)
+    return [
+        _coefficient_contexts(magnitude, j, rows, cols, half)[np.flatnonzero(halves == half)]
+        for j in range(q.shape[0])
+        for half in (False, True)
+    ]
+
+
+def _coefficient_rates(q: np.ndarray, rows: int, cols: int) -> np.ndarray:
     """Bits of each ``(context, symbol)`` of coefficients ``q`` (components x patches), as
     measured on them (on bands of patch rows, ``RATE_BANDS``, when there are more than
     ``RATE_SAMPLED`` patches): ``-log2`` of each symbol's share of its context, counts
@@ -189,16 +201,14 @@ def coefficient_rates(q: np.ndarray, rows: int, cols: int) -> np.ndarray:
         q = q.reshape(q.shape[0], rows, cols)[:, chosen].reshape(q.shape[0], -1)
         rows = chosen.size
     halves = _checkerboard(rows, cols)
-    magnitude = _magnitudes(q)
+    both = (np.flatnonzero(~halves), np.flatnonzero(halves))
     counts = np.zeros(N_COEF_CONTEXTS * ALPHABET, dtype=np.int64)
-    for j in range(q.shape[0]):
-        for half in (False, True):
-            where = np.flatnonzero(halves == half)
-            contexts = _coefficient_contexts(magnitude, j, rows, cols, half)[where]
-            counts += np.bincount(
-                contexts.astype(np.int64) * ALPHABET + symbols_of(q[j, where])[0],
-                minlength=N_COEF_CONTEXTS * ALPHABET,
-            )
+    for index, contexts in enumerate(_contexts_of(q, rows, cols)):
+        values = q[index // 2, both[index % 2]]
+        counts += np.bincount(
+            contexts.astype(np.int64) * ALPHABET + symbols_of(values)[0],
+            minlength=N_COEF_CONTEXTS * ALPHABET,
+        )
     table = counts.reshape(N_COEF_CONTEXTS, ALPHABET) + 0.5
     return -np.log2(table / table.sum(axis=1, keepdims=True))
 
@@ -218,7 +228,7 @@ def optimize_coefficients(
     two checkerboard halves in decoding order (those of the coefficients returned)."""
     halves = _checkerboard(rows, cols)
     both = [(np.flatnonzero(~halves), False), (np.flatnonzero(halves), True)]
-    rates = coefficient_rates(q, rows, cols).astype(np.float32).ravel()
+    rates = _coefficient_rates(q, rows, cols).astype(np.float32).ravel()
     out = np.zeros_like(q)
     magnitude = np.zeros(q.shape, dtype=np.uint8)
     slope32 = np.float32(slope)
@@ -366,13 +376,7 @@ def serialize(coded: list[dict[str, Any]], patch: int) -> bytes:
         first, second = np.flatnonzero(~halves), np.flatnonzero(halves)
         known = plane.get("contexts")  # made by optimize_coefficients
         if known is None:
-            magnitude = _magnitudes(q)
-            known = [
-                _coefficient_contexts(magnitude, j, rows, cols, half)[where]
-                for j in range(kept.size)
-                for where, half in ((first, False), (second, True))
-            ]
-            del magnitude
+            known = _contexts_of(q, rows, cols)
         # Each half of each component: (component, patches, their contexts). The values,
         # q[j, where], are gathered when counted and when written, not held twice.
         blocks = [
