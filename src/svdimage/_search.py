@@ -142,12 +142,15 @@ def qualities_for_budgets(
         fits = [q for q, n in sizes.items() if n <= budget]
         low = max(fits, default=lowest - 1)  # below lowest: nothing known to fit yet
         high = min((q for q, n in sizes.items() if n > budget and q > low), default=highest + 1)
-        mode, width, last, tries = "secant", high - low, 0, 0
+        mode, width, last, tries, boost = "secant", high - low, 0, 0, 1.0
         while high - low > 1 and not (
             tolerance > 0 and low >= lowest and sizes[low] >= (1 - tolerance) * budget
         ):
             aim = budget * (1 - tolerance / 2)  # the middle of the accepted window
             guess = _secant(sizes, aim, slope, nearest=tolerance > 0) if mode == "secant" else None
+            beyond = low < lowest or high > highest  # every measured size on one side
+            if guess is not None and slope and tolerance > 0 and beyond and len(sizes) > 1:
+                guess, boost = _flat_secant(sizes, aim, slope, guess, boost)
             if mode == "neighbour":  # a secant guess is usually right: test the next step
                 quality = low + 1 if last == low else high - 1
             elif guess is not None:
@@ -176,6 +179,22 @@ def qualities_for_budgets(
                 mode, width = "secant", high - low
         answers[budget] = low if low >= lowest else None
     return [answers[budget] for budget in budgets]
+
+
+def _flat_secant(
+    sizes: dict[int, int], aim: float, slope: float, guess: float, boost: float
+) -> tuple[float, float]:
+    """The next trial beyond every measurement, and the next boost. Where the two sizes
+    nearest ``aim`` lie on a line less than a quarter as steep as the expected ``slope``
+    (sizes that barely change, or fall, over a stretch: a file of a few kilobytes, mostly
+    header and means, whose size wiggles as components and tables come and go), the
+    secant ``guess`` points far off: step instead along ``slope`` from the nearest size,
+    ``boost`` times as far, and twice as far each time that falls short again."""
+    target = np.log(aim)
+    (qa, na), (qb, nb) = sorted(sizes.items(), key=lambda item: abs(np.log(item[1]) - target))[:2]
+    if (np.log(nb) - np.log(na)) / (qb - qa) >= slope / 4:
+        return guess, 1.0
+    return qa + boost * (target - np.log(na)) / slope, 2 * boost
 
 
 def _secant(

@@ -326,6 +326,21 @@ def _mean_residuals(means: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarra
     return values, contexts
 
 
+def mean_bits(means: np.ndarray) -> float:
+    """About the bits the integer patch ``means`` (a grid) cost: each residual's
+    information in its context (counts of this grid), plus its sign and low bits; no
+    tables. For rate control's size estimates (:meth:`PatchTrials.estimate`)."""
+    values, contexts = _mean_residuals(means.astype(np.int64, copy=False))
+    residuals, context = np.concatenate(values), np.concatenate(contexts)
+    symbols, bits, _ = symbols_of(residuals)
+    counts = np.bincount(context * ALPHABET + symbols).astype(np.float64)
+    totals = np.bincount(context).astype(np.float64)
+    per_context = np.repeat(totals, ALPHABET)[: counts.size]
+    seen = counts > 0
+    information = float((counts[seen] * np.log2(per_context[seen] / counts[seen])).sum())
+    return information + float(np.count_nonzero(residuals)) + float(np.maximum(bits - 1, 0).sum())
+
+
 def _tables(
     writer: ContextWriter, pieces: Iterable[tuple[np.ndarray, np.ndarray]], count: int
 ) -> np.ndarray:
