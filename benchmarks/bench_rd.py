@@ -51,7 +51,9 @@ TUNING = ("camera", "moon", "astronaut", "coffee", "chelsea")
 #: was encoded: 8 gray and 7 colour, every colour photo they ship without a download
 #: beyond the tuning ones (matplotlib's other colour sample is a 128-pixel clip-art box).
 #: ``mpl:NAME`` is matplotlib's sample photo NAME; stereo_motorcycle_right is the other
-#: view of stereo_motorcycle's scene.
+#: view of stereo_motorcycle's scene. Later that day, scikit-learn's two sample photos
+#: (``sklearn:NAME``, shipped in its wheel, no download) were added as the 8th and 9th
+#: colour photos, declared here before either was encoded.
 EVALUATION = (
     "coins",
     "clock",
@@ -68,6 +70,8 @@ EVALUATION = (
     "hubble_deep_field",
     "mpl:grace_hopper",
     "stereo_motorcycle_right",
+    "sklearn:china",
+    "sklearn:flower",
 )
 CODECS = (".svdz", ".svdz global", "JPEG", "WebP", "AVIF", "JPEG XL")
 NAIVE = ("8-bit per-vector factors", "float32 factors", "PNG of reconstruction")
@@ -75,13 +79,17 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def load(name: str) -> np.ndarray:
-    """A scikit-image photo (or matplotlib's, ``mpl:NAME``) as float32 in [0, 1];
-    ``gray:NAME`` is its luma."""
+    """A scikit-image photo (or matplotlib's, ``mpl:NAME``, or scikit-learn's,
+    ``sklearn:NAME``) as float32 in [0, 1]; ``gray:NAME`` is its luma."""
     import skimage.data
 
     gray = name.startswith("gray:")
     name = name.removeprefix("gray:")
-    mode = "gray" if gray else "rgb" if name.startswith("mpl:") else "auto"
+    mode = "gray" if gray else "rgb" if name.startswith(("mpl:", "sklearn:")) else "auto"
+    if name.startswith("sklearn:"):
+        from sklearn.datasets import load_sample_image
+
+        return load_image(load_sample_image(name.removeprefix("sklearn:") + ".jpg"), mode=mode)
     if name.startswith("mpl:"):
         from matplotlib import cbook
 
