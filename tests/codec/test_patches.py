@@ -323,12 +323,15 @@ def test_mean_estimate_of_a_large_grid_from_bands_is_near_the_whole(camera):
 @pytest.mark.parametrize("side", [4, 8])
 def test_size_estimate_is_near_the_file(side):
     """Rate control's first guess comes from the size estimate: on evaluation photos (no
-    constant was chosen on them), gray and colour, the file is within 25 % of it from 0.25
-    to 2 bits per pixel."""
+    constant was chosen on them), gray and colour, the file is 0.7 to 1.25 times it from
+    0.25 to 2 bits per pixel: the coder's contexts and the optimized rounding write less
+    than the estimate's first-order entropy (0.77-0.98 of it here), and a file estimated
+    at half its size (too small a sample) is caught."""
     import skimage.data
 
     from svdimage import load_image
 
+    checked = 0
     for name in ("coins", "rocket"):
         image = load_image(getattr(skimage.data, name)())
         trials = PatchTrials(image, patch=side, max_rank=None, chroma="420", mean_divisors=True)
@@ -336,4 +339,6 @@ def test_size_estimate_is_near_the_file(side):
             data = trials.at_step(step)
             bpp = 8 * len(data) / (image.shape[0] * image.shape[1])
             if 0.25 <= bpp <= 2:
-                assert 0.75 < len(data) / trials.estimate(step) < 1.25
+                assert 0.7 < len(data) / trials.estimate(step) < 1.25
+                checked += 1
+    assert checked >= 4
