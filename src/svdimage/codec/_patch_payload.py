@@ -333,11 +333,12 @@ def mean_bits(means: np.ndarray) -> float:
     values, contexts = _mean_residuals(means.astype(np.int64, copy=False))
     residuals, context = np.concatenate(values), np.concatenate(contexts)
     symbols, bits, _ = symbols_of(residuals)
-    counts = np.bincount(context * ALPHABET + symbols).astype(np.float64)
-    totals = np.bincount(context).astype(np.float64)
-    per_context = np.repeat(totals, ALPHABET)[: counts.size]
+    counts = np.bincount(
+        context * ALPHABET + symbols, minlength=N_MEAN_CONTEXTS * ALPHABET
+    ).reshape(N_MEAN_CONTEXTS, ALPHABET)
+    shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     seen = counts > 0
-    information = float((counts[seen] * np.log2(per_context[seen] / counts[seen])).sum())
+    information = float(-(counts[seen] * np.log2(shares[seen])).sum())
     return information + float(np.count_nonzero(residuals)) + float(np.maximum(bits - 1, 0).sum())
 
 
