@@ -51,11 +51,10 @@ def amplified_v2(shape, *, components=None, patch=8, padded=True):
     import numpy as np
 
     from svdimage.codec._context import ALPHABET, MAX_INTEGERS_PER_BYTE, ContextWriter
+    from svdimage.codec._patch_contexts import N_COEF_CONTEXTS, N_MEAN_CONTEXTS
     from svdimage.codec._patch_payload import (
         E_MIN,
         E_SPAN,
-        N_COEF_CONTEXTS,
-        N_MEAN_CONTEXTS,
         declared_integers,
         grid_of,
         layer_groups,

@@ -21,7 +21,7 @@ information of one ``B^2 x k`` basis instead of a basis per tile [1]_.
   ``floor(|c| / q) + 1`` (with the sign of ``c``) costs least in squared error
   plus ``KEEP_FACTOR * q^2`` times its bits in its context (rate-distortion
   optimized quantization [2]_,
-  :func:`svdimage.codec._patch_payload.optimize_coefficients`). The patch mean
+  :func:`svdimage.codec._patch_contexts.optimize_coefficients`). The patch mean
   ``m`` is coded as ``round(B m / q)`` (the orthonormal DC coefficient with the
   same step).
 * Which components: component ``j`` is kept when the squared error it removes
@@ -55,14 +55,8 @@ import numpy as np
 from svdimage._linalg import svd_flip
 from svdimage.codec._context import ALPHABET, symbols_of
 from svdimage.codec._format import MEAN_DIVISOR_VERSION, pack
-from svdimage.codec._patch_payload import (
-    E_MIN,
-    E_SPAN,
-    grid_of,
-    mean_bits,
-    optimize_coefficients,
-    serialize,
-)
+from svdimage.codec._patch_contexts import mean_bits, optimize_coefficients
+from svdimage.codec._patch_payload import E_MIN, E_SPAN, grid_of, serialize
 from svdimage.codec._planes import to_planes
 from svdimage.codec._tiles import quality_to_step
 
@@ -371,7 +365,7 @@ def _quantize(
     measure: bool = False,
 ) -> dict[str, Any]:
     """Choose the components, round the basis and the coefficients at ``step`` (a dead
-    zone, then :func:`~svdimage.codec._patch_payload.optimize_coefficients`), and the means
+    zone, then :func:`~svdimage.codec._patch_contexts.optimize_coefficients`), and the means
     at ``step / (patch * divisor)``; with ``measure``, the squared error of the patches so
     rebuilt (``None`` otherwise)."""
     n = analysis.patches
