@@ -251,17 +251,17 @@ class ContextReader:
     ) -> np.ndarray:
         if count == 0:
             return np.zeros(0, dtype=np.int64)
-        symbols = self._decode(_model_of(codes, weights), count)
-        magnitude = symbols.copy()
-        escaped = symbols >= EXACT
-        bits = symbols[escaped] - EXACT + 1
-        x = np.left_shift(1, bits - 1)
-        nonzero = np.flatnonzero(symbols)
+        magnitude = self._decode(_model_of(codes, weights), count)  # the symbols, then |v|
+        escaped = np.flatnonzero(magnitude >= EXACT)
+        nonzero = np.flatnonzero(magnitude)
         negative = self.uniform(nonzero.size, 2).astype(bool)
-        wide = bits >= 2
-        if wide.any():
-            x[wide] += self._decode(self._bits, (1 << (bits[wide] - 1)).astype(np.int32))
-        magnitude[escaped] = x + EXACT - 1
+        if escaped.size:  # rare: most contexts hold small magnitudes only
+            bits = magnitude[escaped] - EXACT + 1
+            x = np.left_shift(1, bits - 1)
+            wide = bits >= 2
+            if wide.any():
+                x[wide] += self._decode(self._bits, (1 << (bits[wide] - 1)).astype(np.int32))
+            magnitude[escaped] = x + EXACT - 1
         magnitude[nonzero[negative]] *= -1
         return magnitude
 
