@@ -411,3 +411,14 @@ def test_a_prefix_too_short_to_decode_names_the_smallest_that_does(astronaut, tm
         for n in (least, (least + len(data)) // 2, len(data))
     ]
     assert scores == sorted(scores)
+
+
+@pytest.mark.parametrize("width", [1, 2, 7, 64])
+def test_chroma_doubling_in_strips_is_the_planes_doubling_bit_for_bit(width):
+    """The decoder's strip-wise 4:2:0 doubling writes the same float32 values as
+    ``_planes.double`` (the arithmetic of format 2's specification), bit for bit."""
+    from svdimage.codec._decode import _double_columns
+    from svdimage.codec._planes import double
+
+    x = np.random.default_rng(width).random((5, width), dtype=np.float32)
+    np.testing.assert_array_equal(_double_columns(x), double(x, axis=1))
