@@ -16,7 +16,7 @@ from svdimage.codec import (
     quality_to_step,
     save,
 )
-from svdimage.codec._format import VERSION
+from svdimage.codec._format import PREDICTED_VERSION, VERSION
 from svdimage.metrics import peak_signal_noise_ratio
 
 from .svdz_files import V1
@@ -172,7 +172,9 @@ def test_rank_means_the_rank(camera, astronaut):
 
 def test_new_files_carry_the_current_version():
     data = encode(np.random.default_rng(0).random((20, 24)))
-    assert (data[5], data[6]) == VERSION == (2, 0)
+    assert (data[5], data[6]) == PREDICTED_VERSION == (2, 3)
+    older = encode(np.random.default_rng(0).random((20, 24)), version=2)
+    assert (older[5], older[6]) == VERSION == (2, 0)
     assert encode(np.random.default_rng(0).random((20, 24)), tile=None)[5:7] == bytes((3, 0))
     assert encode(np.random.default_rng(0).random((20, 24)), tile=None, version=2)[5:7] == bytes(V1)
     assert encode(np.random.default_rng(0).random((20, 24)), version=1)[5:7] == bytes(V1)

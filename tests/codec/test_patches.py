@@ -49,7 +49,7 @@ def test_patch_files_decode_close_to_the_step(camera, astronaut, which):
     for step in (0.08, 0.03, 0.01):
         data = encode(image, step=step, chroma=chroma)
         info = inspect(data)
-        assert info.version == (2, 0) and info.header["patch"] in (4, 8)  # tile="auto"
+        assert info.version == (2, 3) and info.header["patch"] in (4, 8)  # tile="auto"
         decoded = decode(data)
         assert decoded.dtype == np.float32 and decoded.shape == image.shape
         mse = float(np.mean((decoded.astype(np.float64) - image) ** 2))
@@ -92,11 +92,11 @@ def patch_file(small_gray):
     ],
 )
 def test_patch_header_with_wrong_keys_types_or_ranges(patch_file, mutate, match):
-    header, payload, _ = unpack(patch_file)
+    header, payload, version = unpack(patch_file)
     mutate(header)
     text = json.dumps(header, allow_nan=True).encode()
     with pytest.raises(FormatError, match=match):
-        decode(rebuild_text(text, payload, version=(2, 0)))
+        decode(rebuild_text(text, payload, version=version))
 
 
 def _keep_segment_table(payload, fill):
@@ -118,8 +118,8 @@ def _keep_segment_table(payload, fill):
     ],
 )
 def test_patch_payload_inconsistent_with_header(patch_file, edit, match):
-    header, payload, _ = unpack(patch_file)
-    bad = rebuild(header, edit(payload), version=(2, 0))
+    header, payload, version = unpack(patch_file)
+    bad = rebuild(header, edit(payload), version=version)
     with pytest.raises(FormatError, match=match):
         decode(bad)
     with pytest.raises(FormatError):
@@ -189,7 +189,7 @@ def test_low_rate_files_refine_the_chroma_means_and_keep_greys_neutral():
         step = header["planes"][1]["step"]
         assert divisors[1] == mean_divisor(step, 8, chroma=True)
         assert step / (8 * divisors[1]) * 255 <= CHROMA_MEAN_LEVELS
-        assert (new[5], new[6]) == ((2, 2) if divisors[1] > 1 else (2, 0))
+        assert (new[5], new[6]) == (2, 3)
         assert (old[5], old[6]) == (2, 0)
         worst_new = max(worst_new, chroma_error(new))
         worst_old = max(worst_old, chroma_error(old))
@@ -199,7 +199,11 @@ def test_low_rate_files_refine_the_chroma_means_and_keep_greys_neutral():
 def test_mean_divisors_are_checked_by_the_reader(small_color):
     data = encode(small_color[0], quality=10)
     header, payload, version = unpack(data)
-    assert version == (2, 2)
+    assert version == (2, 3)
+    # The same planes as a 2.2 file: its keys less the prediction weight.
+    header = dict(header, planes=[dict(p) for p in header["planes"]])
+    for plane in header["planes"]:
+        del plane["prediction"]
     for bad in (3, 128, True, 2.0, None):
         planes = [dict(plane, mean_divisor=bad) for plane in header["planes"]]
         with pytest.raises(FormatError, match="mean_divisor"):
@@ -240,7 +244,7 @@ def test_size_estimate_is_near_the_file(side):
     checked = 0
     for name in ("coins", "rocket"):
         image = load_image(getattr(skimage.data, name)())
-        trials = PatchTrials(image, patch=side, max_rank=None, chroma="420", mean_divisors=True)
+        trials = PatchTrials(image, patch=side, max_rank=None, chroma="420")
         for step in (0.08, 0.04, 0.02, 0.01):
             data = trials.at_step(step)
             bpp = 8 * len(data) / (image.shape[0] * image.shape[1])

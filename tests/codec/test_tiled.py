@@ -41,7 +41,7 @@ def test_a_tiled_file_is_its_tiles_each_an_independent_version_2_file(tiled, pho
     image = decode(data)
     assert image.shape == photo.shape and image.dtype == np.float32
     for r0, r1, c0, c1 in tile_regions(photo.shape, 256):  # each tile as the encoder codes it
-        alone = decode(encode(photo[r0:r1, c0:c1], quality=80))
+        alone = decode(encode(photo[r0:r1, c0:c1], quality=80, version=2))
         np.testing.assert_array_equal(image[r0:r1, c0:c1], alone)
     np.testing.assert_array_equal(open_tiled(path).compute(), image)  # lazily, tile by tile
     assert saved.nbytes == len(data)
@@ -112,12 +112,12 @@ def test_tampered_or_truncated_tiled_files_are_refused_in_one_line(tmp_path, til
     swapped = struct.pack(f"<{count}Q", *lengths) + b"".join(tiles)
     with pytest.raises(FormatError, match="a tile holds a"):
         decode(_with_payload(data, start, swapped))
-    # A tile must be a 2.0 file: one of another version (a 2.2 of its own region, here) is
+    # A tile must be a 2.0 file: one of another version (a 2.3 of its own region, here) is
     # refused, whatever it holds.
     header, _, _ = unpack(tiles[2])
     region = header["shape"][:2]
     other = encode(np.full(region + header["shape"][2:], 0.5), quality=5)
-    assert other[5:7] == bytes((2, 2))
+    assert other[5:7] == bytes((2, 3))
     restored = [other, tiles[1], tiles[0], *tiles[3:]]
     table = struct.pack(f"<{count}Q", *[len(t) for t in restored])
     with pytest.raises(FormatError, match="not a version-2.0 file"):

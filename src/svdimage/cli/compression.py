@@ -373,6 +373,8 @@ def inspect_command(
             means = (
                 f", means on step {plane['step'] / (header['patch'] * plane['mean_divisor']):.3g}"
             )
+        if plane.get("prediction", 0) > 0:  # 2.3: the second checkerboard half predicted
+            means += f", every other patch predicted (weight {plane['prediction']}/4)"
         lines.append(
             f"plane {name} ({fmt_count(w)} x {fmt_count(h)}): {what}, "
             f"step {plane['step']:.4g}{means}"

@@ -11,6 +11,7 @@ The public face of the codec; each stage lives in its own private module:
 ``_patches``         format 2: the SVD of each plane's patch matrix, quantized
 ``_patch_payload``   format 2: the payload's layout, writing and decoding
 ``_patch_contexts``  format 2: each integer's context, and its cost in bits
+``_prediction``      format 2.3: half of the patches predicted from the other half
 ``_context``         formats 2 and 3: context-modelled range coding (constriction)
 ``_entropy``         format 1: varints and LZMA2
 ``_rate``            rate control: the quality for a PSNR or a byte budget

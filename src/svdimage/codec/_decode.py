@@ -22,6 +22,7 @@ from svdimage.codec._format import (
     FRAMING_BYTES,
     GLOBAL_VERSION,
     HEAD_BYTES,
+    PREDICTED_VERSION,
     TILED_VERSION,
     FormatError,
     check_length,
@@ -295,9 +296,12 @@ def decode(
         assert image is not None
         return image
     if version[0] == 2 or version == GLOBAL_VERSION:
-        decoder = decode_global if version == GLOBAL_VERSION else decode_payload
         try:
-            planes = decoder(header, payload, partial=partial)
+            if version == GLOBAL_VERSION:
+                planes = decode_global(header, payload, partial=partial)
+            else:
+                predicted = version == PREDICTED_VERSION
+                planes = decode_payload(header, payload, partial=partial, predicted=predicted)
         except PrefixTooShortError as short:
             least = len(data) - len(payload) + _least_payload(whole, short)
             means = "the plane means" if version == GLOBAL_VERSION else "the patch means"
@@ -486,7 +490,7 @@ def inspect(data: bytes, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> File
         decode_tiled(data, max_pixels=max_pixels, build=False)  # every tile, as decode does
         stats = [{"tiles": len(tile_regions(tuple(header["shape"]), header["tile"]))}]
     elif version[0] == 2:
-        decode_payload(header, payload, build=False)  # every check decode makes
+        decode_payload(header, payload, build=False)  # every check decode makes (2.3 alike)
         stats = [
             {
                 "patches": int(np.prod(grid_of(plane["shape"], header["patch"]))),

@@ -70,10 +70,12 @@ def encode(
 ) -> bytes:
     """Compress an image to ``.svdz`` bytes.
 
-    By default a format-2.0 file: each plane's 4x4 or 8x8 patches (whichever
+    By default a format-2.3 file: each plane's 4x4 or 8x8 patches (whichever
     codes this image better at this target) are the rows of a matrix whose
     truncated SVD (one shared basis, a few coefficients per patch) is
-    quantized and context-coded (:mod:`svdimage.codec._patches`).
+    quantized and context-coded (:mod:`svdimage.codec._patches`), every other
+    patch less its prediction from its four neighbours
+    (:mod:`svdimage.codec._prediction`).
     ``tile=None`` writes the global SVD of each plane (format 3.0,
     range-coded: ``rank`` is then the rank of the image), and ``version=1``
     the per-tile SVDs of format 1.1, for readers older than format 2.
@@ -109,11 +111,11 @@ def encode(
     chroma : {'420', '444'}, optional
         Chroma resolution for YCbCr: half (4:2:0) or full.
     version : {3, 2, 1}, optional
-        The newest format to write. 3 (default): patches as 2.0, or as 2.2
-        where a chroma plane's means need a finer step (low rates); the global
+        The newest format to write. 3 (default): patches as 2.3 (chroma means
+        refined where they need it, every other patch predicted); the global
         SVD as 3.0. 2: patches as 2.0 and the global SVD as 1.1, for readers
-        older than this package's 2.2 and 3.0. 1: format 1.1 for everything
-        (with ``tile`` given, the per-tile SVD).
+        older than this package's 2.2, 2.3 and 3.0. 1: format 1.1 for
+        everything (with ``tile`` given, the per-tile SVD).
     max_components : int, optional
         With ``tile`` given: a cap on the components of the patch basis (1 to
         ``tile**2``; format 1: per tile, 1 to the tile side). ``rank=`` meant
@@ -402,7 +404,7 @@ def _trials(
             patch=int(tile),
             max_rank=rank,
             chroma=chroma,
-            mean_divisors=version == 3,
+            newest=version == 3,
             measure_error=compare,
         )
     return Trials(

@@ -5,7 +5,7 @@ Layout (all integers little-endian)::
     offset  size  field
     0       5     magic b"\\x93SVDZ" (first byte non-ASCII, as numpy's .npy)
     5       1     major version (3; 1 and 2 are still read)
-    6       1     minor version (1.0, 1.1, 2.0, 2.1, 2.2 and 3.0 are read)
+    6       1     minor version (1.0, 1.1, 2.0, 2.1, 2.2, 2.3 and 3.0 are read)
     7       4     header length H (uint32, at most 65536)
     11      H     header: UTF-8 JSON object with exactly the keys below
     11+H    4     CRC-32 of bytes [0, 11+H)
@@ -60,6 +60,12 @@ upgrade, never guessing. Versions so far:
 * 2.2: version 2.0 with a ``mean_divisor`` (1, 2, 4, ..., 64) in each plane:
   its patch means are ``D * step / (patch * mean_divisor)``. Writers use it when
   a plane's means need a finer step than 2.0's (chroma at low rates).
+* 2.3: version 2.2 (a ``mean_divisor`` in every plane; the same payload) whose
+  second checkerboard half of patches is predicted from the first: once the
+  patches are in place, each patch ``(r, c)`` with ``r + c`` odd adds its
+  prediction from its four neighbours' facing edges
+  (:mod:`svdimage.codec._prediction`) times ``prediction / 4``, before
+  deblocking. Each plane has a key ``prediction``, an integer 0..4.
 * 3.0: the global SVD of each plane, range-coded vector by vector
   (:mod:`svdimage.codec._global`). Header keys ``shape``, ``color`` ("gray",
   "ycbcr" or "rgb"), ``chroma``, ``planes`` (each exactly ``shape``, ``step``
@@ -98,14 +104,18 @@ __all__ = [
 ]
 
 MAGIC = b"\x93SVDZ"
-#: The version this package writes by default; every version in KNOWN_VERSIONS is read.
+#: The version :func:`pack` writes unless told (2.0: the tiles of a 2.1 file, and ``encode(...,
+#: version=2)``); ``encode`` writes patch files as PREDICTED_VERSION. Every version in
+#: KNOWN_VERSIONS is read.
 VERSION = (2, 0)
 #: Every version this reader decodes, each exactly as specified.
-KNOWN_VERSIONS = ((1, 0), (1, 1), (2, 0), (2, 1), (2, 2), (3, 0))
+KNOWN_VERSIONS = ((1, 0), (1, 1), (2, 0), (2, 1), (2, 2), (2, 3), (3, 0))
 #: The tiled version: independently decodable tiles, each a version-2.0 file.
 TILED_VERSION = (2, 1)
 #: Patch files whose planes carry a mean divisor (finer patch means).
 MEAN_DIVISOR_VERSION = (2, 2)
+#: Patch files whose second checkerboard half is predicted (and every plane has a divisor).
+PREDICTED_VERSION = (2, 3)
 #: The global SVD, range-coded (what ``tile=None`` writes).
 GLOBAL_VERSION = (3, 0)
 #: Prefix of extension keys that readers ignore.
@@ -363,7 +373,8 @@ def validate_header(
             f"header 'color' {color!r} / 'chroma' {chroma!r} do not fit shape {shape}."
         )
     if version[0] == 2:
-        _validate_v2(header, M, N, divisors=version == MEAN_DIVISOR_VERSION)
+        divisors = version in (MEAN_DIVISOR_VERSION, PREDICTED_VERSION)
+        _validate_v2(header, M, N, divisors=divisors, predicted=version == PREDICTED_VERSION)
         return
     if version == GLOBAL_VERSION:
         _validate_global(header, M, N)
@@ -386,7 +397,9 @@ def validate_header(
             )
 
 
-def _validate_v2(header: dict[str, Any], M: int, N: int, *, divisors: bool = False) -> None:
+def _validate_v2(
+    header: dict[str, Any], M: int, N: int, *, divisors: bool = False, predicted: bool = False
+) -> None:
     if header["color"] == "rgb":
         raise FormatError("version-2 files are gray or YCbCr; 'rgb' is not one of them.")
     patch = header["patch"]
@@ -395,9 +408,14 @@ def _validate_v2(header: dict[str, Any], M: int, N: int, *, divisors: bool = Fal
     if header["coder"] != "context-range":
         raise FormatError(f"unknown coder {header['coder']!r} for version 2.")
     keys = _PLANE_KEYS_V2 | {"mean_divisor"} if divisors else _PLANE_KEYS_V2
+    if predicted:
+        keys = keys | {"prediction"}
     for plane, _ in _checked_planes(header, M, N, keys):
         if not _is_number(plane["step"], 1e-6, 1e3):
             raise FormatError(f"plane 'step' must be a number in 1e-6..1e3; got {plane['step']!r}.")
+        weight = plane.get("prediction", 0)
+        if not (_is_int(weight) and 0 <= weight <= 4):
+            raise FormatError(f"plane 'prediction' must be an integer in 0..4; got {weight!r}.")
         divisor = plane.get("mean_divisor", 1)
         if not (_is_int(divisor) and divisor in MEAN_DIVISORS):
             raise FormatError(

@@ -134,7 +134,14 @@ def _coefficient_rates(q: np.ndarray, rows: int, cols: int) -> np.ndarray:
 
 
 def optimize_coefficients(
-    scaled: np.ndarray, q: np.ndarray, rows: int, cols: int, *, slope: float
+    scaled: np.ndarray,
+    q: np.ndarray,
+    rows: int,
+    cols: int,
+    *,
+    slope: float,
+    given: tuple[bool, bool] = (False, False),
+    given_contexts: bool = True,
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     """Rate-distortion optimized rounding of ``scaled`` (coefficients over the step,
     components x patches; ``q`` a first rounding of them). Each coefficient whose
@@ -143,6 +150,11 @@ def optimize_coefficients(
     plus ``slope`` times its bits: its symbol's in its context (of the values already
     chosen, with the rates measured on ``q``), its sign and its low bits. Smaller ones
     become 0. The effect of a choice on later contexts is not weighed (greedy).
+
+    ``given``: whether the first and the second checkerboard half keep ``q``'s values
+    (format 2.3 rounds the first half beside the second as first rounded, then the
+    second half, predicted from the first, beside the first); ``given_contexts=False``
+    skips the given halves' contexts (their entries in the list returned are empty).
 
     Returns the coefficients and, for :func:`serialize`, the contexts of each component's
     two checkerboard halves in decoding order (those of the coefficients returned)."""
@@ -156,7 +168,14 @@ def optimize_coefficients(
     made: list[np.ndarray] = []
     for j in range(q.shape[0]):  # in decoding order: component by component, half by half
         for (where, half), part in zip(both, parts):
-            made.append(_coefficient_contexts(magnitude, j, rows, cols, half)[where])
+            if given[half] and not given_contexts:
+                made.append(np.zeros(0, dtype=np.uint8))
+            else:
+                made.append(_coefficient_contexts(magnitude, j, rows, cols, half)[where])
+            if given[half]:
+                out[j, where] = q[j, where]
+                magnitude[j, where] = _magnitudes(q[j, where])
+                continue
             live = np.flatnonzero(np.abs(part[j]) >= 0.5)
             if live.size == 0:
                 continue

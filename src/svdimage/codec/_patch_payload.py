@@ -59,6 +59,7 @@ from svdimage.codec._patch_contexts import (
     _refine,
 )
 from svdimage.codec._planes import deblock
+from svdimage.codec._prediction import PREDICTION_QUARTERS, add_predictions
 
 __all__ = [
     "serialize",
@@ -203,9 +204,16 @@ def serialize(coded: list[dict[str, Any]], patch: int) -> bytes:
 
 
 def decode_payload(
-    header: dict[str, Any], payload: bytes, *, partial: bool = False, build: bool = True
+    header: dict[str, Any],
+    payload: bytes,
+    *,
+    partial: bool = False,
+    build: bool = True,
+    predicted: bool = False,
 ) -> list[np.ndarray]:
-    """The planes (float32, each of its header shape) of a validated version-2 file.
+    """The planes (float32, each of its header shape) of a validated version-2 file
+    (``predicted``: version 2.3, whose second checkerboard half of patches adds its
+    prediction from the first, :func:`~svdimage.codec._prediction.add_predictions`).
 
     Every count comes from the header, whose plane shapes were checked against
     the pixel cap before this runs. Each segment is first checked to be long
@@ -271,6 +279,8 @@ def decode_payload(
             mean_step=plane["step"] / (patch * plane.get("mean_divisor", 1)),
         )
         del values
+        if predicted:
+            add_predictions(out, patch, weight=plane["prediction"] / PREDICTION_QUARTERS)
         h, w = plane["shape"]
         out = out[:h, :w]
         if DEBLOCK > 0:

@@ -54,10 +54,11 @@ import numpy as np
 
 from svdimage._linalg import svd_flip
 from svdimage.codec._context import ALPHABET, symbols_of
-from svdimage.codec._format import MEAN_DIVISOR_VERSION, pack
+from svdimage.codec._format import PREDICTED_VERSION, pack
 from svdimage.codec._patch_contexts import mean_bits, optimize_coefficients
-from svdimage.codec._patch_payload import E_MIN, E_SPAN, grid_of, serialize
+from svdimage.codec._patch_payload import E_MIN, E_SPAN, _put_patches, grid_of, serialize
 from svdimage.codec._planes import to_planes
+from svdimage.codec._prediction import PREDICTION_QUARTERS, patch_predictions, second_half
 from svdimage.codec._tiles import quality_to_step
 
 __all__ = [
@@ -106,8 +107,11 @@ def mean_divisor(step: float, patch: int, *, chroma: bool) -> int:
 class _PlaneAnalysis:
     """What does not depend on the step: patches, means, the patch-matrix SVD."""
 
-    def __init__(self, plane: np.ndarray, patch: int) -> None:
+    def __init__(self, plane: np.ndarray, patch: int, *, predicted: bool = False) -> None:
         self.shape = plane.shape
+        #: Format 2.3: the second checkerboard half is predicted (:mod:`._prediction`), and
+        #: the basis fits the first half's patches and the second half's prediction errors.
+        self.predicted = predicted
         self.patch = patch
         self.rows, self.cols = grid_of(plane.shape, patch)
         h, w = plane.shape
@@ -120,22 +124,39 @@ class _PlaneAnalysis:
         grid[...] = padded.reshape(self.rows, patch, self.cols, patch).transpose(0, 2, 1, 3)
         patches = grid.reshape(self.rows * self.cols, patch * patch)
         del grid
+        #: Format 2.3: the second half's patches and the (mean-free) predictions of them
+        #: from the original first half: what the basis and the component choice see.
+        self.second: np.ndarray | None = None
+        self.open_loop: np.ndarray | None = None
+        #: The weight of the predictions (in quarters): the least-squares fit of the
+        #: original second half by its predictions, rounded (0 on grain, 4 on outlines).
+        self.weight = 0
+        if predicted:
+            self.second = second_half(self.rows, self.cols)
+            self.open_loop = patch_predictions(padded, patch)
         del padded
         self.means = patches.mean(axis=1, dtype=np.float64)
         patches -= self.means[:, None].astype(np.float32)
         self.residual = patches  # float32: the Gram matrix's 1e-7 errors are far below a step
+        if self.open_loop is not None:
+            self.weight = _weight_of(patches[self.second], self.open_loop)
+            self.open_loop *= np.float32(self.weight / PREDICTION_QUARTERS)
+            patches = patches.copy()
+            patches[self.second] -= self.open_loop
         # The Gram matrix in float64, by blocks of rows: a float32 product of 187,500 rows
         # is summed in an order that depends on BLAS's threads, and the basis with it.
+        fitted = self.residual
         gram = np.zeros((patches.shape[1],) * 2)
         for start in range(0, patches.shape[0], 1 << 14):
-            block = patches[start : start + (1 << 14)].astype(np.float64)
+            block = fitted[start : start + (1 << 14)].astype(np.float64)
             gram += block.T @ block
         eigenvalues, vectors = np.linalg.eigh(gram)
         order = np.argsort(eigenvalues)[::-1]
         columns = vectors[:, order]  # the right singular vectors of the patch matrix
         self.basis = svd_flip(columns, columns.T)[0]
         self.rms = np.sqrt(np.maximum(eigenvalues[order], 0) / patches.shape[0])
-        coefficients = self.residual @ self.basis.astype(np.float32)
+        coefficients = patches @ self.basis.astype(np.float32)
+        del patches
         self.largest = np.abs(coefficients).max(axis=0, initial=0.0)
         # The components are chosen on every SAMPLE-th patch (their statistics, not
         # their values, decide), which makes a rate-control trial 4x cheaper.
@@ -155,13 +176,14 @@ class PatchTrials:
         patch: int,
         max_rank: int | None,
         chroma: str,
-        mean_divisors: bool = True,
+        newest: bool = True,
         measure_error: bool = False,
     ) -> None:
         self.shape = image.shape
         self.patch, self.max_rank, self.chroma = patch, max_rank, chroma
-        #: Whether chroma means may be refined (format 2.2); otherwise every file is 2.0.
-        self.mean_divisors = mean_divisors
+        #: Whether files are format 2.3 (chroma means refined where they need it, the second
+        #: checkerboard half predicted); otherwise 2.0.
+        self.newest = newest
         #: Whether each file's squared error is measured (:meth:`squared_error`: the encoder
         #: compares patch sides with it); otherwise quantizing skips that work.
         self.measure_error = measure_error
@@ -179,12 +201,12 @@ class PatchTrials:
         if index not in self._analyses:
             plane = self.planes[index]
             assert plane is not None
-            self._analyses[index] = _PlaneAnalysis(plane, self.patch)
+            self._analyses[index] = _PlaneAnalysis(plane, self.patch, predicted=self.newest)
             self.planes[index] = None
         return self._analyses[index]
 
     def _divisor(self, plane_step: float, index: int) -> int:
-        if not self.mean_divisors:
+        if not self.newest:
             return 1
         return mean_divisor(plane_step, self.patch, chroma=index > 0)
 
@@ -238,6 +260,7 @@ class PatchTrials:
                     "step": plane_step,
                     "components": int(coded[-1]["kept"].size),
                     "mean_divisor": divisor,
+                    "prediction": coded[-1]["prediction"],
                 }
             )
         pixels = self.shape[0] * self.shape[1]
@@ -247,12 +270,10 @@ class PatchTrials:
                 plane["squared_error"] * pixels / (shape[0] * shape[1])  # chroma: 4 pixels each
                 for plane, shape in zip(coded, self.shapes)
             )
-        version = (2, 0)
-        if max(divisors) > 1:
-            version = MEAN_DIVISOR_VERSION
-        else:
+        version = PREDICTED_VERSION if self.newest else (2, 0)
+        if not self.newest:
             for plane in described:
-                del plane["mean_divisor"]
+                del plane["mean_divisor"], plane["prediction"]
         header = {
             "shape": list(self.shape),
             "color": "ycbcr" if len(self.shape) == 3 else "gray",
@@ -334,6 +355,62 @@ def _choose(
     return kept, exponents, float(bits[np.isin(live, kept)].sum())
 
 
+def _weight_of(
+    patches: np.ndarray, predicted: np.ndarray, basis: np.ndarray | None = None, step: float = 0.0
+) -> int:
+    """The prediction weight, in quarters (0 to ``PREDICTION_QUARTERS``), for the
+    (mean-free) second-half ``patches`` and their ``predicted`` rows.
+
+    Without ``basis``: the least-squares fit, rounded. With the kept components'
+    (orthonormal) ``basis`` and the ``step``: the weight whose prediction errors cost
+    least by the quantizer's rule of thumb: each kept component's variance ``v`` (over
+    the patches) costs ``min(v, D) + KEEP_FACTOR q^2 log2(v / D) / 2`` with
+    ``D = q^2 / 12`` (error and bits of a uniform quantizer), and what the kept
+    components leave out costs its energy. Prediction adds error where the
+    coefficients do not follow it (grain finer than the kept components)."""
+    if basis is None:
+        fit = float(np.vdot(patches, predicted)) / max(float(np.vdot(predicted, predicted)), 1e-30)
+        return int(np.clip(np.rint(PREDICTION_QUARTERS * fit), 0, PREDICTION_QUARTERS))
+    n = max(patches.shape[0], 1)
+    flat = basis.astype(np.float32)
+    xb, pb = patches @ flat, predicted @ flat
+    total = [
+        float(np.vdot(x, y)) / n
+        for x, y in ((patches, patches), (patches, predicted), (predicted, predicted))
+    ]
+    per = [
+        np.einsum("ij,ij->j", x, y, dtype=np.float64) / n for x, y in ((xb, xb), (xb, pb), (pb, pb))
+    ]
+    floor = step * step / 12
+    costs = []
+    for quarters in range(PREDICTION_QUARTERS + 1):
+        w = quarters / PREDICTION_QUARTERS
+        energy = total[0] - 2 * w * total[1] + w * w * total[2]
+        kept = np.maximum(per[0] - 2 * w * per[1] + w * w * per[2], 0.0)
+        bits = 0.5 * np.log2(np.maximum(kept / floor, 1.0))
+        cost = energy - kept.sum() + np.minimum(kept, floor).sum()
+        costs.append(cost + KEEP_FACTOR * step * step * bits.sum())
+    return int(np.argmin(costs))
+
+
+def _rounded(target: np.ndarray, solve: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(scaled, q)``: the coefficients in steps of ``target``'s rows (components x
+    patches, ``target @ solve`` by blocks of patches) and their dead-zone rounding."""
+    n, k = target.shape[0], solve.shape[1]
+    scaled = np.empty((k, n), dtype=np.float32)
+    q = np.empty((k, n), dtype=np.int32)
+    for start in range(0, n, QUANTIZE_ROWS):
+        block = slice(start, start + QUANTIZE_ROWS)
+        coefficients = target[block] @ solve
+        scaled[:, block] = coefficients.T
+        rounded = np.abs(coefficients)
+        rounded += np.float32(DEAD_ZONE)
+        np.floor(rounded, out=rounded)
+        np.copysign(rounded, coefficients, out=rounded)  # sign(c) * floor(|c| + dead zone)
+        np.copyto(q[:, block], rounded.T, casting="unsafe")
+    return scaled, q
+
+
 #: Rate control estimates the bits of a grid of patch means with more than twice
 #: ``MEAN_BANDS[0] * MEAN_BANDS[1]`` rows on ``MEAN_BANDS[0]`` bands of ``MEAN_BANDS[1]``
 #: rows, spread evenly: 9-14 ms instead of 73 ms for the luma of a 12-megapixel photo at
@@ -367,43 +444,80 @@ def _quantize(
     """Choose the components, round the basis and the coefficients at ``step`` (a dead
     zone, then :func:`~svdimage.codec._patch_contexts.optimize_coefficients`), and the means
     at ``step / (patch * divisor)``; with ``measure``, the squared error of the patches so
-    rebuilt (``None`` otherwise)."""
+    rebuilt (``None`` otherwise).
+
+    Format 2.3 (``analysis.predicted``): the first checkerboard half is rounded first
+    (beside the second half's coefficients as predicted from the original first half);
+    then the first half is rebuilt as the decoder will, the second half's patches less
+    their predictions from it are the second half's coefficients, rounded with the first
+    half kept (closed loop: the second half codes what the decoder's prediction misses)."""
     n = analysis.patches
     kept, exponents, _ = _choose(analysis, step, max_rank, decide)
     integers = np.rint(analysis.basis[:, kept] * 2.0 ** exponents[kept]).astype(np.int64)
     basis = integers / 2.0 ** exponents[kept]
+    means = np.rint(analysis.means * (analysis.patch * divisor) / step).astype(np.int64)
+    rows, cols, side = analysis.rows, analysis.cols, analysis.patch
     q = np.zeros((kept.size, n), dtype=np.int32)  # (components, patches)
     contexts = None
+    target = analysis.residual  # what the coefficients code, a row per patch
+    weight = 0
     if kept.size:
-        # The coefficients in steps, by least squares on the decoded basis (by blocks of
-        # patches), and their dead-zone rounding, which rate-distortion rounding refines.
-        scaled = np.empty((kept.size, n), dtype=np.float32)
+        # The coefficients in steps, by least squares on the decoded basis, and their
+        # dead-zone rounding, which rate-distortion rounding refines.
         solve = (basis @ np.linalg.inv(basis.T @ basis) / step).astype(np.float32)
-        for start in range(0, n, QUANTIZE_ROWS):
-            block = slice(start, start + QUANTIZE_ROWS)
-            coefficients = analysis.residual[block] @ solve
-            scaled[:, block] = coefficients.T
-            rounded = np.abs(coefficients)
-            rounded += np.float32(DEAD_ZONE)
-            np.floor(rounded, out=rounded)
-            np.copysign(rounded, coefficients, out=rounded)  # sign(c) * floor(|c| + dead zone)
-            np.copyto(q[:, block], rounded.T, casting="unsafe")
-        q, contexts = optimize_coefficients(
-            scaled, q, analysis.rows, analysis.cols, slope=KEEP_FACTOR
-        )
+        second = analysis.second
+        if second is not None:
+            assert analysis.open_loop is not None
+            target = analysis.residual.copy()
+            target[second] -= analysis.open_loop
+            scaled, q = _rounded(target, solve)
+            q, _ = optimize_coefficients(
+                scaled, q, rows, cols, slope=KEEP_FACTOR, given=(False, True), given_contexts=False
+            )
+            first = np.where(second[None, :], 0, q)
+            rebuilt = _put_patches(
+                first,
+                basis,
+                means.reshape(rows, cols),
+                step,
+                rows,
+                cols,
+                side,
+                mean_step=step / (side * divisor),
+            )
+            del first
+            predicted = patch_predictions(rebuilt, side)
+            del rebuilt
+            closed = analysis.residual[second]
+            weight = _weight_of(closed, predicted, analysis.basis[:, kept], step)
+            predicted *= np.float32(weight / PREDICTION_QUARTERS)
+            closed -= predicted
+            del predicted
+            target[second] = closed
+            # Only the second half changed: its coefficients again, beside the first's.
+            scaled[:, second], again = _rounded(closed, solve)
+            del closed
+            q[:, second] = again
+            del again
+            q, contexts = optimize_coefficients(
+                scaled, q, rows, cols, slope=KEEP_FACTOR, given=(True, False)
+            )
+        else:
+            scaled, q = _rounded(target, solve)
+            q, contexts = optimize_coefficients(scaled, q, rows, cols, slope=KEEP_FACTOR)
         del scaled
-    means = np.rint(analysis.means * (analysis.patch * divisor) / step).astype(np.int64)
     squared_error = None
     if measure:  # the patches as decoded (before deblocking): float64 sums of float32 blocks
         rebuild = (basis.T * step).astype(np.float32)
         squared_error = 0.0
         for start in range(0, n, QUANTIZE_ROWS):
             block = slice(start, start + QUANTIZE_ROWS)
-            error = analysis.residual[block] - q[:, block].T.astype(np.float32) @ rebuild
+            error = target[block] - q[:, block].T.astype(np.float32) @ rebuild
             squared_error += float(np.einsum("ij,ij->", error, error, dtype=np.float64))
         mean_error = analysis.means - means * (step / (analysis.patch * divisor))
         squared_error += analysis.patch**2 * float(np.dot(mean_error, mean_error))
     return {
+        "prediction": weight,
         "squared_error": squared_error,
         "kept": kept,
         "exponents": exponents[kept],
