@@ -390,7 +390,7 @@ def test_inspect_shows_the_finer_chroma_means_of_a_low_rate_colour_file(tmp_path
     result = invoke("inspect", out)
     assert result.exit_code == 0, result.output
     text = " ".join(result.stdout.split())
-    assert "version 2.2, checksums OK" in text
+    assert "version 2.3, checksums OK" in text
     lines = [line for line in result.stdout.splitlines() if line.startswith("plane ")]
     assert "means on step" not in lines[0]  # luma keeps 2.0's means
     assert all("means on step" in line for line in lines[1:])
@@ -409,7 +409,7 @@ def test_compress_reports_honest_sizes_and_jpeg(tmp_path, photo):
     result = invoke("inspect", out)
     assert result.exit_code == 0, result.output
     text = " ".join(result.stdout.split())
-    assert "version 2.0, checksums OK" in text
+    assert "version 2.3, checksums OK" in text
     assert "128 x 96 gray, SVD of each plane's 8x8 patch matrix" in text
     assert f"{out.stat().st_size:,} in all" in text and "192 patches," in text
     assert "components of a shared basis" in text
@@ -617,7 +617,7 @@ def test_json_outputs_are_one_document_with_the_librarys_numbers(tmp_path, photo
     result = invoke("inspect", out, "--json")
     assert result.exit_code == 0, result.output
     inspected = json.loads(result.stdout)
-    assert inspected["version"] == "2.0" and inspected["file_bytes"] == out.stat().st_size
+    assert inspected["version"] == "2.3" and inspected["file_bytes"] == out.stat().st_size
     assert inspected["header"]["shape"] == [96, 128] and inspected["checksums"] == "ok"
     assert inspected["header_bytes"] + inspected["payload_bytes"] + 27 == out.stat().st_size
 
