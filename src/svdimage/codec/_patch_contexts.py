@@ -22,6 +22,7 @@ from collections.abc import Callable
 import numpy as np
 
 from svdimage.codec._context import ALPHABET, EXACT, symbols_of
+from svdimage.codec._prediction import second_half
 
 __all__ = ["optimize_coefficients", "mean_bits"]
 
@@ -46,9 +47,8 @@ def _neighbour_sum(values: np.ndarray, rows: int, cols: int) -> np.ndarray:
     return out.ravel()
 
 
-def _checkerboard(rows: int, cols: int) -> np.ndarray:
-    i, j = np.indices((rows, cols))
-    return ((i + j) % 2 == 1).ravel()
+#: Whether each patch (raster order) is in the second checkerboard half.
+_checkerboard = second_half
 
 
 #: ACTIVITY in quarter steps, as a table from 4 x activity (capped) to its bucket.

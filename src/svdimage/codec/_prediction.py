@@ -1,8 +1,9 @@
 """Format 2.3's prediction: each patch of the second checkerboard half from its neighbours.
 
-Package-internal; :mod:`svdimage.codec._patches` (the encoder) and
-:mod:`svdimage.codec._patch_payload` (the decoder) call :func:`add_predictions`
-and :func:`predictions`, so that both predict from the same pixels the same way.
+Package-internal; :mod:`svdimage.codec._patches` (the encoder) calls
+:func:`patch_predictions` and :mod:`svdimage.codec._patch_payload` (the decoder)
+:func:`add_predictions`, both built on :func:`predictions`, so that both predict
+from the same pixels the same way.
 
 The patches of a plane's grid split into two checkerboard halves: patch
 ``(r, c)`` is in the *second* half when ``r + c`` is odd, and then its four
@@ -23,15 +24,16 @@ so that a plane that is a linear ramp is predicted exactly, except in the
 corners of the grid. Only
 the prediction's variations count: its own mean is subtracted (the patch's mean
 is coded on its own), and the result is added to the patch, whose coefficients
-code what the prediction misses. The decoder predicts from the first half as
+code what the prediction misses, times the plane's weight (its header key
+``prediction``, in quarters). The decoder predicts from the first half as
 it rebuilds it (the patches in place, before deblocking), in float32; the
 encoder from its own rebuild of the quantized first half, so that it codes what
 the decoder will miss (closed loop).
 
-Measured while choosing it (the tuning photos' luma, against the same patches
-without prediction): the second half's coefficients cost 6-46 % fewer bits at
-mid rates, +0.08 to +0.53 dB BD-PSNR at patch side 4 and -0.08 to +0.28 dB at
-side 8 (camera, astronaut, coffee).
+Measured while choosing it, in a simulation on the tuning photos' luma against
+the same patches without prediction: +0.08 to +0.53 dB BD-PSNR at patch side 4
+and -0.08 to +0.28 dB at side 8 (camera, astronaut, coffee); the real codec's
+numbers are in ``benchmarks/README.md``.
 """
 
 from __future__ import annotations
