@@ -109,13 +109,13 @@ class _PlaneAnalysis:
 
     def __init__(self, plane: np.ndarray, patch: int, *, predicted: bool = False) -> None:
         self.shape = plane.shape
-        #: Format 2.3: the second checkerboard half is predicted (:mod:`._prediction`). The
-        #: basis is still the SVD of every mean-free patch (fitting it to the prediction
-        #: errors instead measured 0.01-0.04 dB worse on four of the five tuning photos,
-        #: 0.2 dB better on the grainy moon, with the weights then chosen by least squares);
-        #: the components are chosen on the first half's coefficients and the second
-        #: half's prediction errors' (from the original first half: ``open_loop``).
-        self.predicted = predicted
+        # Format 2.3 (``predicted``): the second checkerboard half is predicted
+        # (:mod:`._prediction`; ``second`` is then set). The basis is still the SVD of
+        # every mean-free patch (fitting it to the prediction errors instead measured
+        # 0.01-0.04 dB worse on four of the five tuning photos, 0.2 dB better on the grainy
+        # moon, with the weights then chosen by least squares); the components are chosen
+        # on the first half's coefficients and the second half's prediction errors' (from
+        # the original first half: ``open_loop``).
         self.patch = patch
         self.rows, self.cols = grid_of(plane.shape, patch)
         h, w = plane.shape
@@ -132,8 +132,9 @@ class _PlaneAnalysis:
         #: predictions of them from the original first half, times ``weight``.
         self.second: np.ndarray | None = None
         self.open_loop: np.ndarray | None = None
-        #: The weight of the predictions (in quarters): the least-squares fit of the
-        #: original second half by its predictions, rounded (0 on grain, 4 on outlines).
+        #: The open-loop weight of the predictions (in quarters): the least-squares fit of
+        #: the original second half by them, rounded; what the component choice sees. Each
+        #: file chooses its own weight at its step (:func:`_quantize`).
         self.weight = 0
         if predicted:
             self.second = second_half(self.rows, self.cols)
@@ -241,12 +242,10 @@ class PatchTrials:
             return self._files[key]
         coded: list[dict[str, Any]] = []
         described: list[dict[str, Any]] = []
-        divisors = []
         for index in range(len(self.shapes)):
             plane_step = step * (CHROMA_STEP_FACTOR_V2 if index > 0 else 1.0)
             decide = None if self.decide_at is None else self.decide_at * (plane_step / step)
             divisor = self._divisor(plane_step, index)
-            divisors.append(divisor)
             coded.append(
                 _quantize(
                     self.analysis(index),
@@ -449,7 +448,7 @@ def _quantize(
     at ``step / (patch * divisor)``; with ``measure``, the squared error of the patches so
     rebuilt (``None`` otherwise).
 
-    Format 2.3 (``analysis.predicted``): the first checkerboard half is rounded first
+    Format 2.3 (``analysis.second`` set): the first checkerboard half is rounded first
     (beside the second half's coefficients as predicted from the original first half);
     then the first half is rebuilt as the decoder will, the second half's patches less
     their predictions from it are the second half's coefficients, rounded with the first
