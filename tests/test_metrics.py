@@ -15,6 +15,24 @@ def test_relative_error_matches_numpy_norm(camera, rng):
     assert metrics.relative_error(np.zeros((3, 3)), np.ones((3, 3))) == float("inf")
 
 
+def test_relative_error_of_a_large_colour_image_in_blocks_without_float64_copies(rng):
+    import tracemalloc
+
+    image = rng.random((1200, 900, 3), dtype=np.float32)  # 12 MB, several blocks of rows
+    approx = image + rng.standard_normal(image.shape, dtype=np.float32) * np.float32(0.1)
+    expected = np.linalg.norm(approx.astype(np.float64) - image) / np.linalg.norm(
+        image.astype(np.float64)
+    )
+    tracemalloc.start()
+    try:
+        got = metrics.relative_error(image, approx)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert got == pytest.approx(expected, rel=1e-12)
+    assert peak < image.nbytes / 2  # a float64 copy of either image is twice its bytes
+
+
 def test_psnr_and_ssim_match_skimage_with_data_range_one(astronaut, rng):
     noisy = np.clip(astronaut + 0.03 * rng.standard_normal(astronaut.shape), 0, 1)
     a, b = astronaut.astype(np.float64), noisy.astype(np.float64)

@@ -51,7 +51,8 @@ def _pair(original: ArrayLike, approx: ArrayLike) -> tuple[np.ndarray, np.ndarra
 
 
 def relative_error(original: ArrayLike, approx: ArrayLike) -> float:
-    """Relative Frobenius error ``||A - B||_F / ||A||_F``, computed in float64.
+    """Relative Frobenius error ``||A - B||_F / ||A||_F``, computed in float64, a block
+    of rows at a time (no float64 copy of the images: 12 MP colour made two of 288 MB).
 
     Parameters
     ----------
@@ -70,12 +71,15 @@ def relative_error(original: ArrayLike, approx: ArrayLike) -> float:
     0.5
     """
     a, b = _pair(original, approx)
-    a64 = a.astype(np.float64)
-    num = np.linalg.norm((a64 - b).ravel())
-    den = np.linalg.norm(a64.ravel())
+    num = den = 0.0
+    for rows in row_blocks(a, 1 << 18):
+        block = a[rows].astype(np.float64).ravel()
+        den += float(block @ block)
+        block -= b[rows].ravel()
+        num += float(block @ block)
     if den == 0:
         return 0.0 if num == 0 else float("inf")
-    return float(num / den)
+    return float(np.sqrt(num / den))
 
 
 def peak_signal_noise_ratio(original: ArrayLike, approx: ArrayLike) -> float:
