@@ -851,22 +851,6 @@ def test_steps_are_logged_one_line_each_when_stderr_is_not_a_terminal(tmp_path, 
     assert quiet.exit_code == 0 and quiet.stderr == ""
 
 
-def test_steps_of_the_patch_sides_threads_are_logged_and_silenced_too(tmp_path, photo, monkeypatch):
-    from svdimage import _linalg
-    from svdimage.cli._app import StepDisplay
-
-    monkeypatch.setattr(StepDisplay, "LOG_SECONDS", 0.0)
-    monkeypatch.setattr(_linalg, "pool_threads", lambda limit=8: 2)  # both sides at once
-    result = invoke("compress", photo, "--bpp", "1", "-o", tmp_path / "a.svdz")
-    assert result.exit_code == 0, result.output
-    assert result.stderr.count("svdimage: searching the step for 1 bpp: ") == 2
-    quiet = runner.invoke(
-        app, ["--quiet", "compress", str(photo), "--bpp", "1", "-o", str(tmp_path / "b.svdz")]
-    )
-    assert quiet.exit_code == 0 and quiet.stderr == ""
-    assert (tmp_path / "a.svdz").read_bytes() == (tmp_path / "b.svdz").read_bytes()
-
-
 def test_batch_modes_log_images_not_their_steps(tmp_path, photo, monkeypatch):
     from svdimage.cli._app import StepDisplay
 

@@ -39,22 +39,6 @@ def test_map_on_cores_keeps_the_order_and_one_core_stays_in_this_thread():
     assert set(threads) == {threading.get_ident()}
 
 
-def test_map_on_cores_runs_each_item_in_the_callers_context(monkeypatch):
-    import contextvars
-    import threading
-
-    from svdimage import _linalg
-
-    monkeypatch.setattr(_linalg, "pool_threads", lambda limit=8: 2)  # threads even on 1 core
-    seen = contextvars.ContextVar("seen", default="unset")
-    seen.set("caller")
-    main = threading.get_ident()
-    got = _linalg.map_on_cores(lambda _: (seen.get(), threading.get_ident()), range(4))
-    assert [value for value, _ in got] == ["caller"] * 4
-    assert any(thread != main for _, thread in got)  # they did run in other threads
-    assert seen.get() == "caller"
-
-
 def test_row_blocks_cover_every_row_once_in_blocks_of_about_the_elements_asked():
     from svdimage._linalg import row_blocks
 

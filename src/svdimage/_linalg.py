@@ -152,15 +152,13 @@ def one_core() -> Iterator[None]:
 def map_on_cores(function: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
     """``[function(item) for item in items]``, the items spread over the package's threads
     (:func:`pool_threads`), with BLAS on one thread meanwhile: NumPy releases the GIL, and
-    BLAS's own threads, idling between small products, would compete with them. Each call
-    runs in a copy of the caller's context (its progress listener, :func:`one_core`)."""
+    BLAS's own threads, idling between small products, would compete with them."""
     items = list(items)
     workers = min(pool_threads(), len(items))
     if workers <= 1:
         return [function(item) for item in items]
-    contexts = [contextvars.copy_context() for _ in items]
     with blas_threads(1), ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(lambda context, item: context.run(function, item), contexts, items))
+        return list(pool.map(function, items))
 
 
 def row_blocks(array: np.ndarray, elements: int) -> Iterator[slice]:

@@ -6,9 +6,7 @@ units finish. The command line listens (:mod:`svdimage.cli._app` shows Rich
 bars with an ETA on a terminal, one line per finished step otherwise); the
 Python API stays silent unless a caller installs a listener with
 :func:`listening`. The listener lives in a context variable, so threads and
-Dask workers that do not inherit it stay silent too; the package's own thread
-pools (:func:`svdimage._linalg.map_on_cores`) pass it on, so a listener may hear
-from several threads at once.
+Dask workers that do not inherit it stay silent too.
 """
 
 from __future__ import annotations

@@ -145,39 +145,6 @@ def test_bpp_lands_within_three_percent_below_the_target(camera, astronaut, whic
     assert 0.97 * bpp <= reached <= bpp
 
 
-def test_patch_sides_tried_in_threads_give_the_file_of_one_thread(astronaut, monkeypatch):
-    # tile="auto" encodes its two patch sides at once on two cores; each side's search is
-    # heard by the caller's progress listener, and the file is the one that trying the
-    # sides one after the other (one_core, as a batch worker does) gives.
-    from svdimage import _linalg, _progress
-
-    monkeypatch.setattr(
-        _linalg, "pool_threads", lambda limit=8: 1 if _linalg._ONE_CORE.get() else 2
-    )
-    image = astronaut[::2, ::2]
-    heard = []
-
-    class Recorder:
-        def started(self, task):
-            heard.append(task.name)
-
-        def advanced(self, task):
-            pass
-
-        def finished(self, task):
-            pass
-
-    with _progress.listening(Recorder()):
-        together = encode(image, bpp=0.8)
-    assert heard.count("searching the step for 0.8 bpp") == 2
-    with _linalg.one_core():
-        assert encode(image, bpp=0.8) == together
-    sized = encode_for_sizes(image, [6_000, 12_000])
-    with _linalg.one_core():
-        assert encode_for_sizes(image, [6_000, 12_000]) == sized
-    assert sized[1] == encode(image, max_bytes=12_000)
-
-
 def test_rank_means_the_rank(camera, astronaut):
     # Global files: --rank K alone keeps exactly K luma components, whatever the default
     # quality would have dropped; with a quality it is a cap.

@@ -11,7 +11,6 @@ import contextlib
 import functools
 import json
 import math
-import threading
 import unicodedata
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -435,17 +434,9 @@ class StepDisplay:
     def __init__(self) -> None:
         self._bar: Any = None
         self._ids: dict[int, Any] = {}
-        # Read here, in the command's thread: Click's context is not seen from others.
-        self._quiet = settings().quiet
-        self._live = err_console.is_terminal and not self._quiet
-        # Steps may run in several threads at once (``encode`` tries its patch sides so).
-        self._lock = threading.RLock()
+        self._live = err_console.is_terminal and not settings().quiet
 
     def started(self, task: Any) -> None:
-        with self._lock:
-            self._started(task)
-
-    def _started(self, task: Any) -> None:
         if not self._live:
             return
         if self._bar is None:
@@ -478,10 +469,6 @@ class StepDisplay:
         )
 
     def advanced(self, task: Any) -> None:
-        with self._lock:
-            self._advanced(task)
-
-    def _advanced(self, task: Any) -> None:
         if self._bar is not None and id(task) in self._ids:
             self._bar.update(
                 self._ids[id(task)], completed=task.done, total=task.total, count=self._count(task)
@@ -494,16 +481,12 @@ class StepDisplay:
         return f"{done} {task.unit}" if task.unit else (done if task.total else "")
 
     def finished(self, task: Any) -> None:
-        with self._lock:
-            self._finished(task)
-
-    def _finished(self, task: Any) -> None:
         if self._bar is not None and id(task) in self._ids:
             self._bar.remove_task(self._ids.pop(id(task)))
             if not self._ids:
                 self._bar.stop()
                 self._bar = None
-        elif not self._quiet and not self._live and task.seconds >= self.LOG_SECONDS:
+        elif not settings().quiet and not self._live and task.seconds >= self.LOG_SECONDS:
             counted = f"{task.done:,} of {task.total:,}" if task.total else f"{task.done:,}"
             counted = f"{counted} {task.unit} in " if task.unit else ""
             err_console.print(

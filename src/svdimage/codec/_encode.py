@@ -28,7 +28,6 @@ from numpy.typing import ArrayLike
 from svdimage import _progress
 from svdimage._deprecation import renamed_argument
 from svdimage._fileutil import atomic_path
-from svdimage._linalg import map_on_cores
 from svdimage._search import qualities_for_budgets
 from svdimage._validation import as_image_array, check_rank
 from svdimage.codec._format import GLOBAL_VERSION, PATCH_SIDES, read_head
@@ -105,9 +104,7 @@ def encode(
         side 4 and of 8 that costs less, by squared error plus ``KEEP_FACTOR
         q**2`` per bit (the slope at which components are kept); for a byte
         budget the one with less error; for a PSNR target the smaller. It
-        encodes twice, both sides at once where there are two cores (one in
-        a batch run's workers). Format 1, RGB planes and
-        ``max_components`` use 8.
+        encodes twice. Format 1, RGB planes and ``max_components`` use 8.
     color : {'ycbcr', 'rgb'}, optional
         Color planes: YCbCr (BT.601, as JPEG) or plain RGB channels (``'rgb'``
         writes format 1).
@@ -176,19 +173,15 @@ def encode(
             array, rank=cap, tile=sides[0], color=color, chroma=chroma, version=version
         )
         return _encode_target(trials, array, rank=rank, tile=sides[0], **target)
-    # tile="auto": each patch side encodes the target, the sides on the cores there are
-    # (NumPy releases the GIL for much of the work: 1.2-1.3x on two cores); the better file
-    # is kept. Each side's file depends on that side alone.
-
-    def side_file(side: int) -> tuple[bytes, float]:
+    # tile="auto": each patch side encodes the target; the better file is kept.
+    made = []
+    for side in sides:
         trials = _trials(
             array, rank=cap, tile=side, color=color, chroma=chroma, version=version, compare=True
         )
         assert isinstance(trials, PatchTrials)
         data = _encode_target(trials, array, rank=rank, tile=side, **target)
-        return data, trials.squared_error(data)
-
-    made = map_on_cores(side_file, sides)
+        made.append((data, trials.squared_error(data)))
     return _better(made, psnr=psnr is not None, sized=max_bytes is not None or bpp is not None)
 
 
@@ -461,12 +454,10 @@ def encode_for_sizes(
         capped=cap is not None,
     )
     compare = len(sides) > 1
-    found = map_on_cores(  # the patch sides on the cores there are, as in encode
-        lambda side: _files_for_sizes(
-            _trials(array, rank=cap, tile=side, compare=compare, **options), sizes
-        ),
-        sides,
-    )
+    found = [
+        _files_for_sizes(_trials(array, rank=cap, tile=side, compare=compare, **options), sizes)
+        for side in sides
+    ]
     if len(found) == 1:
         return [data for data, _ in found[0]]
     best: list[bytes | None] = []
