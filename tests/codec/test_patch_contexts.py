@@ -94,3 +94,33 @@ def test_mean_bits_is_what_the_coder_writes_for_the_means(camera):
             _write_batches(coded, values, contexts, codes)
         written = 8 * (len(coded.getvalue()) - len(tables_only.getvalue()))
         assert abs(written / mean_bits(means) - 1) < 0.05
+
+
+def test_rounding_in_place_and_halves_given_apart_give_the_same_coefficients(camera):
+    # The encoder rounds q in place (overwrite) and, for a second pass, hands only the
+    # free half's scaled coefficients: both give what the plain call gives.
+    from svdimage.codec._prediction import second_half
+
+    scaled, q, rows, cols = _scaled_coefficients(camera, 0.03)
+    q[:, ::7] = 1  # entries below a half that are not 0: the in-place rounding zeroes them
+    plain, plain_contexts = optimize_coefficients(scaled, q, rows, cols, slope=0.12)
+    mine = q.copy()
+    out, contexts = optimize_coefficients(scaled, mine, rows, cols, slope=0.12, overwrite=True)
+    assert out is mine
+    np.testing.assert_array_equal(out, plain)
+    assert all(np.array_equal(a, b) for a, b in zip(contexts, plain_contexts))
+    second = second_half(rows, cols)
+    given, given_contexts = optimize_coefficients(
+        scaled, plain, rows, cols, slope=0.12, given=(True, False)
+    )
+    halves, halves_contexts = optimize_coefficients(
+        (None, np.ascontiguousarray(scaled[:, second])),
+        plain.copy(),
+        rows,
+        cols,
+        slope=0.12,
+        given=(True, False),
+        overwrite=True,
+    )
+    np.testing.assert_array_equal(halves, given)
+    assert all(np.array_equal(a, b) for a, b in zip(halves_contexts, given_contexts))

@@ -64,3 +64,26 @@ def test_deblocking_by_strided_tiles_equals_boundary_by_boundary(tile, dtype, mo
         monkeypatch.setattr(_planes, "_DEBLOCK_BYTES", 1)  # one boundary per batch
         np.testing.assert_array_equal(_planes.deblock(plane, tile, threshold), expected)
         monkeypatch.undo()
+
+
+@pytest.mark.parametrize("chroma", ["420", "444"])
+@pytest.mark.parametrize("shape", [(301, 457), (300, 1), (1, 301), (513, 300), (1001, 2)])
+def test_ycbcr_planes_by_blocks_of_rows_equal_the_whole_image_at_once(chroma, shape):
+    # to_planes converts and halves a block of rows at a time (2**16 pixels: several here;
+    # no full-resolution chroma planes); the planes are those of the whole image converted
+    # at once, to the bit, odd sides included.
+    from svdimage.codec import _planes
+
+    image = np.random.default_rng(2).random((*shape, 3), dtype=np.float32)
+    matrix = np.array(
+        [[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]],
+        dtype=np.float32,
+    )
+    mixed = image @ matrix.T
+    cb, cr = np.add(mixed[:, :, 1], 0.5), np.add(mixed[:, :, 2], 0.5)
+    if chroma == "420":
+        cb, cr = _planes.halve(cb), _planes.halve(cr)
+    y, got_cb, got_cr = _planes.to_planes(image, "ycbcr", chroma)
+    for got, expected in ((y, mixed[:, :, 0]), (got_cb, cb), (got_cr, cr)):
+        assert got.dtype == np.float32 and got.shape == expected.shape
+        np.testing.assert_array_equal(got, expected)

@@ -137,7 +137,7 @@ def _coefficient_rates(q: np.ndarray, rows: int, cols: int) -> np.ndarray:
 
 
 def optimize_coefficients(
-    scaled: np.ndarray,
+    scaled: np.ndarray | tuple[np.ndarray | None, np.ndarray | None],
     q: np.ndarray,
     rows: int,
     cols: int,
@@ -145,6 +145,7 @@ def optimize_coefficients(
     slope: float,
     given: tuple[bool, bool] = (False, False),
     given_contexts: bool = True,
+    overwrite: bool = False,
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     """Rate-distortion optimized rounding of ``scaled`` (coefficients over the step,
     components x patches; ``q`` a first rounding of them). Each coefficient whose
@@ -158,31 +159,45 @@ def optimize_coefficients(
     (format 2.3 rounds the first half beside the second as first rounded, then the
     second half, predicted from the first, beside the first); ``given_contexts=False``
     skips the given halves' contexts (their entries in the list returned are empty).
+    ``overwrite``: round ``q`` itself, in place, and return it (no second array of the
+    coefficients' size; the encoder holds 43 MiB of them for a 12-megapixel luma plane).
+    ``scaled`` may also be given per checkerboard half, ``(first, second)``, each
+    components x that half's patches (in raster order), ``None`` for a given half.
 
     Returns the coefficients and, for :func:`serialize`, the contexts of each component's
     two checkerboard halves in decoding order (those of the coefficients returned)."""
     halves = _checkerboard(rows, cols)
     both = [(np.flatnonzero(~halves), False), (np.flatnonzero(halves), True)]
     rates = _coefficient_rates(q, rows, cols).astype(np.float32).ravel()
-    out = np.zeros_like(q)
+    out = q if overwrite else np.zeros_like(q)
     magnitude = np.zeros(q.shape, dtype=np.uint8)
     slope32 = np.float32(slope)
-    parts = [scaled[:, where] for where, _ in both]  # each half's, gathered once
     made: list[np.ndarray] = []
     for j in range(q.shape[0]):  # in decoding order: component by component, half by half
-        for (where, half), part in zip(both, parts):
+        for where, half in both:
             if given[half] and not given_contexts:
                 made.append(np.zeros(0, dtype=np.uint8))
             else:
                 made.append(_coefficient_contexts(magnitude, j, rows, cols, half)[where])
             if given[half]:
-                out[j, where] = q[j, where]
+                if not overwrite:
+                    out[j, where] = q[j, where]
                 magnitude[j, where] = _magnitudes(q[j, where])
                 continue
-            live = np.flatnonzero(np.abs(part[j]) >= 0.5)
+            # This component's half (not all at once: 43 MiB).
+            if isinstance(scaled, tuple):
+                own = scaled[half]
+                assert own is not None, "a half that is not given needs its coefficients"
+                part = own[j]
+            else:
+                part = scaled[j, where]
+            small = np.abs(part) < 0.5
+            live = np.flatnonzero(~small)
+            if overwrite:  # in place: what is not live rounds to 0, as in a fresh array
+                out[j, where[small]] = 0
             if live.size == 0:
                 continue
-            signed = part[j, live]
+            signed = part[live]
             x = np.abs(signed)
             chosen = where[live]
             contexts = made[-1][live]

@@ -143,11 +143,14 @@ class _PlaneAnalysis:
         self.means = patches.mean(axis=1, dtype=np.float64)
         patches -= self.means[:, None].astype(np.float32)
         self.residual = patches  # float32: the Gram matrix's 1e-7 errors are far below a step
+        replaced = None  # the rows the coefficients are of: the second half's predicted
         if self.open_loop is not None:
+            assert self.second is not None
             self.weight = _weight_of(patches[self.second], self.open_loop)
             self.open_loop *= np.float32(self.weight / PREDICTION_QUARTERS)
-            patches = patches.copy()
-            patches[self.second] -= self.open_loop
+            errors = patches[self.second]
+            errors -= self.open_loop
+            replaced = (self.second, errors)
         # The Gram matrix in float64, by blocks of rows: a float32 product of 187,500 rows
         # is summed in an order that depends on BLAS's threads, and the basis with it.
         gram = np.zeros((patches.shape[1],) * 2)
@@ -158,16 +161,25 @@ class _PlaneAnalysis:
         order = np.argsort(eigenvalues)[::-1]
         columns = vectors[:, order]  # the right singular vectors of the patch matrix
         self.basis = svd_flip(columns, columns.T)[0]
-        self.rms = np.sqrt(np.maximum(eigenvalues[order], 0) / patches.shape[0])
-        coefficients = patches @ self.basis.astype(np.float32)
-        del patches
-        self.largest = np.abs(coefficients).max(axis=0, initial=0.0)
-        # The components are chosen on every SAMPLE-th patch (their statistics, not
+        self.patches = n = patches.shape[0]
+        self.rms = np.sqrt(np.maximum(eigenvalues[order], 0) / n)
+        # The coefficients, a block of patches at a time (the whole matrix is 48 MB for a
+        # 12-megapixel luma plane at patch side 4): their largest magnitudes, and every
+        # SAMPLE-th patch's, on which the components are chosen (their statistics, not
         # their values, decide), which makes a rate-control trial 4x cheaper.
-        self.sample = np.ascontiguousarray(coefficients[::SAMPLE])
+        basis32 = self.basis.astype(np.float32)
+        self.largest = np.zeros(basis32.shape[1], dtype=np.float32)
+        self.sample = np.empty(((n + SAMPLE - 1) // SAMPLE, basis32.shape[1]), dtype=np.float32)
+        for start in range(0, n, QUANTIZE_ROWS):  # QUANTIZE_ROWS is a multiple of SAMPLE
+            coefficients = _rows(self.residual, slice(start, start + QUANTIZE_ROWS), replaced)
+            coefficients = coefficients @ basis32
+            np.maximum(self.largest, np.abs(coefficients).max(axis=0), out=self.largest)
+            self.sample[start // SAMPLE : start // SAMPLE + -(-coefficients.shape[0] // SAMPLE)] = (
+                coefficients[::SAMPLE]
+            )
+        del replaced, patches
         #: Components chosen at a step (rate control's fixed choice), by (step, coarse, cap).
         self.decided: dict[tuple[float, bool, int | None], np.ndarray] = {}
-        self.patches = coefficients.shape[0]
 
 
 class PatchTrials:
@@ -332,8 +344,21 @@ def _choose(
     live = np.flatnonzero(analysis.largest >= (1 - DEAD_ZONE) * step)
     c = sample[:, live].astype(np.float64)
     m = c.shape[0]
-    quantized = np.sign(c) * np.floor(np.abs(c) / step + DEAD_ZONE)
-    removed = (c**2 - (c - quantized * step) ** 2).sum(axis=0) * (n / max(m, 1))
+    # In place where the same arithmetic allows (a 12-megapixel luma plane's sample at
+    # patch side 4 is 24 MB in float64 per temporary).
+    quantized = np.abs(c)
+    quantized /= step
+    quantized += DEAD_ZONE
+    np.floor(quantized, out=quantized)
+    quantized *= np.sign(c)  # sign(c) floor(|c| / step + dead zone)
+    error = quantized * step
+    np.subtract(c, error, out=error)
+    error **= 2
+    np.square(c, out=c)
+    c -= error
+    del error
+    removed = c.sum(axis=0) * (n / max(m, 1))
+    del c
     symbols = symbols_of(quantized.astype(np.int64))[0]
     counts = np.bincount(
         (symbols + ALPHABET * np.arange(live.size)).ravel(), minlength=live.size * ALPHABET
@@ -375,14 +400,16 @@ def _weight_of(
         return int(np.clip(np.rint(PREDICTION_QUARTERS * fit), 0, PREDICTION_QUARTERS))
     n = max(patches.shape[0], 1)
     flat = basis.astype(np.float32)
-    xb, pb = patches @ flat, predicted @ flat
-    total = [
-        float(np.vdot(x, y)) / n
-        for x, y in ((patches, patches), (patches, predicted), (predicted, predicted))
-    ]
-    per = [
-        np.einsum("ij,ij->j", x, y, dtype=np.float64) / n for x, y in ((xb, xb), (xb, pb), (pb, pb))
-    ]
+    total = np.zeros(3)
+    per = np.zeros((3, basis.shape[1]))
+    for start in range(0, patches.shape[0], QUANTIZE_ROWS):  # temporaries of a block
+        x, p = patches[start : start + QUANTIZE_ROWS], predicted[start : start + QUANTIZE_ROWS]
+        xb, pb = x @ flat, p @ flat
+        for i, (a, b, ab, bb) in enumerate(((x, x, xb, xb), (x, p, xb, pb), (p, p, pb, pb))):
+            total[i] += float(np.vdot(a, b))
+            per[i] += np.einsum("ij,ij->j", ab, bb, dtype=np.float64)
+    total /= n
+    per /= n
     floor = step * step / 12
     costs = []
     for quarters in range(PREDICTION_QUARTERS + 1):
@@ -395,15 +422,37 @@ def _weight_of(
     return int(np.argmin(costs))
 
 
-def _rounded(target: np.ndarray, solve: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(scaled, q)``: the coefficients in steps of ``target``'s rows (components x
-    patches, ``target @ solve`` by blocks of patches) and their dead-zone rounding."""
+def _rows(
+    residual: np.ndarray, block: slice, replaced: tuple[np.ndarray, np.ndarray] | None
+) -> np.ndarray:
+    """Rows ``block`` of ``residual``, those of the second half taken instead from
+    ``replaced = (second, rows)`` (what they code, their rows in order): a block at a
+    time, so that no copy of the whole residual is made."""
+    rows = residual[block]
+    if replaced is None:
+        return rows
+    second, replacement = replaced
+    mask = second[block]
+    first = int(np.count_nonzero(second[: block.start]))
+    rows = rows.copy()
+    rows[mask] = replacement[first : first + int(np.count_nonzero(mask))]
+    return rows
+
+
+def _rounded(
+    target: np.ndarray,
+    solve: np.ndarray,
+    replaced: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(scaled, q)``: the coefficients in steps of ``target``'s rows (with ``replaced``,
+    :func:`_rows`; components x patches, ``target @ solve`` by blocks of patches) and their
+    dead-zone rounding."""
     n, k = target.shape[0], solve.shape[1]
     scaled = np.empty((k, n), dtype=np.float32)
     q = np.empty((k, n), dtype=np.int32)
     for start in range(0, n, QUANTIZE_ROWS):
         block = slice(start, start + QUANTIZE_ROWS)
-        coefficients = target[block] @ solve
+        coefficients = _rows(target, block, replaced) @ solve
         scaled[:, block] = coefficients.T
         rounded = np.abs(coefficients)
         rounded += np.float32(DEAD_ZONE)
@@ -459,9 +508,11 @@ def _quantize(
     basis = integers / 2.0 ** exponents[kept]
     means = np.rint(analysis.means * (analysis.patch * divisor) / step).astype(np.int64)
     rows, cols, side = analysis.rows, analysis.cols, analysis.patch
-    q = np.zeros((kept.size, n), dtype=np.int32)  # (components, patches)
+    q = np.zeros((0, n), dtype=np.int32)  # (components, patches)
     contexts = None
-    target = analysis.residual  # what the coefficients code, a row per patch
+    # What the coefficients code, a row per patch: the residual, its second half's rows
+    # replaced by what they code there (format 2.3).
+    replaced: tuple[np.ndarray, np.ndarray] | None = None
     weight = 0
     if kept.size:
         # The coefficients in steps, by least squares on the decoded basis, and their
@@ -470,15 +521,24 @@ def _quantize(
         second = analysis.second
         if second is not None:
             assert analysis.open_loop is not None
-            target = analysis.residual.copy()
-            target[second] -= analysis.open_loop
-            scaled, q = _rounded(target, solve)
+            open_loop = analysis.residual[second]
+            open_loop -= analysis.open_loop
+            scaled, q = _rounded(analysis.residual, solve, (second, open_loop))
+            del open_loop
             q, _ = optimize_coefficients(
-                scaled, q, rows, cols, slope=KEEP_FACTOR, given=(False, True), given_contexts=False
+                scaled,
+                q,
+                rows,
+                cols,
+                slope=KEEP_FACTOR,
+                given=(False, True),
+                given_contexts=False,
+                overwrite=True,
             )
-            first = np.where(second[None, :], 0, q)
+            del scaled  # not needed while the first half is rebuilt (43 MiB at 12 MP)
+            q[:, second] = 0  # the first half alone (the second is coded again below)
             rebuilt = _put_patches(
-                first,
+                q,
                 basis,
                 means.reshape(rows, cols),
                 step,
@@ -487,7 +547,6 @@ def _quantize(
                 side,
                 mean_step=step / (side * divisor),
             )
-            del first
             predicted = patch_predictions(rebuilt, side)
             del rebuilt
             closed = analysis.residual[second]
@@ -495,18 +554,28 @@ def _quantize(
             predicted *= np.float32(weight / PREDICTION_QUARTERS)
             closed -= predicted
             del predicted
-            target[second] = closed
-            # Only the second half changed: its coefficients again, beside the first's.
-            scaled[:, second], again = _rounded(closed, solve)
+            # Only the second half changed: its coefficients again, beside the first's (whose
+            # values are given: their scaled coefficients are not read again).
+            scaled, again = _rounded(closed, solve)
+            if measure:
+                replaced = (second, closed)
             del closed
             q[:, second] = again
             del again
             q, contexts = optimize_coefficients(
-                scaled, q, rows, cols, slope=KEEP_FACTOR, given=(True, False)
+                (None, scaled),
+                q,
+                rows,
+                cols,
+                slope=KEEP_FACTOR,
+                given=(True, False),
+                overwrite=True,
             )
         else:
-            scaled, q = _rounded(target, solve)
-            q, contexts = optimize_coefficients(scaled, q, rows, cols, slope=KEEP_FACTOR)
+            scaled, q = _rounded(analysis.residual, solve)
+            q, contexts = optimize_coefficients(
+                scaled, q, rows, cols, slope=KEEP_FACTOR, overwrite=True
+            )
         del scaled
     squared_error = None
     if measure:  # the patches as decoded (before deblocking): float64 sums of float32 blocks
@@ -514,7 +583,8 @@ def _quantize(
         squared_error = 0.0
         for start in range(0, n, QUANTIZE_ROWS):
             block = slice(start, start + QUANTIZE_ROWS)
-            error = target[block] - q[:, block].T.astype(np.float32) @ rebuild
+            error = _rows(analysis.residual, block, replaced)
+            error = error - q[:, block].T.astype(np.float32) @ rebuild
             squared_error += float(np.einsum("ij,ij->", error, error, dtype=np.float64))
         mean_error = analysis.means - means * (step / (analysis.patch * divisor))
         squared_error += analysis.patch**2 * float(np.dot(mean_error, mean_error))

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from svdimage._linalg import row_blocks
-
 __all__ = [
     "to_planes",
     "from_planes",
@@ -36,15 +34,25 @@ def to_planes(image: np.ndarray, color: str, chroma: str) -> list[np.ndarray]:
         [[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]],
         dtype=image.dtype if image.dtype in (np.float32, np.float64) else np.float64,
     )
-    y, cb, cr = (np.empty(image.shape[:2], dtype=matrix.dtype) for _ in range(3))
-    # Blocks of 65,536 pixels: no image-sized temporary.
-    for block in row_blocks(image, image.shape[2] << 16):
+    h, w = image.shape[:2]
+    y = np.empty((h, w), dtype=matrix.dtype)
+    halved = chroma == "420"
+    shape = ((h + 1) // 2, (w + 1) // 2) if halved else (h, w)
+    cb, cr = (np.empty(shape, dtype=matrix.dtype) for _ in range(2))
+    # Blocks of about 65,536 pixels, an even number of rows (4:2:0 halves each block):
+    # no image-sized temporary, nor full-resolution chroma planes.
+    rows = max(2, (1 << 16) // max(w, 1) // 2 * 2)
+    for top in range(0, h, rows):
+        block = slice(top, min(h, top + rows))
         mixed = image[block] @ matrix.T
         y[block] = mixed[:, :, 0]
-        np.add(mixed[:, :, 1], 0.5, out=cb[block])
-        np.add(mixed[:, :, 2], 0.5, out=cr[block])
-    if chroma == "420":
-        cb, cr = halve(cb), halve(cr)
+        if not halved:
+            np.add(mixed[:, :, 1], 0.5, out=cb[block])
+            np.add(mixed[:, :, 2], 0.5, out=cr[block])
+            continue
+        half = slice(top // 2, top // 2 + (block.stop - top + 1) // 2)
+        cb[half] = halve(np.add(mixed[:, :, 1], 0.5))  # an odd last row is repeated
+        cr[half] = halve(np.add(mixed[:, :, 2], 0.5))
     return [y, cb, cr]
 
 

@@ -145,7 +145,12 @@ def patch_predictions(plane: np.ndarray, patch: int, *, weight: float = 1.0) -> 
     each): what :func:`add_predictions` adds (the encoder's view)."""
     R, C = plane.shape[0] // patch, plane.shape[1] // patch
     grid = plane.reshape(R, patch, C, patch)
-    out = np.empty((R, C, patch, patch), dtype=np.float32)
-    for row_slice, col_slice, rows, cols in _second_half_bands(R, C):
-        out[row_slice, col_slice] = predictions(grid, rows, cols, weight=weight)
-    return out.reshape(R * C, patch * patch)[second_half(R, C)]
+    # Row r of the grid holds its second-half patches in every other column, from column
+    # 1 - r % 2: they start at index starts[r] of the second half in raster order.
+    per_row = (C - (1 - np.arange(R) % 2) + 1) // 2
+    starts = np.concatenate([[0], np.cumsum(per_row)[:-1]])
+    out = np.empty((int(per_row.sum()), patch * patch), dtype=np.float32)
+    for _, _, rows, cols in _second_half_bands(R, C):
+        index = starts[rows][:, None] + np.arange(cols.size)
+        out[index.ravel()] = predictions(grid, rows, cols, weight=weight).reshape(-1, patch**2)
+    return out
