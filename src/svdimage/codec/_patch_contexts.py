@@ -161,6 +161,8 @@ def optimize_coefficients(
     skips the given halves' contexts (their entries in the list returned are empty).
     ``overwrite``: round ``q`` itself, in place, and return it (no second array of the
     coefficients' size; the encoder holds 43 MiB of them for a 12-megapixel luma plane).
+    ``q`` must then be 0 wherever ``|scaled|`` is below a half, as any rounding with a
+    dead zone is (those entries are not visited).
     ``scaled`` may also be given per checkerboard half, ``(first, second)``, each
     components x that half's patches (in raster order), ``None`` for a given half.
 
@@ -191,10 +193,7 @@ def optimize_coefficients(
                 part = own[j]
             else:
                 part = scaled[j, where]
-            small = np.abs(part) < 0.5
-            live = np.flatnonzero(~small)
-            if overwrite:  # in place: what is not live rounds to 0, as in a fresh array
-                out[j, where[small]] = 0
+            live = np.flatnonzero(np.abs(part) >= 0.5)
             if live.size == 0:
                 continue
             signed = part[live]
