@@ -1537,7 +1537,7 @@ def test_compress_out_of_core_writes_tiles_and_decompress_reads_them_back(tmp_pa
     report = json.loads(result.stdout)
     svdz = next(row for row in report["rows"] if row["name"] == ".svdz")
     data = out.read_bytes()
-    assert data[5:7] == bytes((2, 1)) and svdz["nbytes"] == len(data)
+    assert data[5:7] == bytes((2, 4)) and svdz["nbytes"] == len(data)
     assert report["jpeg_quality"] is None  # no JPEG: Pillow encodes one whole
     original = tifffile.imread(big_tiff) / 255.0
     decoded = codec.decode(data)
@@ -1556,7 +1556,8 @@ def test_compress_out_of_core_writes_tiles_and_decompress_reads_them_back(tmp_pa
     np.testing.assert_array_equal(tifffile.imread(tmp_path / "back.tif"), expected)
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "back.png")), expected)
     lines = invoke("inspect", out).stdout
-    assert "version 2.1" in lines and "tiles of 2048 x 2048" in lines
+    assert "version 2.4" in lines and "tiles of 2048 x 2048" in lines
+    assert "each a version-2.3 file" in lines
     refused = invoke("compress", big_tiff, "-o", tmp_path / "b.svdz", "--bpp", "1", *SMALL_CAP)
     assert refused.exit_code == EXIT_BAD_INPUT and "set the quality only" in refused.stderr
     assert not (tmp_path / "b.svdz").exists()

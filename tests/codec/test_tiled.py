@@ -1,4 +1,4 @@
-"""Format 2.1 (svdimage.codec._tiled): tiled files of images bigger than memory."""
+"""Formats 2.4 and 2.1 (svdimage.codec._tiled): tiled files of images bigger than memory."""
 
 import struct
 
@@ -25,29 +25,49 @@ def photo(astronaut):
     return np.ascontiguousarray(np.pad(astronaut, ((0, 88), (0, 8), (0, 0)), mode="reflect"))
 
 
-@pytest.fixture(scope="module")
-def tiled(tmp_path_factory, photo):
+def _save(tmp_path_factory, photo, version):
     import dask.array as da
 
     path = tmp_path_factory.mktemp("tiled") / "t.svdz"
-    saved = save_tiled(path, da.from_array(photo, chunks=(100, 520, 3)), quality=80, tile=256)
-    return path, saved
+    chunks = da.from_array(photo, chunks=(100, 520, 3))
+    return path, save_tiled(path, chunks, quality=80, tile=256, version=version)
 
 
-def test_a_tiled_file_is_its_tiles_each_an_independent_version_2_file(tiled, photo):
-    path, saved = tiled
+@pytest.fixture(scope="module")
+def tiled(tmp_path_factory, photo):
+    """The default: format 2.4, tiles of format 2.3."""
+    return _save(tmp_path_factory, photo, 3)
+
+
+@pytest.fixture(scope="module")
+def tiled_v21(tmp_path_factory, photo):
+    """For older readers (version=2): format 2.1, tiles of format 2.0."""
+    return _save(tmp_path_factory, photo, 2)
+
+
+@pytest.mark.parametrize(("which", "container", "tiles"), [("2.4", (2, 4), 3), ("2.1", (2, 1), 2)])
+def test_a_tiled_file_is_its_tiles_each_an_independent_file(
+    which, container, tiles, tiled, tiled_v21, photo
+):
+    path, saved = tiled if which == "2.4" else tiled_v21
     data = path.read_bytes()
-    assert data[5:7] == bytes((2, 1)) and is_tiled(path) and saved.tiles == 9
+    assert data[5:7] == bytes(container) and is_tiled(path) and saved.tiles == 9
     image = decode(data)
     assert image.shape == photo.shape and image.dtype == np.float32
     for r0, r1, c0, c1 in tile_regions(photo.shape, 256):  # each tile as the encoder codes it
-        alone = decode(encode(photo[r0:r1, c0:c1], quality=80, version=2))
+        alone = decode(encode(photo[r0:r1, c0:c1], quality=80, version=tiles))
         np.testing.assert_array_equal(image[r0:r1, c0:c1], alone)
     np.testing.assert_array_equal(open_tiled(path).compute(), image)  # lazily, tile by tile
     assert saved.nbytes == len(data)
     psnr = metrics.peak_signal_noise_ratio(photo, image)
     assert 10 * np.log10(photo.size / saved.squared_error) == pytest.approx(psnr, abs=1e-4)
     assert inspect(data).tile_ranks == [{"tiles": 9}]
+
+
+def test_save_tiled_refuses_a_version_it_cannot_write(tmp_path, photo):
+    with pytest.raises(ValueError, match="version must be 2 or 3"):
+        save_tiled(tmp_path / "t.svdz", photo, version=1)
+    assert not (tmp_path / "t.svdz").exists()
 
 
 @pytest.mark.slow
@@ -59,7 +79,7 @@ def test_tiles_cost_little_against_one_file_of_the_whole_image(tmp_path, astrona
     image = np.kron(astronaut, np.ones((4, 5, 1), dtype=np.float32))
     image = np.clip(image + rng.normal(0, 0.01, image.shape).astype(np.float32), 0, 1)
     saved = save_tiled(tmp_path / "t.svdz", da.from_array(image, chunks=(512, 2560, 3)))
-    whole = encode(image, quality=75, version=2)  # tiles are 2.0 files: the same format whole
+    whole = encode(image, quality=75)  # tiles are 2.3 files: the same format whole
     assert saved.nbytes < 1.02 * len(whole)
     tiled = decode((tmp_path / "t.svdz").read_bytes())
     assert metrics.peak_signal_noise_ratio(image, tiled) > (
@@ -92,8 +112,11 @@ def _with_payload(data, start, payload):
     return head + struct.pack("<Q", len(payload)) + payload + struct.pack("<I", zlib.crc32(payload))
 
 
-def test_tampered_or_truncated_tiled_files_are_refused_in_one_line(tmp_path, tiled):
-    path, _ = tiled
+@pytest.mark.parametrize("which", ["2.4", "2.1"])
+def test_tampered_or_truncated_tiled_files_are_refused_in_one_line(
+    tmp_path, which, tiled, tiled_v21
+):
+    path, _ = tiled if which == "2.4" else tiled_v21
     data = path.read_bytes()
     _, start, size, count = _table(data)
     payload = bytearray(data[start : start + size])
@@ -112,15 +135,18 @@ def test_tampered_or_truncated_tiled_files_are_refused_in_one_line(tmp_path, til
     swapped = struct.pack(f"<{count}Q", *lengths) + b"".join(tiles)
     with pytest.raises(FormatError, match="a tile holds a"):
         decode(_with_payload(data, start, swapped))
-    # A tile must be a 2.0 file: one of another version (a 2.3 of its own region, here) is
-    # refused, whatever it holds.
+    # A 2.4 file's tiles must be 2.3 files, a 2.1 file's 2.0 files: a tile of the other
+    # version (of its own region, here) is refused, whatever it holds.
     header, _, _ = unpack(tiles[2])
     region = header["shape"][:2]
-    other = encode(np.full(region + header["shape"][2:], 0.5), quality=5)
-    assert other[5:7] == bytes((2, 3))
+    other = encode(
+        np.full(region + header["shape"][2:], 0.5), quality=5, version=3 if which == "2.1" else 2
+    )
+    assert other[5:7] == bytes((2, 3) if which == "2.1" else (2, 0))
     restored = [other, tiles[1], tiles[0], *tiles[3:]]
     table = struct.pack(f"<{count}Q", *[len(t) for t in restored])
-    with pytest.raises(FormatError, match="not a version-2.0 file"):
+    expected = "2.0" if which == "2.1" else "2.3"
+    with pytest.raises(FormatError, match=f"not a version-{expected} file"):
         decode(_with_payload(data, start, table + b"".join(restored)))
     # Cut short, changed, or read as a prefix.
     for broken, fragment in (
@@ -145,13 +171,14 @@ def test_the_outer_header_is_checked_before_anything_is_read(tmp_path, tiled):
         decode(data, max_pixels=1000)
     from tests.codec.svdz_files import rebuild
 
-    for tile in (100, 250, 16384):  # below 256, not a multiple of 16, above 8192
-        with pytest.raises(FormatError, match="multiple of 16"):
-            decode(rebuild({**header, "tile": tile}, payload, version=(2, 1)))
-    with pytest.raises(FormatError, match="keys are wrong"):
-        decode(rebuild({**header, "color": "gray"}, payload, version=(2, 1)))
-    # Sides past format 2.0's 65,535 are allowed; the table must still match them.
-    big = {**header, "shape": [70000, 520, 3]}
-    with pytest.raises(FormatError, match="table"):
-        decode(rebuild(big, payload, version=(2, 1)), max_pixels=None)
+    for version in ((2, 4), (2, 1)):
+        for tile in (100, 250, 16384):  # below 256, not a multiple of 16, above 8192
+            with pytest.raises(FormatError, match="multiple of 16"):
+                decode(rebuild({**header, "tile": tile}, payload, version=version))
+        with pytest.raises(FormatError, match="keys are wrong"):
+            decode(rebuild({**header, "color": "gray"}, payload, version=version))
+        # Sides past format 2.0's 65,535 are allowed; the table must still match them.
+        big = {**header, "shape": [70000, 520, 3]}
+        with pytest.raises(FormatError, match="table"):
+            decode(rebuild(big, payload, version=version), max_pixels=None)
     assert not is_tiled(tmp_path) and not is_tiled(tmp_path / "missing.svdz")

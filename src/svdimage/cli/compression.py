@@ -236,7 +236,7 @@ def _print_report(source: str, report: Any, *, out_of_core: bool = False) -> Non
     out_console.print(table)
     if out_of_core:
         out_console.print(
-            "A tiled .svdz file (format 2.1: tiles of 2048 pixels, each decoded on its own). "
+            "A tiled .svdz file (format 2.4: tiles of 2048 pixels, each decoded on its own). "
             "No JPEG is compared: Pillow encodes a JPEG whole, in memory.",
             soft_wrap=True,
         )
@@ -261,8 +261,8 @@ def decompress(
     force: bool = ForceOption,
     max_pixels: int = MaxPixelsOption,
 ) -> None:
-    """Decode an .svdz file to an image. A tiled file (format 2.1, an image compressed out
-    of core) decoded to .tif or .zarr is written band by band, never whole in memory."""
+    """Decode an .svdz file to an image. A tiled file (format 2.4 or 2.1, an image compressed
+    out of core) decoded to .tif or .zarr is written band by band, never whole in memory."""
 
     check_writable(output, force=force)
     if codec.is_tiled(source) and output.suffix.lower() in (".tif", ".tiff", ".zarr"):
@@ -315,14 +315,15 @@ def inspect_command(
             }
         )
         return
-    if "tile" in header and "color" not in header:  # tiled (2.1): each tile is a 2.0 file
+    if "tile" in header and "color" not in header:  # tiled (2.1, 2.4): tiles are 2.0, 2.3
         count = int(info.tile_ranks[0]["tiles"])
         for line in (
             f"{source}: .svdz version {info.version[0]}.{info.version[1]}, checksums OK, "
             "every tile decoded and checked",
             f"image: {fmt_count(shape[1])} x {fmt_count(shape[0])} "
             f"{'gray' if len(shape) == 2 else 'colour'}, {fmt_count(count)} tiles of "
-            f"{header['tile']} x {header['tile']} pixels, each a version-2.0 file",
+            f"{header['tile']} x {header['tile']} pixels, each a version-"
+            f"{'2.3' if tuple(info.version) == (2, 4) else '2.0'} file",
             f"bytes: {fmt_count(info.file_bytes)} in all = {fmt_count(info.header_bytes)} header "
             f"+ {fmt_count(info.payload_bytes)} payload (a table of {fmt_count(count)} lengths "
             f"and the tiles); {fmt_bpp(bpp)} bits per pixel",

@@ -16,7 +16,7 @@ The public face of the codec; each stage lives in its own private module:
 ``_entropy``         format 1: varints and LZMA2
 ``_rate``            rate control: the quality for a PSNR or a byte budget
 ``_sizes``           the bytes of an image's global (3.0) files at many ranks
-``_tiled``           format 2.1: tiles of images bigger than memory, streamed
+``_tiled``           formats 2.1/2.4: tiles of images bigger than memory, streamed
 ``_decode``          decoding and ``inspect`` (the same checks)
 ``_compare``         compress to a file and compare with JPEG at equal bytes
 ===================  ==========================================================

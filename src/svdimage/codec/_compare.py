@@ -130,7 +130,7 @@ def compress(
     Notes
     -----
     A Dask image (one bigger than memory, :func:`svdimage.open_image`) is
-    written as a tiled file (format 2.1, :func:`svdimage.codec.save_tiled`),
+    written as a tiled file (format 2.4, :func:`svdimage.codec.save_tiled`),
     at ``quality`` only, and measured in one more pass over the image and the
     file; no JPEG is compared (Pillow encodes JPEGs whole, in memory).
     """

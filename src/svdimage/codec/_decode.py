@@ -23,7 +23,7 @@ from svdimage.codec._format import (
     GLOBAL_VERSION,
     HEAD_BYTES,
     PREDICTED_VERSION,
-    TILED_VERSION,
+    TILE_VERSIONS,
     FormatError,
     check_length,
     opened,
@@ -287,10 +287,11 @@ def decode(
     if partial:
         data = bytes(data[:max_bytes])
     header, payload, version = unpack(bytes(data), max_pixels=max_pixels, partial=partial)
-    if version == TILED_VERSION:
+    if version in TILE_VERSIONS:
         if partial:
             raise FormatError(
-                "a tiled (version 2.1) file decodes whole tiles; max_bytes does not apply to it."
+                "a tiled (version 2.1 or 2.4) file decodes whole tiles; max_bytes does not "
+                "apply to it."
             )
         image = decode_tiled(data, max_pixels=max_pixels)
         assert image is not None
@@ -486,7 +487,7 @@ def inspect(data: bytes, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> File
     """
     header, payload, version = unpack(bytes(data), max_pixels=max_pixels)
     stats: list[dict[str, float]]
-    if version == TILED_VERSION:
+    if version in TILE_VERSIONS:
         decode_tiled(data, max_pixels=max_pixels, build=False)  # every tile, as decode does
         stats = [{"tiles": len(tile_regions(tuple(header["shape"]), header["tile"]))}]
     elif version[0] == 2:

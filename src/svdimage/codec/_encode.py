@@ -114,7 +114,8 @@ def encode(
         The newest format to write. 3 (default): patches as 2.3 (chroma means
         refined where they need it, every other patch predicted); the global
         SVD as 3.0. 2: patches as 2.0 and the global SVD as 1.1, for readers
-        older than this package's 2.2, 2.3 and 3.0. 1: format 1.1 for
+        older than this package's 2.2, 2.3 and 3.0 (:func:`svdimage.codec.save_tiled`'s
+        ``version`` is the same choice for tiled files). 1: format 1.1 for
         everything (with ``tile`` given, the per-tile SVD).
     max_components : int, optional
         With ``tile`` given: a cap on the components of the patch basis (1 to

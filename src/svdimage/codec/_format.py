@@ -5,7 +5,7 @@ Layout (all integers little-endian)::
     offset  size  field
     0       5     magic b"\\x93SVDZ" (first byte non-ASCII, as numpy's .npy)
     5       1     major version (3; 1 and 2 are still read)
-    6       1     minor version (1.0, 1.1, 2.0, 2.1, 2.2, 2.3 and 3.0 are read)
+    6       1     minor version (1.0, 1.1, 2.0, 2.1, 2.2, 2.3, 2.4 and 3.0 are read)
     7       4     header length H (uint32, at most 65536)
     11      H     header: UTF-8 JSON object with exactly the keys below
     11+H    4     CRC-32 of bytes [0, 11+H)
@@ -66,6 +66,8 @@ upgrade, never guessing. Versions so far:
   prediction from its four neighbours' facing edges
   (:mod:`svdimage.codec._prediction`) times ``prediction / 4``, before
   deblocking. Each plane has a key ``prediction``, an integer 0..4.
+* 2.4: version 2.1 (tiled; the same header and table) whose tiles are each a
+  version-2.3 file (a reader refuses any other tile version).
 * 3.0: the global SVD of each plane, range-coded vector by vector
   (:mod:`svdimage.codec._global`). Header keys ``shape``, ``color`` ("gray",
   "ycbcr" or "rgb"), ``chroma``, ``planes`` (each exactly ``shape``, ``step``
@@ -109,13 +111,17 @@ MAGIC = b"\x93SVDZ"
 #: KNOWN_VERSIONS is read.
 VERSION = (2, 0)
 #: Every version this reader decodes, each exactly as specified.
-KNOWN_VERSIONS = ((1, 0), (1, 1), (2, 0), (2, 1), (2, 2), (2, 3), (3, 0))
+KNOWN_VERSIONS = ((1, 0), (1, 1), (2, 0), (2, 1), (2, 2), (2, 3), (2, 4), (3, 0))
 #: The tiled version: independently decodable tiles, each a version-2.0 file.
 TILED_VERSION = (2, 1)
 #: Patch files whose planes carry a mean divisor (finer patch means).
 MEAN_DIVISOR_VERSION = (2, 2)
 #: Patch files whose second checkerboard half is predicted (and every plane has a divisor).
 PREDICTED_VERSION = (2, 3)
+#: The tiled version whose tiles are version-2.3 files (what ``save_tiled`` writes).
+TILED_PREDICTED_VERSION = (2, 4)
+#: Each tiled version, and the version its tiles must be.
+TILE_VERSIONS = {TILED_VERSION: VERSION, TILED_PREDICTED_VERSION: PREDICTED_VERSION}
 #: The global SVD, range-coded (what ``tile=None`` writes).
 GLOBAL_VERSION = (3, 0)
 #: Prefix of extension keys that readers ignore.
@@ -308,7 +314,7 @@ _PLANE_KEYS = {"shape", "step", "dc_step", "max_rank"}
 _KEYS_V2 = {"shape", "color", "chroma", "patch", "planes", "coder"}
 _KEYS_TILED = {"shape", "tile", "coder"}
 _KEYS_V3 = {"shape", "color", "chroma", "planes", "coder"}
-#: Tile sides of a version-2.1 file, and its longest image side.
+#: Tile sides of a tiled (2.1 or 2.4) file, and its longest image side.
 TILE_SIDES = (256, 8192)
 MAX_SIDE_TILED = 2**24
 _PLANE_KEYS_V2 = {"shape", "step", "components"}
@@ -325,7 +331,7 @@ def validate_header(
     naming the problem."""
     if not isinstance(header, dict):
         raise FormatError("header must be a JSON object.")
-    tiled = version == TILED_VERSION
+    tiled = version in TILE_VERSIONS
     expected_keys = (
         _KEYS_TILED
         if tiled
@@ -363,7 +369,9 @@ def validate_header(
                 f"header 'tile' must be a multiple of 16 in {low}..{high}; got {tile!r}."
             )
         if header["coder"] != "tiles":
-            raise FormatError(f"unknown coder {header['coder']!r} for version 2.1.")
+            raise FormatError(
+                f"unknown coder {header['coder']!r} for version {version[0]}.{version[1]}."
+            )
         return
     color, chroma = header["color"], header["chroma"]
     if color not in ("gray", "ycbcr", "rgb") or chroma not in ("444", "420"):

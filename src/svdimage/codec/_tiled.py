@@ -1,12 +1,13 @@
-"""Format 2.1: images bigger than memory, as independently decodable tiles.
+"""Formats 2.1 and 2.4: images bigger than memory, as independently decodable tiles.
 
 Package-internal; :func:`save_tiled` and :func:`open_tiled` are public as
 ``svdimage.codec.save_tiled`` and ``svdimage.codec.open_tiled``. The image is cut
 in square tiles of side ``T`` (2048 by default); each tile is encoded on its
-own as a version-2.0 file (its own patch basis, from the SVD of its own patch
-matrix), at one quantizer step for the whole image, so that quality is even
-across tiles. The container (:mod:`svdimage.codec._format`, ``docs/format.md``)
-holds a table of the tiles' lengths, then the tiles.
+own as a version-2.3 file (format 2.4; its own patch basis, from the SVD of its own
+patch matrix, and every other patch predicted from its neighbours) or, for older
+readers, a version-2.0 file (format 2.1), at one quantizer step for the whole image,
+so that quality is even across tiles. The container (:mod:`svdimage.codec._format`,
+``docs/format.md``) holds a table of the tiles' lengths, then the tiles.
 
 Writing streams: tiles are read from the (Dask) image a few at a time, encoded
 in parallel by Dask (on this process's threads or a cluster's workers), and
@@ -37,6 +38,8 @@ import numpy as np
 from svdimage._fileutil import atomic_path
 from svdimage.codec._format import (
     HEAD_BYTES,
+    TILE_VERSIONS,
+    TILED_PREDICTED_VERSION,
     TILED_VERSION,
     FormatError,
     opened,
@@ -49,8 +52,8 @@ __all__ = ["save_tiled", "open_tiled", "is_tiled", "TiledFile", "DEFAULT_TILE", 
 #: Tile side of :func:`save_tiled` (pixels): 4 MP tiles, whose own bases cost under 2 %.
 DEFAULT_TILE = 2048
 
-#: The smallest version-2.0 file (prefix, a minimal header, checksums): a tile's length
-#: below it is refused before anything is decoded.
+#: The smallest version-2.0 or 2.3 file (prefix, a minimal header, checksums): a tile's
+#: length below it is refused before anything is decoded.
 _MIN_TILE_BYTES = 64
 
 
@@ -97,8 +100,9 @@ def save_tiled(
     tile: int = DEFAULT_TILE,
     force: bool = False,
     on_tile: Callable[[], None] | None = None,
+    version: int = 3,
 ) -> TiledFile:
-    """Write a (Dask) image bigger than memory as a tiled ``.svdz`` file (format 2.1).
+    """Write a (Dask) image bigger than memory as a tiled ``.svdz`` file (format 2.4).
 
     Parameters
     ----------
@@ -114,6 +118,10 @@ def save_tiled(
     force : bool, optional
     on_tile : callable, optional
         Called after each tile is written (progress).
+    version : {3, 2}, optional
+        As :func:`svdimage.codec.encode`'s: 3 writes format 2.4 (tiles of format 2.3,
+        every other patch predicted); 2 writes format 2.1 (tiles of format 2.0), for
+        readers older than 2.4.
 
     Returns
     -------
@@ -129,8 +137,11 @@ def save_tiled(
     if np.dtype(lazy.dtype).kind == "u" or np.dtype(lazy.dtype) != np.float32:
         lazy = unit_range(lazy)
     shape = tuple(int(n) for n in lazy.shape)
+    if version not in (2, 3):
+        raise ValueError(f"version must be 2 or 3; got {version!r}.")
     header = {"shape": list(shape), "tile": int(tile), "coder": "tiles"}
-    head = pack_head(header, 0, version=TILED_VERSION)  # validates shape and tile
+    tiled = TILED_PREDICTED_VERSION if version == 3 else TILED_VERSION
+    head = pack_head(header, 0, version=tiled)  # validates shape and tile
     if not 1 <= quality <= 100:
         raise ValueError(f"quality must be between 1 and 100; got {quality}.")
     regions = tile_regions(shape, tile)
@@ -144,7 +155,10 @@ def save_tiled(
         for first in range(0, len(regions), window):
             batch = regions[first : first + window]
             done = compute(
-                *[delayed(_encode_tile)(lazy[r0:r1, c0:c1], quality) for r0, r1, c0, c1 in batch]
+                *[
+                    delayed(_encode_tile)(lazy[r0:r1, c0:c1], quality, version)
+                    for r0, r1, c0, c1 in batch
+                ]
             )
             for index, (data, error) in enumerate(done, start=first):
                 out.write(data)
@@ -179,21 +193,21 @@ def _payload_crc(path: Path, start: int, length: int) -> int:
     return crc
 
 
-def _encode_tile(pixels: np.ndarray, quality: float) -> tuple[bytes, float]:
-    """One tile as a version-2.0 file at ``quality`` (a luma step that does not depend on
-    the tile's content), and its squared error."""
+def _encode_tile(pixels: np.ndarray, quality: float, version: int) -> tuple[bytes, float]:
+    """One tile as a version-2.3 (``version`` 3) or 2.0 (2) file at ``quality`` (a luma step
+    that does not depend on the tile's content), and its squared error."""
     from svdimage.codec._decode import decode
     from svdimage.codec._encode import encode
 
     tile = np.clip(np.asarray(pixels, dtype=np.float32), 0.0, 1.0)
-    data = encode(tile, quality=quality, version=2)  # a tile is a 2.0 file
+    data = encode(tile, quality=quality, version=version)  # a 2.3 or a 2.0 file
     decoded = decode(data, max_pixels=None)
     difference = decoded - tile
     return data, float(np.sum(np.square(difference, out=difference), dtype=np.float64))
 
 
 def is_tiled(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` is a regular file that starts as a tiled (version 2.1) ``.svdz``
+    """Whether ``path`` is a regular file that starts as a tiled (version 2.1 or 2.4) ``.svdz``
     file; nothing but its first bytes is read (anything else: ``False``)."""
     from svdimage.codec._format import MAGIC
 
@@ -205,22 +219,24 @@ def is_tiled(path: str | os.PathLike[str]) -> bool:
             head = handle.read(7)
     except OSError:
         return False
-    return head[:5] == MAGIC and tuple(head[5:7]) == TILED_VERSION
+    return head[:5] == MAGIC and tuple(head[5:7]) in TILE_VERSIONS
 
 
 def read_table(
     path: str | os.PathLike[str], *, max_pixels: int | None = None
-) -> tuple[dict[str, Any], list[tuple[int, int]]]:
-    """Check a tiled file's head, table and length; return its header and each tile's
-    ``(offset, length)`` in the file. Nothing proportional to the image is read."""
+) -> tuple[dict[str, Any], list[tuple[int, int]], tuple[int, int]]:
+    """Check a tiled file's head, table and length; return its header, each tile's
+    ``(offset, length)`` in the file, and the version its tiles must be. Nothing
+    proportional to the image is read."""
     with opened(path) as (handle, length):
         header, version, start, size = read_head(handle.read(HEAD_BYTES), max_pixels=max_pixels)
-        if version != TILED_VERSION:
+        if version not in TILE_VERSIONS:
             raise FormatError(
                 f"{str(path)!r} is a version-{version[0]}.{version[1]} file, not tiled."
             )
         handle.seek(start)
-        return header, _tiles(header, handle.read(8 * _count(header)), start, size, length)
+        places = _tiles(header, handle.read(8 * _count(header)), start, size, length)
+        return header, places, TILE_VERSIONS[version]
 
 
 def _count(header: dict[str, Any]) -> int:
@@ -255,25 +271,31 @@ def decode_tiled(
     from svdimage.codec._format import unpack
 
     header, payload, version = unpack(bytes(data), max_pixels=max_pixels)
-    if version != TILED_VERSION:
-        raise FormatError("not a tiled (version 2.1) file.")
+    if version not in TILE_VERSIONS:
+        raise FormatError("not a tiled (version 2.1 or 2.4) file.")
     count = _count(header)
     start = len(data) - len(payload) - 4
     places = _tiles(header, payload[: 8 * count], start, len(payload), len(data))
     shape = tuple(header["shape"])
     out = np.empty(shape, dtype=np.float32) if build else None
     for (r0, r1, c0, c1), (offset, n) in zip(tile_regions(shape, header["tile"]), places):
-        tile = _decoded_tile(data[offset : offset + n], (r1 - r0, c1 - c0), shape)
+        tile = _decoded_tile(
+            data[offset : offset + n], (r1 - r0, c1 - c0), shape, TILE_VERSIONS[version]
+        )
         if out is not None:
             out[r0:r1, c0:c1] = tile
     return out
 
 
-def _decoded_tile(data: bytes, region: tuple[int, int], shape: tuple[int, ...]) -> np.ndarray:
+def _decoded_tile(
+    data: bytes, region: tuple[int, int], shape: tuple[int, ...], version: tuple[int, int]
+) -> np.ndarray:
+    """A tile's pixels, after checking that it is a file of ``version`` (its container's)
+    and of its ``region``'s shape."""
     from svdimage.codec._decode import decode
 
-    if bytes(data[5:7]) != bytes((2, 0)):
-        raise FormatError("a tile is not a version-2.0 file.")
+    if bytes(data[5:7]) != bytes(version):
+        raise FormatError(f"a tile is not a version-{version[0]}.{version[1]} file.")
     tile = decode(data, max_pixels=None)
     if tile.shape != region + tuple(shape[2:]):
         raise FormatError(
@@ -295,7 +317,7 @@ def open_tiled(path: str | os.PathLike[str], *, max_pixels: int | None = None) -
     """
     import dask.array as da
 
-    header, places = read_table(path, max_pixels=max_pixels)
+    header, places, version = read_table(path, max_pixels=max_pixels)
     shape = tuple(int(n) for n in header["shape"])
     tile = int(header["tile"])
     regions = tile_regions(shape, tile)
@@ -303,7 +325,7 @@ def open_tiled(path: str | os.PathLike[str], *, max_pixels: int | None = None) -
     cols = tuple(min(tile, shape[1] - c) for c in range(0, shape[1], tile))
     per_row = len(cols)
     where = {(i // per_row, i % per_row): (regions[i], places[i]) for i in range(len(regions))}
-    reader = _TileReader(str(path), shape)
+    reader = _TileReader(str(path), shape, version)
 
     def block(block_id: tuple[int, ...] = (0, 0)) -> np.ndarray:
         (r0, r1, c0, c1), (offset, n) = where[block_id[0], block_id[1]]
@@ -318,8 +340,8 @@ def open_tiled(path: str | os.PathLike[str], *, max_pixels: int | None = None) -
 class _TileReader:
     """Reads and decodes one tile of a file by path (picklable: the path travels)."""
 
-    def __init__(self, path: str, shape: tuple[int, ...]) -> None:
-        self.path, self.shape = path, shape
+    def __init__(self, path: str, shape: tuple[int, ...], version: tuple[int, int]) -> None:
+        self.path, self.shape, self.version = path, shape, version
 
     def __call__(self, offset: int, n: int, region: tuple[int, int]) -> np.ndarray:
         with open(self.path, "rb") as handle:
@@ -327,12 +349,12 @@ class _TileReader:
             data = handle.read(n)
         if len(data) != n:
             raise FormatError(f"{self.path!r} ended inside a tile: the file was cut.")
-        return _decoded_tile(data, region, self.shape)
+        return _decoded_tile(data, region, self.shape, self.version)
 
 
 def iter_tiles(path: str | os.PathLike[str]) -> Iterator[tuple[tuple[int, int, int, int], bytes]]:
     """Each tile's region and bytes, in order (for ``inspect``)."""
-    header, places = read_table(path, max_pixels=None)
+    header, places, _ = read_table(path, max_pixels=None)
     with open(path, "rb") as handle:
         for region, (offset, n) in zip(
             tile_regions(tuple(header["shape"]), header["tile"]), places
