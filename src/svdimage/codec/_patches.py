@@ -143,7 +143,9 @@ class _PlaneAnalysis:
         self.means = patches.mean(axis=1, dtype=np.float64)
         patches -= self.means[:, None].astype(np.float32)
         self.residual = patches  # float32: the Gram matrix's 1e-7 errors are far below a step
-        replaced = None  # the rows the coefficients are of: the second half's predicted
+        # Format 2.3: the second half's rows are taken less their open-loop predictions
+        # (:func:`_rows`) where the coefficients are computed.
+        replaced = None
         if self.open_loop is not None:
             assert self.second is not None
             self.weight = _weight_of(patches[self.second], self.open_loop)
