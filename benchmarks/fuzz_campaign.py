@@ -4,9 +4,10 @@ The cases are those of the tests' fuzz targets (``tests/fuzz_cases.py``), drawn 
 seed, each case from its own generator (``default_rng([seed, target, index])``), so that any
 case can be rebuilt from its number:
 
-* ``.svdz``: mutations of files of every version and mode (bit flips, deletions, insertions,
-  JSON punctuation; in the header or the payload with checksums recomputed, or anywhere),
-  a seed's payload under a header declaring a larger image, and format-2 files declaring
+* ``.svdz``: mutations of files of every version and mode, tiled ones included (bit flips,
+  deletions, insertions, JSON punctuation; in the header or the payload with checksums
+  recomputed, or anywhere), a seed's payload under a header declaring a larger image, and
+  format-2 files declaring
   images of up to 2000x2000 (gray or colour, patches of 4, 8 or 16, any number of
   components) with empty, padded or cut segments. Each goes through ``decode`` and
   ``inspect`` (pixel cap 4 MP).
@@ -61,6 +62,10 @@ def _svdz_seeds() -> list[bytes]:
         encode(colour, quality=80, tile=None),
         encode(colour, quality=70, tile=None, color="rgb"),
         encode(colour, quality=15),
+        *(
+            (ROOT / "tests" / "data" / "svdz" / f"color-tiled-v{version}.svdz").read_bytes()
+            for version in ("2.1", "2.4")  # tiled: 2x2 tiles of 256 pixels, partial edges
+        ),
     ]
 
 

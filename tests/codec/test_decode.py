@@ -365,6 +365,8 @@ def campaign_seeds(small_gray, astronaut):
         encode(small_gray, quality=80, tile=None),
         encode(colour, quality=80, tile=None),
         encode(colour, quality=15),
+        (GOLDEN / "color-tiled-v2.1.svdz").read_bytes(),  # tiled: 2x2 tiles of 256 pixels
+        (GOLDEN / "color-tiled-v2.4.svdz").read_bytes(),
     ]
 
 
