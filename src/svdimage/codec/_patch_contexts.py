@@ -47,10 +47,6 @@ def _neighbour_sum(values: np.ndarray, rows: int, cols: int) -> np.ndarray:
     return out.ravel()
 
 
-#: Whether each patch (raster order) is in the second checkerboard half.
-_checkerboard = second_half
-
-
 #: ACTIVITY in quarter steps, as a table from 4 x activity (capped) to its bucket.
 _BUCKET = np.searchsorted(4 * ACTIVITY, np.arange(4 * int(ACTIVITY[-1]) + 1), side="right")
 _BUCKET = _BUCKET.astype(np.uint8)
@@ -104,7 +100,7 @@ RATE_SAMPLED = 1 << 16
 def _contexts_of(q: np.ndarray, rows: int, cols: int) -> list[np.ndarray]:
     """The contexts of coefficients ``q`` (components x patches), as the reader derives
     them: each component's two checkerboard halves in decoding order."""
-    halves = _checkerboard(rows, cols)
+    halves = second_half(rows, cols)
     magnitude = _magnitudes(q)
     return [
         _coefficient_contexts(magnitude, j, rows, cols, half)[np.flatnonzero(halves == half)]
@@ -123,7 +119,7 @@ def _coefficient_rates(q: np.ndarray, rows: int, cols: int) -> np.ndarray:
         chosen = np.flatnonzero(np.arange(rows) % every < height)
         q = q.reshape(q.shape[0], rows, cols)[:, chosen].reshape(q.shape[0], -1)
         rows = chosen.size
-    halves = _checkerboard(rows, cols)
+    halves = second_half(rows, cols)
     both = (np.flatnonzero(~halves), np.flatnonzero(halves))
     counts = np.zeros(N_COEF_CONTEXTS * ALPHABET, dtype=np.int64)
     for index, contexts in enumerate(_contexts_of(q, rows, cols)):
@@ -168,7 +164,7 @@ def optimize_coefficients(
 
     Returns the coefficients and, for :func:`serialize`, the contexts of each component's
     two checkerboard halves in decoding order (those of the coefficients returned)."""
-    halves = _checkerboard(rows, cols)
+    halves = second_half(rows, cols)
     both = [(np.flatnonzero(~halves), False), (np.flatnonzero(halves), True)]
     rates = _coefficient_rates(q, rows, cols).astype(np.float32).ravel()
     out = q if overwrite else np.zeros_like(q)

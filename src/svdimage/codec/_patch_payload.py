@@ -51,7 +51,6 @@ from svdimage.codec._patch_contexts import (
     _MAGNITUDE_CAP,
     N_COEF_CONTEXTS,
     N_MEAN_CONTEXTS,
-    _checkerboard,
     _coefficient_contexts,
     _contexts_of,
     _mean_levels,
@@ -59,7 +58,7 @@ from svdimage.codec._patch_contexts import (
     _refine,
 )
 from svdimage.codec._planes import deblock
-from svdimage.codec._prediction import PREDICTION_QUARTERS, add_predictions
+from svdimage.codec._prediction import PREDICTION_QUARTERS, add_predictions, second_half
 
 __all__ = [
     "serialize",
@@ -165,7 +164,7 @@ def serialize(coded: list[dict[str, Any]], patch: int) -> bytes:
         basis_values = plane["basis"].T.ravel()
         basis_contexts = np.repeat(plane["exponents"] - E_MIN, width)
         mean_values, mean_contexts = _mean_residuals(plane["means"])
-        halves = _checkerboard(rows, cols)
+        halves = second_half(rows, cols)
         first, second = np.flatnonzero(~halves), np.flatnonzero(halves)
         known = plane.get("contexts")  # made by optimize_coefficients
         if known is None:
@@ -301,7 +300,7 @@ def _decode_coefficients(
     # Each plane's two checkerboard halves, as patch indices (the same for every component).
     halves = []
     for rows, cols, _, _, _, _ in states:
-        board = _checkerboard(rows, cols)
+        board = second_half(rows, cols)
         halves.append(((np.flatnonzero(~board), False), (np.flatnonzero(board), True)))
     for segment, (start, stop) in zip(segments, layer_groups(top)):
         reader = ContextReader(segment)
