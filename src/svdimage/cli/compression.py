@@ -88,7 +88,7 @@ def compress(
         max=16,
         metavar="SIDE",
         help="Patch side in pixels: 4, 8 or 16 (the rows of the patch matrix whose SVD is "
-        "coded). Default: 4 or 8, whichever codes this image better (it encodes twice).",
+        "coded). Default: 4 or 8, whichever codes this image better (each is tried).",
     ),
     global_svd: bool = typer.Option(False, "--global", help="One SVD per plane, no tiles."),
     color: ColorSpace = typer.Option(ColorSpace.ycbcr, "--color", help="ycbcr (4:2:0) or rgb."),

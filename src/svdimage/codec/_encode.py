@@ -102,9 +102,10 @@ def encode(
         Patch side (4, 8 or 16; format 1: tile side 4-256), ``None`` for one
         global SVD per plane, or ``'auto'`` (the default): the file of patch
         side 4 and of 8 that costs less, by squared error plus ``KEEP_FACTOR
-        q**2`` per bit (the slope at which components are kept); for a byte
-        budget the one with less error; for a PSNR target the smaller. It
-        encodes twice. Format 1, RGB planes and ``max_components`` use 8.
+        q**2`` per bit (the slope at which components are kept); for a PSNR
+        target the smaller. It encodes twice; for a byte budget, one trial
+        per side at its first guess decides by the same cost whose step is
+        searched. Format 1, RGB planes and ``max_components`` use 8.
     color : {'ycbcr', 'rgb'}, optional
         Color planes: YCbCr (BT.601, as JPEG) or plain RGB channels (``'rgb'``
         writes format 1).
@@ -174,16 +175,27 @@ def encode(
             array, rank=cap, tile=sides[0], color=color, chroma=chroma, version=version
         )
         return _encode_target(trials, array, rank=rank, tile=sides[0], **target)
+
+    def trials_of(side: int) -> PatchTrials:
+        made = _trials(
+            array, rank=cap, tile=side, color=color, chroma=chroma, version=version, compare=True
+        )
+        assert isinstance(made, PatchTrials)
+        return made
+
+    if max_bytes is not None or bpp is not None:
+        budget = max_bytes if max_bytes is not None else bpp * array.shape[0] * array.shape[1] / 8
+        # tile="auto" under a byte budget: one trial per side decides which side's step is
+        # searched (:func:`_side_for_budget`).
+        trials, guess = _side_for_budget(trials_of, sides, budget)
+        return _encode_target(trials, array, rank=rank, tile=trials.patch, guess=guess, **target)
     # tile="auto": each patch side encodes the target; the better file is kept.
     made = []
     for side in sides:
-        trials = _trials(
-            array, rank=cap, tile=side, color=color, chroma=chroma, version=version, compare=True
-        )
-        assert isinstance(trials, PatchTrials)
+        trials = trials_of(side)
         data = _encode_target(trials, array, rank=rank, tile=side, **target)
         made.append((data, trials.squared_error(data)))
-    return _better(made, psnr=psnr is not None, sized=max_bytes is not None or bpp is not None)
+    return _better(made, psnr=psnr is not None)
 
 
 #: The patch sides ``tile="auto"`` tries.
@@ -204,19 +216,52 @@ def _patch_sides(
     return list(AUTO_PATCHES) if patches and not capped else [8]
 
 
-def _better(made: list[tuple[bytes, float]], *, psnr: bool, sized: bool) -> bytes:
+def _better(made: list[tuple[bytes, float]], *, psnr: bool) -> bytes:
     """The better of files encoded with different patch sides: for a PSNR target the
-    smaller; for a byte budget (each file within it) the one with less squared error;
-    otherwise the one with the lower rate-distortion cost ``error + lambda * bits``,
-    ``lambda = KEEP_FACTOR * q**2`` at the coarser of their luma steps (the slope that
-    decides which components each encoder keeps)."""
+    smaller; otherwise the one of :func:`_cheapest`."""
     if psnr:
         return min(made, key=lambda item: len(item[0]))[0]
-    if sized:
-        return min(made, key=lambda item: item[1])[0]
+    return made[_cheapest(made)][0]
+
+
+def _cheapest(made: list[tuple[bytes, float]]) -> int:
+    """Which of ``(file, squared error)`` has the lower rate-distortion cost ``error +
+    lambda * bits``, ``lambda = KEEP_FACTOR * q**2`` at the coarser of their luma steps
+    (the slope that decides which components each encoder keeps)."""
     steps = [read_head(data)[0]["planes"][0]["step"] for data, _ in made]
     slope = KEEP_FACTOR * max(steps) ** 2
-    return min(made, key=lambda item: item[1] + slope * 8 * len(item[0]))[0]
+    costs = [error + slope * 8 * len(data) for data, error in made]
+    return costs.index(min(costs))
+
+
+def _side_for_budget(
+    trials_of: Callable[[int], PatchTrials], sides: Sequence[int], budget: float
+) -> tuple[PatchTrials, tuple[int, float, float | None]]:
+    """``tile="auto"`` under a byte budget: the trials of the patch side whose step is
+    searched, and that search's first guess (:func:`_first_guess`).
+
+    Each side encodes once, at the level its size estimate gives for the budget (the
+    search's first trial), and the side whose file has the lower rate-distortion cost
+    (:func:`_cheapest`) is searched. Against searching both sides and keeping the file
+    with less error (the rule it replaced; budgets of 0.25-2 bpp): the same side for 34 of 35
+    files of the tuning photos and 114 of 119 of the evaluation photos, -0.004 dB on
+    average (the worst, -0.17 dB, on the gray Hubble field at 0.25 bpp), in 24-26 % fewer
+    trials. One side's trials are held at a time: the first side's are rebuilt when it
+    wins (the same files), holding the file it made.
+    """
+    made, guesses = [], []
+    for side in sides:
+        trials = trials_of(side)
+        guess = _first_guess(trials, budget)
+        data = trials.at_step(level_to_step(guess[0]))
+        made.append((data, trials.squared_error(data)))
+        guesses.append(guess)
+    best = _cheapest(made)
+    if best != len(sides) - 1:
+        trials = trials_of(sides[best])
+        trials.decide_at = guesses[best][2]
+        trials.adopt(level_to_step(guesses[best][0]), *made[best])
+    return trials, guesses[best]
 
 
 def _encode_target(
@@ -230,8 +275,10 @@ def _encode_target(
     bpp: float | None,
     rank: int | None,
     tile: int | None,
+    guess: tuple[int, float, float | None] | None = None,
 ) -> bytes:
-    """The file of one target (at most one given; none: quality 75) from ``trials``."""
+    """The file of one target (at most one given; none: quality 75) from ``trials``
+    (``guess``: the first guess of a byte budget's search, when already made)."""
     if step is not None:
         return trials.at_step(step)
     if (
@@ -266,7 +313,7 @@ def _encode_target(
         assert bpp is not None or max_bytes is not None
         budget = max_bytes if max_bytes is not None else bpp * array.shape[0] * array.shape[1] / 8
         level = _level_for_budget(
-            trials, budget, lambda n: len(trial(level_to_step(n), trials.at_step))
+            trials, budget, lambda n: len(trial(level_to_step(n), trials.at_step)), guess=guess
         )
         if level is None:
             raise ValueError(
@@ -286,15 +333,20 @@ STEP_LEVELS = 1100
 
 
 def _level_for_budget(
-    trials: Trials | PatchTrials, budget: float, size_at: Callable[[int], int]
+    trials: Trials | PatchTrials,
+    budget: float,
+    size_at: Callable[[int], int],
+    *,
+    guess: tuple[int, float, float | None] | None = None,
 ) -> int | None:
     """The level of the file for a byte budget: within BUDGET_TOLERANCE below it when one
     is, found from a first guess (:func:`_first_guess`) by secant steps; ``None`` when even
     the coarsest step is larger. The same search for :func:`encode` and
-    :func:`encode_for_sizes`, so that both give the same file."""
+    :func:`encode_for_sizes`, so that both give the same file; ``guess`` is
+    :func:`_first_guess`'s answer when the caller has it."""
+    first, slope, decide_at = _first_guess(trials, budget) if guess is None else guess
     if isinstance(trials, PatchTrials):
-        trials.decide_at = None
-    first, slope = _first_guess(trials, budget)
+        trials.decide_at = decide_at
     (level,) = qualities_for_budgets(
         size_at,
         [budget],
@@ -313,17 +365,20 @@ def _level_for_budget(
     return level
 
 
-def _first_guess(trials: Trials | PatchTrials, budget: float) -> tuple[int, float]:
-    """Rate control's first level and the slope of log(size) per level around it.
+def _first_guess(trials: Trials | PatchTrials, budget: float) -> tuple[int, float, float | None]:
+    """Rate control's first level, the slope of log(size) per level around it, and the
+    luma step whose components every trial keeps (``decide_at``; ``None``: each chooses
+    its own), which it leaves set on patch trials.
 
     Format 2 has a cheap size estimate (:meth:`PatchTrials.estimate`, no coding):
     the level where it meets the budget, and its local slope, so that the first
     trial is near and the second, corrected by that slope, usually within the
     tolerance. Otherwise the level of quality 75 and a typical slope.
     """
-    default = step_to_level(trials.step_of(75.0)), SIZE_SLOPE
+    default = step_to_level(trials.step_of(75.0)), SIZE_SLOPE, None
     if not isinstance(trials, PatchTrials):
         return default
+    trials.decide_at = None
     estimates: dict[int, float] = {}
 
     def estimate(level: int) -> int:
@@ -348,7 +403,7 @@ def _first_guess(trials: Trials | PatchTrials, budget: float) -> tuple[int, floa
     estimates.clear()
     low, high = max(guess - 15, 0), min(guess + 15, STEP_LEVELS)
     rise = math.log(max(estimate(high), 1)) - math.log(max(estimate(low), 1))
-    return guess, rise / (high - low) if rise > 0 else SIZE_SLOPE
+    return guess, rise / (high - low) if rise > 0 else SIZE_SLOPE, trials.decide_at
 
 
 def level_to_step(level: int) -> float:
@@ -454,45 +509,42 @@ def encode_for_sizes(
         version=options["version"],
         capped=cap is not None,
     )
-    compare = len(sides) > 1
-    found = [
-        _files_for_sizes(_trials(array, rank=cap, tile=side, compare=compare, **options), sizes)
-        for side in sides
-    ]
-    if len(found) == 1:
-        return [data for data, _ in found[0]]
-    best: list[bytes | None] = []
-    for candidates in zip(*found):
-        made = [(data, error) for data, error in candidates if data is not None]
-        best.append(_better(made, psnr=False, sized=True) if made else None)
-    return best
+    if any(not budget > 0 for budget in sizes):
+        raise ValueError(f"max_bytes and bpp must be positive; got budgets {list(sizes)!r}.")
+    if len(sides) == 1:
+        trials = _trials(array, rank=cap, tile=sides[0], **options)
+        return _files_for_sizes(lambda budget: (trials, None), sizes)
+    # tile="auto": both sides' trials are held, and each budget's side is chosen as
+    # encode() chooses it.
+    held: dict[int, PatchTrials] = {}
+    for side in sides:
+        made = _trials(array, rank=cap, tile=side, compare=True, **options)
+        assert isinstance(made, PatchTrials)
+        held[side] = made
+    return _files_for_sizes(lambda budget: _side_for_budget(held.__getitem__, sides, budget), sizes)
 
 
 def _files_for_sizes(
-    trials: Trials | PatchTrials, sizes: Sequence[float]
-) -> list[tuple[bytes | None, float]]:
-    """Each budget's file from one trials (``None`` where none fits) and its squared error
-    (patch trials that measure it; 0 otherwise), read right after the file was made."""
-    files: list[tuple[bytes | None, float]] = []
+    trials_for: Callable[
+        [float], tuple[Trials | PatchTrials, tuple[int, float, float | None] | None]
+    ],
+    sizes: Sequence[float],
+) -> list[bytes | None]:
+    """Each budget's file (``None`` where none fits) from the trials ``trials_for(budget)``
+    names, with the first guess of its search when that is already made."""
+    files: list[bytes | None] = []
     with _progress.task(
         f"searching the steps for {len(sizes)} sizes", unit="files encoded"
     ) as search:
-
-        def size_at(level: int) -> int:
-            search.advance()
-            return len(trials.at_step(level_to_step(level)))
-
         for budget in sizes:
-            if not budget > 0:
-                raise ValueError(
-                    f"max_bytes and bpp must be positive; got budgets {list(sizes)!r}."
-                )
-            level = _level_for_budget(trials, budget, size_at)
-            data = None if level is None else trials.at_step(level_to_step(level))
-            error = 0.0
-            if data is not None and isinstance(trials, PatchTrials) and trials.measure_error:
-                error = trials.squared_error(data)
-            files.append((data, error))
+            trials, guess = trials_for(budget)
+
+            def size_at(level: int, trials: Trials | PatchTrials = trials) -> int:
+                search.advance()
+                return len(trials.at_step(level_to_step(level)))
+
+            level = _level_for_budget(trials, budget, size_at, guess=guess)
+            files.append(None if level is None else trials.at_step(level_to_step(level)))
     return files
 
 

@@ -302,9 +302,19 @@ class PatchTrials:
             "coder": "context-range",
         }
         data = pack(header, serialize(coded, self.patch), version=version)
+        self._hold(key, data, squared_error)
+        return data
+
+    def adopt(self, step: float, data: bytes, squared_error: float) -> None:
+        """Hold ``data``, the file that trials of the same image and options made at
+        ``step`` (with this ``decide_at``), and its squared error, as if :meth:`at_step`
+        had made it here: the encoder rebuilds the trials of a patch side it let go
+        without encoding that file again."""
+        self._hold((step, self.decide_at), data, squared_error)
+
+    def _hold(self, key: tuple[float, float | None], data: bytes, squared_error: float) -> None:
         self._files = {**dict(list(self._files.items())[-2:]), key: data}  # the last three
         self._errors = {k: self._errors.get(k, squared_error) for k in self._files}
-        return data
 
     def squared_error(self, data: bytes) -> float:
         """The summed squared error (luma, and chroma counted once per pixel it covers) of
