@@ -480,7 +480,9 @@ def encode_for_sizes(
 
     Each file is byte for byte the one ``encode(image, max_bytes=n, **options)``
     gives (within 3 % below its budget), but the patch SVDs (or tile SVDs) are
-    computed once for all the sizes. ``None`` where even the coarsest step is larger.
+    computed once for all the sizes (with ``tile='auto'``, both patch sides' at once:
+    twice the memory of one ``encode``'s analysis). ``None`` where even the coarsest
+    step is larger.
 
     Parameters
     ----------
