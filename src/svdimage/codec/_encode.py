@@ -1,4 +1,4 @@
-"""The encoder's front door: options, rate control, files.
+"""The encoder's front door: options, targets, files.
 
 Package-internal; the public functions are re-exported by :mod:`svdimage.codec`.
 :func:`encode` checks the options and hands the image to a format's trials:
@@ -7,9 +7,9 @@ format 2 (:class:`svdimage.codec._patches.PatchTrials`, the default) or
 SVDs or RGB tiles as format 1.1). Rate control picks the quantizer step, never the
 target: ``quality`` maps 1-100 monotonically to a step
 (:func:`~svdimage.codec._tiles.quality_to_step`); ``psnr`` searches over the
-quality (:mod:`._rate`), ``size`` and ``bpp`` over integer step levels
-(:func:`level_to_step`) from a first guess; the trials share the planes and
-their SVDs, so only quantization and entropy coding are repeated.
+quality, ``max_bytes`` and ``bpp`` over integer step levels from a first guess
+(both in :mod:`svdimage.codec._rate`); the trials share the planes and their
+SVDs, so only quantization and entropy coding are repeated.
 """
 
 from __future__ import annotations
@@ -28,11 +28,16 @@ from numpy.typing import ArrayLike
 from svdimage import _progress
 from svdimage._deprecation import renamed_argument
 from svdimage._fileutil import atomic_path
-from svdimage._search import qualities_for_budgets
 from svdimage._validation import as_image_array, check_rank
-from svdimage.codec._format import GLOBAL_VERSION, PATCH_SIDES, read_head
-from svdimage.codec._patches import KEEP_FACTOR, PatchTrials
-from svdimage.codec._rate import quality_for_psnr
+from svdimage.codec._format import GLOBAL_VERSION, PATCH_SIDES
+from svdimage.codec._patches import PatchTrials
+from svdimage.codec._rate import (
+    cheapest,
+    level_for_budget,
+    level_to_step,
+    quality_for_psnr,
+    side_for_budget,
+)
 from svdimage.codec._tiles import (
     CHROMA_STEP_FACTOR,
     DC_STEP_DIVISOR,
@@ -186,8 +191,8 @@ def encode(
     if max_bytes is not None or bpp is not None:
         budget = max_bytes if max_bytes is not None else bpp * array.shape[0] * array.shape[1] / 8
         # tile="auto" under a byte budget: one trial per side decides which side's step is
-        # searched (:func:`_side_for_budget`).
-        trials, guess = _side_for_budget(trials_of, sides, budget)
+        # searched (:func:`side_for_budget`).
+        trials, guess = side_for_budget(trials_of, sides, budget)
         return _encode_target(trials, array, rank=rank, tile=trials.patch, guess=guess, **target)
     # tile="auto": each patch side encodes the target; the better file is kept.
     made = []
@@ -218,50 +223,10 @@ def _patch_sides(
 
 def _better(made: list[tuple[bytes, float]], *, psnr: bool) -> bytes:
     """The better of files encoded with different patch sides: for a PSNR target the
-    smaller; otherwise the one of :func:`_cheapest`."""
+    smaller; otherwise the one of :func:`cheapest`."""
     if psnr:
         return min(made, key=lambda item: len(item[0]))[0]
-    return made[_cheapest(made)][0]
-
-
-def _cheapest(made: list[tuple[bytes, float]]) -> int:
-    """Which of ``(file, squared error)`` has the lower rate-distortion cost ``error +
-    lambda * bits``, ``lambda = KEEP_FACTOR * q**2`` at the coarser of their luma steps
-    (the slope that decides which components each encoder keeps)."""
-    steps = [read_head(data)[0]["planes"][0]["step"] for data, _ in made]
-    slope = KEEP_FACTOR * max(steps) ** 2
-    costs = [error + slope * 8 * len(data) for data, error in made]
-    return costs.index(min(costs))
-
-
-def _side_for_budget(
-    trials_of: Callable[[int], PatchTrials], sides: Sequence[int], budget: float
-) -> tuple[PatchTrials, tuple[int, float, float | None]]:
-    """``tile="auto"`` under a byte budget: the trials of the patch side whose step is
-    searched, and that search's first guess (:func:`_first_guess`).
-
-    Each side encodes once, at the level its size estimate gives for the budget (the
-    search's first trial), and the side whose file has the lower rate-distortion cost
-    (:func:`_cheapest`) is searched. Against searching both sides and keeping the file
-    with less error (the rule it replaced; budgets of 0.25-2 bpp): the same side for 34 of 35
-    files of the tuning photos and 114 of 119 of the evaluation photos, -0.004 dB on
-    average (the worst, -0.17 dB, on the gray Hubble field at 0.25 bpp), in 24-26 % fewer
-    trials. One side's trials are held at a time: the first side's are rebuilt when it
-    wins (the same files), holding the file it made.
-    """
-    made, guesses = [], []
-    for side in sides:
-        trials = trials_of(side)
-        guess = _first_guess(trials, budget)
-        data = trials.at_step(level_to_step(guess[0]))
-        made.append((data, trials.squared_error(data)))
-        guesses.append(guess)
-    best = _cheapest(made)
-    if best != len(sides) - 1:
-        trials = trials_of(sides[best])
-        trials.decide_at = guesses[best][2]
-        trials.adopt(level_to_step(guesses[best][0]), *made[best])
-    return trials, guesses[best]
+    return made[cheapest(made)][0]
 
 
 def _encode_target(
@@ -312,7 +277,7 @@ def _encode_target(
             return trial(quality, trials.at_quality)
         assert bpp is not None or max_bytes is not None
         budget = max_bytes if max_bytes is not None else bpp * array.shape[0] * array.shape[1] / 8
-        level = _level_for_budget(
+        level = level_for_budget(
             trials, budget, lambda n: len(trial(level_to_step(n), trials.at_step)), guess=guess
         )
         if level is None:
@@ -320,100 +285,6 @@ def _encode_target(
                 f"even the coarsest step does not fit {int(budget):,} bytes; give a larger budget."
             )
         return trial(level_to_step(level), trials.at_step)
-
-
-#: A size or bpp target is met when the file fits and is within this fraction of it.
-BUDGET_TOLERANCE = 0.03
-#: About how much log(size) grows per level (size ~ step**-1.2 for photos): the second
-#: trial's guess.
-SIZE_SLOPE = 1.2 * -math.log(0.99)
-#: Rate control's steps: ``level_to_step(n) = 2 * 0.99**n`` for n in 0..STEP_LEVELS, so that
-#: consecutive levels differ by about 1.3% in size and a budget is met within a few percent.
-STEP_LEVELS = 1100
-
-
-def _level_for_budget(
-    trials: Trials | PatchTrials,
-    budget: float,
-    size_at: Callable[[int], int],
-    *,
-    guess: tuple[int, float, float | None] | None = None,
-) -> int | None:
-    """The level of the file for a byte budget: within BUDGET_TOLERANCE below it when one
-    is, found from a first guess (:func:`_first_guess`) by secant steps; ``None`` when even
-    the coarsest step is larger. The same search for :func:`encode` and
-    :func:`encode_for_sizes`, so that both give the same file; ``guess`` is
-    :func:`_first_guess`'s answer when the caller has it."""
-    first, slope, decide_at = _first_guess(trials, budget) if guess is None else guess
-    if isinstance(trials, PatchTrials):
-        trials.decide_at = decide_at
-    (level,) = qualities_for_budgets(
-        size_at,
-        [budget],
-        lowest=0,
-        highest=STEP_LEVELS,
-        first=first,
-        tolerance=BUDGET_TOLERANCE,
-        slope=slope,
-    )
-    if level is None and isinstance(trials, PatchTrials) and trials.decide_at is not None:
-        # The guess's components do not fit even at the coarsest step: choose them freely.
-        trials.decide_at = None
-        (level,) = qualities_for_budgets(
-            size_at, [budget], lowest=0, highest=STEP_LEVELS, first=first, tolerance=0.0
-        )
-    return level
-
-
-def _first_guess(trials: Trials | PatchTrials, budget: float) -> tuple[int, float, float | None]:
-    """Rate control's first level, the slope of log(size) per level around it, and the
-    luma step whose components every trial keeps (``decide_at``; ``None``: each chooses
-    its own), which it leaves set on patch trials.
-
-    Format 2 has a cheap size estimate (:meth:`PatchTrials.estimate`, no coding):
-    the level where it meets the budget, and its local slope, so that the first
-    trial is near and the second, corrected by that slope, usually within the
-    tolerance. Otherwise the level of quality 75 and a typical slope.
-    """
-    default = step_to_level(trials.step_of(75.0)), SIZE_SLOPE, None
-    if not isinstance(trials, PatchTrials):
-        return default
-    trials.decide_at = None
-    estimates: dict[int, float] = {}
-
-    def estimate(level: int) -> int:
-        if level not in estimates:
-            estimates[level] = trials.estimate(level_to_step(level))
-        return int(estimates[level])
-
-    (guess,) = qualities_for_budgets(
-        estimate,
-        [budget],
-        lowest=0,
-        highest=STEP_LEVELS,
-        first=default[0],
-        tolerance=0.02,
-        slope=SIZE_SLOPE,
-    )
-    if guess is None:
-        return default
-    # Every trial keeps the components of the guess, so that the size changes smoothly
-    # with the step (a component dropped or added jumps it by up to 10 %).
-    trials.decide_at = level_to_step(guess)
-    estimates.clear()
-    low, high = max(guess - 15, 0), min(guess + 15, STEP_LEVELS)
-    rise = math.log(max(estimate(high), 1)) - math.log(max(estimate(low), 1))
-    return guess, rise / (high - low) if rise > 0 else SIZE_SLOPE, trials.decide_at
-
-
-def level_to_step(level: int) -> float:
-    """The quantizer step of rate control's integer ``level`` (finer as it grows)."""
-    return 2.0 * 0.99 ** int(level)
-
-
-def step_to_level(step: float) -> int:
-    """The level whose step is nearest ``step``."""
-    return int(np.clip(round(math.log(step / 2.0) / math.log(0.99)), 0, STEP_LEVELS))
 
 
 def _trials(
@@ -523,7 +394,7 @@ def encode_for_sizes(
         made = _trials(array, rank=cap, tile=side, compare=True, **options)
         assert isinstance(made, PatchTrials)
         held[side] = made
-    return _files_for_sizes(lambda budget: _side_for_budget(held.__getitem__, sides, budget), sizes)
+    return _files_for_sizes(lambda budget: side_for_budget(held.__getitem__, sides, budget), sizes)
 
 
 def _files_for_sizes(
@@ -545,7 +416,7 @@ def _files_for_sizes(
                 search.advance()
                 return len(trials.at_step(level_to_step(level)))
 
-            level = _level_for_budget(trials, budget, size_at, guess=guess)
+            level = level_for_budget(trials, budget, size_at, guess=guess)
             files.append(None if level is None else trials.at_step(level_to_step(level)))
     return files
 
