@@ -86,8 +86,9 @@ def side_for_budget(
     with less error (the rule it replaced; budgets of 0.25-2 bpp): the same side for 34 of 35
     files of the tuning photos and 114 of 119 of the evaluation photos, -0.004 dB on
     average (the worst, -0.17 dB, on the gray Hubble field at 0.25 bpp), in 24-26 % fewer
-    trials. One side's trials are held at a time: the first side's are rebuilt when it
-    wins (the same files), holding the file it made.
+    trials. ``trials_of(side)`` gives a side's trials; when it builds them afresh (as
+    ``encode`` does), one side's are held at a time, and the first side's are built again
+    when it wins (the same files), holding the file it made (:meth:`PatchTrials.adopt`).
     """
     made, guesses = [], []
     for side in sides:
@@ -123,8 +124,8 @@ def level_for_budget(
 ) -> int | None:
     """The level of the file for a byte budget: within BUDGET_TOLERANCE below it when one
     is, found from a first guess (:func:`first_guess`) by secant steps; ``None`` when even
-    the coarsest step is larger. The same search for :func:`encode` and
-    :func:`encode_for_sizes`, so that both give the same file; ``guess`` is
+    the coarsest step is larger. The same search for :func:`svdimage.codec.encode` and
+    :func:`svdimage.codec.encode_for_sizes`, so that both give the same file; ``guess`` is
     :func:`first_guess`'s answer when the caller has it."""
     first, slope, decide_at = first_guess(trials, budget) if guess is None else guess
     if isinstance(trials, PatchTrials):
