@@ -83,3 +83,16 @@ def test_side_for_budget_keeps_the_last_side_when_it_wins(camera):
     data = encode(camera, bpp=0.25)
     assert data == encode(camera, bpp=0.25, tile=8)
     assert 0.97 * budget <= len(data) <= budget
+
+
+def test_a_tiny_image_and_budget_search_without_warnings(recwarn):
+    # Its size estimates round to zero bytes at coarse steps: the search takes their logs.
+    import numpy as np
+
+    image = np.random.default_rng(0).random((40, 50)).astype(np.float32)
+    for side in (4, 8):
+        trials = PatchTrials(image, patch=side, max_rank=None, chroma="420")
+        for budget in (30, 300):
+            level, slope, _ = first_guess(trials, budget)
+            assert 0 <= level <= STEP_LEVELS and slope > 0
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]

@@ -164,10 +164,10 @@ def first_guess(trials: Trials | PatchTrials, budget: float) -> tuple[int, float
     trials.decide_at = None
     estimates: dict[int, float] = {}
 
-    def estimate(level: int) -> int:
+    def estimate(level: int) -> int:  # at least a byte: the search takes logs of sizes
         if level not in estimates:
             estimates[level] = trials.estimate(level_to_step(level))
-        return int(estimates[level])
+        return max(1, int(estimates[level]))
 
     (guess,) = qualities_for_budgets(
         estimate,
@@ -185,7 +185,7 @@ def first_guess(trials: Trials | PatchTrials, budget: float) -> tuple[int, float
     trials.decide_at = level_to_step(guess)
     estimates.clear()
     low, high = max(guess - 15, 0), min(guess + 15, STEP_LEVELS)
-    rise = math.log(max(estimate(high), 1)) - math.log(max(estimate(low), 1))
+    rise = math.log(estimate(high)) - math.log(estimate(low))
     return guess, rise / (high - low) if rise > 0 else SIZE_SLOPE, trials.decide_at
 
 
