@@ -32,6 +32,7 @@ from svdimage._validation import as_image_array, check_rank
 from svdimage.codec._format import GLOBAL_VERSION, PATCH_SIDES
 from svdimage.codec._patches import PatchTrials
 from svdimage.codec._rate import (
+    Guess,
     cheapest,
     level_for_budget,
     level_to_step,
@@ -189,7 +190,7 @@ def encode(
         return made
 
     if max_bytes is not None or bpp is not None:
-        budget = max_bytes if max_bytes is not None else bpp * array.shape[0] * array.shape[1] / 8
+        budget = _budget(max_bytes, bpp, array.shape)
         # tile="auto" under a byte budget: one trial per side decides which side's step is
         # searched (:func:`side_for_budget`).
         trials, guess = side_for_budget(trials_of, sides, budget)
@@ -229,6 +230,14 @@ def _better(made: list[tuple[bytes, float]], *, psnr: bool) -> bytes:
     return made[cheapest(made)][0]
 
 
+def _budget(max_bytes: int | None, bpp: float | None, shape: tuple[int, ...]) -> float:
+    """The byte budget of ``max_bytes`` or of ``bpp`` for an image of ``shape``."""
+    if max_bytes is not None:
+        return max_bytes
+    assert bpp is not None
+    return bpp * shape[0] * shape[1] / 8
+
+
 def _encode_target(
     trials: Trials | PatchTrials,
     array: np.ndarray,
@@ -240,7 +249,7 @@ def _encode_target(
     bpp: float | None,
     rank: int | None,
     tile: int | None,
-    guess: tuple[int, float, float | None] | None = None,
+    guess: Guess | None = None,
 ) -> bytes:
     """The file of one target (at most one given; none: quality 75) from ``trials``
     (``guess``: the first guess of a byte budget's search, when already made)."""
@@ -276,7 +285,7 @@ def _encode_target(
             quality = quality_for_psnr(array, lambda q: trial(q, trials.at_quality), psnr)
             return trial(quality, trials.at_quality)
         assert bpp is not None or max_bytes is not None
-        budget = max_bytes if max_bytes is not None else bpp * array.shape[0] * array.shape[1] / 8
+        budget = _budget(max_bytes, bpp, array.shape)
         level = level_for_budget(
             trials, budget, lambda n: len(trial(level_to_step(n), trials.at_step)), guess=guess
         )
@@ -398,9 +407,7 @@ def encode_for_sizes(
 
 
 def _files_for_sizes(
-    trials_for: Callable[
-        [float], tuple[Trials | PatchTrials, tuple[int, float, float | None] | None]
-    ],
+    trials_for: Callable[[float], tuple[Trials | PatchTrials, Guess | None]],
     sizes: Sequence[float],
 ) -> list[bytes | None]:
     """Each budget's file (``None`` where none fits) from the trials ``trials_for(budget)``

@@ -35,7 +35,12 @@ __all__ = [
     "step_to_level",
     "BUDGET_TOLERANCE",
     "STEP_LEVELS",
+    "Guess",
 ]
+
+#: :func:`first_guess`'s answer: the first level, the slope of log(size) per level, and
+#: the luma step whose components every trial keeps (``None``: each chooses its own).
+Guess = tuple[int, float, float | None]
 
 
 def search_quality(accept: Callable[[int], bool], *, prefer: str, target: str) -> int:
@@ -76,7 +81,7 @@ def cheapest(made: list[tuple[bytes, float]]) -> int:
 
 def side_for_budget(
     trials_of: Callable[[int], PatchTrials], sides: Sequence[int], budget: float
-) -> tuple[PatchTrials, tuple[int, float, float | None]]:
+) -> tuple[PatchTrials, Guess]:
     """``tile="auto"`` under a byte budget: the trials of the patch side whose step is
     searched, and that search's first guess (:func:`first_guess`).
 
@@ -120,7 +125,7 @@ def level_for_budget(
     budget: float,
     size_at: Callable[[int], int],
     *,
-    guess: tuple[int, float, float | None] | None = None,
+    guess: Guess | None = None,
 ) -> int | None:
     """The level of the file for a byte budget: within BUDGET_TOLERANCE below it when one
     is, found from a first guess (:func:`first_guess`) by secant steps; ``None`` when even
@@ -148,7 +153,7 @@ def level_for_budget(
     return level
 
 
-def first_guess(trials: Trials | PatchTrials, budget: float) -> tuple[int, float, float | None]:
+def first_guess(trials: Trials | PatchTrials, budget: float) -> Guess:
     """Rate control's first level, the slope of log(size) per level around it, and the
     luma step whose components every trial keeps (``decide_at``; ``None``: each chooses
     its own), which it leaves set on patch trials.
