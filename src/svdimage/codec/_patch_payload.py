@@ -22,9 +22,10 @@ one segment each, so that a prefix of the file decodes to fewer components
 
     uint32 S (number of segments); S x uint32 segment byte lengths; segments
 
-The decoder rebuilds each plane as ``coefficients x step @ basis^T`` plus the
-means, puts the patches back in place and deblocks the result
-(:func:`svdimage.codec._planes.deblock`, threshold ``DEBLOCK`` steps). Every
+The decoder rebuilds each plane as ``coefficients x step @ basis^T`` (an exact
+integer product, :func:`put_patches`) plus the means, puts the patches back in
+place and deblocks the result (:func:`svdimage.codec._planes.deblock`,
+threshold ``DEBLOCK`` steps); a colour file's planes are built in parallel. Every
 count it uses comes from the validated header; every failure is a
 :class:`~svdimage.codec.FormatError`.
 """
@@ -36,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from svdimage._linalg import map_on_cores
 from svdimage.codec._context import (
     ALPHABET,
     ContextReader,
@@ -69,6 +71,7 @@ __all__ = [
     "E_MIN",
     "E_SPAN",
     "MAX_SEGMENTS",
+    "put_patches",
 ]
 
 #: Deblocking threshold, in steps (:func:`svdimage.codec._planes.deblock`); 0 turns it off.
@@ -259,15 +262,15 @@ def decode_payload(
     q, decoded = _decode_coefficients(segments[1:], states, top)
     if not partial and len(segments) != 1 + len(layer_groups(top)):
         raise FormatError("the payload's segments do not match its components.")
-    planes: list[np.ndarray] = []
     if not build:
-        return planes
-    for index, ((rows, cols, k, basis, means, _), plane) in enumerate(
-        zip(states, header["planes"])
-    ):
+        return []
+
+    def build_plane(index: int) -> np.ndarray:
+        rows, cols, k, basis, means, _ = states[index]
+        plane = header["planes"][index]
         values, q[index] = q[index], q[index][:0]  # freed once the plane is built
         used = min(k, decoded)
-        out = _put_patches(
+        out = put_patches(
             values[:used],
             basis[:, :used],
             means,
@@ -284,8 +287,11 @@ def decode_payload(
         out = out[:h, :w]
         if DEBLOCK > 0:
             deblock(out, patch, DEBLOCK * plane["step"], in_place=True)
-        planes.append(out)
-    return planes
+        return out
+
+    # The planes are independent from here on: built on every core (luma on one, the
+    # two chroma planes, a quarter of its size each, on another).
+    return map_on_cores(build_plane, range(len(states)))
 
 
 def _decode_coefficients(
@@ -324,11 +330,13 @@ def _decode_coefficients(
     return q, decoded
 
 
-#: Bytes of the float32 patches put in place at a time by :func:`_put_patches`.
+#: Bytes of the float32 patches put in place at a time by :func:`put_patches`.
 _BLOCK_BYTES = 1 << 22
+#: The largest basis exponent: every basis value times ``2**E_TOP`` is an integer.
+E_TOP = E_MIN + E_SPAN - 1
 
 
-def _put_patches(
+def put_patches(
     values: np.ndarray,
     basis: np.ndarray,
     means: np.ndarray,
@@ -340,17 +348,29 @@ def _put_patches(
     mean_step: float,
 ) -> np.ndarray:
     """The plane ``values x step @ basis^T`` plus ``means x mean_step``, patches in place,
-    built a band of patch rows at a time (float32)."""
+    built a band of patch rows at a time (float32).
+
+    Exactly specified, so that a file decodes to the same pixels on every machine
+    (whatever BLAS, CPU or thread count): each basis value is ``integer / 2**e`` with
+    ``e <= E_TOP``, so ``values @ (basis 2**E_TOP)^T`` is a product of integers, exact
+    in float64 in any order of summation (conforming files keep every sum far below
+    ``2**53``); it is then multiplied by ``step / 2**E_TOP`` in float64, rounded to
+    float32, and the mean (``float32(mean x mean_step)``) added in float32.
+    """
     width = patch * patch
     out = np.empty((rows * patch, cols * patch), dtype=np.float32)
     grid = out.reshape(rows, patch, cols, patch)
-    vectors = basis.T.astype(np.float32)
+    numerators = np.ascontiguousarray(basis.T * 2.0**E_TOP)  # integers, exactly
+    scale = float(step) / 2.0**E_TOP
     offsets = (means * mean_step).astype(np.float32)
     band = max(1, _BLOCK_BYTES // (4 * width * cols))
     for top in range(0, rows, band):
         bottom = min(rows, top + band)
         chosen = slice(top * cols, bottom * cols)
-        patches = (values[:, chosen].T.astype(np.float32) * np.float32(step)) @ vectors
+        sums = values[:, chosen].T.astype(np.float64) @ numerators
+        sums *= scale
+        patches = sums.astype(np.float32)
+        del sums
         patches += offsets[top:bottom].reshape(-1, 1)
         grid[top:bottom] = patches.reshape(bottom - top, cols, patch, patch).transpose(0, 2, 1, 3)
     return out

@@ -56,7 +56,7 @@ from svdimage._linalg import svd_flip
 from svdimage.codec._context import ALPHABET, symbols_of
 from svdimage.codec._format import PREDICTED_VERSION, pack
 from svdimage.codec._patch_contexts import mean_bits, optimize_coefficients
-from svdimage.codec._patch_payload import E_MIN, E_SPAN, _put_patches, grid_of, serialize
+from svdimage.codec._patch_payload import E_MIN, E_SPAN, grid_of, put_patches, serialize
 from svdimage.codec._planes import to_planes
 from svdimage.codec._prediction import PREDICTION_QUARTERS, patch_predictions, second_half
 from svdimage.codec._tiles import quality_to_step
@@ -552,7 +552,7 @@ def _quantize(
             )
             del scaled  # not needed while the first half is rebuilt (43 MiB at 12 MP)
             q[:, second] = 0  # the first half alone (the second is coded again below)
-            rebuilt = _put_patches(
+            rebuilt = put_patches(
                 q,
                 basis,
                 means.reshape(rows, cols),
