@@ -231,12 +231,12 @@ def test_golden_files_decode_to_their_recorded_pixels(name):
     scaled = decode(data) * 255
     pixels = np.rint(scaled).astype(np.uint8)
     assert list(pixels.shape) == expected["shape"]
-    # Where the record was made by a decoder whose last bit depended on BLAS, a pixel at a
-    # half level holds its recorded value (it must still be at one here); all others must
-    # decode as recorded (the manifest's "about").
+    # Where a product's last bit came from BLAS (the 2.1 and 2.4 records, format 3.0), a
+    # pixel at a half level holds its recorded value (it must still be at one here); all
+    # others must decode as recorded (the manifest's "about").
     for index, value in expected.get("half_levels", {}).items():
         at = np.unravel_index(int(index), pixels.shape)
-        assert abs(scaled[at] - np.floor(scaled[at]) - 0.5) < 2e-5
+        assert abs(scaled[at] - np.floor(scaled[at]) - 0.5) < 1e-4
         assert abs(int(pixels[at]) - value) <= 1
         pixels[at] = value
     assert hashlib.sha256(pixels.tobytes()).hexdigest() == expected["sha256_uint8"]
