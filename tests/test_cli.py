@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 from PIL import Image
 from typer.testing import CliRunner
 
-from svdimage import load_image
+from svdimage import codec, load_image
 from svdimage.cli import EXIT_BAD_INPUT, EXIT_FILES, EXIT_NETWORK, EXIT_USAGE, app
+from svdimage.io import to_uint8
 
 runner = CliRunner()
 
@@ -449,6 +450,14 @@ def test_decompress_progressive_and_tampered(tmp_path, photo):
     bad.write_bytes(b"\x93SVDZ")
     assert_one_line_error(invoke("inspect", bad), EXIT_BAD_INPUT, "truncated file")
     assert_one_line_error(invoke("inspect", tmp_path / "none.svdz"), EXIT_FILES, "does not exist")
+
+
+def test_decompress_writes_the_decoded_image_in_8_bits(tmp_path, color_photo):
+    out = tmp_path / "c.svdz"
+    assert invoke("compress", color_photo, "-o", out, "--quality", "60").exit_code == 0
+    assert invoke("decompress", out, "-o", tmp_path / "c.png").exit_code == 0
+    with Image.open(tmp_path / "c.png") as written:
+        np.testing.assert_array_equal(np.asarray(written), to_uint8(codec.load(out)))
 
 
 def test_compress_refuses_existing_output(tmp_path, photo):

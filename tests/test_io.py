@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from PIL import Image, ImageOps
 
 from svdimage import load_image, save_image
-from svdimage.io import ImageNote
+from svdimage.io import ImageNote, from_uint8
 
 
 def _png_bytes(array: np.ndarray, mode: str | None = None, **info) -> bytes:
@@ -230,6 +230,19 @@ def test_save_image_round_trip_color_and_16bit(tmp_path, gradient_rgb):
     np.testing.assert_allclose(load_image(tmp_path / "g16.png"), gray, atol=1 / 65535)
     with pytest.raises(ValueError, match="bit_depth=16"):
         save_image(tmp_path / "c16.png", rgb, bit_depth=16)
+
+
+def test_save_image_writes_8_bit_pixels_as_they_are(tmp_path, gradient_rgb):
+    pixels = gradient_rgb.astype(np.uint8)
+    for image in (pixels, pixels[:, :, 1], pixels[:, ::2]):  # colour, gray, a strided view
+        save_image(tmp_path / "p.png", image, force=True)
+        save_image(tmp_path / "f.png", from_uint8(image), force=True)
+        with Image.open(tmp_path / "p.png") as a, Image.open(tmp_path / "f.png") as b:
+            np.testing.assert_array_equal(np.asarray(a), image)
+            assert a.mode == b.mode
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    with pytest.raises(ValueError, match="at least 2x2"):
+        save_image(tmp_path / "thin.png", pixels[:1])
 
 
 def test_save_image_png_level_changes_bytes_not_pixels(tmp_path):

@@ -247,7 +247,16 @@ def save_image(
     """
     if is_chunked(image):
         return save_chunked(path, image, force=force)
-    array = as_image_array(image)
+    pixels = np.asarray(image)
+    # 8-bit gray or RGB pixels are written as they are, not converted to float and back.
+    shape = pixels.shape
+    eight_bit = (
+        bit_depth == 8
+        and pixels.dtype == np.uint8
+        and (len(shape) == 2 or (len(shape) == 3 and shape[2] == 3))
+        and min(shape[:2]) >= 2
+    )
+    array = pixels if eight_bit else as_image_array(image)
     path = Path(path)
     fmt = Image.registered_extensions().get(path.suffix.lower())
     if fmt is None or fmt not in Image.SAVE:
@@ -255,7 +264,9 @@ def save_image(
             f"cannot tell the image format from {str(path)!r}; use an extension "
             "such as .png, .jpg, .tif or .webp."
         )
-    if bit_depth == 8:
+    if eight_bit:
+        pil = Image.fromarray(np.ascontiguousarray(array))
+    elif bit_depth == 8:
         pil = Image.fromarray(_quantized(array, 255.0, np.uint8))
     elif bit_depth == 16:
         if array.ndim != 2 or fmt not in ("PNG", "TIFF"):

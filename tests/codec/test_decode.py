@@ -20,6 +20,7 @@ from svdimage.codec import (
     inspect,
 )
 from svdimage.codec._format import unpack
+from svdimage.io import to_uint8
 from svdimage.metrics import peak_signal_noise_ratio
 
 from .svdz_files import amplified_v2, decode_measured, rebuild, rebuild_text
@@ -433,3 +434,28 @@ def test_chroma_doubling_in_strips_is_the_planes_doubling_bit_for_bit(width):
 
     x = np.random.default_rng(width).random((5, width), dtype=np.float32)
     np.testing.assert_array_equal(_double_columns(x), double(x, axis=1))
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "color-patch-v2.3.svdz",
+        "gray-patch-v2.3.svdz",
+        "color-global-v3.0.svdz",
+        "color-rgb-global-v3.0.svdz",
+        "color-tiled-v2.4.svdz",
+        "color-global-v1.1.svdz",
+    ],
+)
+def test_eight_bit_decoding_gives_to_uint8_of_the_float_image(name):
+    data = (GOLDEN / name).read_bytes()
+    pixels = decode(data, dtype=np.uint8)
+    assert pixels.dtype == np.uint8
+    np.testing.assert_array_equal(pixels, to_uint8(decode(data)))
+
+
+def test_decode_refuses_other_dtypes():
+    data = (GOLDEN / "gray-patch-v2.3.svdz").read_bytes()
+    for dtype in (np.float64, np.uint16, "int8", object):
+        with pytest.raises(ValueError, match="dtype must be numpy.float32 or numpy.uint8"):
+            decode(data, dtype=dtype)

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Any, Optional
 
+import numpy as np
 import typer
 from rich.table import Table
 
@@ -278,7 +279,8 @@ def decompress(
             soft_wrap=True,
         )
         return
-    image = codec.load(source, max_bytes=max_bytes, max_pixels=max_pixels)
+    # 8-bit pixels straight from the decoder: the same file as from its float32 image.
+    image = codec.load(source, max_bytes=max_bytes, max_pixels=max_pixels, dtype=np.uint8)
     save_image(output, image, force=force)
     used = os.path.getsize(source) if max_bytes is None else min(max_bytes, os.path.getsize(source))
     out_console.print(
