@@ -32,7 +32,6 @@ rank search. The layout is specified in ``docs/format.md``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -143,53 +142,49 @@ def declared_integers(planes: list[tuple[int, int, int]]) -> tuple[int, list[int
     return 2 * len(planes), groups
 
 
-def _coded(vector: np.ndarray) -> tuple[int, np.ndarray]:
-    """``(form, integers)`` of a vector: 0 and itself, or 1 and its first differences,
-    whichever has the smaller sum of magnitudes."""
-    wide = vector.astype(np.int64)
-    differences = np.diff(wide, prepend=0)
-    if np.abs(differences).sum() < np.abs(wide).sum():
-        return 1, differences
-    return 0, wide
+def _coded(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(forms, integers)`` of every column of an integer matrix, as rows: 0 and the
+    column itself, or 1 and its first differences, whichever has the smaller sum of
+    magnitudes."""
+    wide = np.ascontiguousarray(matrix.T, dtype=np.int64)
+    differences = np.diff(wide, axis=1, prepend=0)
+    forms = np.abs(differences).sum(axis=1) < np.abs(wide).sum(axis=1)
+    rows = np.where(forms[:, None], differences, wide)
+    return forms.astype(np.int64), rows
 
 
-def _scale_class(integers: np.ndarray) -> int:
-    mean = float(np.abs(integers).mean()) if integers.size else 0.0
-    return min(int(CLASSES_PER_OCTAVE * np.log2(1.0 + mean)), MAX_CLASSES - 1)
+def _scale_classes(rows: np.ndarray) -> np.ndarray:
+    """Each row's scale class: ``CLASSES_PER_OCTAVE log2(1 + mean |integer|)``, capped."""
+    if not rows.shape[1]:
+        return np.zeros(rows.shape[0], dtype=np.int64)
+    mean = np.abs(rows).sum(axis=1) / rows.shape[1]  # exact sums, as np.mean of each row
+    classes = [int(CLASSES_PER_OCTAVE * np.log2(1.0 + float(m))) for m in mean]
+    return np.minimum(np.array(classes, dtype=np.int64), MAX_CLASSES - 1)
 
 
-def _vectors(planes: list[GlobalPlane], start: int, stop: int) -> Iterator[np.ndarray]:
-    """The vectors of components ``[start, stop)`` in payload order: by component, then
-    plane, ``a`` before ``b``."""
-    for j in range(start, stop):
-        for plane in planes:
-            if j < plane.a.shape[1]:
-                yield plane.a[:, j]
-                yield plane.b[:, j]
+def _histograms(rows: np.ndarray) -> np.ndarray:
+    """Each row's count of each symbol, ``(rows, ALPHABET)``."""
+    symbols = symbols_of(rows.ravel())[0].reshape(rows.shape)
+    offsets = np.arange(rows.shape[0], dtype=np.int64)[:, None] * ALPHABET
+    counts = np.bincount((symbols + offsets).ravel(), minlength=rows.shape[0] * ALPHABET)
+    return counts.reshape(rows.shape[0], ALPHABET)
 
 
-def _histograms(vectors: list[np.ndarray]) -> np.ndarray:
-    """Each vector's count of each symbol, ``(vectors, ALPHABET)``."""
-    out = np.zeros((len(vectors), ALPHABET), dtype=np.int64)
-    for row, integers in zip(out, vectors):
-        row += np.bincount(symbols_of(integers)[0], minlength=ALPHABET)
-    return out
-
-
-def _tables(vectors: list[np.ndarray], classes: np.ndarray, count: int) -> np.ndarray:
+def _tables(histograms: np.ndarray, classes: np.ndarray, count: int) -> np.ndarray:
     counts = np.zeros((max(count, 1), ALPHABET), dtype=np.int64)
-    np.add.at(counts, classes, _histograms(vectors))
+    np.add.at(counts, classes, histograms)
     return cheapest_codes(counts, weights=FINE_WEIGHTS)[:count]
 
 
-def _classes(vectors: list[np.ndarray], *, rounds: int = REASSIGNMENTS) -> np.ndarray:
+def _classes(
+    histograms: np.ndarray, scale_classes: np.ndarray, *, rounds: int = REASSIGNMENTS
+) -> np.ndarray:
     """Each vector's class: first its scale class; then, ``rounds`` times, the class whose
     table (measured on the classes so far) codes its symbols in the fewest bits, the
     classes left empty dropped and the rest renumbered in order."""
-    if not vectors:
+    if not len(histograms):
         return np.zeros(0, dtype=np.int64)
-    classes = np.array([_scale_class(v) for v in vectors], dtype=np.int64)
-    histograms = _histograms(vectors)
+    classes = scale_classes
     for _ in range(rounds):
         used, classes = np.unique(classes, return_inverse=True)
         counts = np.zeros((used.size, ALPHABET), dtype=np.int64)
@@ -203,18 +198,32 @@ def _classes(vectors: list[np.ndarray], *, rounds: int = REASSIGNMENTS) -> np.nd
 
 
 def serialize(planes: list[GlobalPlane]) -> bytes:
-    """The payload of quantized global planes: the head, then the component segments."""
+    """The payload of quantized global planes: the head, then the component segments.
+
+    Every vector's form, symbol counts and scale class are measured a plane's matrix
+    at a time; then the vectors are written in payload order: by component, then plane,
+    ``a`` before ``b``."""
     top = max((p.a.shape[1] for p in planes), default=0)
     groups = layer_groups(top)
-    coded = [[_coded(v) for v in _vectors(planes, start, stop)] for start, stop in groups]
-    flat = [integers for segment in coded for _, integers in segment]
-    found = _classes(flat)
+    # (forms, integers as rows, histograms, scale classes) of each plane's a and b.
+    measured = []
+    for plane in planes:
+        for matrix in (plane.a, plane.b):
+            forms, rows = _coded(matrix)
+            measured.append((forms, rows, _histograms(rows), _scale_classes(rows)))
+    order = [  # (index into measured, component) of every vector, in payload order
+        (2 * index + side, j)
+        for start, stop in groups
+        for j in range(start, stop)
+        for index, plane in enumerate(planes)
+        if j < plane.a.shape[1]
+        for side in (0, 1)
+    ]
+    histograms = np.array([measured[m][2][j] for m, j in order], dtype=np.int64)
+    scales = np.array([measured[m][3][j] for m, j in order], dtype=np.int64)
+    found = _classes(histograms.reshape(-1, ALPHABET), scales)
     count = int(found.max()) + 1 if found.size else 0
-    tables = _tables(flat, found, count)
-    classes, start = [], 0
-    for segment in coded:
-        classes.append(found[start : start + len(segment)].tolist())
-        start += len(segment)
+    tables = _tables(histograms.reshape(-1, ALPHABET), found, count)
     head = ContextWriter()
     for plane in planes:
         head.uniform(list(divmod(plane.mean + MEAN_OFFSET, 1 << 12)), 1 << 12)
@@ -222,13 +231,17 @@ def serialize(planes: list[GlobalPlane]) -> bytes:
     for row in tables:
         head.table(row, weights=FINE_WEIGHTS)
     segments = [head.getvalue()]
-    for segment, segment_classes in zip(coded, classes):
+    position = 0
+    for start, stop in groups:
         writer = ContextWriter()
-        for (form, integers), c in zip(segment, segment_classes):
-            writer.uniform([form], 2)
+        vectors = sum(2 for j in range(start, stop) for p in planes if j < p.a.shape[1])
+        for (m, j), c in zip(order[position : position + vectors], found[position:]):
+            forms, rows = measured[m][0], measured[m][1]
+            writer.uniform([int(forms[j])], 2)
             if count > 1:  # one table needs no class
-                writer.uniform([c], count)
-            writer.values(integers, tables[c], weights=FINE_WEIGHTS)
+                writer.uniform([int(c)], count)
+            writer.values(rows[j], tables[c], weights=FINE_WEIGHTS)
+        position += vectors
         segments.append(writer.getvalue())
     head_count, group_counts = declared_integers(
         [(p.a.shape[0], p.b.shape[0], p.a.shape[1]) for p in planes]
