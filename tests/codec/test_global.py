@@ -153,3 +153,35 @@ def test_inspect_checks_the_whole_payload_without_building(camera, monkeypatch):
     monkeypatch.setattr(_global, "_apply", lambda *a: pytest.fail("inspect built a plane"))
     header, payload, _ = unpack(data)
     assert decode_payload(header, payload, build=False) == []
+
+
+def test_vectors_are_measured_a_matrix_at_a_time_as_one_by_one():
+    from svdimage.codec._context import symbols_of
+    from svdimage.codec._global import (
+        CLASSES_PER_OCTAVE,
+        MAX_CLASSES,
+        _coded,
+        _histograms,
+        _scale_classes,
+    )
+
+    rng = np.random.default_rng(5)
+    # Columns of every kind: smooth (coded as differences), noisy, zero, with escapes.
+    smooth = np.cumsum(rng.integers(-2, 3, size=(300, 4)), axis=0)
+    noisy = rng.integers(-40, 41, size=(300, 4))
+    matrix = np.concatenate([smooth, noisy, np.zeros((300, 1), int)], axis=1).astype(np.int32)
+    matrix[7, 5] = 3_000_000
+    forms, rows = _coded(matrix)
+    histograms, scales = _histograms(rows), _scale_classes(rows)
+    for j in range(matrix.shape[1]):
+        column = matrix[:, j].astype(np.int64)
+        differences = np.diff(column, prepend=0)
+        form = int(np.abs(differences).sum() < np.abs(column).sum())
+        integers = differences if form else column
+        assert forms[j] == form
+        np.testing.assert_array_equal(rows[j], integers)
+        counts = np.bincount(symbols_of(integers)[0], minlength=histograms.shape[1])
+        np.testing.assert_array_equal(histograms[j], counts)
+        mean = float(np.abs(integers).mean())
+        assert scales[j] == min(int(CLASSES_PER_OCTAVE * np.log2(1.0 + mean)), MAX_CLASSES - 1)
+    assert forms[:4].all() and not forms[4:8].any()
