@@ -350,8 +350,8 @@ def put_patches(
     """The plane ``values x step @ basis^T`` plus ``means x mean_step``, patches in place,
     built a band of patch rows at a time (float32).
 
-    Exactly specified, so that a file decodes to the same pixels on every machine
-    (whatever BLAS, CPU or thread count): each basis value is ``integer / 2**e`` with
+    Exactly specified, so that the patches do not depend on the BLAS library, its
+    kernels or the thread count: each basis value is ``integer / 2**e`` with
     ``e <= E_TOP``, so ``values @ (basis 2**E_TOP)^T`` is a product of integers, exact
     in float64 in any order of summation (conforming files keep every sum far below
     ``2**53``); it is then multiplied by ``step / 2**E_TOP`` in float64, rounded to
