@@ -211,19 +211,24 @@ def serialize(planes: list[GlobalPlane]) -> bytes:
         for matrix in (plane.a, plane.b):
             forms, rows = _coded(matrix)
             measured.append((forms, rows, _histograms(rows), _scale_classes(rows)))
-    order = [  # (index into measured, component) of every vector, in payload order
-        (2 * index + side, j)
+    # (index into measured, component) of every vector, segment by segment, in payload order.
+    segment_vectors = [
+        [
+            (2 * index + side, j)
+            for j in range(start, stop)
+            for index, plane in enumerate(planes)
+            if j < plane.a.shape[1]
+            for side in (0, 1)
+        ]
         for start, stop in groups
-        for j in range(start, stop)
-        for index, plane in enumerate(planes)
-        if j < plane.a.shape[1]
-        for side in (0, 1)
     ]
+    order = [vector for segment in segment_vectors for vector in segment]
     histograms = np.array([measured[m][2][j] for m, j in order], dtype=np.int64)
+    histograms = histograms.reshape(-1, ALPHABET)
     scales = np.array([measured[m][3][j] for m, j in order], dtype=np.int64)
-    found = _classes(histograms.reshape(-1, ALPHABET), scales)
+    found = _classes(histograms, scales)
     count = int(found.max()) + 1 if found.size else 0
-    tables = _tables(histograms.reshape(-1, ALPHABET), found, count)
+    tables = _tables(histograms, found, count)
     head = ContextWriter()
     for plane in planes:
         head.uniform(list(divmod(plane.mean + MEAN_OFFSET, 1 << 12)), 1 << 12)
@@ -231,17 +236,16 @@ def serialize(planes: list[GlobalPlane]) -> bytes:
     for row in tables:
         head.table(row, weights=FINE_WEIGHTS)
     segments = [head.getvalue()]
-    position = 0
-    for start, stop in groups:
+    classes = iter(found.tolist())
+    for vectors in segment_vectors:
         writer = ContextWriter()
-        vectors = sum(2 for j in range(start, stop) for p in planes if j < p.a.shape[1])
-        for (m, j), c in zip(order[position : position + vectors], found[position:]):
+        for m, j in vectors:
             forms, rows = measured[m][0], measured[m][1]
+            c = next(classes)
             writer.uniform([int(forms[j])], 2)
             if count > 1:  # one table needs no class
-                writer.uniform([int(c)], count)
+                writer.uniform([c], count)
             writer.values(rows[j], tables[c], weights=FINE_WEIGHTS)
-        position += vectors
         segments.append(writer.getvalue())
     head_count, group_counts = declared_integers(
         [(p.a.shape[0], p.b.shape[0], p.a.shape[1]) for p in planes]
