@@ -387,10 +387,10 @@ def _finish_v2(
         block[:, :, 0] = luma + np.float32(1.402) * r
         block[:, :, 1] = luma - np.float32(0.344136) * b - np.float32(0.714136) * r
         block[:, :, 2] = luma + np.float32(1.772) * b
-        np.clip(block, 0.0, 1.0, out=block)
-        if rgb is not None:  # to_uint8's arithmetic, on the strip
-            block *= np.float32(255.0)
-            out[rows] = np.rint(block, out=block)
+        if rgb is None:
+            np.clip(block, 0.0, 1.0, out=block)
+        else:
+            out[rows] = to_uint8(block)
     return out
 
 
