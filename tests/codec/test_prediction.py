@@ -115,3 +115,48 @@ def test_predicted_files_carry_a_checked_weight_per_plane(small_color):
     planes = [dict(plane, prediction=0) for plane in header["planes"]]
     other = decode(rebuild(dict(header, planes=planes), payload, version=(2, 3)))
     assert not np.array_equal(other, decode(data))
+
+
+def _one_by_one(grid, r, c):
+    """The module docstring's prediction of patch ``(r, c)``, in float32, on its own."""
+    R, s, C, _ = grid.shape
+    f = np.float32
+    u = ((np.arange(s) + 1) / (s + 1)).astype(f)
+    top = grid[r - 1, s - 1, c] if r > 0 else None
+    bottom = grid[r + 1, 0, c] if r < R - 1 else None
+    left = grid[r, :, c - 1, s - 1] if c > 0 else None
+    right = grid[r, :, c + 1, 0] if c < C - 1 else None
+    top, bottom = (bottom if top is None else top), (top if bottom is None else bottom)
+    left, right = (right if left is None else left), (left if right is None else right)
+    vertical = horizontal = None
+    if top is not None:
+        vertical = (f(1) - u)[:, None] * top[None, :] + u[:, None] * bottom[None, :]
+    if left is not None:
+        horizontal = left[:, None] * (f(1) - u)[None, :] + right[:, None] * u[None, :]
+    both_rows, both_cols = 0 < r < R - 1, 0 < c < C - 1
+    if vertical is None or horizontal is None:
+        chosen = vertical if horizontal is None else horizontal
+    elif both_rows and not both_cols:
+        chosen = vertical
+    elif both_cols and not both_rows:
+        chosen = horizontal
+    else:
+        chosen = (vertical + horizontal) * f(0.5)
+    chosen = np.zeros((s, s), f) if chosen is None else np.ascontiguousarray(chosen)
+    return chosen - chosen.mean(dtype=f)
+
+
+@pytest.mark.parametrize(("rows", "cols"), [(1, 1), (1, 5), (5, 1), (2, 2), (6, 7), (3, 9)])
+@pytest.mark.parametrize("side", [4, 8])
+def test_predictions_are_the_formula_bit_for_bit(rows, cols, side):
+    """The vectorized predictions (built in a plane's layout for speed) are the float32
+    arithmetic of the module docstring, patch by patch, to the last bit: the decoded pixels
+    of 2.3 files depend on it."""
+    rng = np.random.default_rng(rows * 100 + cols)
+    plane = (rng.random((rows * side, cols * side), dtype=np.float32) * 3 - 1).astype(np.float32)
+    grid = plane.reshape(rows, side, cols, side)
+    got = predictions(grid, np.arange(rows), np.arange(cols), weight=0.75)
+    for r in range(rows):
+        for c in range(cols):
+            expected = _one_by_one(grid, r, c) * np.float32(0.75)
+            np.testing.assert_array_equal(got[r, c].view(np.uint32), expected.view(np.uint32))
