@@ -1,13 +1,18 @@
 """svdimage.codec._patch_contexts: the contexts of format 2's integers and what they cost."""
 
 import numpy as np
+import pytest
 
 from svdimage.codec._patch_contexts import (
+    ACTIVITY,
+    GROUP_OF,
     N_MEAN_CONTEXTS,
+    _coefficient_contexts,
     _mean_residuals,
     mean_bits,
     optimize_coefficients,
 )
+from svdimage.codec._prediction import second_half
 
 
 # -- rate-distortion optimized quantization (issue 28) --------------------------------------
@@ -124,3 +129,40 @@ def test_rounding_in_place_and_halves_given_apart_give_the_same_coefficients(cam
     )
     np.testing.assert_array_equal(halves, given)
     assert all(np.array_equal(a, b) for a, b in zip(halves_contexts, given_contexts))
+
+
+def _contexts_on_the_whole_grid(magnitude, j, rows, cols, second):
+    """The coefficient contexts as the format describes them, for every patch of the
+    grid, then those of one checkerboard half in raster order."""
+    grids = magnitude.reshape(-1, rows, cols).astype(np.int64)
+
+    def neighbours(grid):
+        padded = np.pad(grid, 1)
+        return padded[:-2, 1:-1] + padded[2:, 1:-1] + padded[1:-1, :-2] + padded[1:-1, 2:]
+
+    activity = np.zeros((rows, cols), dtype=np.int64)
+    if j >= 1:
+        activity += 4 * grids[j - 1]
+    if j >= 2:
+        activity += 2 * grids[j - 2]
+    if second:
+        activity += neighbours(grids[j])
+    elif j >= 1:
+        activity += neighbours(grids[j - 1])
+    buckets = np.searchsorted(4 * ACTIVITY, activity, side="right")
+    contexts = buckets + GROUP_OF[min(j, GROUP_OF.size - 1)] * (len(ACTIVITY) + 1)
+    return contexts.ravel()[second_half(rows, cols) == second]
+
+
+@pytest.mark.parametrize("rows", [1, 2, 5, 8])
+@pytest.mark.parametrize("cols", [1, 3, 4, 7])
+def test_coefficient_contexts_of_a_half_are_the_formula_on_the_whole_grid(rows, cols):
+    """Each half's contexts, computed from slices of its rows, are the format's contexts
+    of those patches, in raster order (odd and even sides, one row or one column)."""
+    rng = np.random.default_rng(rows * 10 + cols)
+    magnitude = np.minimum(rng.geometric(0.4, size=(5, rows * cols)) - 1, 28).astype(np.uint8)
+    for j in range(5):
+        for second in (False, True):
+            got = _coefficient_contexts(magnitude, j, rows, cols, second)
+            expected = _contexts_on_the_whole_grid(magnitude, j, rows, cols, second)
+            np.testing.assert_array_equal(got, expected)

@@ -36,15 +36,39 @@ GRADIENT = np.array([2, 6, 16, 40])
 N_MEAN_CONTEXTS = 1 + 2 * (len(GRADIENT) + 1)
 
 
-def _neighbour_sum(values: np.ndarray, rows: int, cols: int) -> np.ndarray:
-    """The sum of each patch's four neighbours' ``values`` (zero beyond the edges)."""
-    grid = values.reshape(rows, cols)
-    out = np.zeros_like(grid)
-    out[1:] += grid[:-1]
-    out[:-1] += grid[1:]
-    out[:, 1:] += grid[:, :-1]
-    out[:, :-1] += grid[:, 1:]
-    return out.ravel()
+def _half(grid: np.ndarray, second: bool) -> np.ndarray:
+    """The values of ``grid`` (a plane's patches) at one checkerboard half's patches, in
+    raster order: slices of its even and of its odd rows, interleaved (no gather)."""
+    return _by_rows(grid[0::2, int(second) :: 2], grid[1::2, 1 - int(second) :: 2], grid.shape[0])
+
+
+def _by_rows(even: np.ndarray, odd: np.ndarray, rows: int) -> np.ndarray:
+    """A half's values in raster order from those of its even rows and its odd rows."""
+    wide = even.shape[1]
+    pairs = np.empty((even.shape[0], wide + odd.shape[1]), dtype=even.dtype)
+    pairs[:, :wide] = even
+    pairs[: odd.shape[0], wide:] = odd
+    flat = pairs.ravel()
+    return flat[: flat.size - odd.shape[1]] if rows % 2 else flat  # no last odd row
+
+
+def _neighbour_sum(grid: np.ndarray, second: bool) -> np.ndarray:
+    """The sum of the four neighbours' values (zero beyond the edges) of one
+    checkerboard half's patches of ``grid``, in raster order (:func:`_half`)."""
+    rows, cols = grid.shape
+    padded = np.zeros((rows + 2, cols + 2), dtype=grid.dtype)
+    padded[1:-1, 1:-1] = grid
+
+    def around(row: int, col: int) -> np.ndarray:  # the patches (row::2, col::2)
+        high, wide = len(range(row, rows, 2)), len(range(col, cols, 2))
+        r, c = slice(row + 1, row + 1 + 2 * high, 2), slice(col + 1, col + 1 + 2 * wide, 2)
+        out = padded[r.start - 1 : r.stop - 1 : 2, c].copy()
+        out += padded[r.start + 1 : r.stop + 1 : 2, c]
+        out += padded[r, c.start - 1 : c.stop - 1 : 2]
+        out += padded[r, c.start + 1 : c.stop + 1 : 2]
+        return out
+
+    return _by_rows(around(0, int(second)), around(1, 1 - int(second)), rows)
 
 
 #: ACTIVITY in quarter steps, as a table from 4 x activity (capped) to its bucket.
@@ -63,26 +87,29 @@ def _magnitudes(q: np.ndarray) -> np.ndarray:
 def _coefficient_contexts(
     magnitude: np.ndarray, j: int, rows: int, cols: int, second: bool
 ) -> np.ndarray:
-    """Contexts (uint8) of component ``j`` for every patch; ``magnitude[i]`` holds
-    |Q| of component ``i`` for the patches decoded so far (zero elsewhere), clipped at
-    ``_MAGNITUDE_CAP`` (:func:`_magnitudes`).
+    """Contexts (uint8) of component ``j`` for the patches of one checkerboard half
+    (``second``), in raster order; ``magnitude[i]`` holds |Q| of component ``i`` for
+    the patches decoded so far (zero elsewhere), clipped at ``_MAGNITUDE_CAP``
+    (:func:`_magnitudes`).
 
     The activity is ``|Q_{j-1}| + |Q_{j-2}| / 2`` of the patch plus the mean of its
     four neighbours' ``|Q_j|`` (second half) or ``|Q_{j-1}|`` (first half), computed
-    in integers as four times that.
+    in integers as four times that. Only the half's patches are computed, from slices
+    of the grids (:func:`_half`).
     """
-    n = rows * cols
-    activity = np.zeros(n, dtype=np.int16)  # magnitudes are at most _MAGNITUDE_CAP
-    if j >= 1:
-        activity += magnitude[j - 1]
+    grids = magnitude.reshape(-1, rows, cols)
+    activity = np.zeros((rows * cols + (0 if second else 1)) // 2, dtype=np.int16)
+    if j >= 1:  # magnitudes are at most _MAGNITUDE_CAP: no overflow
+        activity += _half(grids[j - 1], second)
         activity *= 4
     if j >= 2:
-        activity += magnitude[j - 2]
-        activity += magnitude[j - 2]
+        previous = _half(grids[j - 2], second)
+        activity += previous
+        activity += previous
     if second:
-        activity += _neighbour_sum(magnitude[j], rows, cols)
+        activity += _neighbour_sum(grids[j], second)
     elif j >= 1:
-        activity += _neighbour_sum(magnitude[j - 1], rows, cols)
+        activity += _neighbour_sum(grids[j - 1], second)
     np.minimum(activity, _BUCKET.size - 1, out=activity)
     group = int(GROUP_OF[min(j, GROUP_OF.size - 1)])
     return _BUCKET[activity] + np.uint8(group * (len(ACTIVITY) + 1))
@@ -100,10 +127,9 @@ RATE_SAMPLED = 1 << 16
 def _contexts_of(q: np.ndarray, rows: int, cols: int) -> list[np.ndarray]:
     """The contexts of coefficients ``q`` (components x patches), as the reader derives
     them: each component's two checkerboard halves in decoding order."""
-    halves = second_half(rows, cols)
     magnitude = _magnitudes(q)
     return [
-        _coefficient_contexts(magnitude, j, rows, cols, half)[np.flatnonzero(halves == half)]
+        _coefficient_contexts(magnitude, j, rows, cols, half)
         for j in range(q.shape[0])
         for half in (False, True)
     ]
@@ -176,7 +202,7 @@ def optimize_coefficients(
             if given[half] and not given_contexts:
                 made.append(np.zeros(0, dtype=np.uint8))
             else:
-                made.append(_coefficient_contexts(magnitude, j, rows, cols, half)[where])
+                made.append(_coefficient_contexts(magnitude, j, rows, cols, half))
             if given[half]:
                 if not overwrite:
                     out[j, where] = q[j, where]

@@ -315,7 +315,7 @@ def _decode_coefficients(
         ):
             for j in range(start, min(stop, k)):
                 for where, half in plane_halves:
-                    contexts = _coefficient_contexts(magnitude, j, rows, cols, half)[where]
+                    contexts = _coefficient_contexts(magnitude, j, rows, cols, half)
                     order, counts = _groups(contexts, len(tables))
                     filled = np.empty(where.size, dtype=np.int64)
                     position = 0
