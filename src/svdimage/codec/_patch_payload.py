@@ -323,7 +323,11 @@ def _decode_coefficients(
                         count = int(counts[context])
                         filled[position : position + count] = reader.values(count, tables[context])
                         position += count
-                    placed = where[order]  # the batches' patches, in coded order
+                    # Only the nonzero values are put in place (both arrays start at zero):
+                    # most of a weak component's are zero.
+                    nonzero = np.flatnonzero(filled)
+                    placed = where[order[nonzero]]  # their patches
+                    filled = filled[nonzero]
                     values[j, placed] = filled
                     magnitude[j, placed] = np.minimum(np.abs(filled), _MAGNITUDE_CAP)
         decoded = stop
