@@ -23,7 +23,7 @@ from svdimage.batch._engine import map as batch_map
 from svdimage.batch._sources import find_images, is_url
 from svdimage.batch._store import CSV_NAME, PARQUET_NAME, SurveyStore
 from svdimage.batch._summary import RANKS_FIGURE, RD_FIGURE, SUMMARY_NAME, summarize
-from svdimage.io import DEFAULT_MAX_BYTES, load_image
+from svdimage.io import DEFAULT_MAX_BYTES, from_uint8, load_image
 from svdimage.ranks.criteria import parse_criterion
 from svdimage.ranks.growth import resolve_rank_items
 
@@ -78,7 +78,7 @@ def survey_image(
     of at most that many bytes (:func:`svdimage.codec.encode_for_sizes`) and
     the best Pillow JPEG (``optimize=True``) and WebP of at most the
     ``.svdz`` file's bytes (:func:`svdimage.codec.pillow_at_sizes`), each
-    decoded and measured against the loaded image (PSNR, SSIM as
+    decoded to 8-bit pixels and measured against the loaded image (PSNR, SSIM as
     :mod:`svdimage.metrics`). NaN where a codec cannot get that small, or
     where Pillow lacks WebP.
 
@@ -132,7 +132,9 @@ def survey_image(
     for rate, data_svdz in zip(bpp, files):
         found: dict[str, Any] = {}
         if data_svdz is not None:
-            found["svdz"] = (None, data_svdz, codec.decode(data_svdz, max_pixels=None))
+            # The 8-bit pixels it decodes to, as Pillow's files are measured.
+            decoded = codec.decode(data_svdz, max_pixels=None, dtype=np.uint8)
+            found["svdz"] = (None, data_svdz, from_uint8(decoded))
             found.update(
                 (name, None if result is None else (result.quality, result.data, result.image))
                 for name, results in others.items()
