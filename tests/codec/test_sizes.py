@@ -47,3 +47,27 @@ def test_estimates_reuse_a_larger_factorization_and_extrapolate_past_it(astronau
     for k in (10, 20, 40):
         assert abs(estimates[k] / fresh(k) - 1) < 0.02
     assert estimates[40] < sizes(60) < estimates[100] < estimates[130]
+
+
+def test_decoded_psnrs_are_those_of_the_files_8_bit_pixels(astronaut):
+    """Each rank's PSNR is scikit-image's, of the file codec.encode writes for that rank,
+    decoded and rounded to 8 bits here; it lies below the rank-k reconstruction's (the
+    factors are quantized), and the sizes measured on the way are the files'."""
+    import numpy as np
+    import skimage.metrics
+
+    from svdimage import codec, decompose
+
+    image = astronaut[::2, ::2]
+    sizes = GlobalSizes(image)
+    ranks = [40, 5, 20]
+    psnrs = sizes.decoded_psnrs(ranks)
+    svd = decompose(image)
+    for k, psnr in zip(ranks, psnrs):
+        data = codec.encode(image, rank=k, tile=None)
+        pixels = np.rint(np.clip(codec.decode(data), 0, 1) * 255) / 255
+        expected = skimage.metrics.peak_signal_noise_ratio(image, pixels, data_range=1)
+        assert abs(psnr - expected) < 1e-4
+        reconstruction = np.clip(svd.reconstruct(k), 0, 1)
+        assert psnr < skimage.metrics.peak_signal_noise_ratio(image, reconstruction, data_range=1)
+        assert sizes(k) == len(data)

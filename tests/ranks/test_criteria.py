@@ -54,6 +54,14 @@ def test_recommend_rows_agree_with_the_criteria(small_color):
     row = by_label["SSIM 0.90"]
     assert row.factor_bytes_float32 == 4 * 3 * row.rank * (128 + 128 + 1)
     assert 0 < row.svdz_bytes < row.factor_bytes_float32
+    # The file's own PSNR: its 8-bit decode, below the rank's reconstruction (measured here
+    # against the image; recommend, given no image, against the complete SVD's product).
+    from svdimage.codec import GlobalSizes
+
+    assert row.svdz_psnr == pytest.approx(
+        GlobalSizes(_image).decoded_psnrs([row.rank])[0], abs=1e-3
+    )
+    assert row.svdz_psnr < row.psnr
 
 
 @pytest.mark.parametrize(

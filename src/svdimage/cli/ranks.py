@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
+from rich import box
 from rich.table import Table
 
 from svdimage import metrics
@@ -213,11 +214,16 @@ def _choose(
             }
         )
         return
+    # A light frame, as sweep's: with the file's own PSNR the table must still fit 80 columns.
     table = Table(
         title=f"{image}: which rank? ({array.shape[1]}x{array.shape[0]}, "
-        f"{'color' if svd.is_color else 'gray'})"
+        f"{'color' if svd.is_color else 'gray'})",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
     )
-    for header in ("target", "rank", "PSNR", "SSIM", "float32 B", ".svdz B", ".svdz bpp"):
+    headers = ("target", "rank", "PSNR", "SSIM", "float32 B", ".svdz B", ".svdz bpp", ".svdz dB")
+    for header in headers:
         table.add_column(header, justify="left" if header == "target" else "right", no_wrap=True)
     for row in rows:
         mark = " *" if row is best else ""
@@ -229,11 +235,13 @@ def _choose(
             fmt_count(row.factor_bytes_float32),
             "-" if row.svdz_bytes is None else fmt_count(row.svdz_bytes),
             "-" if row.svdz_bits_per_pixel is None else fmt_bpp(row.svdz_bits_per_pixel),
+            "-" if row.svdz_psnr is None else fmt_psnr(row.svdz_psnr),
         )
     out_console.print(table)
     raw = int(math.prod(array.shape))
     svdz = (
-        "per value; .svdz is a real file of the global rank-k SVD."
+        "per value; .svdz is a real file of the global rank-k SVD, and .svdz dB the PSNR it "
+        "decodes to (8-bit pixels): below the rank's, as its factors are quantized."
         if rows and rows[0].svdz_bytes is not None
         else "per value; no .svdz file of the global SVD is written for an image read out "
         "of core (-)."

@@ -492,6 +492,7 @@ class Recommendation:
     bits_per_pixel: float
     svdz_bytes: int | None
     svdz_bits_per_pixel: float | None
+    svdz_psnr: float | None
 
 
 def recommend(
@@ -500,8 +501,10 @@ def recommend(
     """The ranks that common targets pick, with quality and storage for each.
 
     Storage is given twice: as float32 factors and as a real global ``.svdz``
-    file of that rank (:func:`svdz_bytes`); the latter is ``None`` for an image
-    read out of core (a Dask array), whose files are not written whole.
+    file of that rank (:func:`svdz_bytes`), with that file's own PSNR (its
+    8-bit decode against the image, ``svdz_psnr``: below the rank's ``psnr``, as
+    its factors are quantized); both are ``None`` for an image read out of core
+    (a Dask array), whose files are not written whole.
 
     Targets: the knee; 90, 99 and 99.9 % of the energy; PSNR 30, 35 and 40 dB;
     SSIM 0.90 and ``VISUALLY_LOSSLESS_SSIM`` (0.95). Targets no held rank
@@ -527,10 +530,14 @@ def recommend(
     # The .svdz files of every row at once: their entropy coding in parallel threads.
     # Steps of their own: the codec's factorizations, then the files' coding (counted).
     real: list[int | None] = [None] * len(picked)
+    file_psnrs: list[float | None] = [None] * len(picked)
     if not is_chunked(cache.image):
-        real = list(cache.sizes(svd).many([k for _, k, _, _ in picked]))
+        sizes = cache.sizes(svd)
+        ranks = [k for _, k, _, _ in picked]
+        file_psnrs = list(sizes.decoded_psnrs(ranks))  # codes the files, and keeps their sizes
+        real = list(sizes.many(ranks))
     rows = []
-    for (label, k, psnr, ssim), nbytes_svdz in zip(picked, real):
+    for (label, k, psnr, ssim), nbytes_svdz, file_psnr in zip(picked, real, file_psnrs):
         nbytes = factor_bytes(svd.shape, k)
         rows.append(
             Recommendation(
@@ -545,6 +552,7 @@ def recommend(
                 svdz_bits_per_pixel=None
                 if nbytes_svdz is None
                 else metrics.bits_per_pixel(nbytes_svdz, svd.shape),
+                svdz_psnr=file_psnr,
             )
         )
     return rows
