@@ -140,6 +140,15 @@ def test_state_equals_pythons_numbers_of_the_displayed_image(camera):
     # The JPEG beside each .svdz never has more bytes.
     for svdz, jpeg in zip(storage["svdzBytes"], storage["jpegBytes"]):
         assert jpeg is None or jpeg <= svdz
+    # Each file's own PSNR is its 8-bit decode's, below its rank's reconstruction.
+    from svdimage import codec
+
+    k, psnr = storage["ranks"][3], storage["svdzPsnr"][3]
+    data = codec.encode(display, rank=k, tile=None)
+    assert len(data) == storage["svdzBytes"][3]
+    pixels = np.rint(np.clip(codec.decode(data), 0, 1) * 255) / 255
+    assert psnr == pytest.approx(metrics.peak_signal_noise_ratio(display, pixels), abs=1e-4)
+    assert psnr < metrics.peak_signal_noise_ratio(display, svd.reconstruct(k))
 
 
 def test_targets_are_the_ranks_choose_gives_on_the_displayed_image(camera):

@@ -594,17 +594,28 @@ def _quality_grid(reference: np.ndarray, svd: ImageSVD) -> dict[str, list[Any]]:
 
 
 def _no_storage() -> dict[str, list[Any]]:
-    return {"ranks": [], "svdzBytes": [], "jpegQuality": [], "jpegBytes": [], "jpegPsnr": []}
+    return {
+        "ranks": [],
+        "svdzBytes": [],
+        "svdzPsnr": [],
+        "jpegQuality": [],
+        "jpegBytes": [],
+        "jpegPsnr": [],
+    }
 
 
 def _storage_grid(reference: np.ndarray, svd: ImageSVD) -> dict[str, list[Any]]:
-    """Real ``.svdz`` bytes and the best Pillow JPEG at no more bytes, on a coarse grid."""
+    """Real ``.svdz`` bytes, the PSNR each file decodes to, and the best Pillow JPEG at no
+    more bytes, on a coarse grid."""
 
     # Each point is a real encode of the full image (seconds on a 12 MP photo).
     points = int(np.clip(20e6 / reference.size, 5, 16))
     grid = _grid(svd.max_rank, points)
     out = _no_storage()
     sizes = sizes_of(svd, reference)  # the codec's factorizations, shared by the grid
+    # The files' own PSNRs (8-bit decodes), below the ranks' own: beside the JPEG's, they
+    # compare like with like. Coding them here also sizes them.
+    out["svdzPsnr"] = [_number(psnr) for psnr in sizes.decoded_psnrs(grid)]
     for k in grid:
         nbytes = svdz_bytes(svd, k, sizes=sizes)
         jpeg = codec.jpeg_at_size(reference, nbytes)

@@ -256,7 +256,7 @@
       row("SSIM", s.ssim === null ? "–" : fmt(s.ssim, 4) + at(s.psnrRank, s.rank)) +
       row("stored values C·k·(M+N+1)", count(s.storedValues)) +
       row("as float32", count(s.float32Bytes) + " B, " + bpp(s.float32Bytes)) +
-      row("real .svdz file", s.svdzBytes === null ? `<small>not measured${D.live ? " in the browser" : " (storage off)"}</small>` : count(s.svdzBytes) + " B, " + bpp(s.svdzBytes) + at(s.svdzRank, s.rank)) +
+      row("real .svdz file", s.svdzBytes === null ? `<small>not measured${D.live ? " in the browser" : " (storage off)"}</small>` : count(s.svdzBytes) + " B, " + bpp(s.svdzBytes) + ", decodes to " + fmt(D.storage.svdzPsnr[si], 2) + " dB" + at(s.svdzRank, s.rank)) +
       row("JPEG at those bytes", si < 0 ? "<small>not measured</small>" : jq === null ? "none fits" :
         `q${jq}, ${fmt(D.storage.jpegPsnr[si], 2)} dB <small>(${count(D.storage.jpegBytes[si])} B)</small>`);
     moveCursors(target);
@@ -480,7 +480,7 @@
       version: D.version, title: file.name, live: true, fileName: file.name || "your photo",
       width: w, height: h, channels, sourceWidth: bitmap.width, sourceHeight: bitmap.height,
       fullRank: Math.min(w, h), storedValuesPerRank: channels * (w + h + 1), colormap: D.colormap,
-      quality: { ranks: [], psnr: [], ssim: [] }, storage: { ranks: [], svdzBytes: [], jpegQuality: [], jpegBytes: [], jpegPsnr: [] },
+      quality: { ranks: [], psnr: [], ssim: [] }, storage: { ranks: [], svdzBytes: [], svdzPsnr: [], jpegQuality: [], jpegBytes: [], jpegPsnr: [] },
       original: null, factors: null,
     };
     let resolveLoad;
