@@ -1352,6 +1352,20 @@ def test_decompress_a_prefix_too_short_names_the_smallest_that_decodes(tmp_path,
     assert done.exit_code == 0, done.output
 
 
+def test_decompress_a_truncated_file_names_the_max_bytes_that_decodes_it(tmp_path, color_photo):
+    target = tmp_path / "c.svdz"
+    assert invoke("compress", color_photo, "-o", target).exit_code == 0
+    data = target.read_bytes()
+    cut = tmp_path / "cut.svdz"
+    cut.write_bytes(data[: len(data) * 3 // 4])
+    result = invoke("decompress", cut, "-o", tmp_path / "c.png")
+    assert_one_line_error(result, EXIT_BAD_INPUT, "truncated file")
+    held = f"{len(data) * 3 // 4:,}"
+    assert f"pass --max-bytes of at most {held} to decode the part it holds" in result.stderr
+    done = invoke("decompress", cut, "-o", tmp_path / "c.png", "--max-bytes", held.replace(",", ""))
+    assert done.exit_code == 0, done.output
+
+
 # -- images too big to load: out of core -------------------------------------------------
 #: Over this many pixels (and under the 1 MP of the test images) an image is read out of
 #: core; 64 MiB of --memory-limit cuts a 1 MP colour image in bands of 256 rows.

@@ -425,6 +425,30 @@ def test_a_prefix_too_short_to_decode_names_the_smallest_that_does(astronaut, tm
     assert scores == sorted(scores)
 
 
+def test_a_truncated_file_says_how_to_decode_the_part_it_holds(astronaut, tmp_path):
+    """A file cut short (an interrupted download) is refused, and the message names the
+    max_bytes that decodes what it holds; tiled files, which are not progressive, do not."""
+    from svdimage.codec import load, save_tiled
+
+    data = encode(astronaut, quality=60)
+    cut = data[: len(data) * 2 // 3]
+    path = tmp_path / "cut.svdz"
+    path.write_bytes(cut)
+    for call in (lambda: decode(cut), lambda: load(path)):
+        with pytest.raises(FormatError, match="truncated file") as caught:
+            call()
+        assert f"pass max_bytes of at most {len(cut):,} to decode the part it holds" in str(
+            caught.value
+        )
+    assert decode(cut, max_bytes=len(cut)).shape == astronaut.shape
+    tiled = tmp_path / "tiled.svdz"
+    save_tiled(tiled, astronaut, tile=256)
+    cut = tiled.read_bytes()[:-100]
+    with pytest.raises(FormatError, match="truncated file") as caught:
+        decode(cut)
+    assert "max_bytes" not in str(caught.value)
+
+
 @pytest.mark.parametrize("width", [1, 2, 7, 64])
 def test_chroma_doubling_in_strips_is_the_planes_doubling_bit_for_bit(width):
     """The decoder's strip-wise 4:2:0 doubling writes the same float32 values as

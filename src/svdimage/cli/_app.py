@@ -270,6 +270,7 @@ CLI_FIXES = (
     ("raise the timeout", "raise --timeout"),
     ("raise max_bytes if you trust it", "download it yourself and pass the file's path"),
     ("pass max_bytes of at least", "pass --max-bytes of at least"),
+    ("pass max_bytes of at most", "pass --max-bytes of at most"),
 )
 
 

@@ -26,6 +26,7 @@ from svdimage.codec._format import (
     PREDICTED_VERSION,
     TILE_VERSIONS,
     FormatError,
+    TruncatedFileError,
     check_length,
     opened,
     read_head,
@@ -297,7 +298,10 @@ def decode(
     whole = data
     if partial:
         data = bytes(data[:max_bytes])
-    header, payload, version = unpack(bytes(data), max_pixels=max_pixels, partial=partial)
+    try:
+        header, payload, version = unpack(bytes(data), max_pixels=max_pixels, partial=partial)
+    except TruncatedFileError as error:
+        raise _progressive_hint(error, read_head(data, max_pixels=max_pixels)[1]) from None
     if version in TILE_VERSIONS:
         if partial:
             raise FormatError(
@@ -428,8 +432,24 @@ def load(
     # A prefix is read with room for the header and the segment table beyond it, so that a
     # prefix too short to decode can name the smallest one that does.
     room = None if max_bytes is None else max_bytes + HEAD_BYTES + largest_segment_table()
-    data = read_file(path, max_bytes=room, max_pixels=max_pixels)
+    try:
+        data = read_file(path, max_bytes=room, max_pixels=max_pixels)
+    except TruncatedFileError as error:
+        with opened(path) as (handle, _):
+            version = read_head(handle.read(HEAD_BYTES), max_pixels=max_pixels)[1]
+        raise _progressive_hint(error, version) from None
     return decode(data, max_bytes=max_bytes, max_pixels=max_pixels, dtype=dtype)
+
+
+def _progressive_hint(error: TruncatedFileError, version: tuple[int, int]) -> FormatError:
+    """A truncated file's error, telling how to decode the part it holds when its version
+    is progressive (every version but the tiled ones)."""
+    if version in TILE_VERSIONS:
+        return error
+    return FormatError(
+        f"{error} It may be a prefix of a file (an interrupted download): "
+        f"pass max_bytes of at most {error.length:,} to decode the part it holds."
+    )
 
 
 def read_file(

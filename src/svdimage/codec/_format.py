@@ -96,6 +96,7 @@ from typing import Any, BinaryIO
 
 __all__ = [
     "FormatError",
+    "TruncatedFileError",
     "MAGIC",
     "VERSION",
     "GLOBAL_VERSION",
@@ -141,6 +142,15 @@ FRAMING_BYTES = _PREFIX.size + 4 + 8 + 4
 
 class FormatError(ValueError):
     """An ``.svdz`` file is malformed, truncated, tampered with or unsupported."""
+
+
+class TruncatedFileError(FormatError):
+    """A file shorter than its payload length field says: it holds ``length`` bytes (a
+    prefix of a file, such as an interrupted download)."""
+
+    def __init__(self, message: str, *, length: int) -> None:
+        super().__init__(message)
+        self.length = length
 
 
 def pack(header: dict[str, Any], payload: bytes, *, version: tuple[int, int] = VERSION) -> bytes:
@@ -229,9 +239,10 @@ def check_length(start: int, size: int, available: int) -> None:
     """Refuse a file whose length does not match its payload length field: ``available``
     bytes follow the field, where the payload and its checksum need ``size + 4``."""
     if available < size + 4:
-        raise FormatError(
+        raise TruncatedFileError(
             f"truncated file: the payload needs {size + 4} bytes after offset "
-            f"{start}, got {max(available, 0)}."
+            f"{start}, got {max(available, 0)}.",
+            length=start + max(available, 0),
         )
     if available > size + 4:
         raise FormatError(f"{available - size - 4} unexpected bytes after the payload.")
