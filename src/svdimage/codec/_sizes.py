@@ -111,7 +111,8 @@ class GlobalSizes:
             return len(data), psnr_of_mse(squared / pixels.size)
 
         files = f"{len(todo)} .svdz file" + ("s" if len(todo) != 1 else "")
-        with _progress.task(f"decoding {files}", sum(todo), unit="components") as measuring:
+        label = f"coding and decoding {files}"
+        with _progress.task(label, sum(todo), unit="components") as measuring:
             for k, (nbytes, psnr) in zip(todo, map_on_cores(measure, todo)):
                 self._sizes[k], self._psnrs[k] = nbytes, psnr
         return [self._psnrs[k] for k in checked]
