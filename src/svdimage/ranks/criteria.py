@@ -492,7 +492,7 @@ class Recommendation:
     bits_per_pixel: float
     svdz_bytes: int | None
     svdz_bits_per_pixel: float | None
-    svdz_psnr: float | None
+    svdz_psnr: float | None = None  # the newest field: a default keeps older callers working
 
 
 def recommend(
