@@ -613,7 +613,7 @@ def _storage_grid(reference: np.ndarray, svd: ImageSVD) -> dict[str, list[Any]]:
     grid = _grid(svd.max_rank, points)
     out = _no_storage()
     sizes = sizes_of(svd, reference)  # the codec's factorizations, shared by the grid
-    # The files' own PSNRs (8-bit decodes), below the ranks' own: beside the JPEG's, they
+    # The files' own PSNRs (8-bit decodes), mostly below the ranks': beside the JPEG's, they
     # compare like with like. Coding them here also sizes them.
     out["svdzPsnr"] = [_number(psnr) for psnr in sizes.decoded_psnrs(grid)]
     for k in grid:

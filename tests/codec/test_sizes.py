@@ -51,8 +51,9 @@ def test_estimates_reuse_a_larger_factorization_and_extrapolate_past_it(astronau
 
 def test_decoded_psnrs_are_those_of_the_files_8_bit_pixels(astronaut):
     """Each rank's PSNR is scikit-image's, of the file codec.encode writes for that rank,
-    decoded and rounded to 8 bits here; it lies below the rank-k reconstruction's (the
-    factors are quantized), and the sizes measured on the way are the files'."""
+    decoded and rounded to 8 bits here; at these ranks it lies below the rank-k
+    reconstruction's (the factors are quantized), and the sizes measured on the way are the
+    files'."""
     import numpy as np
     import skimage.metrics
 

@@ -241,7 +241,7 @@ def _choose(
     raw = int(math.prod(array.shape))
     svdz = (
         "per value; .svdz is a real file of the global rank-k SVD, and .svdz dB the PSNR it "
-        "decodes to (8-bit pixels): below the rank's, as its factors are quantized."
+        "decodes to (8-bit pixels): mostly below the rank's, as its factors are quantized."
         if rows and rows[0].svdz_bytes is not None
         else "per value; no .svdz file of the global SVD is written for an image read out "
         "of core (-)."

@@ -502,9 +502,10 @@ def recommend(
 
     Storage is given twice: as float32 factors and as a real global ``.svdz``
     file of that rank (:func:`svdz_bytes`), with that file's own PSNR (its
-    8-bit decode against the image, ``svdz_psnr``: below the rank's ``psnr``, as
-    its factors are quantized); both are ``None`` for an image read out of core
-    (a Dask array), whose files are not written whole.
+    8-bit decode against the image, ``svdz_psnr``: mostly below the rank's
+    ``psnr``, as its factors are quantized; see
+    :meth:`svdimage.codec.GlobalSizes.decoded_psnrs`); both are ``None`` for an
+    image read out of core (a Dask array), whose files are not written whole.
 
     Targets: the knee; 90, 99 and 99.9 % of the energy; PSNR 30, 35 and 40 dB;
     SSIM 0.90 and ``VISUALLY_LOSSLESS_SSIM`` (0.95). Targets no held rank
