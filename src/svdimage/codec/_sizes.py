@@ -9,7 +9,8 @@ class alone (they never pack files themselves).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -67,22 +68,11 @@ class GlobalSizes:
         time, in parallel threads. The coding is one counted step (``coding N .svdz
         files``), advanced by each file's rank: the work of a file grows with it."""
 
-        checked = [check_rank(k, self.full_rank, shape=self.shape) for k in ranks]
-        todo = [k for k in dict.fromkeys(checked) if k not in self._sizes]
         trials = self._trials
-        for k in todo:  # every plane's factors, computed (and cached) before the threads
-            for index in range(len(trials.planes)):
-                trials.factors(index, k)
-
-        def size(k: int) -> int:
-            n = len(trials.at_rank(k))
-            coding.advance(k)  # from a worker thread: the task holds its listener
-            return n
-
-        files = f"{len(todo)} .svdz file" + ("s" if len(todo) != 1 else "")
-        with _progress.task(f"coding {files}", sum(todo), unit="components") as coding:
-            for k, n in zip(todo, map_on_cores(size, todo)):
-                self._sizes[k] = n
+        checked, done = self._each_file(
+            ranks, self._sizes, "coding", lambda k: len(trials.at_rank(k))
+        )
+        self._sizes.update(done)
         return [self._sizes[k] for k in checked]
 
     def decoded_psnrs(self, ranks: Sequence[int]) -> list[float]:
@@ -95,29 +85,42 @@ class GlobalSizes:
         against 18.6 dB). Each file is coded (its size kept, as :meth:`many`), decoded and
         measured in parallel threads, after the factorizations."""
 
-        checked = [check_rank(k, self.full_rank, shape=self.shape) for k in ranks]
-        todo = [k for k in dict.fromkeys(checked) if k not in self._psnrs]
-        trials = self._trials
-        for k in todo:  # every plane's factors, computed (and cached) before the threads
-            for index in range(len(trials.planes)):
-                trials.factors(index, k)
-
         def measure(k: int) -> tuple[int, float]:
-            data = trials.at_rank(k)
+            data = self._trials.at_rank(k)
             pixels = decode(data, max_pixels=None, dtype=np.uint8)
             squared = 0.0
             for start in range(0, pixels.shape[0], 256):  # no float copy of the whole image
                 d = self._image[start : start + 256] - from_uint8(pixels[start : start + 256])
                 squared += float(np.sum(np.square(d, out=d), dtype=np.float64))
-            measuring.advance(k)  # from a worker thread: the task holds its listener
             return len(data), psnr_of_mse(squared / pixels.size)
 
-        files = f"{len(todo)} .svdz file" + ("s" if len(todo) != 1 else "")
-        label = f"coding and decoding {files}"
-        with _progress.task(label, sum(todo), unit="components") as measuring:
-            for k, (nbytes, psnr) in zip(todo, map_on_cores(measure, todo)):
-                self._sizes[k], self._psnrs[k] = nbytes, psnr
+        checked, done = self._each_file(ranks, self._psnrs, "coding and decoding", measure)
+        for k, (nbytes, psnr) in done.items():
+            self._sizes[k], self._psnrs[k] = nbytes, psnr
         return [self._psnrs[k] for k in checked]
+
+    def _each_file(
+        self, ranks: Sequence[int], held: dict[int, Any], verb: str, work: Callable[[int], Any]
+    ) -> tuple[list[int], dict[int, Any]]:
+        """The checked ``ranks``, and ``work(k)`` for each of them not in ``held``: every
+        plane's factors first (computed and cached before the threads), then the files in
+        parallel threads, as one counted step (``VERB N .svdz files``) advanced by each
+        file's rank."""
+        checked = [check_rank(k, self.full_rank, shape=self.shape) for k in ranks]
+        todo = [k for k in dict.fromkeys(checked) if k not in held]
+        for k in todo:
+            for index in range(len(self._trials.planes)):
+                self._trials.factors(index, k)
+
+        def run(k: int) -> Any:
+            result = work(k)
+            step.advance(k)  # from a worker thread: the task holds its listener
+            return result
+
+        files = f"{len(todo)} .svdz file" + ("s" if len(todo) != 1 else "")
+        with _progress.task(f"{verb} {files}", sum(todo), unit="components") as step:
+            done = dict(zip(todo, map_on_cores(run, todo)))
+        return checked, done
 
     def estimate(self, rank: int) -> int:
         """About the file's bytes at ``rank``, for searches, without a factorization of its
